@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"firebreak/contain"
+	"firebreak/runtime"
+)
+
+type psOptions struct {
+	All bool
+}
+
+func (o *psOptions) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&o.All, "all", "a", true, "show stopped and created containers too")
+}
+
+func newPsCommand(g *globalOptions, d *deps) *cobra.Command {
+	o := &psOptions{}
+	cmd := &cobra.Command{
+		Use:   "ps",
+		Short: "List the containers of the selected engine and whether Firebreak holds them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPs(cmd.Context(), g, o, d)
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+// psRow is one container in `firebreak ps`.
+type psRow struct {
+	runtime.Container
+	Runtime   string     `json:"runtime"`
+	Contained bool       `json:"contained"`
+	Since     *time.Time `json:"contained_since,omitempty"`
+	Phase     string     `json:"phase,omitempty"`
+}
+
+func runPs(ctx context.Context, g *globalOptions, o *psOptions, d *deps) error {
+	rt, err := d.openRuntime(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	list, err := rt.List(ctx)
+	if err != nil {
+		return err
+	}
+	held := map[string]*contain.Record{}
+	if store, err := contain.OpenStore(g.StateDir); err == nil {
+		recs, err := contain.New(rt, store, g.recordNamespace(rt)).Held()
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			held[r.Container.ID] = r
+		}
+	}
+	slices.SortFunc(list, func(a, b runtime.Container) int { return b.Created.Compare(a.Created) })
+	rows := make([]psRow, 0, len(list))
+	for _, c := range list {
+		if !o.All && c.State != runtime.StateRunning && c.State != runtime.StatePaused {
+			continue
+		}
+		row := psRow{Container: c, Runtime: rt.Name()}
+		if r := held[c.ID]; r != nil && r.Container.Created.Unix() == c.Created.Unix() {
+			row.Contained, row.Phase = r.Held(), r.Phase
+			since := r.Since
+			row.Since = &since
+		}
+		rows = append(rows, row)
+	}
+	if g.Output == "json" {
+		return writeJSON(d, rows)
+	}
+	tw := tabwriter.NewWriter(d.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tIMAGE\tSTATE\tCONTAINED")
+	for _, r := range rows {
+		held := "-"
+		if r.Since != nil {
+			held = r.Phase + " since " + r.Since.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ShortID(), safe(r.Name), safe(trunc(r.Image, 40)), r.State, held)
+	}
+	return tw.Flush()
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func writeJSON(d *deps, v any) error {
+	b, err := jsonMarshalIndent(v)
+	if err != nil {
+		return err
+	}
+	_, err = d.stdout.Write(b)
+	return err
+}
+
+func jsonMarshalIndent(v any) ([]byte, error) {
+	var sb strings.Builder
+	enc := newJSONEncoder(&sb)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return []byte(sb.String()), nil
+}

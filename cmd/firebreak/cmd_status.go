@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"firebreak/contain"
+)
+
+func newStatusCommand(g *globalOptions, d *deps) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [TARGET...]",
+		Short: "Show what Firebreak holds on containers, and since when",
+		Long:  "Status shows the containment record of each target, or of every held container when none is named.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runStatus(cmd.Context(), g, args, d)
+		},
+	}
+}
+
+// statusJSON is one record in `firebreak status --output json`.
+type statusJSON struct {
+	Ref  string `json:"ref,omitempty"`
+	Held bool   `json:"held"`
+	*contain.Record
+}
+
+func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) error {
+	rt, err := d.openRuntime(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	store, err := contain.OpenStore(g.StateDir)
+	if err != nil {
+		return err
+	}
+	c := contain.New(rt, store, g.recordNamespace(rt))
+	var rows []statusJSON
+	if len(refs) == 0 {
+		recs, err := c.Held()
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			rows = append(rows, statusJSON{Held: r.Held(), Record: r})
+		}
+	}
+	for _, ref := range refs {
+		target, err := resolveHeld(ctx, rt, c, ref)
+		if err != nil {
+			return err
+		}
+		r, err := c.Status(target.ID)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, statusJSON{Ref: ref, Held: r.Held(), Record: r})
+		if r == nil {
+			rows[len(rows)-1].Record = &contain.Record{Container: target}
+		}
+	}
+	if rows == nil {
+		rows = []statusJSON{}
+	}
+	if g.Output == "json" {
+		return writeJSON(d, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(d.stdout, "nothing held")
+		return nil
+	}
+	for _, r := range rows {
+		printStatusText(d, r)
+	}
+	return nil
+}
+
+func printStatusText(d *deps, r statusJSON) {
+	w := d.stdout
+	c := r.Record.Container
+	if !r.Held {
+		fmt.Fprintf(w, "%s (%s): not held\n", c.ShortID(), safe(c.Name))
+		return
+	}
+	rec := r.Record
+	fmt.Fprintf(w, "%s (%s): %s since %s (%s ago)", c.ShortID(), safe(c.Name), rec.Phase, rec.Since.UTC().Format(time.RFC3339), time.Since(rec.Since).Round(time.Second))
+	if rec.Case != "" {
+		fmt.Fprintf(w, ", case %s", safe(rec.Case))
+	}
+	if rec.Actor != "" {
+		fmt.Fprintf(w, ", by %s", safe(rec.Actor))
+	}
+	fmt.Fprintln(w)
+	if n := rec.Network; n != nil {
+		if n.Firewall {
+			fmt.Fprintf(w, "  drop rules in %s", n.NetNSPath)
+			if len(n.Allow) > 0 {
+				fmt.Fprintf(w, " (allowing %v)", n.Allow)
+			}
+			fmt.Fprintln(w)
+		}
+		for _, det := range n.Detached {
+			if det.Done {
+				fmt.Fprintf(w, "  detached from %s\n", describe(det))
+			}
+		}
+		if q := n.Quarantine; q != nil && q.Attached {
+			fmt.Fprintf(w, "  attached to quarantine network %s %v\n", q.Network.Name, q.Network.Subnets)
+		}
+	}
+	if p := rec.Pause; p != nil && p.Paused {
+		fmt.Fprintln(w, "  paused")
+	}
+	if len(rec.Log) > 0 {
+		last := rec.Log[len(rec.Log)-1]
+		fmt.Fprintf(w, "  last act: %s %s at %s", last.Action, safe(last.Detail), last.Time.Format(time.RFC3339))
+		if last.Error != "" {
+			fmt.Fprintf(w, " (error: %s)", safe(last.Error))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func describe(det contain.Detachment) string {
+	a := det.Attachment
+	s := a.Network
+	if a.IPv4Address != "" {
+		s += " " + a.IPv4Address
+	}
+	if len(a.Aliases) > 0 {
+		s += fmt.Sprintf(" aliases %v", a.Aliases)
+	}
+	return s
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"firebreak/contain"
+	"firebreak/runtime"
+)
+
+// Exit codes, documented in README.md and `firebreak --help`.
+const (
+	exitOK          = 0   // everything asked for was done
+	exitFailed      = 1   // an act failed (what was done stays recorded)
+	exitUsage       = 2   // bad input: flags, unknown or ambiguous target
+	exitRefused     = 3   // refused for safety before any change (host network, replaced container, busy)
+	exitNotIsolated = 4   // acts done, but verification found the container not isolated
+	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
+)
+
+const exitCodesHelp = `Exit codes:
+  0    success
+  1    an act failed (what was done stays recorded; re-run or release)
+  2    bad input: flags, unknown or ambiguous target
+  3    refused for safety before any change (host network namespace, container replaced, held by another run)
+  4    contained, but verification found it still reaching a peer
+  130  interrupted`
+
+// usageError marks errors the user fixes by changing the command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
+
+// exitCode maps an error (possibly joined from many targets) to one code:
+// the most severe class present wins.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	code := exitOK
+	for _, e := range errs {
+		c := classify(e)
+		if rank(c) > rank(code) {
+			code = c
+		}
+	}
+	return code
+}
+
+func classify(err error) int {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return exitCode(errors.Join(j.Unwrap()...))
+	}
+	var (
+		usage     *usageError
+		notFound  *runtime.NotFoundError
+		ambiguous *runtime.AmbiguousError
+		replaced  *runtime.ReplacedError
+		refused   *contain.RefusedError
+		busy      *contain.BusyError
+		notIso    *contain.NotIsolatedError
+	)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &notIso):
+		return exitNotIsolated
+	case errors.As(err, &refused), errors.As(err, &replaced), errors.As(err, &busy):
+		return exitRefused
+	case errors.As(err, &usage), errors.As(err, &notFound), errors.As(err, &ambiguous):
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// rank orders codes by how much a caller must know about them.
+func rank(code int) int {
+	switch code {
+	case exitOK:
+		return 0
+	case exitUsage:
+		return 1
+	case exitRefused:
+		return 2
+	case exitFailed:
+		return 3
+	case exitNotIsolated:
+		return 4
+	case exitInterrupted:
+		return 5
+	}
+	return 3
+}
+
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "firebreak: %v\n", err)
+}

@@ -1,0 +1,18 @@
+// Command firebreak is the command-line front end of Firebreak: incident
+// response for container hosts. It turns flags into options and calls into
+// the domain packages; nothing else in the project imports cobra.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], newDeps(os.Stdout, os.Stderr))
+	stop()
+	os.Exit(code)
+}

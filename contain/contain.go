@@ -1,0 +1,750 @@
+package contain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"firebreak/runtime"
+)
+
+// Options say what one containment does.
+type Options struct {
+	Network           bool           // cut the network (drop rules; detach engine networks)
+	Pause             bool           // freeze every process
+	QuarantineNetwork string         // engine network to attach after detaching (Docker), "" for none
+	Allow             []netip.Prefix // kept open in the drop rules, for forensic access
+	DryRun            bool           // plan only
+	Case              string         // case the containment belongs to
+	Actor             string         // who asked, for the record
+	Verify            bool           // probe peers before and after the cut
+	Probe             []string       // extra peers to probe (host or host:port)
+	ProbePort         int            // port for peers named without one
+	ProbeTimeout      time.Duration  // per probe
+}
+
+// DefaultOptions are the CLI's defaults.
+func DefaultOptions() Options {
+	return Options{Network: true, Pause: true, Verify: true, ProbePort: 80, ProbeTimeout: 250 * time.Millisecond}
+}
+
+// Change is one act that a containment or release makes, or would make.
+type Change struct {
+	Action string `json:"action"`
+	Detail string `json:"detail"`
+	Done   bool   `json:"done"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Timings measure a containment from the identity check on.
+type Timings struct {
+	Cut    time.Duration `json:"cut_ns"`    // network cut (first layer in place)
+	Frozen time.Duration `json:"frozen_ns"` // cut and frozen
+	Total  time.Duration `json:"total_ns"`  // every act done and verified
+}
+
+// Verification is what the probes found.
+type Verification struct {
+	Verdict  string        `json:"verdict"` // "isolated", "not-isolated", "unverified"
+	Detail   string        `json:"detail"`
+	Firewall string        `json:"firewall"` // "present", "missing", "not-applicable"
+	Before   []ProbeResult `json:"before,omitempty"`
+	After    []ProbeResult `json:"after,omitempty"`
+}
+
+// Result reports one container's containment or release.
+type Result struct {
+	Container    runtime.Container `json:"container"`
+	Runtime      string            `json:"runtime"`
+	DryRun       bool              `json:"dry_run"`
+	Changes      []Change          `json:"changes"`
+	Unchanged    bool              `json:"unchanged"` // nothing needed doing
+	Notes        []string          `json:"notes,omitempty"`
+	Timings      *Timings          `json:"timings,omitempty"`
+	Verification *Verification     `json:"verification,omitempty"`
+	Record       *Record           `json:"record,omitempty"`
+}
+
+// RefusedError says a containment was refused before anything changed.
+type RefusedError struct {
+	Container runtime.Container
+	Reason    string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("refusing %s (%s): %s", e.Container.ShortID(), e.Container.Name, e.Reason)
+}
+
+// NotIsolatedError says the acts succeeded but verification found the
+// container still reaching a peer or its drop rules gone.
+type NotIsolatedError struct {
+	Container runtime.Container
+	Detail    string
+}
+
+func (e *NotIsolatedError) Error() string {
+	return fmt.Sprintf("%s (%s) is NOT isolated: %s", e.Container.ShortID(), e.Container.Name, e.Detail)
+}
+
+// Containment performs contain and release against one engine.
+type Containment struct {
+	rt        runtime.Runtime
+	store     *Store
+	namespace string
+	now       func() time.Time
+}
+
+// New returns a Containment working on rt, recording in store. namespace is
+// the engine namespace (containerd) the records are kept under.
+func New(rt runtime.Runtime, store *Store, namespace string) *Containment {
+	return &Containment{rt: rt, store: store, namespace: namespace, now: time.Now}
+}
+
+// Status returns the record held on a container, nil when none.
+func (c *Containment) Status(id string) (*Record, error) {
+	return c.store.Load(c.rt.Name(), c.namespace, id)
+}
+
+// Held returns every record held on this engine (and namespace).
+func (c *Containment) Held() ([]*Record, error) {
+	return c.store.List(c.rt.Name(), c.namespace)
+}
+
+// hostNetNS is the network namespace Firebreak runs in, taken as the host's.
+const hostNetNS = "/proc/self/ns/net"
+
+func refuseShared(d runtime.Details) error {
+	switch d.NetworkMode.Kind {
+	case "host":
+		return &RefusedError{Container: d.Container, Reason: "it shares the host's network namespace; cutting its network would cut the host's. Nothing was changed. Freeze it instead: `firebreak contain --network=false` (pause only)"}
+	case "container":
+		return &RefusedError{Container: d.Container, Reason: fmt.Sprintf("it shares the network namespace of %s; cutting it would cut them too. Nothing was changed. Contain the namespace's owner, or freeze this one with `firebreak contain --network=false`", strings.Join(d.NetworkMode.SharedWith, ", "))}
+	}
+	if d.NetNSPath != "" {
+		host, herr := netnsInode(hostNetNS)
+		own, oerr := netnsInode(d.NetNSPath)
+		if herr == nil && oerr == nil && host == own {
+			return &RefusedError{Container: d.Container, Reason: "its network namespace is the host's; cutting it would cut the host. Nothing was changed. Freeze it instead: `firebreak contain --network=false`"}
+		}
+	}
+	return nil
+}
+
+// plan works out the acts a containment needs from the container's state as
+// it is now, so that containing twice changes nothing the second time and a
+// containment cut short by a crash is finished by running it again.
+func (c *Containment) plan(d runtime.Details, rec *Record, opts Options) ([]Change, []string, error) {
+	var changes []Change
+	var notes []string
+	_, ownsNet := c.rt.(runtime.NetworkAttacher)
+	if opts.Network {
+		if opts.QuarantineNetwork != "" && !ownsNet {
+			return nil, nil, fmt.Errorf("--quarantine-network needs an engine that owns networking (docker); %s leaves networking to CNI: use --allow to keep a forensic path open", c.rt.Name())
+		}
+		if d.NetNSPath != "" {
+			present, err := firewallPresent(d.NetNSPath)
+			if err != nil {
+				return nil, nil, err
+			}
+			sameAllow := rec != nil && rec.Network != nil && slices.Equal(rec.Network.Allow, prefixStrings(opts.Allow))
+			if !present || !sameAllow || opts.QuarantineNetwork != "" && !quarantineAttached(d, opts.QuarantineNetwork) {
+				detail := "drop every packet in and out of its network namespace except loopback"
+				if len(opts.Allow) > 0 {
+					detail += " and " + strings.Join(prefixStrings(opts.Allow), ", ")
+				}
+				if opts.QuarantineNetwork != "" {
+					detail += " and the subnets of " + opts.QuarantineNetwork
+				}
+				changes = append(changes, Change{Action: "firewall", Detail: detail})
+			}
+		} else {
+			notes = append(notes, fmt.Sprintf("no network namespace (container %s): nothing to filter", d.State))
+		}
+		if ownsNet {
+			for _, a := range d.Networks {
+				if a.Network == opts.QuarantineNetwork {
+					continue
+				}
+				changes = append(changes, Change{Action: "disconnect", Detail: describeAttachment(a)})
+			}
+			if opts.QuarantineNetwork != "" && !quarantineAttached(d, opts.QuarantineNetwork) {
+				changes = append(changes, Change{Action: "quarantine", Detail: "attach to internal network " + opts.QuarantineNetwork + " (created if missing)"})
+			}
+		}
+	}
+	if opts.Pause {
+		switch d.State {
+		case runtime.StateRunning:
+			// Network first, then freeze. The drop rules cut the network
+			// at once; the engine's detach is slower, so when rules come
+			// first the freeze follows them directly and the detach after.
+			pause := Change{Action: "pause", Detail: "freeze every process"}
+			if len(changes) > 0 && changes[0].Action == "firewall" {
+				changes = slices.Insert(changes, 1, pause)
+			} else {
+				changes = append(changes, pause)
+			}
+		case runtime.StatePaused:
+			if rec == nil || rec.Pause == nil || !rec.Pause.Paused {
+				notes = append(notes, "already paused before Firebreak acted: release will leave it paused")
+			}
+		default:
+			notes = append(notes, fmt.Sprintf("not running (%s): nothing to freeze", d.State))
+		}
+	}
+	return changes, notes, nil
+}
+
+func quarantineAttached(d runtime.Details, name string) bool {
+	for _, a := range d.Networks {
+		if a.Network == name {
+			return true
+		}
+	}
+	return false
+}
+
+func describeAttachment(a runtime.Attachment) string {
+	var b strings.Builder
+	b.WriteString(a.Network)
+	var parts []string
+	if a.IPv4Address != "" {
+		parts = append(parts, a.IPv4Address)
+	}
+	if a.IPv6Address != "" {
+		parts = append(parts, a.IPv6Address)
+	}
+	if len(a.Aliases) > 0 {
+		parts = append(parts, "aliases "+strings.Join(a.Aliases, ","))
+	}
+	if len(a.Links) > 0 {
+		parts = append(parts, "links "+strings.Join(a.Links, ","))
+	}
+	if len(parts) > 0 {
+		b.WriteString(" (" + strings.Join(parts, "; ") + ")")
+	}
+	return b.String()
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Masked().String()
+	}
+	return out
+}
+
+// Contain isolates one resolved container: network first (drop rules in its
+// namespace, then engine detach), then freeze, then verification. It checks
+// that the container is still the one resolved before acting, writes the
+// record before each act, and changes nothing on a dry run.
+func (c *Containment) Contain(ctx context.Context, target runtime.Container, opts Options) (*Result, error) {
+	start := c.now()
+	res := &Result{Container: target, Runtime: c.rt.Name(), DryRun: opts.DryRun}
+	d, err := runtime.CheckSame(ctx, c.rt, target)
+	if err != nil {
+		return res, err
+	}
+	res.Container = d.Container
+	if opts.Network {
+		if err := refuseShared(d); err != nil {
+			return res, err
+		}
+	}
+	unlock, err := c.store.Lock(c.rt.Name(), c.namespace, d.ID)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	rec, err := c.store.Load(c.rt.Name(), c.namespace, d.ID)
+	if err != nil {
+		return res, err
+	}
+	changes, notes, err := c.plan(d, rec, opts)
+	if err != nil {
+		return res, err
+	}
+	res.Changes, res.Notes = changes, notes
+	if len(changes) == 0 {
+		res.Unchanged = true
+		res.Record = rec
+		if rec == nil {
+			res.Notes = append(res.Notes, "nothing to contain")
+		}
+		return res, nil
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+
+	now := c.now()
+	if rec == nil {
+		rec = &Record{Version: 1, Runtime: c.rt.Name(), Namespace: c.namespace, Container: d.Container, Since: now}
+	}
+	rec.Phase, rec.Updated = "containing", now
+	if opts.Case != "" {
+		rec.Case = opts.Case
+	}
+	if opts.Actor != "" {
+		rec.Actor = opts.Actor
+	}
+	if opts.Network {
+		if rec.Network == nil {
+			rec.Network = &NetworkHold{}
+		}
+		rec.Network.NetNSPath = d.NetNSPath
+		if d.NetNSPath != "" {
+			rec.Network.NetNSInode, _ = netnsInode(d.NetNSPath)
+		}
+		for _, a := range d.Networks {
+			if a.Network == opts.QuarantineNetwork || recorded(rec.Network.Detached, a.Network) {
+				continue
+			}
+			rec.Network.Detached = append(rec.Network.Detached, Detachment{Attachment: a})
+		}
+	}
+	if opts.Pause && d.State == runtime.StatePaused && (rec.Pause == nil || !rec.Pause.Paused) {
+		rec.Pause = &PauseHold{WasPaused: true}
+	}
+	allow := slices.Clone(opts.Allow)
+	var quarantine runtime.Network
+	if has(changes, "quarantine") || (opts.QuarantineNetwork != "" && has(changes, "firewall")) {
+		// Known before the cut, so its subnets are let through the drop rules.
+		quarantine, err = c.rt.(runtime.NetworkAttacher).EnsureInternalNetwork(ctx, opts.QuarantineNetwork)
+		if err != nil {
+			return res, err
+		}
+		for _, s := range quarantine.Subnets {
+			if p, err := netip.ParsePrefix(s); err == nil {
+				allow = append(allow, p)
+			}
+		}
+		rec.Network.Quarantine = &QuarantineHold{Network: quarantine, Attached: rec.Network.Quarantine != nil && rec.Network.Quarantine.Attached}
+	}
+	if rec.Network != nil {
+		rec.Network.Allow = prefixStrings(opts.Allow)
+	}
+	var targets []string
+	if opts.Network && opts.Verify && d.NetNSPath != "" {
+		targets = c.probeTargets(ctx, d, opts)
+	}
+	var before []ProbeResult
+	if len(targets) > 0 {
+		before, err = probe(ctx, d.NetNSPath, targets, opts.ProbeTimeout)
+		if err != nil {
+			return res, fmt.Errorf("probing peers before containment: %w", err)
+		}
+	}
+	if err := c.save(rec, "plan", fmt.Sprintf("%d changes planned", len(changes)), nil); err != nil {
+		return res, err
+	}
+
+	timings := &Timings{}
+	res.Timings = timings
+	fail := func(i int, err error) (*Result, error) {
+		res.Changes[i].Error = err.Error()
+		_ = c.save(rec, res.Changes[i].Action, res.Changes[i].Detail, err)
+		return res, fmt.Errorf("%s %s: %w (what is done stays recorded: `firebreak status %s` shows it, `firebreak contain` again finishes, `firebreak release` undoes)", res.Changes[i].Action, d.ShortID(), err, d.ShortID())
+	}
+	for i := range res.Changes {
+		ch := &res.Changes[i]
+		switch ch.Action {
+		case "firewall":
+			if err := installFirewall(d.NetNSPath, allow); err != nil {
+				return fail(i, err)
+			}
+			rec.Network.Firewall = true
+		case "pause":
+			if err := c.rt.Pause(ctx, d.ID); err != nil {
+				return fail(i, err)
+			}
+			if rec.Pause == nil {
+				rec.Pause = &PauseHold{}
+			}
+			rec.Pause.Paused = true
+		case "disconnect":
+			net := strings.SplitN(ch.Detail, " ", 2)[0]
+			if err := c.rt.(runtime.NetworkAttacher).Disconnect(ctx, d.ID, net); err != nil {
+				return fail(i, err)
+			}
+			for j := range rec.Network.Detached {
+				if rec.Network.Detached[j].Attachment.Network == net {
+					rec.Network.Detached[j].Done = true
+				}
+			}
+		case "quarantine":
+			if err := c.rt.(runtime.NetworkAttacher).Connect(ctx, d.ID, runtime.Attachment{Network: quarantine.Name, NetworkID: quarantine.ID}, false); err != nil {
+				return fail(i, err)
+			}
+			rec.Network.Quarantine.Attached = true
+		}
+		ch.Done = true
+		if err := c.save(rec, ch.Action, ch.Detail, nil); err != nil {
+			return res, err
+		}
+		switch {
+		case ch.Action == "firewall" || (ch.Action == "disconnect" && timings.Cut == 0):
+			timings.Cut = c.now().Sub(start)
+		case ch.Action == "pause":
+			timings.Frozen = c.now().Sub(start)
+		}
+	}
+	if timings.Frozen == 0 {
+		timings.Frozen = timings.Cut
+	}
+	if opts.Network {
+		res.Verification = c.verify(ctx, d, before, opts)
+	}
+	rec.Phase = "contained"
+	if err := c.save(rec, "contained", "", nil); err != nil {
+		return res, err
+	}
+	res.Record = rec
+	timings.Total = c.now().Sub(start)
+	if v := res.Verification; v != nil && v.Verdict == "not-isolated" {
+		return res, &NotIsolatedError{Container: d.Container, Detail: v.Detail}
+	}
+	return res, nil
+}
+
+func has(changes []Change, action string) bool {
+	for _, c := range changes {
+		if c.Action == action {
+			return true
+		}
+	}
+	return false
+}
+
+func recorded(ds []Detachment, network string) bool {
+	for _, d := range ds {
+		if d.Attachment.Network == network {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Containment) save(rec *Record, action, detail string, err error) error {
+	e := Entry{Time: c.now().UTC(), Action: action, Detail: detail}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	rec.Log = append(rec.Log, e)
+	rec.Updated = e.Time
+	if serr := c.store.Save(rec); serr != nil {
+		return fmt.Errorf("recording %s of %s: %w", action, rec.Container.ShortID(), serr)
+	}
+	return nil
+}
+
+// probeTargets lists the peers to probe: those named by the caller, the other
+// containers on the engine networks it is attached to, and its gateways.
+func (c *Containment) probeTargets(ctx context.Context, d runtime.Details, opts Options) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(addr string) {
+		if addr == "" {
+			return
+		}
+		t := hostPort(addr, opts.ProbePort)
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, p := range opts.Probe {
+		add(p)
+	}
+	if attacher, ok := c.rt.(runtime.NetworkAttacher); ok {
+		for _, a := range d.Networks {
+			if a.Network == opts.QuarantineNetwork {
+				continue
+			}
+			peers, err := attacher.NetworkPeers(ctx, a.Network, d.ID)
+			if err != nil {
+				continue // a peer list is a help, not a need
+			}
+			for _, p := range peers {
+				add(p)
+			}
+			add(a.Gateway)
+		}
+	}
+	if d.Pid > 0 {
+		for _, g := range routeGateways(d.Pid) {
+			add(g.String())
+		}
+	}
+	if len(out) > maxProbeTargets {
+		out = out[:maxProbeTargets]
+	}
+	return out
+}
+
+func (c *Containment) verify(ctx context.Context, d runtime.Details, before []ProbeResult, opts Options) *Verification {
+	v := &Verification{Firewall: "not-applicable", Before: before}
+	if d.NetNSPath != "" {
+		ok, err := firewallPresent(d.NetNSPath)
+		switch {
+		case err != nil:
+			v.Firewall = "unknown: " + err.Error()
+		case ok:
+			v.Firewall = "present"
+		default:
+			v.Firewall = "missing"
+		}
+	}
+	var reachable []string
+	for _, b := range before {
+		if b.Reachable {
+			reachable = append(reachable, b.Target)
+		}
+	}
+	if len(reachable) > 0 {
+		after, err := probe(ctx, d.NetNSPath, reachable, opts.ProbeTimeout)
+		v.After = after
+		if err != nil {
+			v.Verdict, v.Detail = "unverified", "probing after containment: "+err.Error()
+			return v
+		}
+		var still []string
+		for _, a := range after {
+			if a.Reachable {
+				still = append(still, a.Target)
+			}
+		}
+		if len(still) > 0 {
+			v.Verdict, v.Detail = "not-isolated", "still reaches "+strings.Join(still, ", ")
+			return v
+		}
+	}
+	switch {
+	case v.Firewall == "missing":
+		v.Verdict, v.Detail = "not-isolated", "drop rules are missing from its network namespace (removed from inside? it may hold NET_ADMIN)"
+	case !opts.Verify:
+		v.Verdict, v.Detail = "unverified", "verification turned off"
+	case d.NetNSPath == "":
+		v.Verdict, v.Detail = "unverified", "no network namespace to probe from"
+	case len(reachable) == 0:
+		v.Verdict, v.Detail = "unverified", fmt.Sprintf("no peer answered before the cut (%d probed); name one with --probe", len(before))
+	default:
+		v.Verdict, v.Detail = "isolated", fmt.Sprintf("%d peer(s) reachable before, none after", len(reachable))
+	}
+	return v
+}
+
+// Release undoes what the record says Firebreak holds on the container, in
+// reverse order: quarantine network off, original networks back (same
+// aliases, links and, where the engine allows, addresses), thaw, drop rules
+// removed. A container that holds nothing is not an error.
+func (c *Containment) Release(ctx context.Context, target runtime.Container, dryRun bool) (*Result, error) {
+	res := &Result{Container: target, Runtime: c.rt.Name(), DryRun: dryRun}
+	unlock, err := c.store.Lock(c.rt.Name(), c.namespace, target.ID)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	rec, err := c.store.Load(c.rt.Name(), c.namespace, target.ID)
+	if err != nil {
+		return res, err
+	}
+	if rec == nil {
+		res.Unchanged = true
+		res.Notes = []string{"not held by Firebreak: nothing to release"}
+		return res, nil
+	}
+	res.Record = rec
+	d, err := runtime.CheckSame(ctx, c.rt, rec.Container)
+	var replaced *runtime.ReplacedError
+	if errors.As(err, &replaced) {
+		res.Notes = []string{"the contained container is gone or was replaced; nothing of it is left to restore: " + err.Error()}
+		if !dryRun {
+			_ = c.save(rec, "released", "container gone", nil)
+			if err := c.store.Retire(rec, c.now()); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Container = d.Container
+	changes := releasePlan(d, rec)
+	res.Changes = changes
+	if dryRun {
+		return res, nil
+	}
+	rec.Phase = "releasing"
+	if err := c.save(rec, "release", fmt.Sprintf("%d changes planned", len(changes)), nil); err != nil {
+		return res, err
+	}
+	attacher, _ := c.rt.(runtime.NetworkAttacher)
+	for i := range res.Changes {
+		ch := &res.Changes[i]
+		var err error
+		switch ch.Action {
+		case "unquarantine":
+			err = attacher.Disconnect(ctx, d.ID, rec.Network.Quarantine.Network.Name)
+			if err == nil {
+				rec.Network.Quarantine.Attached = false
+			}
+		case "reconnect":
+			var note string
+			note, err = c.reconnect(ctx, attacher, d.ID, rec, ch.Detail)
+			if note != "" {
+				res.Notes = append(res.Notes, note)
+			}
+		case "unpause":
+			err = c.rt.Unpause(ctx, d.ID)
+			if err == nil {
+				rec.Pause.Paused = false
+			}
+		case "unfirewall":
+			err = removeFirewall(rec.Network.NetNSPath)
+			if err == nil {
+				rec.Network.Firewall = false
+			}
+		}
+		if err != nil {
+			ch.Error = err.Error()
+			_ = c.save(rec, ch.Action, ch.Detail, err)
+			return res, fmt.Errorf("release of %s: %s: %w (still held; `firebreak status %s` shows what, `firebreak release` again retries)", d.ShortID(), ch.Action, err, d.ShortID())
+		}
+		ch.Done = true
+		if err := c.save(rec, ch.Action, ch.Detail, nil); err != nil {
+			return res, err
+		}
+	}
+	// What was recorded but found already undone (by hand, or by a restart)
+	// is no longer held either.
+	if rec.Network != nil {
+		rec.Network.Firewall = false
+		for i := range rec.Network.Detached {
+			rec.Network.Detached[i].Done = false
+		}
+		if rec.Network.Quarantine != nil {
+			rec.Network.Quarantine.Attached = false
+		}
+	}
+	if rec.Pause != nil {
+		rec.Pause.Paused = false
+	}
+	rec.Phase = "released"
+	_ = c.save(rec, "released", "", nil)
+	if err := c.store.Retire(rec, c.now()); err != nil {
+		return res, err
+	}
+	if len(changes) == 0 {
+		res.Unchanged = true
+	}
+	return res, nil
+}
+
+func releasePlan(d runtime.Details, rec *Record) []Change {
+	var changes []Change
+	attached := map[string]bool{}
+	for _, a := range d.Networks {
+		attached[a.Network] = true
+	}
+	if n := rec.Network; n != nil {
+		if q := n.Quarantine; q != nil && q.Attached && attached[q.Network.Name] {
+			changes = append(changes, Change{Action: "unquarantine", Detail: q.Network.Name})
+		}
+		for _, det := range n.Detached {
+			if !attached[det.Attachment.Network] {
+				changes = append(changes, Change{Action: "reconnect", Detail: describeAttachment(det.Attachment)})
+			}
+		}
+	}
+	if rec.Pause != nil && rec.Pause.Paused && !rec.Pause.WasPaused && d.State == runtime.StatePaused {
+		changes = append(changes, Change{Action: "unpause", Detail: "thaw every process"})
+	}
+	if n := rec.Network; n != nil && n.Firewall && n.NetNSPath != "" {
+		sameNS := false
+		if ino, err := netnsInode(n.NetNSPath); err == nil && ino == n.NetNSInode {
+			sameNS = true
+		}
+		if present, err := firewallPresent(n.NetNSPath); sameNS && err == nil && present {
+			changes = append(changes, Change{Action: "unfirewall", Detail: "remove drop rules from its network namespace"})
+		}
+	}
+	return changes
+}
+
+// reconnect attaches one recorded network again, with the recorded address
+// where the engine accepts a fixed one, and says so when it could not.
+func (c *Containment) reconnect(ctx context.Context, attacher runtime.NetworkAttacher, id string, rec *Record, detail string) (string, error) {
+	net := strings.SplitN(detail, " ", 2)[0]
+	var a runtime.Attachment
+	for _, det := range rec.Network.Detached {
+		if det.Attachment.Network == net {
+			a = det.Attachment
+		}
+	}
+	err := attacher.Connect(ctx, id, a, true)
+	if err == nil {
+		return "", nil
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "user specified IP address") && !strings.Contains(msg, "user defined networks") &&
+		!strings.Contains(msg, "already in use") && !strings.Contains(msg, "Address already") {
+		return "", err
+	}
+	if err2 := attacher.Connect(ctx, id, a, false); err2 != nil {
+		return "", err2
+	}
+	return fmt.Sprintf("%s: reconnected with an address the engine chose (it would not take the recorded %s: %s)", net, a.IPv4Address, msg), nil
+}
+
+// Outcome is one target's result in a multi-target run.
+type Outcome struct {
+	Ref    string  `json:"ref"`
+	Result *Result `json:"result,omitempty"`
+	Err    error   `json:"-"`
+}
+
+// Each runs fn for every reference with at most parallel at once, and returns
+// every outcome in the order of refs. One failure does not stop the others.
+func Each(ctx context.Context, refs []string, parallel int, fn func(ctx context.Context, ref string) (*Result, error)) []Outcome {
+	if parallel < 1 {
+		parallel = 1
+	}
+	out := make([]Outcome, len(refs))
+	sem := make(chan struct{}, parallel)
+	done := make(chan struct{})
+	for i, ref := range refs {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				out[i] = Outcome{Ref: ref, Err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			r, err := fn(ctx, ref)
+			out[i] = Outcome{Ref: ref, Result: r, Err: err}
+		}()
+	}
+	for range refs {
+		<-done
+	}
+	return out
+}
+
+// Errors joins the failures of a multi-target run, each named by its target.
+func Errors(outs []Outcome) error {
+	var errs []error
+	for _, o := range outs {
+		if o.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.Ref, o.Err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,161 @@
+package contain
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	gort "runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProbeResult is one reachability check from inside a network namespace.
+type ProbeResult struct {
+	Target    string `json:"target"` // host:port
+	Reachable bool   `json:"reachable"`
+	Detail    string `json:"detail"` // "connected", "refused", "timeout", or the error
+}
+
+// maxProbeTargets bounds how many peers one verification touches.
+const maxProbeTargets = 8
+
+// probe tries a TCP connection to each target from inside the network
+// namespace at nsPath. Only the socket lives in that namespace: the calling
+// thread joins it for the socket() call and returns to its own at once, and
+// nothing runs inside the container. A peer that accepts or answers with a
+// reset is reachable; a timeout or a local refusal (no route, dropped by a
+// rule) is not.
+func probe(ctx context.Context, nsPath string, targets []string, timeout time.Duration) ([]ProbeResult, error) {
+	if len(targets) > maxProbeTargets {
+		targets = targets[:maxProbeTargets]
+	}
+	results := make([]ProbeResult, len(targets))
+	var wg sync.WaitGroup
+	errs := make([]error, len(targets))
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = probeOne(ctx, nsPath, t, timeout)
+		}()
+	}
+	wg.Wait()
+	return results, errors.Join(errs...)
+}
+
+func probeOne(ctx context.Context, nsPath, target string, timeout time.Duration) (ProbeResult, error) {
+	res := ProbeResult{Target: target}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var conn net.Conn
+	err := inNetNS(nsPath, func() error {
+		// The dialer creates the socket on this (locked) thread; the
+		// connect that follows is asynchronous and keeps the socket's
+		// namespace.
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", target)
+		conn = c
+		return err
+	})
+	var nsErr *netnsError
+	switch {
+	case errors.As(err, &nsErr):
+		return res, err
+	case err == nil:
+		conn.Close()
+		res.Reachable, res.Detail = true, "connected"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		res.Reachable, res.Detail = true, "refused (peer answered)"
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		res.Detail = "timeout"
+	default:
+		res.Detail = err.Error()
+	}
+	return res, nil
+}
+
+type netnsError struct{ err error }
+
+func (e *netnsError) Error() string { return e.err.Error() }
+func (e *netnsError) Unwrap() error { return e.err }
+
+// inNetNS runs fn on a thread that has joined the network namespace at path,
+// then returns the thread to its own namespace. A thread that cannot return
+// is left locked, so the Go runtime discards it instead of reusing it.
+func inNetNS(path string, fn func() error) error {
+	target, err := netnsFD(path)
+	if err != nil {
+		return &netnsError{err}
+	}
+	defer target.Close()
+	gort.LockOSThread()
+	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		gort.UnlockOSThread()
+		return &netnsError{fmt.Errorf("opening own network namespace: %w", err)}
+	}
+	defer self.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		gort.UnlockOSThread()
+		return &netnsError{fmt.Errorf("entering network namespace %s: %w", path, err)}
+	}
+	ferr := fn()
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		return &netnsError{fmt.Errorf("leaving network namespace %s: %w", path, err)}
+	}
+	gort.UnlockOSThread()
+	return ferr
+}
+
+// routeGateways reads the IPv4 gateways of a process's network namespace from
+// /proc/PID/net/route on the host, without entering it.
+func routeGateways(pid int) []netip.Addr {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/route", pid))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []netip.Addr
+	sc := bufio.NewScanner(f)
+	sc.Scan() // header
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || fields[2] == "00000000" {
+			continue
+		}
+		if a, ok := parseProcAddr(fields[2]); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// parseProcAddr decodes a little-endian hex IPv4 address from /proc/net.
+func parseProcAddr(s string) (netip.Addr, bool) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 4 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4([4]byte{b[3], b[2], b[1], b[0]}), true
+}
+
+// hostPort joins an address and a port for net.Dial.
+func hostPort(addr string, port int) string {
+	if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "[") && strings.Count(addr, ":") > 1 {
+		return net.JoinHostPort(addr, strconv.Itoa(port))
+	}
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(addr, strconv.Itoa(port))
+}

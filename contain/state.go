@@ -1,0 +1,270 @@
+package contain
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"firebreak/runtime"
+)
+
+// DefaultStateDir is where containment records live unless told otherwise.
+const DefaultStateDir = "/var/lib/firebreak/state"
+
+// Record is what Firebreak holds on one container: written before each act,
+// updated after it, so that release works after a crash of Firebreak itself.
+type Record struct {
+	Version   int               `json:"version"`
+	Runtime   string            `json:"runtime"`
+	Namespace string            `json:"namespace,omitempty"` // containerd namespace
+	Container runtime.Container `json:"container"`
+	Case      string            `json:"case,omitempty"`
+	Actor     string            `json:"actor,omitempty"`
+	Since     time.Time         `json:"since"`
+	Updated   time.Time         `json:"updated"`
+	// Phase is "containing" while acts are under way, "contained" when
+	// all succeeded, "releasing" while a release is under way.
+	Phase   string       `json:"phase"`
+	Network *NetworkHold `json:"network,omitempty"`
+	Pause   *PauseHold   `json:"pause,omitempty"`
+	Log     []Entry      `json:"log"`
+}
+
+// NetworkHold is the network part of a containment.
+type NetworkHold struct {
+	NetNSPath  string          `json:"netns_path,omitempty"`
+	NetNSInode uint64          `json:"netns_inode,omitempty"`
+	Allow      []string        `json:"allow,omitempty"`
+	Firewall   bool            `json:"firewall"` // drop rules installed
+	Detached   []Detachment    `json:"detached,omitempty"`
+	Quarantine *QuarantineHold `json:"quarantine,omitempty"`
+}
+
+// Detachment is one engine network the container was attached to before
+// containment, recorded in full before it was detached.
+type Detachment struct {
+	Attachment runtime.Attachment `json:"attachment"`
+	Done       bool               `json:"done"` // the detach call succeeded
+}
+
+// QuarantineHold records the internal network attached for forensic access.
+type QuarantineHold struct {
+	Network  runtime.Network `json:"network"`
+	Attached bool            `json:"attached"`
+}
+
+// PauseHold records the freeze.
+type PauseHold struct {
+	WasPaused bool `json:"was_paused"` // paused before Firebreak came: release leaves it paused
+	Paused    bool `json:"paused"`     // Firebreak paused it
+}
+
+// Entry is one line of a record's history.
+type Entry struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"`
+	Detail string    `json:"detail,omitempty"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// Held reports whether anything is still held.
+func (r *Record) Held() bool {
+	if r == nil {
+		return false
+	}
+	if r.Pause != nil && r.Pause.Paused {
+		return true
+	}
+	if n := r.Network; n != nil {
+		if n.Firewall || (n.Quarantine != nil && n.Quarantine.Attached) {
+			return true
+		}
+		for _, d := range n.Detached {
+			if d.Done {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Store keeps containment records as one JSON file per container, written
+// atomically (temp file, fsync, rename, fsync of the directory).
+type Store struct {
+	dir string
+}
+
+// OpenStore opens (creating if needed) the state directory.
+func OpenStore(dir string) (*Store, error) {
+	if dir == "" {
+		dir = DefaultStateDir
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "held"), filepath.Join(dir, "released")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating state directory %s: %w (hint: set --state-dir or FIREBREAK_STATE_DIR to a writable directory)", d, err)
+		}
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the state directory.
+func (s *Store) Dir() string { return s.dir }
+
+func key(rt, ns, id string) string {
+	if ns != "" {
+		return rt + "_" + ns + "_" + id
+	}
+	return rt + "_" + id
+}
+
+func (s *Store) path(rt, ns, id string) string {
+	return filepath.Join(s.dir, "held", key(rt, ns, id)+".json")
+}
+
+// Load returns the record for a container, or nil when none is held.
+func (s *Store) Load(rt, ns, id string) (*Record, error) {
+	b, err := os.ReadFile(s.path(rt, ns, id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading containment record: %w", err)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("containment record %s is damaged: %w (it is kept as is; move it aside to start over)", s.path(rt, ns, id), err)
+	}
+	return &r, nil
+}
+
+// Save writes the record atomically.
+func (s *Store) Save(r *Record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding containment record: %w", err)
+	}
+	return writeAtomic(s.path(r.Runtime, r.Namespace, r.Container.ID), append(b, '\n'))
+}
+
+// Retire moves a fully released record to released/, stamped with the time,
+// so the history stays and status no longer shows it as held.
+func (s *Store) Retire(r *Record, at time.Time) error {
+	if err := s.Save(r); err != nil {
+		return err
+	}
+	dst := filepath.Join(s.dir, "released", key(r.Runtime, r.Namespace, r.Container.ID)+"."+at.UTC().Format("20060102T150405.000000000Z")+".json")
+	if err := os.Rename(s.path(r.Runtime, r.Namespace, r.Container.ID), dst); err != nil {
+		return fmt.Errorf("retiring containment record: %w", err)
+	}
+	return syncDir(filepath.Join(s.dir, "held"))
+}
+
+// List returns every held record of an engine (and namespace), oldest first.
+func (s *Store) List(rt, ns string) ([]*Record, error) {
+	prefix := key(rt, ns, "")
+	ents, err := os.ReadDir(filepath.Join(s.dir, "held"))
+	if err != nil {
+		return nil, fmt.Errorf("reading state directory: %w", err)
+	}
+	var out []*Record
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(name, prefix), ".json")
+		if ns == "" && strings.Contains(id, "_") {
+			continue // another namespace's record
+		}
+		r, err := s.Load(rt, ns, id)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out, nil
+}
+
+// Lock takes an exclusive lock on a container's record for the life of one
+// contain or release. It fails at once, naming the holder, when another
+// Firebreak process holds it. The lock dies with the process that holds it.
+func (s *Store) Lock(rt, ns, id string) (unlock func(), err error) {
+	p := filepath.Join(s.dir, "held", key(rt, ns, id)+".lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock %s: %w", p, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(p)
+		f.Close()
+		return nil, &BusyError{ID: id, Holder: strings.TrimSpace(string(holder))}
+	}
+	host, _ := os.Hostname()
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte("pid "+strconv.Itoa(os.Getpid())+" on "+host+" since "+time.Now().UTC().Format(time.RFC3339)+"\n"), 0)
+	return func() {
+		_ = f.Truncate(0)
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// BusyError says another Firebreak process is acting on the container.
+type BusyError struct {
+	ID     string
+	Holder string
+}
+
+func (e *BusyError) Error() string {
+	h := e.Holder
+	if h == "" {
+		h = "another firebreak process"
+	}
+	return fmt.Sprintf("container %.12s is being acted on by %s; wait for it to finish", e.ID, h)
+}
+
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("renaming into %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,342 @@
+// Package containerd adapts a containerd daemon (through the containerd v2 Go
+// client, with the namespace carried in the context) to runtime.Runtime.
+// containerd leaves networking to CNI, so this adapter reports the task's
+// network namespace and does not implement runtime.NetworkAttacher.
+package containerd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	cerrdefs "github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"firebreak/runtime"
+)
+
+// DefaultNamespace is the namespace ctr and nerdctl use when none is named.
+const DefaultNamespace = "default"
+
+// DefaultAddress is containerd's default socket.
+const DefaultAddress = "/run/containerd/containerd.sock"
+
+// NameLabel is the label nerdctl stores a container's name in; Firebreak
+// reads names from it.
+const NameLabel = "nerdctl/name"
+
+// Containerd talks to one containerd daemon, in one namespace.
+type Containerd struct {
+	api       *client.Client
+	namespace string
+}
+
+var _ runtime.Runtime = (*Containerd)(nil)
+
+// New connects to the daemon at address and works in namespace.
+func New(address, namespace string) (*Containerd, error) {
+	if address == "" {
+		address = DefaultAddress
+	}
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	api, err := client.New(address, client.WithDefaultNamespace(namespace))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to containerd at %s: %w (hint: is containerd running? set --address or CONTAINERD_ADDRESS)", address, err)
+	}
+	return &Containerd{api: api, namespace: namespace}, nil
+}
+
+// Client returns the containerd client, for tests that set up fixtures.
+func (c *Containerd) Client() *client.Client { return c.api }
+
+// Namespace is the containerd namespace this adapter works in.
+func (c *Containerd) Namespace() string { return c.namespace }
+
+func (c *Containerd) Name() string  { return "containerd" }
+func (c *Containerd) Close() error { return c.api.Close() }
+
+func (c *Containerd) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, c.namespace)
+}
+
+func (c *Containerd) List(ctx context.Context) ([]runtime.Container, error) {
+	ctx = c.ctx(ctx)
+	list, err := c.api.Containers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("containerd Containers (namespace %s): %w", c.namespace, err)
+	}
+	out := make([]runtime.Container, 0, len(list))
+	for _, ctr := range list {
+		info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+		if cerrdefs.IsNotFound(err) {
+			continue // removed while listing
+		}
+		if err != nil {
+			return nil, fmt.Errorf("containerd Container.Info %s: %w", ctr.ID(), err)
+		}
+		state, _, err := taskState(ctx, ctr)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, runtime.Container{
+			ID:      info.ID,
+			Name:    info.Labels[NameLabel],
+			Image:   info.Image,
+			Created: info.CreatedAt.UTC(),
+			State:   state,
+			Labels:  info.Labels,
+		})
+	}
+	return out, nil
+}
+
+func taskState(ctx context.Context, ctr client.Container) (runtime.State, int, error) {
+	task, err := ctr.Task(ctx, nil)
+	if cerrdefs.IsNotFound(err) {
+		return runtime.StateCreated, 0, nil
+	}
+	if err != nil {
+		return runtime.StateUnknown, 0, fmt.Errorf("containerd Container.Task %s: %w", ctr.ID(), err)
+	}
+	st, err := task.Status(ctx)
+	if cerrdefs.IsNotFound(err) {
+		return runtime.StateCreated, 0, nil
+	}
+	if err != nil {
+		return runtime.StateUnknown, 0, fmt.Errorf("containerd Task.Status %s: %w", ctr.ID(), err)
+	}
+	pid := int(task.Pid())
+	switch st.Status {
+	case client.Running:
+		return runtime.StateRunning, pid, nil
+	case client.Paused, client.Pausing:
+		return runtime.StatePaused, pid, nil
+	case client.Created:
+		return runtime.StateCreated, pid, nil
+	case client.Stopped:
+		return runtime.StateStopped, 0, nil
+	}
+	return runtime.StateUnknown, pid, nil
+}
+
+func (c *Containerd) load(ctx context.Context, id string) (client.Container, error) {
+	ctr, err := c.api.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, wrap("LoadContainer", id, err)
+	}
+	return ctr, nil
+}
+
+func (c *Containerd) Inspect(ctx context.Context, id string) (runtime.Details, error) {
+	ctx = c.ctx(ctx)
+	ctr, err := c.load(ctx, id)
+	if err != nil {
+		return runtime.Details{}, err
+	}
+	info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+	if err != nil {
+		return runtime.Details{}, wrap("Container.Info", id, err)
+	}
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		return runtime.Details{}, wrap("Container.Spec", id, err)
+	}
+	state, pid, err := taskState(ctx, ctr)
+	if err != nil {
+		return runtime.Details{}, err
+	}
+	d := runtime.Details{
+		Container: runtime.Container{
+			ID:      info.ID,
+			Name:    info.Labels[NameLabel],
+			Image:   info.Image,
+			Created: info.CreatedAt.UTC(),
+			State:   state,
+			Labels:  info.Labels,
+		},
+		Pid: pid,
+	}
+	nsPath, hasNetNS := netnsOf(spec)
+	switch {
+	case !hasNetNS:
+		d.NetworkMode.Kind = "host"
+	case nsPath == "":
+		d.NetworkMode.Kind = "private"
+		if pid > 0 {
+			d.NetNSPath = fmt.Sprintf("/proc/%d/ns/net", pid)
+		}
+	default:
+		// A namespace made beforehand (CNI, a pod sandbox, a test's
+		// `ip netns add`): private unless another container joins it too.
+		d.NetworkMode.Kind = "private"
+		d.NetNSPath = nsPath
+		others, err := c.sharing(ctx, id, nsPath)
+		if err != nil {
+			return runtime.Details{}, err
+		}
+		if len(others) > 0 {
+			d.NetworkMode = runtime.NetworkMode{Kind: "container", SharedWith: others}
+		}
+	}
+	d.Raw, err = json.Marshal(struct {
+		Container any    `json:"container"`
+		Spec      any    `json:"spec"`
+		State     string `json:"state"`
+		Pid       int    `json:"pid,omitempty"`
+		Namespace string `json:"namespace"`
+	}{info, spec, string(state), pid, c.namespace})
+	if err != nil {
+		return runtime.Details{}, fmt.Errorf("encoding containerd view of %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// netnsOf returns the network namespace entry of a spec: whether there is one
+// (none means the host's), and its path ("" means a new one for the task).
+func netnsOf(spec *specs.Spec) (path string, ok bool) {
+	if spec == nil || spec.Linux == nil {
+		return "", false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return ns.Path, true
+		}
+	}
+	return "", false
+}
+
+// sharing returns the other containers of the namespace whose network
+// namespace is the one at nsPath (same path, or same inode).
+func (c *Containerd) sharing(ctx context.Context, id, nsPath string) ([]string, error) {
+	want, err := inode(nsPath)
+	if err != nil {
+		return nil, nil // not mounted (task not running): nothing to compare
+	}
+	list, err := c.api.Containers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("containerd Containers: %w", err)
+	}
+	var others []string
+	for _, o := range list {
+		if o.ID() == id {
+			continue
+		}
+		spec, err := o.Spec(ctx)
+		if err != nil {
+			continue
+		}
+		p, ok := netnsOf(spec)
+		if !ok {
+			continue
+		}
+		if p == "" {
+			_, pid, err := taskState(ctx, o)
+			if err != nil || pid == 0 {
+				continue
+			}
+			p = fmt.Sprintf("/proc/%d/ns/net", pid)
+		}
+		if p == nsPath {
+			others = append(others, o.ID())
+			continue
+		}
+		if ino, err := inode(p); err == nil && ino == want {
+			others = append(others, o.ID())
+		}
+	}
+	return others, nil
+}
+
+func inode(path string) (uint64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, errors.New("no stat")
+	}
+	return st.Ino, nil
+}
+
+func (c *Containerd) task(ctx context.Context, id string) (client.Task, error) {
+	ctr, err := c.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	task, err := ctr.Task(ctx, nil)
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("container %s has no task: %w", short(id), runtime.ErrNotRunning)
+	}
+	if err != nil {
+		return nil, wrap("Container.Task", id, err)
+	}
+	return task, nil
+}
+
+func (c *Containerd) Pause(ctx context.Context, id string) error {
+	ctx = c.ctx(ctx)
+	task, err := c.task(ctx, id)
+	if err != nil {
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return wrap("Task.Status", id, err)
+	}
+	switch st.Status {
+	case client.Paused, client.Pausing:
+		return nil
+	case client.Running:
+	default:
+		return fmt.Errorf("pausing %s (task %s): %w", short(id), st.Status, runtime.ErrNotRunning)
+	}
+	if err := task.Pause(ctx); err != nil {
+		return wrap("Task.Pause", id, err)
+	}
+	return nil
+}
+
+func (c *Containerd) Unpause(ctx context.Context, id string) error {
+	ctx = c.ctx(ctx)
+	task, err := c.task(ctx, id)
+	if errors.Is(err, runtime.ErrNotRunning) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return wrap("Task.Status", id, err)
+	}
+	if st.Status != client.Paused && st.Status != client.Pausing {
+		return nil
+	}
+	if err := task.Resume(ctx); err != nil {
+		return wrap("Task.Resume", id, err)
+	}
+	return nil
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func wrap(call, id string, err error) error {
+	if cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("containerd %s %s: %w", call, short(id), errors.Join(runtime.ErrNotFound, err))
+	}
+	return fmt.Errorf("containerd %s %s: %w", call, short(id), err)
+}

@@ -1,0 +1,340 @@
+// Package docker adapts the Docker Engine API (through the Go SDK, with the API
+// version negotiated down to what the engine speaks) to runtime.Runtime and
+// runtime.NetworkAttacher.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+
+	"firebreak/runtime"
+)
+
+// Docker talks to one Docker Engine.
+type Docker struct {
+	api *client.Client
+}
+
+var (
+	_ runtime.Runtime         = (*Docker)(nil)
+	_ runtime.NetworkAttacher = (*Docker)(nil)
+)
+
+// New connects to the engine named by host (a DOCKER_HOST-style URL), or to the
+// one DOCKER_HOST and the other DOCKER_* variables name when host is empty.
+// The connection is lazy: the first call negotiates the API version.
+func New(host string) (*Docker, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	api, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating docker client: %w", err)
+	}
+	return &Docker{api: api}, nil
+}
+
+// Ping checks that the engine answers.
+func (d *Docker) Ping(ctx context.Context) error {
+	if _, err := d.api.Ping(ctx); err != nil {
+		return fmt.Errorf("docker engine at %s does not answer: %w (hint: is dockerd running? set DOCKER_HOST or --host)", d.api.DaemonHost(), err)
+	}
+	return nil
+}
+
+// API returns the SDK client, for tests that set up fixtures.
+func (d *Docker) API() *client.Client { return d.api }
+
+func (d *Docker) Name() string  { return "docker" }
+func (d *Docker) Close() error { return d.api.Close() }
+
+func (d *Docker) List(ctx context.Context) ([]runtime.Container, error) {
+	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("docker ContainerList: %w", err)
+	}
+	out := make([]runtime.Container, 0, len(list))
+	for _, s := range list {
+		name := ""
+		if len(s.Names) > 0 {
+			name = strings.TrimPrefix(s.Names[0], "/")
+		}
+		out = append(out, runtime.Container{
+			ID:      s.ID,
+			Name:    name,
+			Image:   s.Image,
+			Created: time.Unix(s.Created, 0).UTC(),
+			State:   stateOf(string(s.State)),
+			Labels:  s.Labels,
+		})
+	}
+	return out, nil
+}
+
+func stateOf(s string) runtime.State {
+	switch s {
+	case "created":
+		return runtime.StateCreated
+	case "running", "restarting":
+		return runtime.StateRunning
+	case "paused":
+		return runtime.StatePaused
+	case "exited", "dead", "removing":
+		return runtime.StateStopped
+	}
+	return runtime.StateUnknown
+}
+
+func (d *Docker) Inspect(ctx context.Context, id string) (runtime.Details, error) {
+	c, raw, err := d.api.ContainerInspectWithRaw(ctx, id, false)
+	if err != nil {
+		return runtime.Details{}, wrap("ContainerInspect", id, err)
+	}
+	created, err := time.Parse(time.RFC3339Nano, c.Created)
+	if err != nil {
+		return runtime.Details{}, fmt.Errorf("docker ContainerInspect %s: creation time %q: %w", id, c.Created, err)
+	}
+	det := runtime.Details{
+		Container: runtime.Container{
+			ID:      c.ID,
+			Name:    strings.TrimPrefix(c.Name, "/"),
+			Created: created.UTC(),
+			Labels:  map[string]string{},
+		},
+		Raw: raw,
+	}
+	if c.Config != nil {
+		det.Image = c.Config.Image
+		det.Labels = c.Config.Labels
+	}
+	if c.State != nil {
+		switch {
+		case c.State.Paused:
+			det.State = runtime.StatePaused
+		case c.State.Running:
+			det.State = runtime.StateRunning
+		default:
+			det.State = stateOf(c.State.Status)
+		}
+		if c.State.Running {
+			det.Pid = c.State.Pid
+		}
+	}
+	if det.Pid > 0 {
+		det.NetNSPath = fmt.Sprintf("/proc/%d/ns/net", det.Pid)
+	}
+	det.NetworkMode = runtime.NetworkMode{Kind: "private"}
+	if c.HostConfig != nil {
+		mode := c.HostConfig.NetworkMode
+		switch {
+		case mode.IsHost():
+			det.NetworkMode.Kind = "host"
+		case mode.IsContainer():
+			det.NetworkMode = runtime.NetworkMode{Kind: "container", SharedWith: []string{mode.ConnectedContainer()}}
+		case mode.IsNone():
+			det.NetworkMode.Kind = "none"
+		}
+	}
+	if c.NetworkSettings != nil {
+		names := make([]string, 0, len(c.NetworkSettings.Networks))
+		for n := range c.NetworkSettings.Networks {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			det.Networks = append(det.Networks, attachmentOf(n, c.NetworkSettings.Networks[n], c.ID))
+		}
+	}
+	return det, nil
+}
+
+func attachmentOf(name string, es *network.EndpointSettings, id string) runtime.Attachment {
+	a := runtime.Attachment{Network: name}
+	if es == nil {
+		return a
+	}
+	a.NetworkID = es.NetworkID
+	a.Links = slices.Clone(es.Links)
+	a.MacAddress = es.MacAddress
+	a.Gateway = es.Gateway
+	a.DriverOpts = es.DriverOpts
+	if es.IPAddress != "" {
+		a.IPv4Address = es.IPAddress
+	}
+	if es.GlobalIPv6Address != "" {
+		a.IPv6Address = es.GlobalIPv6Address
+	}
+	if es.IPAMConfig != nil {
+		a.StaticIPv4 = es.IPAMConfig.IPv4Address
+		a.StaticIPv6 = es.IPAMConfig.IPv6Address
+		a.LinkLocal = slices.Clone(es.IPAMConfig.LinkLocalIPs)
+	}
+	// The engine adds the short ID as an alias on every user-defined
+	// network; it is not part of the configuration to restore.
+	for _, al := range es.Aliases {
+		if len(id) >= 12 && al == id[:12] {
+			continue
+		}
+		a.Aliases = append(a.Aliases, al)
+	}
+	return a
+}
+
+func (d *Docker) Pause(ctx context.Context, id string) error {
+	c, err := d.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return wrap("ContainerInspect", id, err)
+	}
+	if c.State != nil && c.State.Paused {
+		return nil
+	}
+	if c.State == nil || !c.State.Running {
+		return fmt.Errorf("pausing %s: %w", short(id), runtime.ErrNotRunning)
+	}
+	if err := d.api.ContainerPause(ctx, id); err != nil {
+		return wrap("ContainerPause", id, err)
+	}
+	return nil
+}
+
+func (d *Docker) Unpause(ctx context.Context, id string) error {
+	c, err := d.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return wrap("ContainerInspect", id, err)
+	}
+	if c.State == nil || !c.State.Paused {
+		return nil
+	}
+	if err := d.api.ContainerUnpause(ctx, id); err != nil {
+		return wrap("ContainerUnpause", id, err)
+	}
+	return nil
+}
+
+func (d *Docker) Disconnect(ctx context.Context, id, net string) error {
+	if err := d.api.NetworkDisconnect(ctx, net, id, false); err != nil {
+		return fmt.Errorf("docker NetworkDisconnect %s from %s: %w", short(id), net, err)
+	}
+	return nil
+}
+
+func (d *Docker) Connect(ctx context.Context, id string, a runtime.Attachment, static bool) error {
+	es := &network.EndpointSettings{
+		Aliases:    a.Aliases,
+		Links:      a.Links,
+		DriverOpts: a.DriverOpts,
+	}
+	if static {
+		v4, v6 := a.StaticIPv4, a.StaticIPv6
+		if v4 == "" {
+			v4 = a.IPv4Address
+		}
+		if v6 == "" {
+			v6 = a.IPv6Address
+		}
+		if v4 != "" || v6 != "" || len(a.LinkLocal) > 0 {
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: v4, IPv6Address: v6, LinkLocalIPs: a.LinkLocal}
+		}
+	} else if a.StaticIPv4 != "" || a.StaticIPv6 != "" {
+		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a.StaticIPv4, IPv6Address: a.StaticIPv6, LinkLocalIPs: a.LinkLocal}
+	}
+	ref := a.NetworkID
+	if ref == "" {
+		ref = a.Network
+	}
+	if err := d.api.NetworkConnect(ctx, ref, id, es); err != nil {
+		return fmt.Errorf("docker NetworkConnect %s to %s: %w", short(id), a.Network, err)
+	}
+	return nil
+}
+
+func (d *Docker) EnsureInternalNetwork(ctx context.Context, name string) (runtime.Network, error) {
+	n, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		_, err = d.api.NetworkCreate(ctx, name, network.CreateOptions{
+			Driver:   "bridge",
+			Internal: true,
+			Labels:   map[string]string{"io.firebreak.quarantine": "true"},
+		})
+		if err != nil && !cerrdefs.IsConflict(err) {
+			return runtime.Network{}, fmt.Errorf("docker NetworkCreate %s: %w", name, err)
+		}
+		n, err = d.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	}
+	if err != nil {
+		return runtime.Network{}, fmt.Errorf("docker NetworkInspect %s: %w", name, err)
+	}
+	if !n.Internal {
+		return runtime.Network{}, fmt.Errorf("quarantine network %q exists and is not internal (it routes outside); name another, or recreate it with `docker network create --internal %s`", name, name)
+	}
+	out := runtime.Network{ID: n.ID, Name: n.Name, Internal: n.Internal}
+	for _, c := range n.IPAM.Config {
+		if c.Subnet != "" {
+			out.Subnets = append(out.Subnets, c.Subnet)
+		}
+	}
+	return out, nil
+}
+
+func (d *Docker) NetworkPeers(ctx context.Context, net, id string) ([]string, error) {
+	n, err := d.api.NetworkInspect(ctx, net, network.InspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("docker NetworkInspect %s: %w", net, err)
+	}
+	var peers []string
+	for cid, ep := range n.Containers {
+		if cid == id {
+			continue
+		}
+		for _, addr := range []string{ep.IPv4Address, ep.IPv6Address} {
+			if addr == "" {
+				continue
+			}
+			if i := strings.IndexByte(addr, '/'); i >= 0 {
+				addr = addr[:i]
+			}
+			peers = append(peers, addr)
+		}
+	}
+	slices.Sort(peers)
+	return peers, nil
+}
+
+// ListByLabel returns the IDs of containers carrying label (key or key=value),
+// for test cleanup and fleet selection.
+func (d *Docker) ListByLabel(ctx context.Context, label string) ([]string, error) {
+	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label))})
+	if err != nil {
+		return nil, fmt.Errorf("docker ContainerList: %w", err)
+	}
+	ids := make([]string, 0, len(list))
+	for _, c := range list {
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func wrap(call, id string, err error) error {
+	if cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker %s %s: %w", call, short(id), errors.Join(runtime.ErrNotFound, err))
+	}
+	return fmt.Errorf("docker %s %s: %w", call, short(id), err)
+}

@@ -1,0 +1,251 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// State is a container's lifecycle state as Firebreak sees it, the same words
+// for every engine.
+type State string
+
+const (
+	StateCreated State = "created" // exists, never started (or no task)
+	StateRunning State = "running"
+	StatePaused  State = "paused"
+	StateStopped State = "stopped" // exited or killed
+	StateUnknown State = "unknown"
+)
+
+// Container is what List returns and what resolution settles on. ID and
+// Created together identify one container: names and (on containerd) IDs are
+// reused, the pair is not.
+type Container struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name,omitempty"`
+	Image   string            `json:"image,omitempty"`
+	Created time.Time         `json:"created"`
+	State   State             `json:"state"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// ShortID is the first twelve characters of the ID, as engines print it.
+func (c Container) ShortID() string {
+	if len(c.ID) > 12 {
+		return c.ID[:12]
+	}
+	return c.ID
+}
+
+// NetworkMode says whose network namespace a container runs in.
+type NetworkMode struct {
+	// Kind is "private" (its own namespace), "host", "container" (another
+	// container's) or "none" (its own namespace with only loopback).
+	Kind string `json:"kind"`
+	// SharedWith names the other container (Kind "container") or the other
+	// containers found in the same namespace.
+	SharedWith []string `json:"shared_with,omitempty"`
+}
+
+// Details is the engine's view of one container, reduced to what the verbs
+// need, plus the engine's own document in Raw.
+type Details struct {
+	Container
+	Pid         int          `json:"pid,omitempty"` // host PID of the init process, 0 when not running
+	NetworkMode NetworkMode  `json:"network_mode"`
+	NetNSPath   string       `json:"netns_path,omitempty"` // host path of the network namespace, "" when not running
+	Networks    []Attachment `json:"networks,omitempty"`   // engine-owned attachments (Docker)
+	Raw         []byte       `json:"-"`                    // the engine's inspect document, as it sent it
+}
+
+// Attachment is one engine-owned network attachment, with everything needed to
+// reconnect it as it was.
+type Attachment struct {
+	Network     string            `json:"network"`
+	NetworkID   string            `json:"network_id,omitempty"`
+	Aliases     []string          `json:"aliases,omitempty"`
+	Links       []string          `json:"links,omitempty"`
+	IPv4Address string            `json:"ipv4_address,omitempty"`
+	IPv6Address string            `json:"ipv6_address,omitempty"`
+	StaticIPv4  string            `json:"static_ipv4,omitempty"` // IPAM config given at create/connect time
+	StaticIPv6  string            `json:"static_ipv6,omitempty"`
+	LinkLocal   []string          `json:"link_local,omitempty"`
+	MacAddress  string            `json:"mac_address,omitempty"`
+	Gateway     string            `json:"gateway,omitempty"`
+	DriverOpts  map[string]string `json:"driver_opts,omitempty"`
+}
+
+// Runtime is the part of a container engine the verbs use. Every method takes
+// the full container ID (see Resolve); none accepts a name.
+type Runtime interface {
+	// Name is the engine's name: "docker" or "containerd".
+	Name() string
+	// List returns every container, running or not. The order is unspecified.
+	List(ctx context.Context) ([]Container, error)
+	// Inspect returns the engine's view of one container. A container that
+	// does not exist yields an error for which IsNotFound is true.
+	Inspect(ctx context.Context, id string) (Details, error)
+	// Pause freezes every process of the container. Pausing a paused
+	// container is not an error. A container that is not running yields an
+	// error for which IsNotRunning is true.
+	Pause(ctx context.Context, id string) error
+	// Unpause thaws the container. Unpausing a running container is not an
+	// error.
+	Unpause(ctx context.Context, id string) error
+	// Close releases the engine connection.
+	Close() error
+}
+
+// Network describes an engine-owned network.
+type Network struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Internal bool     `json:"internal"`
+	Subnets  []string `json:"subnets,omitempty"`
+}
+
+// NetworkAttacher is implemented by engines that own container networking
+// (Docker). containerd leaves networking to CNI and does not implement it.
+type NetworkAttacher interface {
+	// Disconnect detaches the container from the network. Detaching from a
+	// network it is not attached to yields an error.
+	Disconnect(ctx context.Context, id, network string) error
+	// Connect attaches the container with the recorded aliases, links and,
+	// where static is true, the recorded addresses as static IPAM config.
+	Connect(ctx context.Context, id string, a Attachment, static bool) error
+	// EnsureInternalNetwork returns the named network, creating it as an
+	// internal (no outside route) bridge network when it does not exist.
+	// Using an existing network that is not internal is refused.
+	EnsureInternalNetwork(ctx context.Context, name string) (Network, error)
+	// NetworkPeers returns the addresses of the other containers attached to
+	// the network, excluding id.
+	NetworkPeers(ctx context.Context, network, id string) ([]string, error)
+}
+
+// NotFoundError says that no container matched a reference.
+type NotFoundError struct{ Ref string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("no such container: %q (hint: `firebreak ps` lists the containers of the selected engine; check --runtime and --namespace)", e.Ref)
+}
+
+// AmbiguousError says that an ID prefix matched more than one container.
+type AmbiguousError struct {
+	Ref     string
+	Matches []Container
+}
+
+func (e *AmbiguousError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%q matches %d containers; give more of the ID or the full name:", e.Ref, len(e.Matches))
+	for _, m := range e.Matches {
+		fmt.Fprintf(&b, "\n  %s %s", m.ID, m.Name)
+	}
+	return b.String()
+}
+
+// ReplacedError says that the container a reference resolved to is gone or
+// was replaced by another with the same ID or name since it was resolved.
+type ReplacedError struct {
+	Want Container
+	Now  *Container // nil when the container is gone
+}
+
+func (e *ReplacedError) Error() string {
+	if e.Now == nil {
+		return fmt.Sprintf("container %s (%s) is gone since it was resolved; nothing was changed", e.Want.ShortID(), e.Want.Name)
+	}
+	return fmt.Sprintf("container %s (%s) was replaced since it was resolved (created %s, now %s); nothing was changed: resolve the target again",
+		e.Want.ShortID(), e.Want.Name, e.Want.Created.UTC().Format(time.RFC3339Nano), e.Now.Created.UTC().Format(time.RFC3339Nano))
+}
+
+// ErrNotFound is matched by errors.Is for every not-found error an adapter
+// returns.
+var ErrNotFound = errors.New("not found")
+
+// ErrNotRunning is matched by errors.Is when an act needs a running container.
+var ErrNotRunning = errors.New("container is not running")
+
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// IsNotFound reports whether err says that a container does not exist.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// IsNotRunning reports whether err says that the container is not running.
+func IsNotRunning(err error) bool { return errors.Is(err, ErrNotRunning) }
+
+// Resolve finds the one container a reference names, in Docker's order: a
+// full ID, then an exact name, then a unique ID prefix. An ambiguous prefix
+// yields *AmbiguousError listing the matches; no match yields *NotFoundError.
+func Resolve(ctx context.Context, rt Runtime, ref string) (Container, error) {
+	ref = strings.TrimPrefix(strings.TrimSpace(ref), "/")
+	if ref == "" {
+		return Container{}, fmt.Errorf("empty container reference: name a container by ID, name or ID prefix")
+	}
+	all, err := rt.List(ctx)
+	if err != nil {
+		return Container{}, fmt.Errorf("listing containers to resolve %q: %w", ref, err)
+	}
+	c, err := resolveIn(all, ref)
+	if err != nil {
+		return Container{}, err
+	}
+	// Lists may carry coarser creation times than inspect (Docker's list
+	// has whole seconds); identity checks compare inspect against inspect.
+	d, err := rt.Inspect(ctx, c.ID)
+	if IsNotFound(err) {
+		return Container{}, &NotFoundError{Ref: ref}
+	}
+	if err != nil {
+		return Container{}, fmt.Errorf("inspecting %s: %w", c.ShortID(), err)
+	}
+	return d.Container, nil
+}
+
+func resolveIn(all []Container, ref string) (Container, error) {
+	for _, c := range all {
+		if c.ID == ref {
+			return c, nil
+		}
+	}
+	for _, c := range all {
+		if c.Name == ref {
+			return c, nil
+		}
+	}
+	var matches []Container
+	for _, c := range all {
+		if strings.HasPrefix(c.ID, ref) {
+			matches = append(matches, c)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return Container{}, &NotFoundError{Ref: ref}
+	case 1:
+		return matches[0], nil
+	default:
+		return Container{}, &AmbiguousError{Ref: ref, Matches: matches}
+	}
+}
+
+// CheckSame inspects the container again and confirms that it is still the one
+// that was resolved (same ID, same creation time). Call it before every
+// destructive act. It returns the fresh details.
+func CheckSame(ctx context.Context, rt Runtime, want Container) (Details, error) {
+	d, err := rt.Inspect(ctx, want.ID)
+	if IsNotFound(err) {
+		return Details{}, &ReplacedError{Want: want}
+	}
+	if err != nil {
+		return Details{}, err
+	}
+	if !d.Created.Equal(want.Created) {
+		now := d.Container
+		return Details{}, &ReplacedError{Want: want, Now: &now}
+	}
+	return d, nil
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Brings up (and takes down) everything Firebreak's tests and demo need on a
+# Debian machine, as root: containerd, dockerd, a MinIO server on loopback and
+# a small local busybox image in both engines. `down` stops only what `up`
+# started. Usage: scripts/testenv.sh up|down|env
+set -euo pipefail
+
+RUN_DIR=${FIREBREAK_TESTENV_DIR:-/run/firebreak-testenv}
+CACHE_DIR=${FIREBREAK_CACHE_DIR:-/var/cache/firebreak}
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_BIN=$CACHE_DIR/bin/minio-$MINIO_VERSION
+MINIO_ADDR=${FIREBREAK_MINIO_ADDR:-127.0.0.1:9123}
+MINIO_USER=firebreak-test
+MINIO_PASS=firebreak-test-secret
+IMAGE=${FIREBREAK_TEST_IMAGE:-firebreak.local/busybox:test}
+CTR_NS=${FIREBREAK_TEST_CONTAINERD_NAMESPACE:-firebreak-test}
+DOCKER_SOCK=/var/run/docker.sock
+CONTAINERD_SOCK=/run/containerd/containerd.sock
+
+log() { printf 'testenv: %s\n' "$*" >&2; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local secs=$1 what=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= end)); then
+      log "$what did not become ready within ${secs}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+install_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  command -v nft >/dev/null || missing+=(nftables)
+  command -v iptables >/dev/null || missing+=(iptables)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
+  command -v zstd >/dev/null || missing+=(zstd)
+  command -v ip >/dev/null || missing+=(iproute2)
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+start_containerd() {
+  if ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; then
+    log "containerd already running"
+    return
+  fi
+  log "starting containerd"
+  mkdir -p "$RUN_DIR"
+  setsid containerd >"$RUN_DIR/containerd.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/containerd.pid"
+  wait_for 60 containerd ctr --address "$CONTAINERD_SOCK" version
+}
+
+start_dockerd() {
+  if docker -H "unix://$DOCKER_SOCK" version >/dev/null 2>&1; then
+    log "dockerd already running"
+    return
+  fi
+  log "starting dockerd"
+  mkdir -p "$RUN_DIR"
+  setsid dockerd --containerd="$CONTAINERD_SOCK" --storage-driver=overlay2 \
+    >"$RUN_DIR/dockerd.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/dockerd.pid"
+  wait_for 90 dockerd docker -H "unix://$DOCKER_SOCK" version
+}
+
+build_minio() {
+  if [ -x "$MINIO_BIN" ]; then return; fi
+  log "building MinIO $MINIO_VERSION once (several minutes on a cold machine)"
+  mkdir -p "$CACHE_DIR/bin"
+  GOBIN="$CACHE_DIR/bin/tmp" go install "github.com/minio/minio@$MINIO_VERSION"
+  mv "$CACHE_DIR/bin/tmp/minio" "$MINIO_BIN"
+  rmdir "$CACHE_DIR/bin/tmp"
+}
+
+start_minio() {
+  build_minio
+  if curl -fsS "http://$MINIO_ADDR/minio/health/live" >/dev/null 2>&1; then
+    log "MinIO already running on $MINIO_ADDR"
+    return
+  fi
+  log "starting MinIO on $MINIO_ADDR"
+  mkdir -p "$RUN_DIR/minio-data"
+  MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_PASS \
+    setsid "$MINIO_BIN" server --quiet --address "$MINIO_ADDR" \
+    --console-address 127.0.0.1:0 "$RUN_DIR/minio-data" \
+    >"$RUN_DIR/minio.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/minio.pid"
+  wait_for 60 MinIO curl -fsS "http://$MINIO_ADDR/minio/health/live"
+}
+
+build_image() {
+  if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    log "building $IMAGE from busybox-static"
+    local root
+    root=$(mktemp -d)
+    mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,root,var/log}
+    chmod 1777 "$root/tmp"
+    cp /bin/busybox "$root/bin/busybox"
+    # `busybox --list` names busybox itself; linking it would overwrite the binary.
+    for applet in $(/bin/busybox --list); do
+      [ "$applet" = busybox ] && continue
+      ln -sf busybox "$root/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+    tar -C "$root" -cf - . | docker import \
+      --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin:/sbin' - "$IMAGE" >/dev/null
+    rm -rf "$root"
+  fi
+  if ! ctr --address "$CONTAINERD_SOCK" -n "$CTR_NS" images check "name==$IMAGE" 2>/dev/null | grep -q complete; then
+    log "importing $IMAGE into containerd namespace $CTR_NS"
+    mkdir -p "$CACHE_DIR"
+    docker save "$IMAGE" -o "$CACHE_DIR/busybox-image.tar"
+    ctr --address "$CONTAINERD_SOCK" -n "$CTR_NS" images import "$CACHE_DIR/busybox-image.tar" >/dev/null
+  fi
+}
+
+print_env() {
+  cat <<ENV
+export FIREBREAK_TEST_IMAGE=$IMAGE
+export FIREBREAK_TEST_CONTAINERD_NAMESPACE=$CTR_NS
+export FIREBREAK_TEST_MINIO_ENDPOINT=$MINIO_ADDR
+export FIREBREAK_TEST_MINIO_ACCESS_KEY=$MINIO_USER
+export FIREBREAK_TEST_MINIO_SECRET_KEY=$MINIO_PASS
+ENV
+}
+
+stop_started() {
+  local name pid
+  for name in minio dockerd containerd; do
+    [ -f "$RUN_DIR/$name.pid" ] || continue
+    pid=$(cat "$RUN_DIR/$name.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      log "stopping $name ($pid)"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$RUN_DIR/$name.pid"
+  done
+}
+
+case "${1:-}" in
+  up)
+    [ "$(id -u)" = 0 ] || { log "must run as root (it installs packages and starts daemons)"; exit 1; }
+    install_packages
+    start_containerd
+    start_dockerd
+    build_image
+    if [ "${FIREBREAK_TESTENV_MINIO:-1}" = 1 ]; then start_minio; fi
+    print_env
+    ;;
+  down) stop_started ;;
+  env) print_env ;;
+  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+esac
