@@ -60,7 +60,7 @@ func (c *Containerd) Client() *client.Client { return c.api }
 // Namespace is the containerd namespace this adapter works in.
 func (c *Containerd) Namespace() string { return c.namespace }
 
-func (c *Containerd) Name() string  { return "containerd" }
+func (c *Containerd) Name() string { return "containerd" }
 func (c *Containerd) Close() error { return c.api.Close() }
 
 func (c *Containerd) ctx(ctx context.Context) context.Context {

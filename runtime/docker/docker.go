@@ -56,7 +56,7 @@ func (d *Docker) Ping(ctx context.Context) error {
 // API returns the SDK client, for tests that set up fixtures.
 func (d *Docker) API() *client.Client { return d.api }
 
-func (d *Docker) Name() string  { return "docker" }
+func (d *Docker) Name() string { return "docker" }
 func (d *Docker) Close() error { return d.api.Close() }
 
 func (d *Docker) List(ctx context.Context) ([]runtime.Container, error) {

@@ -1,0 +1,135 @@
+package runtimetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+
+	"firebreak/runtime"
+	"firebreak/runtime/docker"
+)
+
+// DockerHarness makes test containers on the real Docker Engine.
+type DockerHarness struct {
+	rt *docker.Docker
+}
+
+// Docker connects to the engine or skips (fails in CI).
+func Docker(t testing.TB) *DockerHarness {
+	t.Helper()
+	RequireRoot(t)
+	rt, err := docker.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rt.Ping(ctx); err != nil {
+		rt.Close()
+		SkipOrFail(t, "docker: %v", err)
+	}
+	if _, err := rt.API().ImageInspect(ctx, Image()); err != nil {
+		rt.Close()
+		SkipOrFail(t, "docker test image %s: %v", Image(), err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return &DockerHarness{rt: rt}
+}
+
+func (h *DockerHarness) Runtime() runtime.Runtime { return h.rt }
+
+// Docker is the adapter itself.
+func (h *DockerHarness) Docker() *docker.Docker { return h.rt }
+
+func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Details {
+	t.Helper()
+	ctx := Context(t)
+	labels := map[string]string{Label: t.Name()}
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	hc := &container.HostConfig{}
+	nc := &network.NetworkingConfig{}
+	if spec.HostNetwork {
+		hc.NetworkMode = "host"
+	}
+	if spec.Network != "" {
+		hc.NetworkMode = container.NetworkMode(spec.Network)
+		nc.EndpointsConfig = map[string]*network.EndpointSettings{spec.Network: {Aliases: spec.Aliases}}
+	}
+	resp, err := h.rt.API().ContainerCreate(ctx, &container.Config{
+		Image:  Image(),
+		Cmd:    sleepCmd(spec),
+		Labels: labels,
+	}, hc, nc, nil, name)
+	if err != nil {
+		t.Fatalf("creating test container %s: %v", name, err)
+	}
+	t.Cleanup(func() { h.Remove(t, resp.ID) })
+	d, err := h.rt.Inspect(ctx, resp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (h *DockerHarness) Run(t testing.TB, name string, spec Spec) runtime.Details {
+	t.Helper()
+	d := h.Create(t, name, spec)
+	ctx := Context(t)
+	if err := h.rt.API().ContainerStart(ctx, d.ID, container.StartOptions{}); err != nil {
+		t.Fatalf("starting test container %s: %v", name, err)
+	}
+	var err error
+	Eventually(t, 30*time.Second, name+" running", func() bool {
+		d, err = h.rt.Inspect(ctx, d.ID)
+		return err == nil && d.State == runtime.StateRunning
+	})
+	return d
+}
+
+func (h *DockerHarness) Remove(t testing.TB, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = h.rt.API().ContainerUnpause(ctx, id)
+	err := h.rt.API().ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !client.IsErrNotFound(err) {
+		t.Logf("removing test container %s: %v", id, err)
+	}
+}
+
+// UserNetwork creates a user-defined bridge network removed when the test ends.
+func (h *DockerHarness) UserNetwork(t testing.TB, name string, internal bool) string {
+	t.Helper()
+	ctx := Context(t)
+	_, err := h.rt.API().NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Internal: internal, Labels: map[string]string{Label: t.Name()}})
+	if err != nil {
+		t.Fatalf("creating test network %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := h.rt.API().NetworkRemove(ctx, name); err != nil && !client.IsErrNotFound(err) {
+			t.Logf("removing test network %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+func (h *DockerHarness) Network(t testing.TB) (Spec, Spec, func(runtime.Details) string) {
+	net := h.UserNetwork(t, Name(t), false)
+	addr := func(d runtime.Details) string {
+		for _, a := range d.Networks {
+			if a.Network == net {
+				return a.IPv4Address
+			}
+		}
+		t.Fatalf("%s is not attached to %s", d.Name, net)
+		return ""
+	}
+	return Spec{Network: net, Aliases: []string{"victim"}}, Spec{Network: net, Aliases: []string{"peer"}}, addr
+}

@@ -1,0 +1,43 @@
+package runtimetest
+
+import (
+	"testing"
+
+	"firebreak/runtime"
+)
+
+// Spec describes a test container.
+type Spec struct {
+	Cmd         []string // default: sleep for an hour
+	HostNetwork bool
+	Network     string   // Docker: user network to attach (created by the test)
+	Aliases     []string // Docker: aliases on Network
+	NetNS       string   // containerd: path of a network namespace to join
+	Labels      map[string]string
+}
+
+// Harness makes test containers on one engine.
+type Harness interface {
+	// Runtime is the adapter under test.
+	Runtime() runtime.Runtime
+	// Run creates and starts a container and waits until it runs. It is
+	// removed when the test ends.
+	Run(t testing.TB, name string, spec Spec) runtime.Details
+	// Create creates a container without starting it.
+	Create(t testing.TB, name string, spec Spec) runtime.Details
+	// Remove deletes a container at once, running or not.
+	Remove(t testing.TB, id string)
+	// Network gives a running container a peer it can reach: for Docker a
+	// user network both join, for containerd a veth pair between two
+	// namespaces made for the test. It returns the specs to run the victim
+	// and the peer with, and a function giving a container's address once
+	// it runs.
+	Network(t testing.TB) (victim, peer Spec, addr func(d runtime.Details) string)
+}
+
+func sleepCmd(s Spec) []string {
+	if len(s.Cmd) > 0 {
+		return s.Cmd
+	}
+	return []string{"sleep", "3600"}
+}
