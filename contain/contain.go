@@ -595,11 +595,7 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 				rec.Network.Quarantine.Attached = false
 			}
 		case "reconnect":
-			var note string
-			note, err = c.reconnect(ctx, attacher, d.ID, rec, ch.Detail)
-			if note != "" {
-				res.Notes = append(res.Notes, note)
-			}
+			err = reconnect(ctx, attacher, d.ID, rec, ch.Detail)
 		case "unpause":
 			err = c.rt.Unpause(ctx, d.ID)
 			if err == nil {
@@ -634,6 +630,11 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 	}
 	if rec.Pause != nil {
 		rec.Pause.Paused = false
+	}
+	if has(changes, "reconnect") {
+		if now, err := c.rt.Inspect(ctx, d.ID); err == nil {
+			res.Notes = append(res.Notes, addressNotes(now, rec)...)
+		}
 	}
 	rec.Phase = "released"
 	_ = c.save(rec, "released", "", nil)
@@ -679,7 +680,7 @@ func releasePlan(d runtime.Details, rec *Record) []Change {
 
 // reconnect attaches one recorded network again, with the recorded address
 // where the engine accepts a fixed one, and says so when it could not.
-func (c *Containment) reconnect(ctx context.Context, attacher runtime.NetworkAttacher, id string, rec *Record, detail string) (string, error) {
+func reconnect(ctx context.Context, attacher runtime.NetworkAttacher, id string, rec *Record, detail string) error {
 	net := strings.SplitN(detail, " ", 2)[0]
 	var a runtime.Attachment
 	for _, det := range rec.Network.Detached {
@@ -689,17 +690,41 @@ func (c *Containment) reconnect(ctx context.Context, attacher runtime.NetworkAtt
 	}
 	err := attacher.Connect(ctx, id, a, true)
 	if err == nil {
-		return "", nil
+		return nil
 	}
 	msg := err.Error()
 	if !strings.Contains(msg, "user specified IP address") && !strings.Contains(msg, "user defined networks") &&
 		!strings.Contains(msg, "already in use") && !strings.Contains(msg, "Address already") {
-		return "", err
+		return err
 	}
-	if err2 := attacher.Connect(ctx, id, a, false); err2 != nil {
-		return "", err2
+	// The engine refuses fixed addresses on networks without a
+	// user-configured subnet; it then hands out one itself, usually the same.
+	return attacher.Connect(ctx, id, a, false)
+}
+
+// addressNotes compares the addresses a container has after release with the
+// recorded ones, and names every difference.
+func addressNotes(d runtime.Details, rec *Record) []string {
+	if rec.Network == nil {
+		return nil
 	}
-	return fmt.Sprintf("%s: reconnected with an address the engine chose (it would not take the recorded %s: %s)", net, a.IPv4Address, msg), nil
+	now := map[string]runtime.Attachment{}
+	for _, a := range d.Networks {
+		now[a.Network] = a
+	}
+	var notes []string
+	for _, det := range rec.Network.Detached {
+		was := det.Attachment
+		got, ok := now[was.Network]
+		if !ok {
+			continue
+		}
+		if got.IPv4Address != was.IPv4Address || got.IPv6Address != was.IPv6Address {
+			notes = append(notes, fmt.Sprintf("%s: the engine gave a new address %s (was %s)", was.Network,
+				strings.TrimSpace(got.IPv4Address+" "+got.IPv6Address), strings.TrimSpace(was.IPv4Address+" "+was.IPv6Address)))
+		}
+	}
+	return notes
 }
 
 // Outcome is one target's result in a multi-target run.
