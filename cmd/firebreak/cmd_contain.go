@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/netip"
 	"time"
@@ -129,5 +128,3 @@ func newJSONEncoder(w io.Writer) *json.Encoder {
 	enc.SetIndent("", "  ")
 	return enc
 }
-
-var _ = fmt.Sprint

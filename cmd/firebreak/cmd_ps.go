@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -102,19 +101,5 @@ func trunc(s string, n int) string {
 }
 
 func writeJSON(d *deps, v any) error {
-	b, err := jsonMarshalIndent(v)
-	if err != nil {
-		return err
-	}
-	_, err = d.stdout.Write(b)
-	return err
-}
-
-func jsonMarshalIndent(v any) ([]byte, error) {
-	var sb strings.Builder
-	enc := newJSONEncoder(&sb)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return []byte(sb.String()), nil
+	return newJSONEncoder(d.stdout).Encode(v)
 }
