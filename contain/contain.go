@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"firebreak/runtime"
@@ -27,6 +28,11 @@ type Options struct {
 	ProbeTimeout      time.Duration  // per probe
 }
 
+// DefaultParallel is how many containers a fleet run acts on at once. The
+// engine serialises its own network changes, so a bound lower than the fleet
+// leaves the last targets waiting behind others' detach before their cut.
+const DefaultParallel = 64
+
 // DefaultOptions are the CLI's defaults.
 func DefaultOptions() Options {
 	return Options{Network: true, Pause: true, Verify: true, ProbePort: 80, ProbeTimeout: 250 * time.Millisecond}
@@ -42,9 +48,10 @@ type Change struct {
 
 // Timings measure a containment from the identity check on.
 type Timings struct {
-	Cut    time.Duration `json:"cut_ns"`    // network cut (first layer in place)
-	Frozen time.Duration `json:"frozen_ns"` // cut and frozen
-	Total  time.Duration `json:"total_ns"`  // every act done and verified
+	Started time.Time     `json:"started"`
+	Cut     time.Duration `json:"cut_ns"`    // network cut (first layer in place)
+	Frozen  time.Duration `json:"frozen_ns"` // cut and frozen
+	Total   time.Duration `json:"total_ns"`  // every act done and verified
 }
 
 // Verification is what the probes found.
@@ -96,6 +103,9 @@ type Containment struct {
 	store     *Store
 	namespace string
 	now       func() time.Time
+
+	peersMu sync.Mutex
+	peers   map[string][]string // network -> member addresses, read once per Containment
 }
 
 // New returns a Containment working on rt, recording in store. namespace is
@@ -343,7 +353,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 		return res, err
 	}
 
-	timings := &Timings{}
+	timings := &Timings{Started: start}
 	res.Timings = timings
 	fail := func(i int, err error) (*Result, error) {
 		res.Changes[i].Error = err.Error()
@@ -465,12 +475,10 @@ func (c *Containment) probeTargets(ctx context.Context, d runtime.Details, opts 
 			if a.Network == opts.QuarantineNetwork {
 				continue
 			}
-			peers, err := attacher.NetworkPeers(ctx, a.Network, d.ID)
-			if err != nil {
-				continue // a peer list is a help, not a need
-			}
-			for _, p := range peers {
-				add(p)
+			for _, p := range c.networkPeers(ctx, attacher, a) {
+				if p != a.IPv4Address && p != a.IPv6Address {
+					add(p)
+				}
 			}
 			add(a.Gateway)
 		}
@@ -484,6 +492,25 @@ func (c *Containment) probeTargets(ctx context.Context, d runtime.Details, opts 
 		out = out[:maxProbeTargets]
 	}
 	return out
+}
+
+// networkPeers returns the addresses on an engine network, asking the engine
+// once per network for the life of the Containment (a fleet run shares it).
+func (c *Containment) networkPeers(ctx context.Context, attacher runtime.NetworkAttacher, a runtime.Attachment) []string {
+	c.peersMu.Lock()
+	defer c.peersMu.Unlock()
+	if p, ok := c.peers[a.Network]; ok {
+		return p
+	}
+	peers, err := attacher.NetworkPeers(ctx, a.Network, "")
+	if err != nil {
+		return nil // a peer list is a help, not a need
+	}
+	if c.peers == nil {
+		c.peers = map[string][]string{}
+	}
+	c.peers[a.Network] = peers
+	return peers
 }
 
 func (c *Containment) verify(ctx context.Context, d runtime.Details, before []ProbeResult, opts Options) *Verification {

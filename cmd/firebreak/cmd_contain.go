@@ -40,7 +40,7 @@ func (o *containOptions) AddFlags(cmd *cobra.Command) {
 	f.StringSliceVar(&o.Probe, "probe", nil, "extra peer (host or host:port) to probe for verification (repeatable)")
 	f.IntVar(&o.ProbePort, "probe-port", def.ProbePort, "TCP port probed on peers named without one")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", def.ProbeTimeout, "how long one probe waits for an answer")
-	f.IntVar(&o.Parallel, "parallel", 16, "containers acted on at once")
+	f.IntVar(&o.Parallel, "parallel", contain.DefaultParallel, "containers acted on at once")
 }
 
 func (o *containOptions) toOptions() (contain.Options, error) {

@@ -16,7 +16,7 @@ type releaseOptions struct {
 
 func (o *releaseOptions) AddFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print what would change and change nothing")
-	cmd.Flags().IntVar(&o.Parallel, "parallel", 16, "containers acted on at once")
+	cmd.Flags().IntVar(&o.Parallel, "parallel", contain.DefaultParallel, "containers acted on at once")
 }
 
 func newReleaseCommand(g *globalOptions, d *deps) *cobra.Command {

@@ -2,6 +2,8 @@ package runtimetest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -155,7 +157,9 @@ var netSeq atomic.Int32
 func (h *ContainerdHarness) Network(t testing.TB) (Spec, Spec, func(runtime.Details) string) {
 	t.Helper()
 	n := int(netSeq.Add(1))%250 + 1
-	tag := fmt.Sprintf("%d%d", time.Now().UnixNano()%10000, n)
+	rnd := make([]byte, 4)
+	_, _ = rand.Read(rnd)
+	tag := hex.EncodeToString(rnd) // interface names stay under 16 bytes
 	vns, pns := "fbv"+tag, "fbp"+tag
 	vip, pip := fmt.Sprintf("10.213.%d.1", n), fmt.Sprintf("10.213.%d.2", n)
 	ip := func(args ...string) {
