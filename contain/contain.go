@@ -800,3 +800,42 @@ func Errors(outs []Outcome) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Live is the container's state as the engine and its namespace show it now,
+// to set beside what the record says is held.
+type Live struct {
+	Gone     bool          `json:"gone"` // removed or replaced since it was contained
+	State    runtime.State `json:"state,omitempty"`
+	Firewall string        `json:"firewall"` // "present", "missing", "not-applicable"
+	Networks []string      `json:"networks"` // engine networks attached now
+}
+
+// Check looks at the container a record holds, so that status can show a
+// drift (drop rules removed from inside, unpaused by hand, restarted).
+func (c *Containment) Check(ctx context.Context, rec *Record) (Live, error) {
+	live := Live{Firewall: "not-applicable", Networks: []string{}}
+	d, err := runtime.CheckSame(ctx, c.rt, rec.Container)
+	var replaced *runtime.ReplacedError
+	if errors.As(err, &replaced) {
+		live.Gone = true
+		return live, nil
+	}
+	if err != nil {
+		return live, err
+	}
+	live.State = d.State
+	for _, a := range d.Networks {
+		live.Networks = append(live.Networks, a.Network)
+	}
+	if n := rec.Network; n != nil && n.Firewall {
+		live.Firewall = "missing"
+		if d.NetNSPath != "" {
+			if ino, err := netnsInode(d.NetNSPath); err == nil && ino == n.NetNSInode {
+				if ok, err := firewallPresent(d.NetNSPath); err == nil && ok {
+					live.Firewall = "present"
+				}
+			}
+		}
+	}
+	return live, nil
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"firebreak/contain"
+	"firebreak/runtime"
 )
 
 func newStatusCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -23,8 +24,9 @@ func newStatusCommand(g *globalOptions, d *deps) *cobra.Command {
 
 // statusJSON is one record in `firebreak status --output json`.
 type statusJSON struct {
-	Ref  string `json:"ref,omitempty"`
-	Held bool   `json:"held"`
+	Ref  string        `json:"ref,omitempty"`
+	Held bool          `json:"held"`
+	Live *contain.Live `json:"live,omitempty"`
 	*contain.Record
 }
 
@@ -65,6 +67,16 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 	}
 	if rows == nil {
 		rows = []statusJSON{}
+	}
+	for i := range rows {
+		if !rows[i].Held {
+			continue
+		}
+		live, err := c.Check(ctx, rows[i].Record)
+		if err != nil {
+			return err
+		}
+		rows[i].Live = &live
 	}
 	if g.Output == "json" {
 		return writeJSON(d, rows)
@@ -114,6 +126,18 @@ func printStatusText(d *deps, r statusJSON) {
 	}
 	if p := rec.Pause; p != nil && p.Paused {
 		fmt.Fprintln(w, "  paused")
+	}
+	if l := r.Live; l != nil {
+		switch {
+		case l.Gone:
+			fmt.Fprintln(w, "  now: the container is gone or was replaced (`firebreak release` retires the record)")
+		default:
+			fmt.Fprintf(w, "  now: %s, drop rules %s, networks %v", l.State, l.Firewall, l.Networks)
+			if l.Firewall == "missing" || (rec.Pause != nil && rec.Pause.Paused && l.State != runtime.StatePaused) {
+				fmt.Fprint(w, "  -- DRIFT: no longer as contained; run `firebreak contain` again")
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	if len(rec.Log) > 0 {
 		last := rec.Log[len(rec.Log)-1]
