@@ -35,21 +35,32 @@ func netnsInode(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
+// nftIn opens an nftables connection in the namespace at nsPath. The
+// namespace file may be closed once the connection exists.
+func nftIn(nsPath string) (*nftables.Conn, error) {
+	f, err := netnsFD(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	conn, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())), nftables.AsLasting())
+	if err != nil {
+		return nil, fmt.Errorf("nftables connection in %s: %w", nsPath, err)
+	}
+	return conn, nil
+}
+
 // installFirewall puts a table into the namespace at nsPath that drops every
 // packet in and out except loopback and the allowed prefixes. It replaces a
 // table of the same name in one transaction, so there is no moment without
 // rules. It runs from the host over netlink: nothing is executed in the
 // container.
 func installFirewall(nsPath string, allow []netip.Prefix) error {
-	f, err := netnsFD(nsPath)
+	conn, err := nftIn(nsPath)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	conn, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		return fmt.Errorf("nftables connection in %s: %w", nsPath, err)
-	}
+	defer conn.CloseLasting()
 	exists, err := tablePresent(conn)
 	if err != nil {
 		return err
@@ -144,15 +155,11 @@ func tablePresent(conn *nftables.Conn) (bool, error) {
 // still has its three drop-policy chains (a container with NET_ADMIN can
 // delete or change them from inside).
 func firewallPresent(nsPath string) (bool, error) {
-	f, err := netnsFD(nsPath)
+	conn, err := nftIn(nsPath)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	conn, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		return false, fmt.Errorf("nftables connection in %s: %w", nsPath, err)
-	}
+	defer conn.CloseLasting()
 	ok, err := tablePresent(conn)
 	if err != nil || !ok {
 		return false, err
@@ -173,18 +180,14 @@ func firewallPresent(nsPath string) (bool, error) {
 // removeFirewall deletes Firebreak's table from the namespace. A namespace
 // that is gone, or has no such table, is not an error.
 func removeFirewall(nsPath string) error {
-	f, err := netnsFD(nsPath)
+	conn, err := nftIn(nsPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	conn, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		return fmt.Errorf("nftables connection in %s: %w", nsPath, err)
-	}
+	defer conn.CloseLasting()
 	ok, err := tablePresent(conn)
 	if err != nil || !ok {
 		return err

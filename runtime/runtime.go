@@ -33,11 +33,24 @@ type Container struct {
 }
 
 // ShortID is the first twelve characters of the ID, as engines print it.
-func (c Container) ShortID() string {
-	if len(c.ID) > 12 {
-		return c.ID[:12]
+func (c Container) ShortID() string { return ShortID(c.ID) }
+
+// ShortID shortens an ID to twelve characters.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
 	}
-	return c.ID
+	return id
+}
+
+// WrapEngineError names the engine call and container that failed, and makes
+// errors.Is(err, ErrNotFound) hold when notFound says the engine did not know
+// the container.
+func WrapEngineError(engine, call, id string, err error, notFound bool) error {
+	if notFound {
+		return fmt.Errorf("%s %s %s: %w", engine, call, ShortID(id), errors.Join(ErrNotFound, err))
+	}
+	return fmt.Errorf("%s %s %s: %w", engine, call, ShortID(id), err)
 }
 
 // NetworkMode says whose network namespace a container runs in.

@@ -100,16 +100,11 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 	if err != nil {
 		return err
 	}
-	rt, err := d.openRuntime(ctx, g)
+	c, rt, closeRT, err := openContainment(ctx, g, d)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	store, err := contain.OpenStore(g.StateDir)
-	if err != nil {
-		return err
-	}
-	c := contain.New(rt, store, g.recordNamespace(rt))
+	defer closeRT()
 	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
 		target, err := runtime.Resolve(ctx, rt, ref)
 		if err != nil {

@@ -42,16 +42,11 @@ func runRelease(ctx context.Context, g *globalOptions, o *releaseOptions, refs [
 	if o.Parallel < 1 {
 		return usagef("--parallel %d: give at least 1", o.Parallel)
 	}
-	rt, err := d.openRuntime(ctx, g)
+	c, rt, closeRT, err := openContainment(ctx, g, d)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	store, err := contain.OpenStore(g.StateDir)
-	if err != nil {
-		return err
-	}
-	c := contain.New(rt, store, g.recordNamespace(rt))
+	defer closeRT()
 	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
 		target, err := resolveHeld(ctx, rt, c, ref)
 		if err != nil {

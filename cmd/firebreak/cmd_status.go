@@ -31,16 +31,11 @@ type statusJSON struct {
 }
 
 func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) error {
-	rt, err := d.openRuntime(ctx, g)
+	c, rt, closeRT, err := openContainment(ctx, g, d)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	store, err := contain.OpenStore(g.StateDir)
-	if err != nil {
-		return err
-	}
-	c := contain.New(rt, store, g.recordNamespace(rt))
+	defer closeRT()
 	var rows []statusJSON
 	if len(refs) == 0 {
 		recs, err := c.Held()

@@ -204,3 +204,18 @@ func isCobraUsage(err error) bool {
 	}
 	return false
 }
+
+// openContainment connects to the engine and opens the state directory. The
+// returned close releases the engine connection.
+func openContainment(ctx context.Context, g *globalOptions, d *deps) (*contain.Containment, runtime.Runtime, func(), error) {
+	rt, err := d.openRuntime(ctx, g)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, err := contain.OpenStore(g.StateDir)
+	if err != nil {
+		rt.Close()
+		return nil, nil, nil, err
+	}
+	return contain.New(rt, store, g.recordNamespace(rt)), rt, func() { rt.Close() }, nil
+}

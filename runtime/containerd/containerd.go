@@ -327,16 +327,8 @@ func (c *Containerd) Unpause(ctx context.Context, id string) error {
 	return nil
 }
 
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
+func short(id string) string { return runtime.ShortID(id) }
 
 func wrap(call, id string, err error) error {
-	if cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("containerd %s %s: %w", call, short(id), errors.Join(runtime.ErrNotFound, err))
-	}
-	return fmt.Errorf("containerd %s %s: %w", call, short(id), err)
+	return runtime.WrapEngineError("containerd", call, id, err, cerrdefs.IsNotFound(err))
 }

@@ -5,7 +5,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -323,16 +322,8 @@ func (d *Docker) ListByLabel(ctx context.Context, label string) ([]string, error
 	return ids, nil
 }
 
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
+func short(id string) string { return runtime.ShortID(id) }
 
 func wrap(call, id string, err error) error {
-	if cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("docker %s %s: %w", call, short(id), errors.Join(runtime.ErrNotFound, err))
-	}
-	return fmt.Errorf("docker %s %s: %w", call, short(id), err)
+	return runtime.WrapEngineError("docker", call, id, err, cerrdefs.IsNotFound(err))
 }
