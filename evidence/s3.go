@@ -1,0 +1,220 @@
+package evidence
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3Config says where an S3 store is and how to reach it.
+type S3Config struct {
+	Endpoint  string // host:port
+	Bucket    string
+	Prefix    string // key prefix inside the bucket, "" or ending in "/"
+	AccessKey string
+	SecretKey string
+	Region    string
+	Insecure  bool          // plain HTTP
+	Retain    time.Duration // Object Lock retention for every object, 0 for none
+	LockMode  string        // "governance" or "compliance"
+	PartSize  uint64        // multipart part size; memory use is about one part
+}
+
+// S3Store keeps evidence in an S3 bucket.
+type S3Store struct {
+	cfg S3Config
+	api *minio.Client
+}
+
+var (
+	_ Store    = (*S3Store)(nil)
+	_ Retainer = (*S3Store)(nil)
+)
+
+// DefaultPartSize bounds memory: minio-go buffers one part of a stream of
+// unknown length.
+const DefaultPartSize = 16 << 20
+
+// NewS3Store makes a client; nothing is sent until the first call.
+func NewS3Store(cfg S3Config) (*S3Store, error) {
+	if cfg.Endpoint == "" || cfg.Bucket == "" {
+		return nil, fmt.Errorf("s3 store needs an endpoint and a bucket: s3://BUCKET/PREFIX?endpoint=HOST:PORT")
+	}
+	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = DefaultPartSize
+	}
+	switch cfg.LockMode {
+	case "", "governance", "compliance":
+	default:
+		return nil, fmt.Errorf("lock mode %q: use governance or compliance", cfg.LockMode)
+	}
+	if cfg.Retain > 0 && cfg.LockMode == "" {
+		cfg.LockMode = "governance"
+	}
+	api, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:           credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:          !cfg.Insecure,
+		Region:          cfg.Region,
+		TrailingHeaders: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 client for %s: %w", cfg.Endpoint, err)
+	}
+	return &S3Store{cfg: cfg, api: api}, nil
+}
+
+// Client is the minio-go client, for tests that set up buckets.
+func (s *S3Store) Client() *minio.Client { return s.api }
+
+// Config is the store's configuration.
+func (s *S3Store) Config() S3Config { return s.cfg }
+
+func (s *S3Store) String() string {
+	u := url.URL{Scheme: "s3", Host: s.cfg.Bucket, Path: "/" + s.cfg.Prefix}
+	q := url.Values{"endpoint": {s.cfg.Endpoint}}
+	if s.cfg.Insecure {
+		q.Set("insecure", "true")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func (s *S3Store) object(key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
+	}
+	return s.cfg.Prefix + key, nil
+}
+
+func (s *S3Store) CheckRetention(ctx context.Context) error {
+	if s.cfg.Retain <= 0 {
+		return nil
+	}
+	enabled, _, _, _, err := s.api.GetObjectLockConfig(ctx, s.cfg.Bucket)
+	if err != nil || enabled != "Enabled" {
+		why := "object lock is not enabled"
+		if err != nil {
+			why = err.Error()
+		}
+		return fmt.Errorf("bucket %s cannot retain evidence (%s): create the bucket with object lock (`mc mb --with-lock`), or drop --retain; nothing was written", s.cfg.Bucket, why)
+	}
+	return nil
+}
+
+// Put streams r as a multipart upload of unknown length (memory: one part).
+// The server's full-object CRC64-NVME is compared with the one computed here
+// while sending, so a stored object counts only once the server has confirmed
+// every byte.
+func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, meta map[string]string) (Object, error) {
+	name, err := s.object(key)
+	if err != nil {
+		return Object{}, err
+	}
+	if _, err := s.api.StatObject(ctx, s.cfg.Bucket, name, minio.StatObjectOptions{}); err == nil {
+		return Object{}, fmt.Errorf("storing %s: %w", key, ErrExists)
+	} else if minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		return Object{}, fmt.Errorf("s3 StatObject %s: %w", name, err)
+	}
+	sha := sha256.New()
+	crc := minio.ChecksumCRC64NVME.Hasher()
+	opts := minio.PutObjectOptions{
+		UserMetadata: meta,
+		PartSize:     s.cfg.PartSize,
+		NumThreads:   1,
+		Checksum:     minio.ChecksumCRC64NVME,
+		ContentType:  "application/octet-stream",
+	}
+	if s.cfg.Retain > 0 {
+		opts.RetainUntilDate = time.Now().Add(s.cfg.Retain).UTC()
+		opts.Mode = minio.Governance
+		if s.cfg.LockMode == "compliance" {
+			opts.Mode = minio.Compliance
+		}
+	}
+	info, err := s.api.PutObject(ctx, s.cfg.Bucket, name, io.TeeReader(ctxReader{ctx, r}, io.MultiWriter(sha, crc)), -1, opts)
+	if err != nil {
+		return Object{}, fmt.Errorf("s3 PutObject %s: %w", name, err)
+	}
+	want := base64.StdEncoding.EncodeToString(crc.Sum(nil))
+	if info.ChecksumCRC64NVME != want {
+		// No full-object checksum from the server: read it back instead.
+		if info.ChecksumCRC64NVME != "" {
+			return Object{}, fmt.Errorf("s3 PutObject %s: server checksum %s, sent %s: the stored object is not what was sent", name, info.ChecksumCRC64NVME, want)
+		}
+		if err := s.readBack(ctx, name, hex.EncodeToString(sha.Sum(nil))); err != nil {
+			return Object{}, err
+		}
+	}
+	return Object{Key: key, Size: info.Size, SHA256: hex.EncodeToString(sha.Sum(nil)), Modified: info.LastModified.UTC(), Meta: meta}, nil
+}
+
+func (s *S3Store) readBack(ctx context.Context, name, sha string) error {
+	o, err := s.api.GetObject(ctx, s.cfg.Bucket, name, minio.GetObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("s3 GetObject %s (read-back): %w", name, err)
+	}
+	defer o.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, o); err != nil {
+		return fmt.Errorf("s3 read-back of %s: %w", name, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+		return fmt.Errorf("s3 read-back of %s: sha256 %s, sent %s", name, got, sha)
+	}
+	return nil
+}
+
+func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	name, err := s.object(key)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Stat(ctx, key); err != nil {
+		return nil, err
+	}
+	o, err := s.api.GetObject(ctx, s.cfg.Bucket, name, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("s3 GetObject %s: %w", name, err)
+	}
+	return o, nil
+}
+
+func (s *S3Store) Stat(ctx context.Context, key string) (Object, error) {
+	name, err := s.object(key)
+	if err != nil {
+		return Object{}, err
+	}
+	info, err := s.api.StatObject(ctx, s.cfg.Bucket, name, minio.StatObjectOptions{})
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return Object{}, fmt.Errorf("%s: %w", key, ErrNotFound)
+		}
+		return Object{}, fmt.Errorf("s3 StatObject %s: %w", name, err)
+	}
+	return Object{Key: key, Size: info.Size, Modified: info.LastModified.UTC(), Meta: info.UserMetadata}, nil
+}
+
+func (s *S3Store) List(ctx context.Context, prefix string) ([]Object, error) {
+	var out []Object
+	for o := range s.api.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.cfg.Prefix + prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, fmt.Errorf("s3 ListObjects %s: %w", s.cfg.Prefix+prefix, o.Err)
+		}
+		out = append(out, Object{Key: strings.TrimPrefix(o.Key, s.cfg.Prefix), Size: o.Size, Modified: o.LastModified.UTC()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
