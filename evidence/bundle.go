@@ -1,0 +1,340 @@
+package evidence
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// CaseInfo is case.json: who opened the case, when, where.
+type CaseInfo struct {
+	ID       string    `json:"id"`
+	Created  time.Time `json:"created"`
+	Host     string    `json:"host"`
+	Actor    string    `json:"actor"`
+	Tool     string    `json:"tool"`
+	Playbook string    `json:"playbook,omitempty"`
+	Targets  []string  `json:"targets,omitempty"`
+}
+
+// Artifact is one manifest entry.
+type Artifact struct {
+	Key       string    `json:"key"`
+	Size      int64     `json:"size"`
+	SHA256    string    `json:"sha256"`
+	Collector string    `json:"collector"`
+	Container string    `json:"container,omitempty"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+}
+
+// CustodyEntry is one line of a custody log. Hash covers every other field
+// (as JSON with Hash empty), and Prev is the Hash of the line before, across
+// runs of the same case: changing, removing or reordering a line breaks the
+// chain.
+type CustodyEntry struct {
+	Seq       int           `json:"seq"`
+	Time      time.Time     `json:"time"`
+	Actor     string        `json:"actor"`
+	Action    string        `json:"action"`
+	Target    string        `json:"target,omitempty"`
+	Result    string        `json:"result"`
+	Artifacts []ArtifactRef `json:"artifacts,omitempty"`
+	Prev      string        `json:"prev"`
+	Hash      string        `json:"hash"`
+}
+
+// ArtifactRef names an artifact by key and digest.
+type ArtifactRef struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+}
+
+// Manifest lists every artifact of one run and the digests of its custody log
+// and of case.json; it is what the signature covers.
+type Manifest struct {
+	Version     int         `json:"version"`
+	Case        string      `json:"case"`
+	Run         string      `json:"run"`
+	Started     time.Time   `json:"started"`
+	Finished    time.Time   `json:"finished"`
+	Host        string      `json:"host"`
+	Actor       string      `json:"actor"`
+	Tool        string      `json:"tool"`
+	PublicKey   string      `json:"public_key"`
+	CaseInfo    ArtifactRef `json:"case_info"`
+	Custody     ArtifactRef `json:"custody"`
+	CustodyHead string      `json:"custody_head"`
+	CustodyPrev string      `json:"custody_prev"` // head of the run before, "" for the first
+	Artifacts   []Artifact  `json:"artifacts"`
+	Incomplete  []string    `json:"incomplete,omitempty"` // what was asked for and not captured, with why
+}
+
+var caseIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// CheckCaseID refuses case IDs that are not safe as one key segment.
+func CheckCaseID(id string) error {
+	if !caseIDPattern.MatchString(id) {
+		return fmt.Errorf("case ID %q: use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit)", id)
+	}
+	return nil
+}
+
+// NewCaseID makes a case ID from the time and a random suffix.
+func NewCaseID(now time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return "case-" + now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
+}
+
+// CasePrefix is where a case's objects live in a store.
+func CasePrefix(caseID string) string { return "cases/" + caseID + "/" }
+
+func runPrefix(caseID, run string) string { return CasePrefix(caseID) + "runs/" + run + "/" }
+
+// Run records one collection into a case: every artifact stored through it
+// and every act logged get a custody entry; Finish writes the custody log,
+// the manifest and its signature.
+type Run struct {
+	store   Store
+	signer  *Signer
+	info    CaseInfo
+	caseRef ArtifactRef
+	id      string
+	started time.Time
+	now     func() time.Time
+
+	mu         sync.Mutex
+	prev       string
+	entries    []CustodyEntry
+	artifacts  []Artifact
+	incomplete []string
+}
+
+// OpenRun starts a run in the case (creating case.json on first use) and
+// links its custody log to the last finished run of the case.
+func OpenRun(ctx context.Context, store Store, signer *Signer, info CaseInfo) (*Run, error) {
+	if err := CheckCaseID(info.ID); err != nil {
+		return nil, err
+	}
+	if r, ok := store.(Retainer); ok {
+		if err := r.CheckRetention(ctx); err != nil {
+			return nil, err
+		}
+	}
+	now := time.Now
+	started := now().UTC()
+	r := &Run{store: store, signer: signer, info: info, started: started, now: now}
+	rnd := make([]byte, 3)
+	_, _ = rand.Read(rnd)
+	r.id = started.Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(rnd)
+
+	caseKey := CasePrefix(info.ID) + "case.json"
+	if info.Created.IsZero() {
+		info.Created = started
+	}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	obj, err := store.Put(ctx, caseKey, bytes.NewReader(append(b, '\n')), nil)
+	switch {
+	case err == nil:
+		r.caseRef = ArtifactRef{Key: caseKey, SHA256: obj.SHA256}
+	case errors.Is(err, ErrExists):
+		digest, err := digestOf(ctx, store, caseKey)
+		if err != nil {
+			return nil, err
+		}
+		r.caseRef = ArtifactRef{Key: caseKey, SHA256: digest}
+	default:
+		return nil, err
+	}
+	manifests, err := listManifests(ctx, store, info.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(manifests) > 0 {
+		last, _, err := readManifest(ctx, store, manifests[len(manifests)-1])
+		if err != nil {
+			return nil, fmt.Errorf("reading the case's last manifest to chain custody: %w", err)
+		}
+		r.prev = last.CustodyHead
+	}
+	return r, nil
+}
+
+// ID is the run's identifier.
+func (r *Run) ID() string { return r.id }
+
+// Case is the case ID.
+func (r *Run) Case() string { return r.info.ID }
+
+// Store is where the run writes.
+func (r *Run) Store() Store { return r.store }
+
+func (r *Run) appendEntry(e CustodyEntry) {
+	e.Seq = len(r.entries) + 1
+	if e.Time.IsZero() {
+		e.Time = r.now().UTC()
+	}
+	if e.Actor == "" {
+		e.Actor = r.info.Actor
+	}
+	e.Prev = r.prev
+	e.Hash = entryHash(e)
+	r.prev = e.Hash
+	r.entries = append(r.entries, e)
+}
+
+func entryHash(e CustodyEntry) string {
+	e.Hash = ""
+	b, _ := json.Marshal(e)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Log adds an act to the custody log.
+func (r *Run) Log(action, target, result string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.appendEntry(CustodyEntry{Action: action, Target: target, Result: result})
+}
+
+// Incomplete records something asked for that could not be captured, so the
+// manifest says so instead of being silent.
+func (r *Run) Incomplete(what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.incomplete = append(r.incomplete, what)
+	r.appendEntry(CustodyEntry{Action: "incomplete", Result: what})
+}
+
+// Put stores one artifact and records it in the manifest and the custody log.
+func (r *Run) Put(ctx context.Context, key string, src io.Reader, collector, container string) (Artifact, error) {
+	start := r.now().UTC()
+	obj, err := r.store.Put(ctx, key, src, map[string]string{"collector": collector, "case": r.info.ID})
+	if err != nil {
+		r.mu.Lock()
+		r.appendEntry(CustodyEntry{Action: "store", Target: key, Result: "failed: " + err.Error()})
+		r.mu.Unlock()
+		return Artifact{}, err
+	}
+	a := Artifact{Key: key, Size: obj.Size, SHA256: obj.SHA256, Collector: collector, Container: container, Start: start, End: r.now().UTC()}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.artifacts = append(r.artifacts, a)
+	r.appendEntry(CustodyEntry{Action: "store", Target: key, Result: "stored", Artifacts: []ArtifactRef{{Key: key, SHA256: obj.SHA256}}})
+	return a, nil
+}
+
+// Finish writes custody.jsonl, manifest.json and manifest.json.sig.
+func (r *Run) Finish(ctx context.Context) (Manifest, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prefix := runPrefix(r.info.ID, r.id)
+	prevOfRun := ""
+	if len(r.entries) > 0 {
+		prevOfRun = r.entries[0].Prev
+	} else {
+		prevOfRun = r.prev
+	}
+	r.appendEntry(CustodyEntry{Action: "finish", Target: r.id, Result: fmt.Sprintf("%d artifacts", len(r.artifacts))})
+	var custody bytes.Buffer
+	enc := json.NewEncoder(&custody)
+	for _, e := range r.entries {
+		if err := enc.Encode(e); err != nil {
+			return Manifest{}, err
+		}
+	}
+	cobj, err := r.store.Put(ctx, prefix+"custody.jsonl", &custody, nil)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("storing custody log: %w", err)
+	}
+	arts := append([]Artifact(nil), r.artifacts...)
+	sort.Slice(arts, func(i, j int) bool { return arts[i].Key < arts[j].Key })
+	host, _ := os.Hostname()
+	m := Manifest{
+		Version: 1, Case: r.info.ID, Run: r.id, Started: r.started, Finished: r.now().UTC(),
+		Host: host, Actor: r.info.Actor, Tool: r.info.Tool, PublicKey: r.signer.PublicKeyString(),
+		CaseInfo: r.caseRef, Custody: ArtifactRef{Key: cobj.Key, SHA256: cobj.SHA256},
+		CustodyHead: r.prev, CustodyPrev: prevOfRun, Artifacts: arts, Incomplete: r.incomplete,
+	}
+	if m.Artifacts == nil {
+		m.Artifacts = []Artifact{}
+	}
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Manifest{}, err
+	}
+	mb = append(mb, '\n')
+	if _, err := r.store.Put(ctx, prefix+"manifest.json", bytes.NewReader(mb), nil); err != nil {
+		return Manifest{}, fmt.Errorf("storing manifest: %w", err)
+	}
+	sig := []byte(hex.EncodeToString(r.signer.Sign(mb)) + "\n")
+	if _, err := r.store.Put(ctx, prefix+"manifest.json.sig", bytes.NewReader(sig), nil); err != nil {
+		return Manifest{}, fmt.Errorf("storing manifest signature: %w", err)
+	}
+	return m, nil
+}
+
+func digestOf(ctx context.Context, s Store, key string) (string, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", fmt.Errorf("reading %s: %w", key, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// listManifests returns the manifest keys of a case, oldest run first.
+func listManifests(ctx context.Context, s Store, caseID string) ([]string, error) {
+	objs, err := s.List(ctx, CasePrefix(caseID)+"runs/")
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, "/manifest.json") {
+			keys = append(keys, o.Key)
+		}
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// maxManifest bounds what is read of a manifest before parsing.
+const maxManifest = 64 << 20
+
+func readManifest(ctx context.Context, s Store, key string) (Manifest, []byte, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxManifest+1))
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	if len(b) > maxManifest {
+		return Manifest{}, nil, fmt.Errorf("%s is larger than %d bytes", key, maxManifest)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Manifest{}, b, fmt.Errorf("%s: %w", key, err)
+	}
+	return m, b, nil
+}
