@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"syscall"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"firebreak/internal/netns"
 )
 
 // TableName is the nftables table Firebreak owns inside a contained
@@ -25,15 +26,8 @@ func netnsFD(path string) (*os.File, error) {
 	return f, nil
 }
 
-// netnsInode returns the inode of a namespace file; two paths name the same
-// namespace when their inodes match.
-func netnsInode(path string) (uint64, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return 0, fmt.Errorf("stat %s: %w", path, err)
-	}
-	return st.Ino, nil
-}
+// netnsInode returns the inode of a namespace file.
+func netnsInode(path string) (uint64, error) { return netns.Inode(path) }
 
 // nftIn opens an nftables connection in the namespace at nsPath. The
 // namespace file may be closed once the connection exists.

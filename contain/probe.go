@@ -9,14 +9,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	gort "runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"firebreak/internal/netns"
 )
 
 // ProbeResult is one reachability check from inside a network namespace.
@@ -58,7 +57,7 @@ func probeOne(ctx context.Context, nsPath, target string, timeout time.Duration)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var conn net.Conn
-	err := inNetNS(nsPath, func() error {
+	err := netns.Do(nsPath, func() error {
 		// The dialer creates the socket on this (locked) thread; the
 		// connect that follows is asynchronous and keeps the socket's
 		// namespace.
@@ -67,7 +66,7 @@ func probeOne(ctx context.Context, nsPath, target string, timeout time.Duration)
 		conn = c
 		return err
 	})
-	var nsErr *netnsError
+	var nsErr *netns.Error
 	switch {
 	case errors.As(err, &nsErr):
 		return res, err
@@ -82,39 +81,6 @@ func probeOne(ctx context.Context, nsPath, target string, timeout time.Duration)
 		res.Detail = err.Error()
 	}
 	return res, nil
-}
-
-type netnsError struct{ err error }
-
-func (e *netnsError) Error() string { return e.err.Error() }
-func (e *netnsError) Unwrap() error { return e.err }
-
-// inNetNS runs fn on a thread that has joined the network namespace at path,
-// then returns the thread to its own namespace. A thread that cannot return
-// is left locked, so the Go runtime discards it instead of reusing it.
-func inNetNS(path string, fn func() error) error {
-	target, err := netnsFD(path)
-	if err != nil {
-		return &netnsError{err}
-	}
-	defer target.Close()
-	gort.LockOSThread()
-	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		gort.UnlockOSThread()
-		return &netnsError{fmt.Errorf("opening own network namespace: %w", err)}
-	}
-	defer self.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		gort.UnlockOSThread()
-		return &netnsError{fmt.Errorf("entering network namespace %s: %w", path, err)}
-	}
-	ferr := fn()
-	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-		return &netnsError{fmt.Errorf("leaving network namespace %s: %w", path, err)}
-	}
-	gort.UnlockOSThread()
-	return ferr
 }
 
 // routeGateways reads the IPv4 gateways of a process's network namespace from

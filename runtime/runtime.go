@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -261,4 +262,40 @@ func CheckSame(ctx context.Context, rt Runtime, want Container) (Details, error)
 		return Details{}, &ReplacedError{Want: want, Now: &now}
 	}
 	return d, nil
+}
+
+// Layer is a container's writable layer as the host sees it: the directory
+// that holds its changes, and the image layers below it.
+type Layer struct {
+	Driver string   `json:"driver"` // "overlay2" (Docker), "overlayfs" (containerd)
+	Upper  string   `json:"upper"`
+	Lowers []string `json:"lowers,omitempty"` // topmost first
+}
+
+// LayerReader is implemented by engines whose writable layer is a directory
+// on the host (overlay2, the overlayfs snapshotter).
+type LayerReader interface {
+	// WritableLayer locates the container's writable layer. It does not
+	// mount anything.
+	WritableLayer(ctx context.Context, id string) (Layer, error)
+}
+
+// LogReader is implemented by engines that keep a container's output.
+type LogReader interface {
+	// Logs writes the container's stdout and stderr since the given time
+	// (zero for all), each line prefixed with the engine's RFC 3339
+	// timestamp, until the end of what the engine holds.
+	Logs(ctx context.Context, id string, since time.Time, stdout, stderr io.Writer) error
+}
+
+// Change is one entry of an engine's own list of filesystem changes.
+type Change struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"` // "A" added, "C" changed, "D" deleted
+}
+
+// ChangeLister is implemented by engines that compute a container's changes
+// themselves (Docker's diff), so Firebreak's own walk can be compared.
+type ChangeLister interface {
+	Changes(ctx context.Context, id string) ([]Change, error)
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -37,7 +38,10 @@ type Containerd struct {
 	namespace string
 }
 
-var _ runtime.Runtime = (*Containerd)(nil)
+var (
+	_ runtime.Runtime     = (*Containerd)(nil)
+	_ runtime.LayerReader = (*Containerd)(nil)
+)
 
 // New connects to the daemon at address and works in namespace.
 func New(address, namespace string) (*Containerd, error) {
@@ -331,4 +335,47 @@ func short(id string) string { return runtime.ShortID(id) }
 
 func wrap(call, id string, err error) error {
 	return runtime.WrapEngineError("containerd", call, id, err, cerrdefs.IsNotFound(err))
+}
+
+// WritableLayer reads the overlay mount the snapshotter would give the
+// container's snapshot, without mounting it.
+func (c *Containerd) WritableLayer(ctx context.Context, id string) (runtime.Layer, error) {
+	ctx = c.ctx(ctx)
+	ctr, err := c.load(ctx, id)
+	if err != nil {
+		return runtime.Layer{}, err
+	}
+	info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+	if err != nil {
+		return runtime.Layer{}, wrap("Container.Info", id, err)
+	}
+	if info.SnapshotKey == "" {
+		return runtime.Layer{}, fmt.Errorf("container %s has no snapshot", short(id))
+	}
+	mounts, err := c.api.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+	if err != nil {
+		return runtime.Layer{}, wrap("Snapshotter.Mounts", id, err)
+	}
+	if len(mounts) != 1 {
+		return runtime.Layer{}, fmt.Errorf("container %s: snapshotter %s gives %d mounts; Firebreak reads a single overlay or bind mount", short(id), info.Snapshotter, len(mounts))
+	}
+	m := mounts[0]
+	l := runtime.Layer{Driver: info.Snapshotter}
+	switch m.Type {
+	case "overlay":
+		for _, o := range m.Options {
+			switch {
+			case strings.HasPrefix(o, "upperdir="):
+				l.Upper = strings.TrimPrefix(o, "upperdir=")
+			case strings.HasPrefix(o, "lowerdir="):
+				l.Lowers = strings.Split(strings.TrimPrefix(o, "lowerdir="), ":")
+			}
+		}
+	case "bind":
+		l.Upper = m.Source // a snapshot without parents: everything in it is new
+	}
+	if l.Upper == "" {
+		return runtime.Layer{}, fmt.Errorf("container %s: snapshotter %s gives a %s mount without a writable directory; Firebreak reads overlayfs snapshots", short(id), info.Snapshotter, m.Type)
+	}
+	return l, nil
 }

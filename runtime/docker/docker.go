@@ -6,6 +6,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 
 	"firebreak/runtime"
 )
@@ -27,6 +29,9 @@ type Docker struct {
 var (
 	_ runtime.Runtime         = (*Docker)(nil)
 	_ runtime.NetworkAttacher = (*Docker)(nil)
+	_ runtime.LayerReader     = (*Docker)(nil)
+	_ runtime.LogReader       = (*Docker)(nil)
+	_ runtime.ChangeLister    = (*Docker)(nil)
 )
 
 // New connects to the engine named by host (a DOCKER_HOST-style URL), or to the
@@ -326,4 +331,63 @@ func short(id string) string { return runtime.ShortID(id) }
 
 func wrap(call, id string, err error) error {
 	return runtime.WrapEngineError("docker", call, id, err, cerrdefs.IsNotFound(err))
+}
+
+func (d *Docker) WritableLayer(ctx context.Context, id string) (runtime.Layer, error) {
+	c, err := d.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return runtime.Layer{}, wrap("ContainerInspect", id, err)
+	}
+	if c.GraphDriver.Name != "overlay2" || c.GraphDriver.Data["UpperDir"] == "" {
+		return runtime.Layer{}, fmt.Errorf("container %s uses storage driver %q; Firebreak reads the writable layer of overlay2 only", short(id), c.GraphDriver.Name)
+	}
+	l := runtime.Layer{Driver: "overlay2", Upper: c.GraphDriver.Data["UpperDir"]}
+	if lower := c.GraphDriver.Data["LowerDir"]; lower != "" {
+		l.Lowers = strings.Split(lower, ":")
+	}
+	return l, nil
+}
+
+func (d *Docker) Logs(ctx context.Context, id string, since time.Time, stdout, stderr io.Writer) error {
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true}
+	if !since.IsZero() {
+		opts.Since = since.UTC().Format(time.RFC3339Nano)
+	}
+	c, err := d.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return wrap("ContainerInspect", id, err)
+	}
+	rc, err := d.api.ContainerLogs(ctx, id, opts)
+	if err != nil {
+		return wrap("ContainerLogs", id, err)
+	}
+	defer rc.Close()
+	if c.Config != nil && c.Config.Tty {
+		_, err = io.Copy(stdout, rc) // a TTY has one stream, not multiplexed
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, rc)
+	}
+	if err != nil {
+		return fmt.Errorf("docker ContainerLogs %s: reading: %w", short(id), err)
+	}
+	return nil
+}
+
+func (d *Docker) Changes(ctx context.Context, id string) ([]runtime.Change, error) {
+	list, err := d.api.ContainerDiff(ctx, id)
+	if err != nil {
+		return nil, wrap("ContainerDiff", id, err)
+	}
+	out := make([]runtime.Change, 0, len(list))
+	for _, c := range list {
+		kind := "C"
+		switch c.Kind {
+		case container.ChangeAdd:
+			kind = "A"
+		case container.ChangeDelete:
+			kind = "D"
+		}
+		out = append(out, runtime.Change{Path: c.Path, Kind: kind})
+	}
+	return out, nil
 }
