@@ -196,3 +196,26 @@ func checkCustody(ctx context.Context, s Store, rep *Report, m Manifest) map[str
 	}
 	return stored
 }
+
+// Manifests returns the manifests of a case, oldest run first.
+func Manifests(ctx context.Context, s Store, caseID string) ([]Manifest, error) {
+	if err := CheckCaseID(caseID); err != nil {
+		return nil, err
+	}
+	keys, err := listManifests(ctx, s, caseID)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("case %s has no finished run in %s", caseID, s)
+	}
+	out := make([]Manifest, 0, len(keys))
+	for _, k := range keys {
+		m, _, err := readManifest(ctx, s, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -17,6 +17,8 @@ const (
 	exitUsage       = 2   // bad input: flags, unknown or ambiguous target
 	exitRefused     = 3   // refused for safety before any change (host network, replaced container, busy)
 	exitNotIsolated = 4   // acts done, but verification found the container not isolated
+	exitUnverified  = 5   // evidence verification found differences
+	exitSpooled     = 6   // evidence kept in the local spool, not yet in the remote store
 	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
 )
 
@@ -26,6 +28,8 @@ const exitCodesHelp = `Exit codes:
   2    bad input: flags, unknown or ambiguous target
   3    refused for safety before any change (host network namespace, container replaced, held by another run)
   4    contained, but verification found it still reaching a peer
+  5    evidence verification found differences
+  6    evidence is safe in the local spool but not yet in the remote store (run 'firebreak evidence sync')
   130  interrupted`
 
 // usageError marks errors the user fixes by changing the command line.
@@ -70,12 +74,18 @@ func classify(err error) int {
 		refused   *contain.RefusedError
 		busy      *contain.BusyError
 		notIso    *contain.NotIsolatedError
+		unverif   *verifyFailedError
+		spooled   *notReplicatedError
 	)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &notIso):
 		return exitNotIsolated
+	case errors.As(err, &unverif):
+		return exitUnverified
+	case errors.As(err, &spooled):
+		return exitSpooled
 	case errors.As(err, &refused), errors.As(err, &replaced), errors.As(err, &busy):
 		return exitRefused
 	case errors.As(err, &usage), errors.As(err, &notFound), errors.As(err, &ambiguous):
@@ -97,8 +107,12 @@ func rank(code int) int {
 		return 3
 	case exitNotIsolated:
 		return 4
-	case exitInterrupted:
+	case exitSpooled:
 		return 5
+	case exitUnverified:
+		return 6
+	case exitInterrupted:
+		return 7
 	}
 	return 3
 }

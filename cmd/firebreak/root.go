@@ -156,8 +156,10 @@ func newRootCommand(d *deps) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "firebreak",
 		Short: "Incident response for container hosts: contain, capture, recover",
-		Long: `Firebreak cuts a suspect container's network, freezes it, and records
-every act so that it can be undone exactly.
+		Long: `Firebreak cuts a suspect container's network, freezes it, records every act
+so that it can be undone exactly, and captures evidence from the host side
+into a store where a signed manifest and a hash-chained custody log show any
+change.
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,
@@ -174,6 +176,8 @@ every act so that it can be undone exactly.
 		newContainCommand(g, d),
 		newReleaseCommand(g, d),
 		newStatusCommand(g, d),
+		newCollectCommand(g, d),
+		newEvidenceCommand(g, d),
 	)
 	return root
 }

@@ -1,0 +1,321 @@
+// Package collect captures what an investigator needs from a container, from
+// the host side only: the engine's view, the filesystem diff of its writable
+// layer, its process tree, its network state and its logs, plus a timeline.
+// It never execs into the container, never chroots into it, and never
+// follows a link out of its root. Artifacts stream into an evidence.Run.
+package collect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"firebreak/evidence"
+	"firebreak/runtime"
+)
+
+// Collectors, in the order they run.
+const (
+	WhatInspect   = "inspect"
+	WhatProcesses = "processes"
+	WhatNetwork   = "network"
+	WhatLogs      = "logs"
+	WhatFSDiff    = "fsdiff"
+)
+
+// All is every collector.
+var All = []string{WhatInspect, WhatProcesses, WhatNetwork, WhatLogs, WhatFSDiff}
+
+// Options say what one collection captures.
+type Options struct {
+	What     []string      // subset of All; empty means all
+	Since    time.Duration // logs: only this far back (0: all)
+	LogCap   int64         // logs: bytes per stream
+	Limits   Limits        // fsdiff caps
+	ProcRoot string        // /proc unless a test says otherwise
+	Progress Progress      // fsdiff progress, may be nil
+}
+
+// DefaultOptions are the CLI's defaults.
+func DefaultOptions() Options {
+	return Options{What: All, LogCap: 64 << 20, Limits: DefaultLimits(), ProcRoot: "/proc"}
+}
+
+// CheckWhat refuses unknown collector names.
+func CheckWhat(what []string) error {
+	for _, w := range what {
+		if !slices.Contains(All, w) {
+			return fmt.Errorf("unknown collector %q: choose from %s", w, strings.Join(All, ","))
+		}
+	}
+	return nil
+}
+
+// Result reports one container's collection.
+type Result struct {
+	Container  runtime.Container   `json:"container"`
+	Prefix     string              `json:"prefix"`
+	Artifacts  []evidence.Artifact `json:"artifacts"`
+	Incomplete []string            `json:"incomplete,omitempty"`
+	FS         *FSStats            `json:"fs,omitempty"`
+	Processes  int                 `json:"processes"`
+	Outside    int                 `json:"processes_outside"`
+}
+
+// Collect captures one resolved container into run. What cannot be captured
+// is recorded as incomplete in the run (and the result) and the rest goes on;
+// an error is returned when the store fails or nothing could be read.
+func Collect(ctx context.Context, rt runtime.Runtime, run *evidence.Run, target runtime.Container, opts Options) (*Result, error) {
+	if opts.ProcRoot == "" {
+		opts.ProcRoot = "/proc"
+	}
+	what := opts.What
+	if len(what) == 0 {
+		what = All
+	}
+	if err := CheckWhat(what); err != nil {
+		return nil, err
+	}
+	d, err := runtime.CheckSame(ctx, rt, target)
+	if err != nil {
+		return nil, err
+	}
+	at := time.Now().UTC()
+	c := &collection{
+		ctx: ctx, rt: rt, run: run, d: d, opts: opts,
+		res:    &Result{Container: d.Container, Prefix: evidence.CasePrefix(run.Case()) + d.ID + "/" + at.Format("20060102T150405.000000000Z") + "/"},
+		timeln: newTimeline(),
+	}
+	defer c.timeln.Close()
+	run.Log("collect", d.ID, "started: "+strings.Join(what, ","))
+	steps := map[string]func() error{
+		WhatInspect: c.inspect, WhatProcesses: c.processes, WhatNetwork: c.network,
+		WhatLogs: c.logs, WhatFSDiff: c.fsdiff,
+	}
+	var storeErrs []error
+	for _, w := range All {
+		if !slices.Contains(what, w) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return c.res, err
+		}
+		if err := steps[w](); err != nil {
+			var inc *incomplete
+			if errors.As(err, &inc) {
+				c.incomplete(w, inc.why)
+				continue
+			}
+			storeErrs = append(storeErrs, fmt.Errorf("%s: %w", w, err))
+			c.incomplete(w, err.Error())
+		}
+	}
+	if err := c.timeline(); err != nil {
+		storeErrs = append(storeErrs, fmt.Errorf("timeline: %w", err))
+	}
+	run.Log("collect", d.ID, fmt.Sprintf("finished: %d artifacts, %d incomplete", len(c.res.Artifacts), len(c.res.Incomplete)))
+	return c.res, errors.Join(storeErrs...)
+}
+
+type collection struct {
+	ctx    context.Context
+	rt     runtime.Runtime
+	run    *evidence.Run
+	d      runtime.Details
+	opts   Options
+	res    *Result
+	timeln *timeline
+	procs  []*Process
+}
+
+// incomplete is a collector's way to say "not available here", which is
+// recorded and is not a failure of the run.
+type incomplete struct{ why string }
+
+func (e *incomplete) Error() string { return e.why }
+
+func (c *collection) incomplete(what, why string) {
+	msg := fmt.Sprintf("%s %s: %s", c.d.ShortID(), what, why)
+	c.res.Incomplete = append(c.res.Incomplete, msg)
+	c.run.Incomplete(msg)
+}
+
+func (c *collection) put(name, collector string, r io.Reader) error {
+	a, err := c.run.Put(c.ctx, c.res.Prefix+name, r, collector, c.d.ID)
+	if err != nil {
+		return err
+	}
+	c.res.Artifacts = append(c.res.Artifacts, a)
+	return nil
+}
+
+func (c *collection) putJSON(name, collector string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return c.put(name, collector, bytes.NewReader(append(b, '\n')))
+}
+
+func (c *collection) inspect() error {
+	raw := c.d.Raw
+	if len(raw) == 0 {
+		return &incomplete{"the engine gave no document"}
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, raw, "", "  ") == nil {
+		pretty.WriteByte('\n')
+		raw = pretty.Bytes()
+	}
+	return c.put("inspect.json", WhatInspect, bytes.NewReader(raw))
+}
+
+func (c *collection) processes() error {
+	if c.d.Pid <= 0 {
+		return &incomplete{fmt.Sprintf("not running (%s): no processes", c.d.State)}
+	}
+	procs, err := newProcReader(c.opts.ProcRoot).processTree(c.d.Pid)
+	if err != nil {
+		return &incomplete{err.Error()}
+	}
+	c.procs = procs
+	c.res.Processes = len(procs)
+	for _, p := range procs {
+		if len(p.Outside) > 0 {
+			c.res.Outside++
+		}
+		if !p.Start.IsZero() {
+			c.timeln.add(p.Start, "process start", fmt.Sprintf("pid %d started: %s", p.PID, strings.Join(p.Cmdline, " ")), map[string]any{"pid": p.PID, "exe": p.Exe, "outside": p.Outside})
+		}
+	}
+	return c.putJSON("processes.json", WhatProcesses, procs)
+}
+
+func (c *collection) network() error {
+	if c.d.Pid <= 0 {
+		return &incomplete{fmt.Sprintf("not running (%s): no network namespace", c.d.State)}
+	}
+	owners := map[uint64][]int{}
+	for _, p := range c.procs {
+		for _, s := range p.Sockets {
+			owners[s] = append(owners[s], p.PID)
+		}
+	}
+	return c.putJSON("network.json", WhatNetwork, readNetwork(c.opts.ProcRoot, c.d.Pid, owners))
+}
+
+func (c *collection) logs() error {
+	lr, ok := c.rt.(runtime.LogReader)
+	if !ok {
+		return &incomplete{c.rt.Name() + " keeps no container logs (the task's output goes where its creator sent it)"}
+	}
+	var since time.Time
+	if c.opts.Since > 0 {
+		since = time.Now().Add(-c.opts.Since)
+	}
+	out, err := newCappedTemp(c.opts.LogCap)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	errw, err := newCappedTemp(c.opts.LogCap)
+	if err != nil {
+		return err
+	}
+	defer errw.Close()
+	if err := lr.Logs(c.ctx, c.d.ID, since, out, errw); err != nil {
+		return &incomplete{err.Error()}
+	}
+	for _, s := range []struct {
+		name string
+		f    *cappedTemp
+	}{{"stdout", out}, {"stderr", errw}} {
+		if s.f.dropped > 0 {
+			c.incomplete(WhatLogs, fmt.Sprintf("%s capped at %d bytes, %d more dropped", s.name, c.opts.LogCap, s.f.dropped))
+		}
+		if err := s.f.rewind(); err != nil {
+			return err
+		}
+		if err := c.put("logs/"+s.name+".log", WhatLogs, s.f.File); err != nil {
+			return err
+		}
+		if err := s.f.rewind(); err != nil {
+			return err
+		}
+		c.timeln.addLogLines(s.f.File, s.name)
+	}
+	return nil
+}
+
+func (c *collection) fsdiff() error {
+	lr, ok := c.rt.(runtime.LayerReader)
+	if !ok {
+		return &incomplete{c.rt.Name() + " does not expose a writable layer directory"}
+	}
+	layer, err := lr.WritableLayer(c.ctx, c.d.ID)
+	if err != nil {
+		return &incomplete{err.Error()}
+	}
+	changes, err := os.CreateTemp("", "firebreak-changes-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(changes.Name())
+	defer changes.Close()
+	arr := newJSONArrayWriter(changes)
+	pr, pw := io.Pipe()
+	var (
+		wg     sync.WaitGroup
+		putErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		putErr = c.put("fsdiff/layer.tar.zst", WhatFSDiff, pr)
+		pr.CloseWithError(putErr) // stop the walk if the store failed
+	}()
+	stats, walkErr := captureLayer(c.ctx, layer, c.opts.Limits, pw, func(fc FileChange) error {
+		if fc.Kind != "D" {
+			c.timeln.add(fc.MTime, "file modified", fmt.Sprintf("%s %s %s", fc.Kind, fc.Type, fc.Path), map[string]any{"path": fc.Path, "kind": fc.Kind, "sha256": fc.SHA256})
+		}
+		return arr.Write(fc)
+	}, c.opts.Progress)
+	pw.CloseWithError(walkErr)
+	wg.Wait()
+	c.res.FS = &stats
+	if walkErr != nil {
+		if putErr != nil {
+			return putErr
+		}
+		return walkErr
+	}
+	if putErr != nil {
+		return putErr
+	}
+	if stats.Truncated > 0 {
+		c.incomplete(WhatFSDiff, fmt.Sprintf("%d files capped (see \"truncated\" in changes.json)", stats.Truncated))
+	}
+	if err := arr.Close(); err != nil {
+		return err
+	}
+	if _, err := changes.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return c.put("fsdiff/changes.json", WhatFSDiff, changes)
+}
+
+func (c *collection) timeline() error {
+	r, err := c.timeln.reader()
+	if err != nil {
+		return err
+	}
+	return c.put("timeline.jsonl", "timeline", r)
+}

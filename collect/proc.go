@@ -1,0 +1,330 @@
+package collect
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Process is one entry of processes.json, read from /proc on the host.
+type Process struct {
+	PID        int               `json:"pid"`             // in the host's PID namespace
+	NSPID      []int             `json:"nspid,omitempty"` // in each nested PID namespace, the last inside the container
+	PPID       int               `json:"ppid"`
+	Comm       string            `json:"comm"`
+	CommB64    string            `json:"comm_b64,omitempty"`
+	Cmdline    []string          `json:"cmdline"`
+	CmdlineB64 []string          `json:"cmdline_b64,omitempty"` // when an argument is not valid UTF-8
+	State      string            `json:"state"`
+	UIDs       []int             `json:"uids"` // real, effective, saved, filesystem
+	GIDs       []int             `json:"gids"`
+	Caps       map[string]string `json:"caps"` // CapInh, CapPrm, CapEff, CapBnd, CapAmb as hex
+	Seccomp    string            `json:"seccomp,omitempty"`
+	NoNewPrivs string            `json:"no_new_privs,omitempty"`
+	Namespaces map[string]string `json:"namespaces"` // e.g. "net": "net:[4026532281]"
+	Cgroup     []string          `json:"cgroup"`
+	Exe        string            `json:"exe,omitempty"`
+	ExeDeleted bool              `json:"exe_deleted,omitempty"`
+	ExeMemfd   bool              `json:"exe_memfd,omitempty"`
+	ExeSHA256  string            `json:"exe_sha256,omitempty"`
+	ExeNote    string            `json:"exe_note,omitempty"`
+	Cwd        string            `json:"cwd,omitempty"`
+	Root       string            `json:"root,omitempty"`
+	Start      time.Time         `json:"start"`
+	FDs        int               `json:"fds"`
+	Sockets    []uint64          `json:"sockets,omitempty"` // socket inodes held open
+	// Outside lists how a process tied to the container (by cgroup, PID
+	// namespace or descent from its init) differs from the init's
+	// namespaces or cgroup: an escape indicator.
+	Outside []string `json:"outside,omitempty"`
+	Reason  string   `json:"reason"` // why it belongs: "cgroup", "pid-namespace", "descendant"
+}
+
+// procReader reads /proc (a parameter, for tests with a fixture tree).
+type procReader struct {
+	root     string
+	bootTime time.Time
+	ticks    float64
+}
+
+func newProcReader(root string) *procReader {
+	p := &procReader{root: root, ticks: 100}
+	if b, err := os.ReadFile(filepath.Join(root, "stat")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "btime "); ok {
+				if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+					p.bootTime = time.Unix(n, 0).UTC()
+				}
+			}
+		}
+	}
+	return p
+}
+
+func (p *procReader) path(pid int, name string) string {
+	return filepath.Join(p.root, strconv.Itoa(pid), name)
+}
+
+func (p *procReader) pids() ([]int, error) {
+	ents, err := os.ReadDir(p.root)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+// stat parses /proc/PID/stat: the command sits in parentheses and may
+// itself hold spaces and parentheses, so fields are counted from the last
+// closing one.
+func parseStat(b []byte) (comm string, state string, ppid int, start uint64, err error) {
+	open := bytes.IndexByte(b, '(')
+	end := bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return "", "", 0, 0, fmt.Errorf("malformed stat")
+	}
+	comm = string(b[open+1 : end])
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 20 {
+		return "", "", 0, 0, fmt.Errorf("malformed stat: %d fields", len(f))
+	}
+	state = f[0]
+	ppid, _ = strconv.Atoi(f[1])
+	start, _ = strconv.ParseUint(f[19], 10, 64)
+	return comm, state, ppid, start, nil
+}
+
+var nsNames = []string{"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"}
+
+func (p *procReader) namespaces(pid int) map[string]string {
+	m := map[string]string{}
+	for _, n := range nsNames {
+		if l, err := os.Readlink(p.path(pid, "ns/"+n)); err == nil {
+			m[n] = l
+		}
+	}
+	return m
+}
+
+func (p *procReader) cgroup(pid int) []string {
+	b, err := os.ReadFile(p.path(pid, "cgroup"))
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	sort.Strings(lines)
+	return lines
+}
+
+// basic reads what membership needs: ppid, namespaces, cgroup.
+func (p *procReader) basic(pid int) (*Process, error) {
+	b, err := os.ReadFile(p.path(pid, "stat"))
+	if err != nil {
+		return nil, err
+	}
+	comm, state, ppid, start, err := parseStat(b)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	pr := &Process{PID: pid, PPID: ppid, Comm: comm, State: state, Namespaces: p.namespaces(pid), Cgroup: p.cgroup(pid)}
+	if !utf8.ValidString(comm) {
+		pr.CommB64 = base64.StdEncoding.EncodeToString([]byte(comm))
+	}
+	if !p.bootTime.IsZero() {
+		pr.Start = p.bootTime.Add(time.Duration(float64(start) / p.ticks * float64(time.Second))).UTC()
+	}
+	return pr, nil
+}
+
+// maxExeHash bounds how much of an executable is hashed.
+const maxExeHash = 512 << 20
+
+// details fills in everything else, best effort: a process may exit at any
+// moment, and what could not be read is left empty.
+func (p *procReader) details(pr *Process) {
+	pid := pr.PID
+	if b, err := os.ReadFile(p.path(pid, "cmdline")); err == nil {
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if len(b) == 0 {
+			args = []string{}
+		}
+		pr.Cmdline = args
+		for _, a := range args {
+			if !utf8.ValidString(a) {
+				for _, a := range args {
+					pr.CmdlineB64 = append(pr.CmdlineB64, base64.StdEncoding.EncodeToString([]byte(a)))
+				}
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile(p.path(pid, "status")); err == nil {
+		pr.Caps = map[string]string{}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ":")
+			if !ok {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			switch k {
+			case "Uid":
+				pr.UIDs = atois(v)
+			case "Gid":
+				pr.GIDs = atois(v)
+			case "NSpid":
+				pr.NSPID = atois(v)
+			case "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb":
+				pr.Caps[k] = v
+			case "Seccomp":
+				pr.Seccomp = v
+			case "NoNewPrivs":
+				pr.NoNewPrivs = v
+			}
+		}
+	}
+	if exe, err := os.Readlink(p.path(pid, "exe")); err == nil {
+		pr.Exe = exe
+		pr.ExeDeleted = strings.HasSuffix(exe, " (deleted)")
+		pr.ExeMemfd = strings.HasPrefix(exe, "/memfd:")
+		// Read through the kernel's reference from the host: the binary
+		// that runs, even if deleted or swapped; never executed.
+		if f, err := os.Open(p.path(pid, "exe")); err == nil {
+			h := sha256.New()
+			n, err := io.Copy(h, io.LimitReader(f, maxExeHash+1))
+			f.Close()
+			switch {
+			case err != nil:
+				pr.ExeNote = "hash failed: " + err.Error()
+			case n > maxExeHash:
+				pr.ExeNote = fmt.Sprintf("larger than %d bytes: not hashed", maxExeHash)
+			default:
+				pr.ExeSHA256 = hex.EncodeToString(h.Sum(nil))
+			}
+		} else {
+			pr.ExeNote = "unreadable: " + err.Error()
+		}
+	}
+	pr.Cwd, _ = os.Readlink(p.path(pid, "cwd"))
+	pr.Root, _ = os.Readlink(p.path(pid, "root"))
+	if ents, err := os.ReadDir(p.path(pid, "fd")); err == nil {
+		pr.FDs = len(ents)
+		for _, e := range ents {
+			l, err := os.Readlink(p.path(pid, "fd/"+e.Name()))
+			if err != nil {
+				continue
+			}
+			if v, ok := strings.CutPrefix(l, "socket:["); ok {
+				if n, err := strconv.ParseUint(strings.TrimSuffix(v, "]"), 10, 64); err == nil {
+					pr.Sockets = append(pr.Sockets, n)
+				}
+			}
+		}
+	}
+}
+
+func atois(s string) []int {
+	var out []int
+	for _, f := range strings.Fields(s) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// processTree returns every process of the container whose init is initPID:
+// those in its cgroup, those in its PID namespace (unless that is the host's),
+// and the init's descendants wherever they are. Each is compared with the
+// init, and differences are listed in Outside.
+func (p *procReader) processTree(initPID int) ([]*Process, error) {
+	init, err := p.basic(initPID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the container's init (pid %d): %w", initPID, err)
+	}
+	self := p.namespaces(os.Getpid())
+	hostPIDNS := self["pid"] != "" && self["pid"] == init.Namespaces["pid"]
+	pids, err := p.pids()
+	if err != nil {
+		return nil, err
+	}
+	all := map[int]*Process{}
+	for _, pid := range pids {
+		if pr, err := p.basic(pid); err == nil {
+			all[pid] = pr
+		}
+	}
+	all[initPID] = init
+	descends := func(pid int) bool {
+		for i := 0; i < 4096 && pid > 1; i++ {
+			if pid == initPID {
+				return true
+			}
+			pr := all[pid]
+			if pr == nil {
+				return false
+			}
+			pid = pr.PPID
+		}
+		return false
+	}
+	var out []*Process
+	for _, pid := range pids {
+		pr := all[pid]
+		if pr == nil {
+			continue
+		}
+		switch {
+		case pid == initPID:
+			pr.Reason = "init"
+		case equalLines(pr.Cgroup, init.Cgroup):
+			pr.Reason = "cgroup"
+		case !hostPIDNS && pr.Namespaces["pid"] == init.Namespaces["pid"]:
+			pr.Reason = "pid-namespace"
+		case descends(pid):
+			pr.Reason = "descendant"
+		default:
+			continue
+		}
+		if !equalLines(pr.Cgroup, init.Cgroup) {
+			pr.Outside = append(pr.Outside, "cgroup differs from the container's")
+		}
+		for _, n := range nsNames {
+			if init.Namespaces[n] != "" && pr.Namespaces[n] != init.Namespaces[n] {
+				pr.Outside = append(pr.Outside, n+" namespace differs from the container's ("+pr.Namespaces[n]+")")
+			}
+		}
+		p.details(pr)
+		out = append(out, pr)
+	}
+	return out, nil
+}
+
+func equalLines(a, b []string) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
