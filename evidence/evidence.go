@@ -52,6 +52,9 @@ type Retainer interface {
 var (
 	// ErrNotFound is returned for a key that holds no object.
 	ErrNotFound = errors.New("no such evidence object")
+	// ErrUnreachable marks a failure to reach the store at all, as opposed
+	// to an answer from it.
+	ErrUnreachable = errors.New("store unreachable")
 	// ErrExists is returned when a Put would overwrite evidence.
 	ErrExists = errors.New("evidence object already exists; evidence is written once")
 )

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -104,6 +105,9 @@ func (s *S3Store) CheckRetention(ctx context.Context) error {
 		return nil
 	}
 	enabled, _, _, _, err := s.api.GetObjectLockConfig(ctx, s.cfg.Bucket)
+	if err != nil && minio.ToErrorResponse(err).Code == "" {
+		return fmt.Errorf("checking object lock of bucket %s: %w: %w", s.cfg.Bucket, ErrUnreachable, err)
+	}
 	if err != nil || enabled != "Enabled" {
 		why := "object lock is not enabled"
 		if err != nil {
@@ -128,22 +132,21 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, meta map[str
 	} else if minio.ToErrorResponse(err).Code != "NoSuchKey" {
 		return Object{}, fmt.Errorf("s3 StatObject %s: %w", name, err)
 	}
+	// An empty stream goes as a plain zero-length put: the streaming
+	// upload's checksum of nothing is refused by the server.
+	first := make([]byte, 1)
+	n, err := io.ReadFull(ctxReader{ctx, r}, first)
+	if n == 0 {
+		if err != io.EOF {
+			return Object{}, fmt.Errorf("reading %s: %w", key, err)
+		}
+		return s.putEmpty(ctx, key, name, meta)
+	}
+	r = io.MultiReader(bytes.NewReader(first[:n]), r)
 	sha := sha256.New()
 	crc := minio.ChecksumCRC64NVME.Hasher()
-	opts := minio.PutObjectOptions{
-		UserMetadata: meta,
-		PartSize:     s.cfg.PartSize,
-		NumThreads:   1,
-		Checksum:     minio.ChecksumCRC64NVME,
-		ContentType:  "application/octet-stream",
-	}
-	if s.cfg.Retain > 0 {
-		opts.RetainUntilDate = time.Now().Add(s.cfg.Retain).UTC()
-		opts.Mode = minio.Governance
-		if s.cfg.LockMode == "compliance" {
-			opts.Mode = minio.Compliance
-		}
-	}
+	opts := s.putOptions(meta)
+	opts.PartSize, opts.NumThreads, opts.Checksum = s.cfg.PartSize, 1, minio.ChecksumCRC64NVME
 	info, err := s.api.PutObject(ctx, s.cfg.Bucket, name, io.TeeReader(ctxReader{ctx, r}, io.MultiWriter(sha, crc)), -1, opts)
 	if err != nil {
 		return Object{}, fmt.Errorf("s3 PutObject %s: %w", name, err)
@@ -159,6 +162,34 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, meta map[str
 		}
 	}
 	return Object{Key: key, Size: info.Size, SHA256: hex.EncodeToString(sha.Sum(nil)), Modified: info.LastModified.UTC(), Meta: meta}, nil
+}
+
+func (s *S3Store) putOptions(meta map[string]string) minio.PutObjectOptions {
+	opts := minio.PutObjectOptions{UserMetadata: meta, ContentType: "application/octet-stream"}
+	if s.cfg.Retain > 0 {
+		opts.RetainUntilDate = time.Now().Add(s.cfg.Retain).UTC()
+		opts.Mode = minio.Governance
+		if s.cfg.LockMode == "compliance" {
+			opts.Mode = minio.Compliance
+		}
+	}
+	return opts
+}
+
+func (s *S3Store) putEmpty(ctx context.Context, key, name string, meta map[string]string) (Object, error) {
+	info, err := s.api.PutObject(ctx, s.cfg.Bucket, name, bytes.NewReader(nil), 0, s.putOptions(meta))
+	if err != nil {
+		return Object{}, fmt.Errorf("s3 PutObject %s: %w", name, err)
+	}
+	st, err := s.Stat(ctx, key)
+	if err != nil {
+		return Object{}, err
+	}
+	if st.Size != 0 {
+		return Object{}, fmt.Errorf("s3 PutObject %s: stored %d bytes, sent none", name, st.Size)
+	}
+	empty := sha256.Sum256(nil)
+	return Object{Key: key, Size: 0, SHA256: hex.EncodeToString(empty[:]), Modified: info.LastModified.UTC(), Meta: meta}, nil
 }
 
 func (s *S3Store) readBack(ctx context.Context, name, sha string) error {

@@ -32,7 +32,30 @@ type Spool struct {
 	pending int
 }
 
-var _ Store = (*Spool)(nil)
+var (
+	_ Store    = (*Spool)(nil)
+	_ Retainer = (*Spool)(nil)
+)
+
+// CheckRetention asks the remote. A remote that cannot be reached is not a
+// refusal: evidence goes to the spool, and retention applies when it is
+// synced with the same settings.
+func (s *Spool) CheckRetention(ctx context.Context) error {
+	r, ok := s.remote.(Retainer)
+	if !ok {
+		return nil
+	}
+	err := r.CheckRetention(ctx)
+	if errors.Is(err, ErrUnreachable) {
+		s.mu.Lock()
+		if s.down == nil {
+			s.down = err
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	return err
+}
 
 // NewSpool wraps remote with a spool under dir (one subdirectory per remote).
 func NewSpool(remote Store, dir string) (*Spool, error) {
@@ -57,6 +80,13 @@ func (s *Spool) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.pending
+}
+
+// Down is the remote's first failure in this process, nil while it works.
+func (s *Spool) Down() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down
 }
 
 func (s *Spool) String() string { return s.remote.String() }

@@ -185,7 +185,7 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	}
 	if spool != nil {
 		if n := spool.Pending(); n > 0 {
-			errs = append(errs, &notReplicatedError{n: n, dir: spool.Dir(), store: store.String()})
+			errs = append(errs, &notReplicatedError{n: n, dir: spool.Dir(), store: store.String(), cause: spool.Down()})
 		}
 	}
 	if g.Output == "text" && ferr == nil {

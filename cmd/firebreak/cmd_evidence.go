@@ -33,10 +33,11 @@ func (o *storeOptions) withSpool(s evidence.Store) (evidence.Store, *evidence.Sp
 type notReplicatedError struct {
 	n          int
 	dir, store string
+	cause      error
 }
 
 func (e *notReplicatedError) Error() string {
-	return fmt.Sprintf("%d objects are NOT yet replicated to %s: they are kept whole in the spool %s; when the store is back run `firebreak evidence sync --store '%s'`", e.n, e.store, e.dir, e.store)
+	return fmt.Sprintf("%d objects are NOT yet replicated to %s (%v): they are kept whole in the spool %s; when the store is back run `firebreak evidence sync --store '%s'`", e.n, e.store, e.cause, e.dir, e.store)
 }
 
 // verifyFailedError says verification found differences.

@@ -11,7 +11,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +46,18 @@ func Suite(t *testing.T, newStore func(t *testing.T) evidence.Store) {
 		st, err := s.Stat(ctx, "cases/c1/a.txt")
 		if err != nil || st.Size != int64(len(data)) {
 			t.Errorf("Stat = %+v, %v", st, err)
+		}
+	})
+
+	t.Run("EmptyObject", func(t *testing.T) {
+		s := newStore(t)
+		obj, err := s.Put(ctx, "empty", strings.NewReader(""), nil)
+		empty := sha256.Sum256(nil)
+		if err != nil || obj.Size != 0 || obj.SHA256 != hex.EncodeToString(empty[:]) {
+			t.Fatalf("Put(empty) = %+v, %v", obj, err)
+		}
+		if got := read(t, s, "empty"); len(got) != 0 {
+			t.Errorf("Get(empty) = %q", got)
 		}
 	})
 
@@ -206,4 +221,101 @@ func RemoveBucket(t testing.TB, c *minio.Client, bucket string) {
 	if err := c.RemoveBucket(ctx, bucket); err != nil {
 		t.Logf("removing bucket %s: %v", bucket, err)
 	}
+}
+
+// Server is a private MinIO server a test starts, stops and starts again on
+// the same port and data, for store fault tests.
+type Server struct {
+	t        testing.TB
+	bin, dir string
+	Addr     string
+	cmd      *exec.Cmd
+}
+
+// StartMinIO starts a private MinIO server on a free loopback port, stopped
+// when the test ends.
+func StartMinIO(t testing.TB) *Server {
+	t.Helper()
+	bin := os.Getenv("FIREBREAK_TEST_MINIO_BIN")
+	if bin == "" {
+		if os.Getenv("FIREBREAK_TEST_REQUIRE_DAEMONS") == "1" {
+			t.Fatal("FIREBREAK_TEST_MINIO_BIN is not set (scripts/testenv.sh up prints it)")
+		}
+		t.Skip("no MinIO binary: set FIREBREAK_TEST_MINIO_BIN (scripts/testenv.sh up)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), Addr: addr}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start runs the server and waits until it answers.
+func (s *Server) Start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "server", "--quiet", "--address", s.Addr, "--console-address", "127.0.0.1:0", s.dir)
+	s.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+accessKey, "MINIO_ROOT_PASSWORD="+secretKey)
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.Addr + "/minio/health/live")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("MinIO on %s did not start", s.Addr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop kills the server and waits for it to exit.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+const (
+	accessKey = "firebreak-test"
+	secretKey = "firebreak-test-secret"
+)
+
+// Store returns a store on a new bucket of this server.
+func (s *Server) Store(t testing.TB, bucket string, lock bool) *evidence.S3Store {
+	t.Helper()
+	st, err := evidence.NewS3Store(evidence.S3Config{Endpoint: s.Addr, Bucket: bucket, Prefix: "ev/", Insecure: true, AccessKey: accessKey, SecretKey: secretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := st.Client().MakeBucket(ctx, bucket, minio.MakeBucketOptions{ObjectLocking: lock}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// URL is the s3:// store URL of a bucket of this server; credentials go in
+// the environment (see Env).
+func (s *Server) URL(bucket string) string {
+	return "s3://" + bucket + "/ev/?endpoint=" + s.Addr + "&insecure=true"
+}
+
+// Env is the environment that gives the CLI this server's credentials.
+func (s *Server) Env() map[string]string {
+	return map[string]string{"AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey}
 }

@@ -1,0 +1,342 @@
+package collect_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"firebreak/collect"
+	"firebreak/evidence"
+	"firebreak/runtime"
+	"firebreak/runtime/runtimetest"
+)
+
+// changeScript makes one of each kind of change, then marks itself done and
+// keeps the container running. The odd name holds a newline and an escape
+// sequence.
+const changeScript = `set -e
+mkdir -p /data/a/b/c
+echo deep > /data/a/b/c/file
+echo added > /data/f
+ln /data/f /data/hard
+ln -s /etc/passwd /data/link
+echo more >> /etc/passwd
+rm /etc/group
+mv /bin/vi /bin/vi.renamed
+chmod 700 /root
+printf 'odd' > "/data/$(printf 'new\nline\033[31mred')"
+touch /data/done
+exec sleep 3600`
+
+func forEachEngine(t *testing.T, fn func(t *testing.T, h runtimetest.Harness)) {
+	t.Run("docker", func(t *testing.T) { fn(t, runtimetest.Docker(t)) })
+	t.Run("containerd", func(t *testing.T) { fn(t, runtimetest.Containerd(t)) })
+}
+
+func newRun(t *testing.T, s evidence.Store, caseID string) (*evidence.Run, *evidence.Signer) {
+	t.Helper()
+	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := evidence.OpenRun(context.Background(), s, sg, evidence.CaseInfo{ID: caseID, Actor: "test", Tool: "firebreak test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, sg
+}
+
+func fileStore(t *testing.T) *evidence.FileStore {
+	t.Helper()
+	s, err := evidence.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// waitForFile polls the container's writable layer for a file the script
+// writes last.
+func waitForFile(t *testing.T, h runtimetest.Harness, id, rel string) runtime.Layer {
+	t.Helper()
+	layer, err := h.Runtime().(runtime.LayerReader).WritableLayer(runtimetest.Context(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.Eventually(t, 30*time.Second, "script in the container done", func() bool {
+		_, err := os.Lstat(filepath.Join(layer.Upper, rel))
+		return err == nil
+	})
+	return layer
+}
+
+func getJSON(t *testing.T, s evidence.Store, key string, v any) {
+	t.Helper()
+	rc, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(rc).Decode(v); err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+}
+
+func TestCollectFSDiffMatchesEngine(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h runtimetest.Harness) {
+		ctx := runtimetest.Context(t)
+		d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Cmd: []string{"sh", "-c", changeScript}})
+		waitForFile(t, h, d.ID, "data/done")
+		store := fileStore(t)
+		run, sg := newRun(t, store, "FS-1")
+		res, err := collect.Collect(ctx, h.Runtime(), run, d.Container, collect.DefaultOptions())
+		if err != nil {
+			t.Fatalf("Collect: %v", err)
+		}
+		if _, err := run.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var changes []collect.FileChange
+		getJSON(t, store, res.Prefix+"fsdiff/changes.json", &changes)
+		got := map[string]string{}
+		for _, c := range changes {
+			got[c.Path] = c.Kind
+		}
+		want := expectedChanges(t, ctx, h, d.ID)
+		if !mapsEqual(got, want) {
+			t.Errorf("fsdiff paths differ from the engine's:\n got  %v\n want %v", sortedKeys(got), sortedKeys(want))
+		}
+		byPath := map[string]collect.FileChange{}
+		for _, c := range changes {
+			byPath[c.Path] = c
+		}
+		if c := byPath["/data/link"]; c.Type != "symlink" || c.Link != "/etc/passwd" {
+			t.Errorf("symlink recorded as %+v", c)
+		}
+		if c := byPath["/data/hard"]; c.Type != "hardlink" && byPath["/data/f"].Type != "hardlink" {
+			t.Errorf("no hardlink recorded: %+v / %+v", c, byPath["/data/f"])
+		}
+		if c := byPath["/root"]; c.Mode != "0700" {
+			t.Errorf("chmod not recorded: %+v", c)
+		}
+		if c := byPath["/data/a/b/c/file"]; c.SHA256 == "" || c.Size != 5 {
+			t.Errorf("nested file recorded as %+v", c)
+		}
+		odd := "/data/new\nline\x1b[31mred"
+		if _, ok := byPath[odd]; !ok {
+			t.Errorf("odd name not stored byte for byte; have %v", sortedKeys(got))
+		}
+		// The layer tar holds the same content, with an OCI whiteout.
+		entries := layerEntries(t, store, res.Prefix+"fsdiff/layer.tar.zst")
+		if string(entries["data/a/b/c/file"]) != "deep\n" {
+			t.Errorf("layer content of data/a/b/c/file = %q", entries["data/a/b/c/file"])
+		}
+		if _, ok := entries["etc/.wh.group"]; !ok {
+			t.Errorf("no whiteout for /etc/group in the layer: %v", keys(entries))
+		}
+		rep, err := evidence.Verify(ctx, store, "FS-1", sg.Pub)
+		if err != nil || !rep.OK() {
+			t.Errorf("verify: %v %+v", err, rep)
+		}
+	})
+}
+
+// expectedChanges is the engine's own change list where it has one
+// (Docker's diff), else what the script does, as an engine would list it.
+func expectedChanges(t *testing.T, ctx context.Context, h runtimetest.Harness, id string) map[string]string {
+	t.Helper()
+	if cl, ok := h.Runtime().(runtime.ChangeLister); ok {
+		list, err := cl.Changes(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, c := range list {
+			m[c.Path] = c.Kind
+		}
+		return m
+	}
+	m := map[string]string{
+		"/data": "A", "/data/a": "A", "/data/a/b": "A", "/data/a/b/c": "A", "/data/a/b/c/file": "A",
+		"/data/f": "A", "/data/hard": "A", "/data/link": "A", "/data/done": "A",
+		"/data/new\nline\x1b[31mred": "A",
+		"/etc": "C", "/etc/passwd": "C", "/etc/group": "D",
+		"/bin": "C", "/bin/vi": "D", "/bin/vi.renamed": "A", "/root": "C",
+		"/run": "A", // runc makes the mount point of the spec's /run tmpfs; the image has none
+	}
+	return m
+}
+
+func layerEntries(t *testing.T, s evidence.Store, key string) map[string][]byte {
+	t.Helper()
+	rc, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	zr, err := zstd.NewReader(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	out := map[string][]byte{}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("layer tar: %v", err)
+		}
+		b, _ := io.ReadAll(tr)
+		out[hdr.Name] = b
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, v+" "+k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestCollectProcessesAndNetwork(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h runtimetest.Harness) {
+		ctx := runtimetest.Context(t)
+		vspec, _, _ := h.Network(t)
+		vspec.Cmd = []string{"sh", "-c", "httpd -p 8080 -h /etc; exec sleep 3600"}
+		d := h.Run(t, runtimetest.Name(t), vspec)
+		store := fileStore(t)
+		run, _ := newRun(t, store, "PR-1")
+		var procs []collect.Process
+		runtimetest.Eventually(t, 20*time.Second, "httpd and sleep in processes.json", func() bool {
+			res, err := collect.Collect(ctx, h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatProcesses, collect.WhatNetwork}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			procs = nil
+			getJSON(t, store, res.Prefix+"processes.json", &procs)
+			var names []string
+			for _, p := range procs {
+				names = append(names, p.Comm)
+			}
+			return slices.Contains(names, "httpd") && slices.Contains(names, "sleep")
+		})
+		for _, p := range procs {
+			if len(p.Outside) > 0 {
+				t.Errorf("pid %d (%s) flagged outside: %v", p.PID, p.Comm, p.Outside)
+			}
+			if p.Exe == "" || p.ExeSHA256 == "" || len(p.NSPID) < 2 || p.Namespaces["net"] == "" || p.Start.IsZero() {
+				t.Errorf("process record incomplete: %+v", p)
+			}
+		}
+	})
+}
+
+func TestCollectHostileLayer(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	// A marker on the host that a link in the container points at.
+	markerDir := t.TempDir()
+	marker := filepath.Join(markerDir, "host-secret")
+	secret := []byte("FIREBREAK-HOST-MARKER-" + runtimetest.Name(t))
+	if err := os.WriteFile(marker, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(marker)
+	script := `set -e
+mkdir -p /d
+ln -s ` + marker + ` /d/abs-link
+ln -s ../../../../../../../../` + marker + ` /d/rel-link
+mkfifo /d/fifo
+mknod /d/null c 1 3
+dd if=/dev/zero of=/d/sparse bs=1 count=1 seek=21474836480 2>/dev/null
+touch /d/ready
+while true; do rm -f /d/swap; echo plain > /d/swap; rm -f /d/swap; ln -s ` + marker + ` /d/swap; done`
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Cmd: []string{"sh", "-c", script}})
+	waitForFile(t, h, d.ID, "d/ready")
+	store := fileStore(t)
+	run, _ := newRun(t, store, "HOSTILE-1")
+	opts := collect.DefaultOptions()
+	opts.What = []string{collect.WhatFSDiff}
+	opts.Limits = collect.Limits{MaxFile: 1 << 20, MaxTotal: 64 << 20}
+	for i := 0; i < 5; i++ { // the swap loop races each walk differently
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		res, err := collect.Collect(cctx, h.Runtime(), run, d.Container, opts)
+		cancel()
+		if err != nil {
+			t.Fatalf("Collect #%d: %v (a FIFO or device must not hang it)", i, err)
+		}
+		entries := layerEntries(t, store, res.Prefix+"fsdiff/layer.tar.zst")
+		for name, b := range entries {
+			if bytes.Contains(b, secret) {
+				t.Fatalf("the layer captured the host marker through %s", name)
+			}
+		}
+		var changes []collect.FileChange
+		getJSON(t, store, res.Prefix+"fsdiff/changes.json", &changes)
+		byPath := map[string]collect.FileChange{}
+		for _, c := range changes {
+			byPath[c.Path] = c
+		}
+		if c := byPath["/d/abs-link"]; c.Type != "symlink" || c.Link != marker {
+			t.Errorf("absolute link recorded as %+v", c)
+		}
+		if c := byPath["/d/fifo"]; c.Type != "fifo" || c.Captured != 0 {
+			t.Errorf("fifo recorded as %+v", c)
+		}
+		if c := byPath["/d/null"]; c.Type != "char" || c.Device != "1:3" {
+			t.Errorf("device recorded as %+v", c)
+		}
+		if c := byPath["/d/sparse"]; !c.Truncated || c.Captured != 1<<20 || c.Size != 21474836481 || !strings.Contains(c.Note, "capped") {
+			t.Errorf("sparse file recorded as %+v", c)
+		}
+		if !slices.ContainsFunc(res.Incomplete, func(s string) bool { return strings.Contains(s, "capped") }) {
+			t.Errorf("the cap is not recorded as incomplete: %v", res.Incomplete)
+		}
+	}
+	after, _ := os.Stat(marker)
+	got, _ := os.ReadFile(marker)
+	if !bytes.Equal(got, secret) || !after.ModTime().Equal(before.ModTime()) {
+		t.Error("the host marker was changed")
+	}
+	if ents, _ := os.ReadDir(markerDir); len(ents) != 1 {
+		t.Errorf("something was written beside the host marker: %v", ents)
+	}
+}
