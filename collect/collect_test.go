@@ -172,7 +172,7 @@ func expectedChanges(t *testing.T, ctx context.Context, h runtimetest.Harness, i
 		"/data": "A", "/data/a": "A", "/data/a/b": "A", "/data/a/b/c": "A", "/data/a/b/c/file": "A",
 		"/data/f": "A", "/data/hard": "A", "/data/link": "A", "/data/done": "A",
 		"/data/new\nline\x1b[31mred": "A",
-		"/etc": "C", "/etc/passwd": "C", "/etc/group": "D",
+		"/etc":                       "C", "/etc/passwd": "C", "/etc/group": "D",
 		"/bin": "C", "/bin/vi": "D", "/bin/vi.renamed": "A", "/root": "C",
 		"/run": "A", // runc makes the mount point of the spec's /run tmpfs; the image has none
 	}

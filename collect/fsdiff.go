@@ -101,7 +101,7 @@ func captureLayer(ctx context.Context, layer runtime.Layer, limits Limits, layer
 		defer r.Close()
 		w.lowers = append(w.lowers, r)
 	}
-	zw, err := zstd.NewWriter(layerOut, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(4<<20))
+	zw, err := zstd.NewWriter(layerOut, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return FSStats{}, err
 	}

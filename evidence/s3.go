@@ -28,7 +28,8 @@ type S3Config struct {
 	Insecure  bool          // plain HTTP
 	Retain    time.Duration // Object Lock retention for every object, 0 for none
 	LockMode  string        // "governance" or "compliance"
-	PartSize  uint64        // multipart part size; memory use is about one part
+	PartSize  uint64        // multipart part size
+	Threads   int           // parts in flight at once; memory use is about Threads × PartSize
 }
 
 // S3Store keeps evidence in an S3 bucket.
@@ -42,9 +43,12 @@ var (
 	_ Retainer = (*S3Store)(nil)
 )
 
-// DefaultPartSize bounds memory: minio-go buffers one part of a stream of
-// unknown length.
-const DefaultPartSize = 16 << 20
+// DefaultPartSize and DefaultThreads bound memory: minio-go buffers one part
+// per thread of a stream of unknown length (here 16 MiB in all).
+const (
+	DefaultPartSize = 8 << 20
+	DefaultThreads  = 2
+)
 
 // NewS3Store makes a client; nothing is sent until the first call.
 func NewS3Store(cfg S3Config) (*S3Store, error) {
@@ -56,6 +60,9 @@ func NewS3Store(cfg S3Config) (*S3Store, error) {
 	}
 	if cfg.PartSize == 0 {
 		cfg.PartSize = DefaultPartSize
+	}
+	if cfg.Threads == 0 {
+		cfg.Threads = DefaultThreads
 	}
 	switch cfg.LockMode {
 	case "", "governance", "compliance":
@@ -146,7 +153,11 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, meta map[str
 	sha := sha256.New()
 	crc := minio.ChecksumCRC64NVME.Hasher()
 	opts := s.putOptions(meta)
-	opts.PartSize, opts.NumThreads, opts.Checksum = s.cfg.PartSize, 1, minio.ChecksumCRC64NVME
+	// Parts are read while earlier ones upload (memory: Threads × PartSize).
+	// The payload is not hashed again for the signature: the full-object
+	// checksum below is what proves the bytes arrived.
+	opts.PartSize, opts.NumThreads, opts.ConcurrentStreamParts = s.cfg.PartSize, uint(s.cfg.Threads), s.cfg.Threads > 1
+	opts.Checksum, opts.DisableContentSha256 = minio.ChecksumCRC64NVME, true
 	info, err := s.api.PutObject(ctx, s.cfg.Bucket, name, io.TeeReader(ctxReader{ctx, r}, io.MultiWriter(sha, crc)), -1, opts)
 	if err != nil {
 		return Object{}, fmt.Errorf("s3 PutObject %s: %w", name, err)

@@ -1,0 +1,140 @@
+package collect_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"firebreak/collect"
+	"firebreak/evidence"
+	"firebreak/evidence/storetest"
+	"firebreak/runtime"
+	"firebreak/runtime/runtimetest"
+)
+
+// benchLayerScript fills the writable layer with about 800 MiB: 10,000 small
+// files and four 200 MiB files of random (incompressible) bytes.
+const benchLayerScript = `mkdir -p /bench/small
+i=0; while [ $i -lt 10000 ]; do echo "small file $i" > /bench/small/f$i; i=$((i+1)); done
+for n in 1 2 3 4; do dd if=/dev/urandom of=/bench/big$n bs=1M count=200 2>/dev/null; done
+touch /bench/ready
+exec sleep 3600`
+
+func benchContainer(b *testing.B) (*runtimetest.DockerHarness, runtime.Details, runtime.Layer) {
+	b.Helper()
+	h := runtimetest.Docker(b)
+	d := h.Run(b, runtimetest.Name(b), runtimetest.Spec{Cmd: []string{"sh", "-c", benchLayerScript}})
+	layer, err := h.Docker().WritableLayer(context.Background(), d.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runtimetest.Eventually(b, 5*time.Minute, "layer filled", func() bool {
+		_, err := os.Stat(layer.Upper + "/bench/ready")
+		return err == nil
+	})
+	return h, d, layer
+}
+
+// resetPeakRSS makes VmHWM start again from the current RSS.
+func resetPeakRSS(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Fatalf("resetting peak RSS: %v", err)
+	}
+}
+
+func peakRSSMiB(b *testing.B) float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmHWM")
+	return 0
+}
+
+// BenchmarkCollectFSDiffMinIO captures the layer into a real MinIO: walk,
+// hash, tar, zstd and a verified multipart upload. peak-rss-MiB is the whole
+// process's peak resident memory during the capture.
+func BenchmarkCollectFSDiffMinIO(b *testing.B) {
+	h, d, _ := benchContainer(b)
+	store := storetest.MinIO(b, false, evidence.StoreOptions{})
+	sg, _, err := evidence.LoadOrCreateSigner(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := collect.DefaultOptions()
+	opts.What = []string{collect.WhatFSDiff}
+	var peak, base float64
+	var bytes int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		run, err := evidence.OpenRun(context.Background(), store, sg, evidence.CaseInfo{ID: fmt.Sprintf("BENCH-%d", i), Actor: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtimeGC()
+		resetPeakRSS(b)
+		base = peakRSSMiB(b)
+		b.StartTimer()
+		res, err := collect.Collect(context.Background(), h.Runtime(), run, d.Container, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		peak = max(peak, peakRSSMiB(b))
+		bytes = res.FS.Bytes
+		b.StartTimer()
+	}
+	b.ReportMetric(peak, "peak-rss-MiB")
+	b.ReportMetric(base, "start-rss-MiB")
+	b.ReportMetric(float64(bytes)/(1<<20), "captured-MiB")
+}
+
+// BenchmarkBaselineDockerExportGzip is the method kube-forensics uses:
+// export the whole container filesystem and gzip it.
+func BenchmarkBaselineDockerExportGzip(b *testing.B) {
+	_, d, _ := benchContainer(b)
+	out := b.TempDir() + "/export.tar.gz"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		shell(b, "docker export "+d.ID+" | gzip -1 > "+out)
+	}
+}
+
+// BenchmarkBaselineTarZstd is the fastest hand-typed capture of the same
+// writable layer: tar of the upper directory through zstd -1 on all cores
+// to a local file (no hashing, no upload).
+func BenchmarkBaselineTarZstd(b *testing.B) {
+	_, _, layer := benchContainer(b)
+	out := b.TempDir() + "/upper.tar.zst"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		shell(b, "tar -C "+layer.Upper+" -cf - . | zstd -q -1 -T0 -f -o "+out)
+	}
+}
+
+// runtimeGC returns freed memory to the system, so the peak measured next is
+// the capture's and not garbage of the setup.
+func runtimeGC() { debug.FreeOSMemory() }
+
+func shell(b *testing.B, cmd string) {
+	b.Helper()
+	if out, err := exec.Command("bash", "-c", "set -o pipefail; "+cmd).CombinedOutput(); err != nil {
+		b.Fatalf("%s: %v: %s", cmd, err, out)
+	}
+}
