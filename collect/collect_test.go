@@ -8,9 +8,11 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -338,5 +340,51 @@ while true; do rm -f /d/swap; echo plain > /d/swap; rm -f /d/swap; ln -s ` + mar
 	}
 	if ents, _ := os.ReadDir(markerDir); len(ents) != 1 {
 		t.Errorf("something was written beside the host marker: %v", ents)
+	}
+}
+
+// TestCollectFlagsProcessOutsideNamespaces: a process in the container's
+// cgroup that entered the mount namespace of a host process (nsenter from a
+// container with the host's PID namespace and CAP_SYS_ADMIN) is listed and
+// flagged.
+func TestCollectFlagsProcessOutsideNamespaces(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	host := exec.Command("sleep", "600")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{
+		Cmd:         []string{"sh", "-c", "nsenter -t " + strconv.Itoa(host.Process.Pid) + " -m -- sleep 600 & exec sleep 3600"},
+		HostPID:     true,
+		CapAdd:      []string{"SYS_ADMIN", "SYS_PTRACE"},
+		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined"},
+	})
+	store := fileStore(t)
+	run, _ := newRun(t, store, "OUT-1")
+	var flagged []collect.Process
+	runtimetest.Eventually(t, 20*time.Second, "the nsentered process is flagged", func() bool {
+		res, err := collect.Collect(ctx, h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatProcesses}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var procs []collect.Process
+		getJSON(t, store, res.Prefix+"processes.json", &procs)
+		flagged = nil
+		for _, p := range procs {
+			if len(p.Outside) > 0 {
+				flagged = append(flagged, p)
+			}
+		}
+		return len(flagged) > 0 && res.Outside == len(flagged)
+	})
+	for _, p := range flagged {
+		if p.Comm != "sleep" || !slices.ContainsFunc(p.Outside, func(s string) bool { return strings.HasPrefix(s, "mnt namespace differs") }) {
+			t.Errorf("flagged %s (pid %d): %v; want the sleep, in another mount namespace", p.Comm, p.PID, p.Outside)
+		}
+		if p.PID == host.Process.Pid {
+			t.Error("the host process itself was taken for the container's")
+		}
 	}
 }

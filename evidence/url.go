@@ -7,13 +7,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // StoreOptions are settings that come from flags rather than the URL.
 type StoreOptions struct {
 	Retain   time.Duration
 	LockMode string
-	Getenv   func(string) string // os.Getenv when nil
+	// CredentialsFile is an AWS shared credentials file ([profile] with
+	// aws_access_key_id and aws_secret_access_key); it wins over the
+	// environment. Profile defaults to AWS_PROFILE, else "default".
+	CredentialsFile string
+	Profile         string
+	Getenv          func(string) string // os.Getenv when nil
 }
 
 // OpenURL opens the store a URL names:
@@ -21,7 +28,8 @@ type StoreOptions struct {
 //	file:///var/lib/firebreak/evidence   (or a plain path; "" is DefaultDir)
 //	s3://BUCKET/PREFIX?endpoint=HOST:PORT[&insecure=true][&region=R]
 //
-// S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else
+// S3 credentials come from StoreOptions.CredentialsFile, else
+// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else
 // MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, else MINIO_ACCESS_KEY/MINIO_SECRET_KEY;
 // the endpoint may also come from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL.
 func OpenURL(raw string, o StoreOptions) (Store, error) {
@@ -90,12 +98,23 @@ func OpenURL(raw string, o StoreOptions) (Store, error) {
 		if cfg.Region == "" {
 			cfg.Region = getenv("AWS_REGION")
 		}
+		if o.CredentialsFile != "" {
+			profile := o.Profile
+			if profile == "" {
+				profile = getenv("AWS_PROFILE")
+			}
+			v, err := credentials.NewFileAWSCredentials(o.CredentialsFile, profile).GetWithContext(nil)
+			if err != nil || v.AccessKeyID == "" {
+				return nil, fmt.Errorf("credentials file %s (profile %q): %v: give a file with aws_access_key_id and aws_secret_access_key", o.CredentialsFile, profile, err)
+			}
+			cfg.AccessKey, cfg.SecretKey = v.AccessKeyID, v.SecretAccessKey
+		}
 		for _, pair := range [][2]string{
 			{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
 			{"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
 			{"MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"},
 		} {
-			if getenv(pair[0]) != "" {
+			if cfg.AccessKey == "" && getenv(pair[0]) != "" {
 				cfg.AccessKey, cfg.SecretKey = getenv(pair[0]), getenv(pair[1])
 				break
 			}
@@ -104,7 +123,7 @@ func OpenURL(raw string, o StoreOptions) (Store, error) {
 			return nil, fmt.Errorf("store URL %q: no endpoint: add ?endpoint=HOST:PORT or set AWS_ENDPOINT_URL", raw)
 		}
 		if cfg.AccessKey == "" {
-			return nil, fmt.Errorf("store URL %q: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or MINIO_ROOT_USER and MINIO_ROOT_PASSWORD)", raw)
+			return nil, fmt.Errorf("store URL %q: no credentials: give --s3-credentials FILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or MINIO_ROOT_USER and MINIO_ROOT_PASSWORD)", raw)
 		}
 		return NewS3Store(cfg)
 	}

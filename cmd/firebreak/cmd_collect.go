@@ -23,6 +23,8 @@ type storeOptions struct {
 	Retain   string
 	LockMode string
 	SpoolDir string
+	CredFile string
+	Profile  string
 }
 
 func (o *storeOptions) AddFlags(cmd *cobra.Command) {
@@ -31,6 +33,8 @@ func (o *storeOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.KeyDir, "key-dir", envOr("FIREBREAK_KEY_DIR", evidence.DefaultKeyDir), "where the ed25519 signing key is kept, created on first use ($FIREBREAK_KEY_DIR)")
 	f.StringVar(&o.Retain, "retain", "", "S3 Object Lock retention for every object, e.g. 90d or 720h (the bucket must have object lock)")
 	f.StringVar(&o.LockMode, "lock-mode", "governance", "S3 Object Lock mode: governance or compliance")
+	f.StringVar(&o.CredFile, "s3-credentials", os.Getenv("AWS_SHARED_CREDENTIALS_FILE"), "AWS shared credentials file for the S3 store ($AWS_SHARED_CREDENTIALS_FILE)")
+	f.StringVar(&o.Profile, "s3-profile", "", "profile in the credentials file (default $AWS_PROFILE, else default)")
 	f.StringVar(&o.SpoolDir, "spool-dir", envOr("FIREBREAK_SPOOL_DIR", evidence.DefaultSpoolDir), "where evidence waits when the remote store fails ($FIREBREAK_SPOOL_DIR)")
 }
 
@@ -39,7 +43,7 @@ func (o *storeOptions) open() (evidence.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := evidence.OpenURL(o.URL, evidence.StoreOptions{Retain: retain, LockMode: o.LockMode})
+	s, err := evidence.OpenURL(o.URL, evidence.StoreOptions{Retain: retain, LockMode: o.LockMode, CredentialsFile: o.CredFile, Profile: o.Profile})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

@@ -57,6 +57,10 @@ func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Det
 	if spec.HostNetwork {
 		hc.NetworkMode = "host"
 	}
+	if spec.HostPID {
+		hc.PidMode = "host"
+	}
+	hc.CapAdd, hc.SecurityOpt = spec.CapAdd, spec.SecurityOpt
 	if spec.Network != "" {
 		hc.NetworkMode = container.NetworkMode(spec.Network)
 		nc.EndpointsConfig = map[string]*network.EndpointSettings{spec.Network: {Aliases: spec.Aliases}}

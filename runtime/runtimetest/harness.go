@@ -14,6 +14,9 @@ type Spec struct {
 	Aliases     []string // Docker: aliases on Network
 	NetNS       string   // containerd: path of a network namespace to join
 	Labels      map[string]string
+	HostPID     bool     // Docker: share the host's PID namespace
+	CapAdd      []string // Docker: capabilities to add
+	SecurityOpt []string // Docker: e.g. seccomp=unconfined
 }
 
 // Harness makes test containers on one engine.
