@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A demo response on this machine: brings up the engine, starts a victim
 # container and a peer on a demo network, contains the victim (network cut,
-# frozen, verified), shows its status, releases it, and cleans up what it made.
+# frozen, verified), captures its evidence into the local default store and
+# verifies it, shows its status, releases it, and cleans up what it made (the
+# evidence stays in /var/lib/firebreak/evidence).
 # Usage (as root): scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,10 +27,15 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 docker network create fb-demo >/dev/null
 docker run -d --name fb-demo-peer --network fb-demo "$IMAGE" httpd -f -p 8080 -h /etc >/dev/null
-docker run -d --name fb-demo-victim --network fb-demo --network-alias api "$IMAGE" httpd -f -p 8080 -h /etc >/dev/null
+docker run -d --name fb-demo-victim --network fb-demo --network-alias api "$IMAGE" \
+  sh -c 'echo "planting a miner"; mkdir -p /tmp/.x; echo "#!/bin/sh" > /tmp/.x/miner; chmod +x /tmp/.x/miner; rm /etc/group; exec httpd -f -p 8080 -h /etc' >/dev/null
+CASE=DEMO-$(date -u +%Y%m%d-%H%M%S)
+sleep 1
 
 step bin/firebreak ps
-step bin/firebreak contain --case DEMO-1 fb-demo-victim
+step bin/firebreak contain --case "$CASE" fb-demo-victim
+step bin/firebreak collect --case "$CASE" fb-demo-victim
+step bin/firebreak evidence verify "$CASE"
 step bin/firebreak status fb-demo-victim
 step docker inspect -f 'state={{.State.Status}} networks={{len .NetworkSettings.Networks}}' fb-demo-victim
 step bin/firebreak release fb-demo-victim
