@@ -299,3 +299,13 @@ type Change struct {
 type ChangeLister interface {
 	Changes(ctx context.Context, id string) ([]Change, error)
 }
+
+// Stopper is implemented by engines that can stop and kill a container's
+// processes.
+type Stopper interface {
+	// Stop sends SIGTERM, waits up to grace, then SIGKILL. Stopping a
+	// stopped container is not an error.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Kill sends a signal (e.g. "SIGKILL") to the container's init.
+	Kill(ctx context.Context, id, signal string) error
+}

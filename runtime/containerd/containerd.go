@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -41,6 +42,7 @@ type Containerd struct {
 var (
 	_ runtime.Runtime     = (*Containerd)(nil)
 	_ runtime.LayerReader = (*Containerd)(nil)
+	_ runtime.Stopper     = (*Containerd)(nil)
 )
 
 // New connects to the daemon at address and works in namespace.
@@ -378,4 +380,83 @@ func (c *Containerd) WritableLayer(ctx context.Context, id string) (runtime.Laye
 		return runtime.Layer{}, fmt.Errorf("container %s: snapshotter %s gives a %s mount without a writable directory; Firebreak reads overlayfs snapshots", short(id), info.Snapshotter, m.Type)
 	}
 	return l, nil
+}
+
+// Stop sends SIGTERM to the task, waits up to grace for it to exit, then
+// SIGKILL. The task stays (stopped) for inspection; a paused task is thawed
+// first so it can receive the signal.
+func (c *Containerd) Stop(ctx context.Context, id string, grace time.Duration) error {
+	ctx = c.ctx(ctx)
+	task, err := c.task(ctx, id)
+	if errors.Is(err, runtime.ErrNotRunning) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return wrap("Task.Status", id, err)
+	}
+	if st.Status == client.Stopped {
+		return nil
+	}
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		return wrap("Task.Wait", id, err)
+	}
+	if st.Status == client.Paused {
+		_ = task.Resume(ctx)
+	}
+	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !cerrdefs.IsNotFound(err) {
+		return wrap("Task.Kill", id, err)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(grace):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !cerrdefs.IsNotFound(err) {
+		return wrap("Task.Kill", id, err)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Containerd) Kill(ctx context.Context, id, signal string) error {
+	ctx = c.ctx(ctx)
+	sig, err := signalOf(signal)
+	if err != nil {
+		return err
+	}
+	task, err := c.task(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := task.Kill(ctx, sig); err != nil {
+		return wrap("Task.Kill", id, err)
+	}
+	return nil
+}
+
+func signalOf(s string) (syscall.Signal, error) {
+	switch strings.TrimPrefix(strings.ToUpper(s), "SIG") {
+	case "", "KILL", "9":
+		return syscall.SIGKILL, nil
+	case "TERM", "15":
+		return syscall.SIGTERM, nil
+	case "INT", "2":
+		return syscall.SIGINT, nil
+	case "HUP", "1":
+		return syscall.SIGHUP, nil
+	case "STOP", "19":
+		return syscall.SIGSTOP, nil
+	}
+	return 0, fmt.Errorf("signal %q: use KILL, TERM, INT, HUP or STOP", s)
 }

@@ -32,6 +32,7 @@ var (
 	_ runtime.LayerReader     = (*Docker)(nil)
 	_ runtime.LogReader       = (*Docker)(nil)
 	_ runtime.ChangeLister    = (*Docker)(nil)
+	_ runtime.Stopper         = (*Docker)(nil)
 )
 
 // New connects to the engine named by host (a DOCKER_HOST-style URL), or to the
@@ -390,4 +391,22 @@ func (d *Docker) Changes(ctx context.Context, id string) ([]runtime.Change, erro
 		out = append(out, runtime.Change{Path: c.Path, Kind: kind})
 	}
 	return out, nil
+}
+
+func (d *Docker) Stop(ctx context.Context, id string, grace time.Duration) error {
+	secs := int(grace.Seconds())
+	if err := d.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil {
+		return wrap("ContainerStop", id, err)
+	}
+	return nil
+}
+
+func (d *Docker) Kill(ctx context.Context, id, signal string) error {
+	if err := d.api.ContainerKill(ctx, id, signal); err != nil {
+		if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "not running") {
+			return fmt.Errorf("killing %s: %w", short(id), runtime.ErrNotRunning)
+		}
+		return wrap("ContainerKill", id, err)
+	}
+	return nil
 }

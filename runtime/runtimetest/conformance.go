@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"firebreak/runtime"
 )
@@ -154,6 +155,37 @@ func Conformance(t *testing.T, h Harness) {
 			if err != nil || got.State != runtime.StateRunning {
 				t.Fatalf("after Unpause #%d: state %s, err %v", i+1, got.State, err)
 			}
+		}
+	})
+
+	t.Run("StopAndKill", func(t *testing.T) {
+		st, ok := rt.(runtime.Stopper)
+		if !ok {
+			t.Fatalf("%s does not implement Stopper", rt.Name())
+		}
+		ctx := Context(t)
+		d := h.Run(t, Name(t), Spec{})
+		if err := st.Kill(ctx, d.ID, "SIGKILL"); err != nil {
+			t.Fatalf("Kill: %v", err)
+		}
+		Eventually(t, 20*time.Second, "killed container stops", func() bool {
+			got, err := rt.Inspect(ctx, d.ID)
+			return err == nil && got.State == runtime.StateStopped
+		})
+		// Stop of a paused container thaws it so it can end.
+		e := h.Run(t, Name(t), Spec{})
+		if err := rt.Pause(ctx, e.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Stop(ctx, e.ID, 2*time.Second); err != nil {
+			t.Fatalf("Stop(paused): %v", err)
+		}
+		Eventually(t, 20*time.Second, "stopped container stops", func() bool {
+			got, err := rt.Inspect(ctx, e.ID)
+			return err == nil && got.State == runtime.StateStopped
+		})
+		if err := st.Stop(ctx, e.ID, time.Second); err != nil {
+			t.Errorf("Stop of a stopped container: %v", err)
 		}
 	})
 

@@ -1,0 +1,422 @@
+package playbooks
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Pos is a place in a playbook file.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"column"`
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Error is one problem found in a playbook, at a place, with what to fix.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Errors is every problem found in a playbook, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Playbook is a parsed playbook. Positions point into its source.
+type Playbook struct {
+	Name        string
+	Description string
+	Params      []*ParamDecl
+	Steps       []*Step
+	Source      []byte // the file as read, for the journal's digest
+	Pos         Pos
+}
+
+// ParamDecl declares one playbook parameter.
+type ParamDecl struct {
+	Name        string
+	Type        Type
+	Default     any // nil when none
+	Required    bool
+	Description string
+	Pos         Pos
+}
+
+// Step is one step of a playbook.
+type Step struct {
+	ID        string
+	Action    string
+	With      map[string]*Value
+	Needs     []string
+	When      string
+	Timeout   time.Duration
+	Retries   int
+	OnFailure string // abort, continue, undo
+	Approval  string // prompt; "" when no approval is needed
+	Pos       Pos
+	ActionPos Pos
+	NeedsPos  []Pos
+	WhenPos   Pos
+}
+
+// Value is a step parameter: a literal, or an expression "${{ ... }}".
+type Value struct {
+	Literal any
+	Expr    string
+	Tag     string // YAML tag of a literal: !!str, !!int, !!bool, !!seq, ...
+	Pos     Pos
+}
+
+// Limits on what the loader reads, so that a hostile or broken file cannot
+// make it use unbounded time or memory.
+const (
+	MaxFileSize = 1 << 20
+	maxDepth    = 32
+	maxSteps    = 500
+)
+
+var (
+	idPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	exprPattern = regexp.MustCompile(`^\$\{\{(.*)\}\}$`)
+)
+
+// Parse reads a playbook. It returns Errors listing every structural problem
+// (unknown keys, wrong shapes, bad durations, duplicate IDs); Validate checks
+// the rest against the action registry.
+func Parse(file string, data []byte) (*Playbook, error) {
+	if len(data) > MaxFileSize {
+		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: fmt.Sprintf("file is %d bytes; a playbook may be at most %d", len(data), MaxFileSize)}}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{yamlError(file, err)}
+	}
+	p := &parser{file: file}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "empty playbook: give name and steps"}}
+	}
+	if err := p.checkTree(doc.Content[0], 0); err != nil {
+		return nil, Errors{err}
+	}
+	pb := p.playbook(doc.Content[0])
+	pb.Source = data
+	if len(p.errs) > 0 {
+		sort.SliceStable(p.errs, func(i, j int) bool {
+			a, b := p.errs[i].Pos, p.errs[j].Pos
+			return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
+		})
+		return nil, p.errs
+	}
+	return pb, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func yamlError(file string, err error) *Error {
+	msg := err.Error()
+	line := 1
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	return &Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "not valid YAML: " + msg}
+}
+
+type parser struct {
+	file string
+	errs Errors
+}
+
+func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	p.errs = append(p.errs, &Error{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)})
+}
+
+// checkTree refuses aliases (no playbook needs them, and they are how an
+// alias bomb multiplies a small file) and deep nesting, before anything else
+// looks at the tree.
+func (p *parser) checkTree(n *yaml.Node, depth int) *Error {
+	if depth > maxDepth {
+		return &Error{Pos: p.pos(n), Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+	}
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		return &Error{Pos: p.pos(n), Msg: "YAML anchors and aliases are not allowed in playbooks: write the value out"}
+	}
+	for _, c := range n.Content {
+		if err := p.checkTree(c, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fields walks a mapping, calling fn for each known key and reporting unknown
+// and repeated ones.
+func (p *parser) fields(n *yaml.Node, what string, known map[string]func(v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping", what)
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		fn, ok := known[k.Value]
+		switch {
+		case !ok:
+			p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, keysOf(known))
+		case seen[k.Value]:
+			p.errorf(k, "%q given twice in %s", k.Value, what)
+		default:
+			seen[k.Value] = true
+			fn(v)
+		}
+	}
+}
+
+func keysOf[V any](m map[string]V) string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
+
+func (p *parser) str(n *yaml.Node, what string) string {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(n, "%s must be a string", what)
+		return ""
+	}
+	return n.Value
+}
+
+func (p *parser) integer(n *yaml.Node, what string) int {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		p.errorf(n, "%s must be a whole number", what)
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil {
+		p.errorf(n, "%s: %v", what, err)
+	}
+	return v
+}
+
+func (p *parser) boolean(n *yaml.Node, what string) bool {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		p.errorf(n, "%s must be true or false", what)
+		return false
+	}
+	return n.Value == "true"
+}
+
+func (p *parser) playbook(n *yaml.Node) *Playbook {
+	pb := &Playbook{Pos: p.pos(n)}
+	var stepsNode *yaml.Node
+	p.fields(n, "the playbook", map[string]func(*yaml.Node){
+		"name":        func(v *yaml.Node) { pb.Name = p.str(v, "name") },
+		"description": func(v *yaml.Node) { pb.Description = p.str(v, "description") },
+		"params":      func(v *yaml.Node) { pb.Params = p.params(v) },
+		"steps":       func(v *yaml.Node) { stepsNode = v },
+	})
+	if pb.Name == "" && len(p.errs) == 0 {
+		p.errorf(n, "the playbook has no name: add name: <name>")
+	}
+	if stepsNode == nil {
+		p.errorf(n, "the playbook has no steps: add steps: with at least one step")
+		return pb
+	}
+	if stepsNode.Kind != yaml.SequenceNode || len(stepsNode.Content) == 0 {
+		p.errorf(stepsNode, "steps must be a list of at least one step")
+		return pb
+	}
+	if len(stepsNode.Content) > maxSteps {
+		p.errorf(stepsNode, "%d steps; a playbook may have at most %d", len(stepsNode.Content), maxSteps)
+		return pb
+	}
+	ids := map[string]bool{}
+	for _, sn := range stepsNode.Content {
+		s := p.step(sn)
+		if s.ID != "" {
+			if ids[s.ID] {
+				p.errorf(sn, "step id %q is used twice", s.ID)
+			}
+			ids[s.ID] = true
+		}
+		pb.Steps = append(pb.Steps, s)
+	}
+	return pb
+}
+
+func (p *parser) params(n *yaml.Node) []*ParamDecl {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "params must be a mapping of name to {type, default, required, description}")
+		return nil
+	}
+	var out []*ParamDecl
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		d := &ParamDecl{Name: k.Value, Pos: p.pos(k), Type: TypeString}
+		if !idPattern.MatchString(k.Value) {
+			p.errorf(k, "parameter name %q: use lower-case letters, digits and '_', starting with a letter", k.Value)
+		}
+		var def *yaml.Node
+		p.fields(v, "parameter "+k.Value, map[string]func(*yaml.Node){
+			"type": func(v *yaml.Node) {
+				t, err := ParseType(p.str(v, "type"))
+				if err != nil {
+					p.errorf(v, "%v", err)
+				}
+				d.Type = t
+			},
+			"default":     func(v *yaml.Node) { def = v },
+			"required":    func(v *yaml.Node) { d.Required = p.boolean(v, "required") },
+			"description": func(v *yaml.Node) { d.Description = p.str(v, "description") },
+		})
+		if def != nil {
+			val, err := d.Type.FromNode(def)
+			if err != nil {
+				p.errorf(def, "default of %s: %v", k.Value, err)
+			}
+			d.Default = val
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (p *parser) step(n *yaml.Node) *Step {
+	s := &Step{Pos: p.pos(n), OnFailure: "abort", With: map[string]*Value{}}
+	p.fields(n, "a step", map[string]func(*yaml.Node){
+		"id": func(v *yaml.Node) {
+			s.ID = p.str(v, "id")
+			if s.ID != "" && !idPattern.MatchString(s.ID) {
+				p.errorf(v, "step id %q: use lower-case letters, digits and '_', starting with a letter", s.ID)
+			}
+		},
+		"action": func(v *yaml.Node) { s.Action, s.ActionPos = p.str(v, "action"), p.pos(v) },
+		"with":   func(v *yaml.Node) { s.With = p.with(v) },
+		"needs": func(v *yaml.Node) {
+			items := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				items = v.Content
+			}
+			for _, it := range items {
+				s.Needs = append(s.Needs, p.str(it, "needs"))
+				s.NeedsPos = append(s.NeedsPos, p.pos(it))
+			}
+		},
+		"when": func(v *yaml.Node) { s.When, s.WhenPos = p.str(v, "when"), p.pos(v) },
+		"timeout": func(v *yaml.Node) {
+			d, err := ParseDuration(p.str(v, "timeout"))
+			if err != nil {
+				p.errorf(v, "timeout: %v", err)
+			}
+			s.Timeout = d
+		},
+		"retries": func(v *yaml.Node) {
+			s.Retries = p.integer(v, "retries")
+			if s.Retries < 0 || s.Retries > 10 {
+				p.errorf(v, "retries must be from 0 to 10")
+			}
+		},
+		"on_failure": func(v *yaml.Node) {
+			s.OnFailure = p.str(v, "on_failure")
+			switch s.OnFailure {
+			case "abort", "continue", "undo":
+			default:
+				p.errorf(v, "on_failure %q: use abort, continue or undo", s.OnFailure)
+			}
+		},
+		"approval": func(v *yaml.Node) {
+			s.Approval = p.str(v, "approval")
+			if s.Approval == "" {
+				p.errorf(v, "approval needs the question to ask, e.g. approval: \"Kill the miner?\"")
+			}
+		},
+	})
+	if s.ID == "" {
+		p.errorf(n, "step has no id: add id: <name>")
+	}
+	if s.Action == "" {
+		p.errorf(n, "step %q has no action: add action: <name> (see `firebreak playbook actions`)", s.ID)
+	}
+	return s
+}
+
+func (p *parser) with(n *yaml.Node) map[string]*Value {
+	out := map[string]*Value{}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "with must be a mapping of parameter to value")
+		return out
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if _, dup := out[k.Value]; dup {
+			p.errorf(k, "%q given twice in with", k.Value)
+			continue
+		}
+		val := &Value{Pos: p.pos(v), Tag: v.Tag}
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!str" {
+			if m := exprPattern.FindStringSubmatch(strings.TrimSpace(v.Value)); m != nil {
+				val.Expr = strings.TrimSpace(m[1])
+				out[k.Value] = val
+				continue
+			}
+		}
+		var lit any
+		if err := v.Decode(&lit); err != nil {
+			p.errorf(v, "%s: %v", k.Value, err)
+		}
+		val.Literal = lit
+		out[k.Value] = val
+	}
+	return out
+}
+
+// ParseDuration reads Go durations and whole days ("90d").
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q: give whole days like 90d, or a duration like 30s or 5m", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q: give a duration like 30s, 5m or 2h", s)
+	}
+	return d, nil
+}
+
+// errorsAs is a small helper for callers that want the list.
+func errorsAs(err error) (Errors, bool) {
+	var es Errors
+	if errors.As(err, &es) {
+		return es, true
+	}
+	return nil, false
+}
