@@ -338,3 +338,55 @@ func readManifest(ctx context.Context, s Store, key string) (Manifest, []byte, e
 	}
 	return m, b, nil
 }
+
+// AdoptOrphans takes into this run every object of the case that no finished
+// run lists (left by a run that was killed before it wrote its manifest):
+// each is read back for its digest, listed in this run's manifest and logged
+// as adopted in its custody log. It returns how many were adopted.
+func (r *Run) AdoptOrphans(ctx context.Context) (int, error) {
+	listed := map[string]bool{CasePrefix(r.info.ID) + "case.json": true}
+	keys, err := listManifests(ctx, r.store, r.info.ID)
+	if err != nil {
+		return 0, err
+	}
+	for _, mk := range keys {
+		m, _, err := readManifest(ctx, r.store, mk)
+		if err != nil {
+			return 0, err
+		}
+		listed[mk], listed[mk+".sig"], listed[m.Custody.Key] = true, true, true
+		for _, a := range m.Artifacts {
+			listed[a.Key] = true
+		}
+	}
+	r.mu.Lock()
+	for _, a := range r.artifacts {
+		listed[a.Key] = true
+	}
+	r.mu.Unlock()
+	all, err := r.store.List(ctx, CasePrefix(r.info.ID))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, o := range all {
+		if listed[o.Key] || strings.HasPrefix(o.Key, runPrefix(r.info.ID, "")) {
+			continue
+		}
+		sha, err := digestOf(ctx, r.store, o.Key)
+		if err != nil {
+			return n, err
+		}
+		now := r.now().UTC()
+		collector := o.Meta["collector"]
+		if collector == "" {
+			collector = "adopted"
+		}
+		r.mu.Lock()
+		r.artifacts = append(r.artifacts, Artifact{Key: o.Key, Size: o.Size, SHA256: sha, Collector: collector, Start: o.Modified, End: now})
+		r.appendEntry(CustodyEntry{Action: "store", Target: o.Key, Result: "adopted after an interrupted run (digest taken now)", Artifacts: []ArtifactRef{{Key: o.Key, SHA256: sha}}})
+		r.mu.Unlock()
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,395 @@
+package playbooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"firebreak/collect"
+	"firebreak/contain"
+	"firebreak/evidence"
+	"firebreak/runtime"
+)
+
+// RegisterBuiltins adds Firebreak's own actions to r.
+func RegisterBuiltins(r *Registry) {
+	r.Register(containNetwork{})
+	r.Register(containPause{})
+	r.Register(containRelease{})
+	r.Register(containStop{})
+	r.Register(containKill{})
+	r.Register(collectAction{})
+	r.Register(evidenceVerify{})
+	r.Register(notifyWebhook{})
+	r.Register(waitAction{})
+	r.Register(approvalAction{})
+}
+
+func str(p map[string]any, k string) string {
+	s, _ := p[k].(string)
+	return s
+}
+
+func list(p map[string]any, k string) []string {
+	l, _ := p[k].([]string)
+	return l
+}
+
+func boolean(p map[string]any, k string) bool {
+	b, _ := p[k].(bool)
+	return b
+}
+
+func duration(p map[string]any, k string) time.Duration {
+	d, _ := p[k].(time.Duration)
+	return d
+}
+
+func containResult(r *contain.Result) map[string]any {
+	out := map[string]any{"changed": !r.Unchanged, "changes": int64(len(r.Changes))}
+	if v := r.Verification; v != nil {
+		out["verdict"] = v.Verdict
+	} else {
+		out["verdict"] = "not-applicable"
+	}
+	if t := r.Timings; t != nil {
+		out["frozen_ms"] = t.Frozen.Milliseconds()
+	}
+	return out
+}
+
+type containNetwork struct{}
+
+func (containNetwork) Describe() Description {
+	return Description{
+		Name:    "contain.network",
+		Summary: "Cut the target's network: drop rules in its namespace, then detach engine networks (optionally onto an internal quarantine network)",
+		Params: []ParamSpec{
+			{Name: "quarantine_network", Type: TypeString, Default: "", Doc: "Docker: internal network to attach after the detach, for forensic access"},
+			{Name: "allow", Type: TypeList, Default: []string{}, Doc: "CIDRs kept open in the drop rules"},
+			{Name: "verify", Type: TypeBool, Default: true, Doc: "probe peers before and after the cut"},
+		},
+		Outputs: []OutputSpec{
+			{Name: "verdict", Type: "string", Doc: "isolated, not-isolated, unverified"},
+			{Name: "changed", Type: "bool", Doc: "whether anything had to change"},
+			{Name: "changes", Type: "int", Doc: "number of acts"},
+		},
+		Changes: "the target's network (drop rules; engine network attachments)",
+		Undo:    "contain.release restores the recorded networks and removes the rules",
+		Example: "- id: isolate\n  action: contain.network\n  with: {quarantine_network: fb-quarantine}",
+	}
+}
+
+func containOptions(p map[string]any, env *Env) (contain.Options, error) {
+	o := contain.DefaultOptions()
+	o.Actor, o.Case = env.Actor, env.Case
+	for _, a := range list(p, "allow") {
+		pre, err := netip.ParsePrefix(a)
+		if err != nil {
+			return o, fmt.Errorf("allow %q: give a CIDR", a)
+		}
+		o.Allow = append(o.Allow, pre)
+	}
+	o.QuarantineNetwork = str(p, "quarantine_network")
+	if v, ok := p["verify"].(bool); ok {
+		o.Verify = v
+	}
+	return o, nil
+}
+
+func (containNetwork) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	o, err := containOptions(p, env)
+	if err != nil {
+		return nil, err
+	}
+	o.Pause = false
+	r, err := env.Contain.Contain(ctx, t, o)
+	if err != nil {
+		return nil, err
+	}
+	return containResult(r), nil
+}
+
+func (containNetwork) Undo(ctx context.Context, env *Env, t runtime.Container, _ map[string]any) error {
+	_, err := env.Contain.Release(ctx, t, false)
+	return err
+}
+
+type containPause struct{}
+
+func (containPause) Describe() Description {
+	return Description{
+		Name:    "contain.pause",
+		Summary: "Freeze every process of the target",
+		Outputs: []OutputSpec{{Name: "changed", Type: "bool", Doc: "whether it had to be paused"}},
+		Changes: "the target's processes (frozen)",
+		Undo:    "contain.release thaws it (unless it was paused before)",
+		Example: "- id: freeze\n  action: contain.pause\n  needs: [isolate]",
+	}
+}
+
+func (containPause) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	o, _ := containOptions(nil, env)
+	o.Network = false
+	r, err := env.Contain.Contain(ctx, t, o)
+	if err != nil {
+		return nil, err
+	}
+	return containResult(r), nil
+}
+
+func (containPause) Undo(ctx context.Context, env *Env, t runtime.Container, _ map[string]any) error {
+	_, err := env.Contain.Release(ctx, t, false)
+	return err
+}
+
+type containRelease struct{}
+
+func (containRelease) Describe() Description {
+	return Description{
+		Name:    "contain.release",
+		Summary: "Undo a containment: the recorded networks back, thaw, drop rules removed",
+		Outputs: []OutputSpec{{Name: "changed", Type: "bool", Doc: "whether anything was held"}},
+		Changes: "the target's network and processes (restored)",
+		Example: "- id: release\n  action: contain.release\n  approval: \"Release the container after review?\"",
+	}
+}
+
+func (containRelease) Run(ctx context.Context, env *Env, t runtime.Container, _ map[string]any) (map[string]any, error) {
+	r, err := env.Contain.Release(ctx, t, false)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"changed": !r.Unchanged}, nil
+}
+
+type containStop struct{}
+
+func (containStop) Describe() Description {
+	return Description{
+		Name:    "contain.stop",
+		Summary: "Stop the target: SIGTERM, then SIGKILL after the grace period (the container stays for inspection)",
+		Params:  []ParamSpec{{Name: "grace", Type: TypeDuration, Default: 10 * time.Second, Doc: "time between SIGTERM and SIGKILL"}},
+		Outputs: []OutputSpec{{Name: "stopped", Type: "bool", Doc: "true when done"}},
+		Changes: "the target's processes (ended; memory state is lost)",
+		Example: "- id: stop\n  action: contain.stop\n  with: {grace: 5s}\n  approval: \"Stop the container?\"",
+	}
+}
+
+func (containStop) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	st, ok := env.Runtime.(runtime.Stopper)
+	if !ok {
+		return nil, fmt.Errorf("%s cannot stop containers", env.Runtime.Name())
+	}
+	if _, err := runtime.CheckSame(ctx, env.Runtime, t); err != nil {
+		return nil, err
+	}
+	grace := duration(p, "grace")
+	if grace == 0 {
+		grace = 10 * time.Second
+	}
+	if err := st.Stop(ctx, t.ID, grace); err != nil {
+		return nil, err
+	}
+	return map[string]any{"stopped": true}, nil
+}
+
+type containKill struct{}
+
+func (containKill) Describe() Description {
+	return Description{
+		Name:    "contain.kill",
+		Summary: "Send a signal to the target's init (default SIGKILL)",
+		Params:  []ParamSpec{{Name: "signal", Type: TypeString, Default: "SIGKILL", Doc: "signal name"}},
+		Outputs: []OutputSpec{{Name: "killed", Type: "bool", Doc: "true when sent"}},
+		Changes: "the target's processes (ended; memory state is lost)",
+		Example: "- id: kill\n  action: contain.kill\n  approval: \"Kill the miner?\"",
+	}
+}
+
+func (containKill) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	st, ok := env.Runtime.(runtime.Stopper)
+	if !ok {
+		return nil, fmt.Errorf("%s cannot kill containers", env.Runtime.Name())
+	}
+	d, err := runtime.CheckSame(ctx, env.Runtime, t)
+	if err != nil {
+		return nil, err
+	}
+	if d.State == runtime.StateStopped || d.State == runtime.StateCreated {
+		return map[string]any{"killed": false}, nil // already ended: a resumed run repeats nothing
+	}
+	if d.State == runtime.StatePaused {
+		// A frozen process cannot take a signal: thaw it behind the cut.
+		if err := env.Runtime.Unpause(ctx, t.ID); err != nil {
+			return nil, err
+		}
+	}
+	sig := str(p, "signal")
+	if sig == "" {
+		sig = "SIGKILL"
+	}
+	if err := st.Kill(ctx, t.ID, sig); err != nil && !runtime.IsNotRunning(err) {
+		return nil, err
+	}
+	return map[string]any{"killed": true}, nil
+}
+
+type collectAction struct{}
+
+func (collectAction) Describe() Description {
+	return Description{
+		Name:    "collect",
+		Summary: "Capture evidence from the host side into the case: " + fmt.Sprint(collect.All),
+		Params: []ParamSpec{
+			{Name: "what", Type: TypeList, Default: collect.All, Doc: "collectors to run"},
+			{Name: "since", Type: TypeDuration, Default: time.Duration(0), Doc: "logs: only this far back (0: all)"},
+		},
+		Outputs: []OutputSpec{
+			{Name: "artifacts", Type: "int", Doc: "artifacts stored"},
+			{Name: "incomplete", Type: "int", Doc: "things asked for and not captured"},
+			{Name: "processes", Type: "int", Doc: "processes found"},
+			{Name: "processes_outside", Type: "int", Doc: "processes outside the container's namespaces or cgroup"},
+		},
+		Example: "- id: evidence\n  action: collect\n  needs: [freeze]\n  with: {what: [processes, network, fsdiff]}",
+	}
+}
+
+func (collectAction) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	if env.Evidence == nil {
+		return nil, errors.New("no evidence store for this run")
+	}
+	o := collect.DefaultOptions()
+	if w := list(p, "what"); len(w) > 0 {
+		o.What = w
+	}
+	o.Since = duration(p, "since")
+	var res *collect.Result
+	err := env.Evidence.With(ctx, func(run *evidence.Run) error {
+		var err error
+		res, err = collect.Collect(ctx, env.Runtime, run, t, o)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"artifacts": int64(len(res.Artifacts)), "incomplete": int64(len(res.Incomplete)),
+		"processes": int64(res.Processes), "processes_outside": int64(res.Outside),
+	}, nil
+}
+
+type evidenceVerify struct{}
+
+func (evidenceVerify) Describe() Description {
+	return Description{
+		Name:    "evidence.verify",
+		Summary: "Seal the evidence gathered so far (manifest, signature) and re-read and verify the whole case",
+		Outputs: []OutputSpec{
+			{Name: "ok", Type: "bool", Doc: "true when nothing differs"},
+			{Name: "problems", Type: "int", Doc: "differences found"},
+			{Name: "artifacts", Type: "int", Doc: "artifacts checked"},
+		},
+		Example: "- id: verify\n  action: evidence.verify\n  needs: [evidence]",
+	}
+}
+
+func (evidenceVerify) Run(ctx context.Context, env *Env, _ runtime.Container, _ map[string]any) (map[string]any, error) {
+	if env.Evidence == nil {
+		return nil, errors.New("no evidence store for this run")
+	}
+	if err := env.Evidence.Seal(ctx); err != nil {
+		return nil, err
+	}
+	rep, err := evidence.Verify(ctx, env.Evidence.Store, env.Case, env.Evidence.Trusted)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"ok": rep.OK(), "problems": int64(len(rep.Problems)), "artifacts": int64(rep.Artifacts)}
+	if !rep.OK() {
+		return out, fmt.Errorf("case %s does not verify: %d differences, first: %s: %s", env.Case, len(rep.Problems), rep.Problems[0].Key, rep.Problems[0].What)
+	}
+	return out, nil
+}
+
+type notifyWebhook struct{}
+
+func (notifyWebhook) Describe() Description {
+	return Description{
+		Name:    "notify.webhook",
+		Summary: "POST a JSON summary (playbook, case, target, message) to a URL",
+		Params: []ParamSpec{
+			{Name: "url", Type: TypeString, Required: true, Doc: "where to POST"},
+			{Name: "message", Type: TypeString, Default: "", Doc: "text to include"},
+		},
+		Outputs: []OutputSpec{{Name: "status", Type: "int", Doc: "HTTP status code"}},
+		Example: "- id: page\n  action: notify.webhook\n  with: {url: \"https://hooks.example.internal/ir\", message: \"contained\"}",
+	}
+}
+
+func (notifyWebhook) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	body, _ := json.Marshal(map[string]any{
+		"playbook": env.Playbook, "case": env.Case, "actor": env.Actor,
+		"target":  map[string]string{"id": t.ID, "name": t.Name, "image": t.Image},
+		"message": str(p, "message"), "time": time.Now().UTC(),
+	})
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, str(p, "url"), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("webhook url: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := env.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return map[string]any{"status": int64(resp.StatusCode)}, fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return map[string]any{"status": int64(resp.StatusCode)}, nil
+}
+
+type waitAction struct{}
+
+func (waitAction) Describe() Description {
+	return Description{
+		Name:    "wait",
+		Summary: "Wait for a while (e.g. to let a probe or a peer settle)",
+		Params:  []ParamSpec{{Name: "for", Type: TypeDuration, Required: true, Doc: "how long"}},
+		Example: "- id: settle\n  action: wait\n  with: {for: 5s}",
+	}
+}
+
+func (waitAction) Run(ctx context.Context, _ *Env, _ runtime.Container, p map[string]any) (map[string]any, error) {
+	select {
+	case <-time.After(duration(p, "for")):
+		return map[string]any{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+type approvalAction struct{}
+
+func (approvalAction) Describe() Description {
+	return Description{
+		Name:    "approval",
+		Summary: "A gate: does nothing itself; its approval: prompt must be answered yes for the run to go on",
+		Example: "- id: go_ahead\n  action: approval\n  approval: \"Restore service from backup?\"",
+	}
+}
+
+func (approvalAction) Run(context.Context, *Env, runtime.Container, map[string]any) (map[string]any, error) {
+	return map[string]any{}, nil
+}

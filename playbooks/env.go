@@ -1,0 +1,90 @@
+package playbooks
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"firebreak/contain"
+	"firebreak/evidence"
+	"firebreak/runtime"
+)
+
+// Env is what actions reach: the engine, containment, the case's evidence.
+type Env struct {
+	Runtime  runtime.Runtime
+	Contain  *contain.Containment
+	Evidence *EvidenceSession // nil when the run writes no evidence
+	HTTP     *http.Client
+	Case     string
+	Playbook string
+	Actor    string
+}
+
+// EvidenceSession is the case's evidence for one engine run. Collectors write
+// through the current evidence.Run while holding a read lock; Seal finishes
+// that run (manifest, signature) under the write lock and opens the next, so
+// a verify step sees everything written before it as sealed.
+type EvidenceSession struct {
+	Store   evidence.Store
+	Signer  *evidence.Signer
+	Trusted ed25519.PublicKey
+	Info    evidence.CaseInfo
+
+	mu  sync.RWMutex
+	run *evidence.Run
+}
+
+// With runs fn with the current evidence run, opening one if needed.
+func (s *EvidenceSession) With(ctx context.Context, fn func(*evidence.Run) error) error {
+	s.mu.Lock()
+	if s.run == nil {
+		r, err := evidence.OpenRun(ctx, s.Store, s.Signer, s.Info)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		s.run = r
+	}
+	s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return fn(s.run)
+}
+
+// Log adds a custody entry to the current run.
+func (s *EvidenceSession) Log(ctx context.Context, action, target, result string) {
+	_ = s.With(ctx, func(r *evidence.Run) error {
+		r.Log(action, target, result)
+		return nil
+	})
+}
+
+// Seal finishes the current run, if any.
+func (s *EvidenceSession) Seal(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return nil
+	}
+	if _, err := s.run.Finish(ctx); err != nil {
+		return fmt.Errorf("sealing evidence of case %s: %w", s.Info.ID, err)
+	}
+	s.run = nil
+	return nil
+}
+
+// AdoptOrphans takes into the current run every object of the case that no
+// manifest lists: artifacts an interrupted run stored before it could write
+// its manifest. Each is read back for its digest and logged as adopted.
+func (s *EvidenceSession) AdoptOrphans(ctx context.Context) (int, error) {
+	n := 0
+	err := s.With(ctx, func(r *evidence.Run) error {
+		var err error
+		n, err = r.AdoptOrphans(ctx)
+		return err
+	})
+	return n, err
+}

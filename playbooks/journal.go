@@ -1,0 +1,123 @@
+package playbooks
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"firebreak/runtime"
+)
+
+// Record is one line of a run's journal. Every step's start and end is
+// written (and synced) before the engine goes on, so a run killed at any
+// point can be resumed without repeating a finished step.
+type Record struct {
+	Time        time.Time           `json:"time"`
+	Type        string              `json:"type"` // run_started, run_resumed, step_started, step_finished, run_finished
+	Case        string              `json:"case,omitempty"`
+	Playbook    string              `json:"playbook,omitempty"`
+	PlaybookSHA string              `json:"playbook_sha256,omitempty"`
+	Targets     []runtime.Container `json:"targets,omitempty"`
+	Params      map[string]string   `json:"params,omitempty"`
+	Target      string              `json:"target,omitempty"`
+	Step        string              `json:"step,omitempty"`
+	Attempt     int                 `json:"attempt,omitempty"`
+	Status      string              `json:"status,omitempty"`
+	Changes     bool                `json:"changes,omitempty"` // the step's action changes state
+	Outputs     map[string]any      `json:"outputs,omitempty"`
+	Error       string              `json:"error,omitempty"`
+	PID         int                 `json:"pid,omitempty"`
+}
+
+// Journal appends records to runs/<case>/journal.jsonl in the state
+// directory, syncing each.
+type Journal struct {
+	mu   sync.Mutex
+	f    *os.File
+	path string
+}
+
+func journalPath(stateDir, caseID string) string {
+	return filepath.Join(stateDir, "runs", caseID, "journal.jsonl")
+}
+
+// OpenJournal opens (creating) the journal of a case for appending.
+func OpenJournal(stateDir, caseID string) (*Journal, error) {
+	p := journalPath(stateDir, caseID)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, fmt.Errorf("creating run journal directory: %w (hint: --state-dir)", err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening run journal: %w", err)
+	}
+	return &Journal{f: f, path: p}, nil
+}
+
+// Path is the journal's file.
+func (j *Journal) Path() string { return j.path }
+
+// Append writes one record and syncs it to disk.
+func (j *Journal) Append(r Record) error {
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := j.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("writing run journal: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("syncing run journal: %w", err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (j *Journal) Close() error { return j.f.Close() }
+
+// LoadJournal reads a case's journal. A last line cut short by a crash is
+// ignored; a damaged line elsewhere is an error. A missing journal yields
+// fs.ErrNotExist.
+func LoadJournal(stateDir, caseID string) ([]Record, error) {
+	f, err := os.Open(journalPath(stateDir, caseID))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	var bad error
+	for sc.Scan() {
+		if bad != nil {
+			return nil, bad // a damaged line that was not the last
+		}
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			bad = fmt.Errorf("run journal %s is damaged: %w", journalPath(stateDir, caseID), err)
+			continue
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// JournalExists reports whether a case has a run journal.
+func JournalExists(stateDir, caseID string) bool {
+	_, err := os.Stat(journalPath(stateDir, caseID))
+	return !errors.Is(err, fs.ErrNotExist)
+}

@@ -1,0 +1,106 @@
+package playbooks_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"firebreak/playbooks"
+)
+
+func registry() *playbooks.Registry {
+	r := playbooks.NewRegistry()
+	playbooks.RegisterBuiltins(r)
+	return r
+}
+
+// check parses and validates src and returns the errors.
+func check(src string) playbooks.Errors {
+	pb, err := playbooks.Parse("t.yaml", []byte(src))
+	if err == nil {
+		err = playbooks.Validate(pb, registry())
+	}
+	var es playbooks.Errors
+	if err != nil && !errors.As(err, &es) {
+		return playbooks.Errors{{Msg: "not Errors: " + err.Error()}}
+	}
+	return es
+}
+
+func TestValidateErrorsHaveLineAndColumn(t *testing.T) {
+	tests := []struct {
+		name      string
+		src       string
+		line, col int
+		msg       string
+	}{
+		{"UnknownTopKey", "name: x\nstepz: []\nsteps:\n  - id: a\n    action: wait\n    with: {for: 1s}\n", 2, 1, `unknown key "stepz"`},
+		{"UnknownStepKey", "name: x\nsteps:\n  - id: a\n    action: wait\n    with: {for: 1s}\n    retry: 2\n", 6, 5, `unknown key "retry"`},
+		{"UnknownAction", "name: x\nsteps:\n  - id: a\n    action: contain.nuke\n", 4, 13, `unknown action "contain.nuke"`},
+		{"WrongParamType", "name: x\nsteps:\n  - id: a\n    action: contain.network\n    with:\n      verify: maybe\n", 6, 15, "want bool"},
+		{"UnknownParam", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n    with:\n      hard: true\n", 6, 13, `no parameter "hard"`},
+		{"MissingRequiredParam", "name: x\nsteps:\n  - id: a\n    action: notify.webhook\n", 4, 13, `needs parameter "url"`},
+		{"UnknownNeed", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n    needs: [b]\n", 5, 13, `needs "b"`},
+		{"Cycle", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n    needs: [b]\n  - id: b\n    action: contain.pause\n    needs: [a]\n", 8, 13, "cycle: a -> b -> a"},
+		{"BadExpression", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n    when: 'steps.(('\n", 5, 11, "bad expression"},
+		{"NotBoolCondition", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n    when: '\"yes\"'\n", 5, 11, "must give true or false"},
+		{"ReadsStepNotNeeded", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n  - id: b\n    action: contain.pause\n    when: steps.a.changed == true\n", 7, 11, "does not need"},
+		{"ReadsUnknownStep", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n    when: steps.zz.changed\n", 5, 11, "not a step"},
+		{"ReadsUndeclaredParam", "name: x\nsteps:\n  - id: a\n    action: contain.network\n    with:\n      quarantine_network: ${{ params.net }}\n", 6, 27, "does not declare"},
+		{"BadDuration", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n    timeout: soon\n", 5, 14, "give a duration"},
+		{"BadOnFailure", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n    on_failure: retry\n", 5, 17, "use abort, continue or undo"},
+		{"DuplicateID", "name: x\nsteps:\n  - id: a\n    action: contain.pause\n  - id: a\n    action: contain.pause\n", 5, 5, "used twice"},
+		{"ApprovalActionWithoutPrompt", "name: x\nsteps:\n  - id: a\n    action: approval\n", 4, 13, "without an approval"},
+		{"Alias", "name: x\nsteps:\n  - &s\n    id: a\n    action: contain.pause\n  - *s\n", 3, 5, "aliases are not allowed"},
+		{"BadYAML", "name: x\nsteps: [\n", 2, 1, "not valid YAML"},
+		{"BadParamDefault", "name: x\nparams:\n  n:\n    type: int\n    default: many\nsteps:\n  - id: a\n    action: contain.pause\n", 5, 14, "want int"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			es := check(tt.src)
+			if len(es) == 0 {
+				t.Fatalf("no error, want %q at %d:%d", tt.msg, tt.line, tt.col)
+			}
+			for _, e := range es {
+				if strings.Contains(e.Msg, tt.msg) {
+					if e.Pos.Line != tt.line || e.Pos.Col != tt.col || e.Pos.File != "t.yaml" {
+						t.Errorf("%q at %s, want t.yaml:%d:%d", e.Msg, e.Pos, tt.line, tt.col)
+					}
+					return
+				}
+			}
+			t.Errorf("errors %v do not say %q", es, tt.msg)
+		})
+	}
+}
+
+func TestValidateReportsEveryError(t *testing.T) {
+	es := check("name: x\nsteps:\n  - id: a\n    action: nope\n  - id: b\n    action: contain.pause\n    needs: [zz]\n")
+	if len(es) != 2 {
+		t.Fatalf("got %d errors, want both: %v", len(es), es)
+	}
+	if es[0].Pos.Line != 4 || es[1].Pos.Line != 7 {
+		t.Errorf("errors not in file order: %v", es)
+	}
+}
+
+func TestValidateAcceptsAGoodPlaybook(t *testing.T) {
+	src := `name: good
+params:
+  net: {type: string, default: q}
+steps:
+  - id: a
+    action: contain.network
+    with: {quarantine_network: "${{ params.net }}", allow: ["10.9.0.0/24"]}
+  - id: b
+    action: contain.pause
+    needs: [a]
+    when: steps.a.verdict == "isolated" && target.name != ""
+    timeout: 30s
+    retries: 2
+    on_failure: undo
+`
+	if es := check(src); len(es) != 0 {
+		t.Fatalf("errors: %v", es)
+	}
+}
