@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"firebreak/contain"
+	"firebreak/playbooks"
 	"firebreak/runtime"
 )
 
@@ -19,6 +20,7 @@ const (
 	exitNotIsolated = 4   // acts done, but verification found the container not isolated
 	exitUnverified  = 5   // evidence verification found differences
 	exitSpooled     = 6   // evidence kept in the local spool, not yet in the remote store
+	exitApproval    = 7   // a playbook step needed an approval that was not given
 	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
 )
 
@@ -30,6 +32,7 @@ const exitCodesHelp = `Exit codes:
   4    contained, but verification found it still reaching a peer
   5    evidence verification found differences
   6    evidence is safe in the local spool but not yet in the remote store (run 'firebreak evidence sync')
+  7    a playbook step needs an approval that was not given (the run stopped there; --resume continues)
   130  interrupted`
 
 // usageError marks errors the user fixes by changing the command line.
@@ -76,6 +79,10 @@ func classify(err error) int {
 		notIso    *contain.NotIsolatedError
 		unverif   *verifyFailedError
 		spooled   *notReplicatedError
+		approval  *playbooks.ApprovalMissingError
+		locked    *playbooks.LockedError
+		pbRefused *playbooks.RefusedError
+		pbErrors  playbooks.Errors
 	)
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -86,6 +93,12 @@ func classify(err error) int {
 		return exitUnverified
 	case errors.As(err, &spooled):
 		return exitSpooled
+	case errors.As(err, &approval):
+		return exitApproval
+	case errors.As(err, &locked), errors.As(err, &pbRefused):
+		return exitRefused
+	case errors.As(err, &pbErrors):
+		return exitUsage
 	case errors.As(err, &refused), errors.As(err, &replaced), errors.As(err, &busy):
 		return exitRefused
 	case errors.As(err, &usage), errors.As(err, &notFound), errors.As(err, &ambiguous):
@@ -106,6 +119,8 @@ func rank(code int) int {
 	case exitFailed:
 		return 3
 	case exitNotIsolated:
+		return 4
+	case exitApproval:
 		return 4
 	case exitSpooled:
 		return 5

@@ -22,12 +22,13 @@ import (
 // deps are what commands need from outside: output streams and a way to
 // reach an engine. Tests substitute them.
 type deps struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	openRuntime    func(ctx context.Context, g *globalOptions) (runtime.Runtime, error)
 }
 
 func newDeps(stdout, stderr io.Writer) *deps {
-	return &deps{stdout: stdout, stderr: stderr, openRuntime: openRuntime}
+	return &deps{stdin: os.Stdin, stdout: stdout, stderr: stderr, openRuntime: openRuntime}
 }
 
 // globalOptions are the flags every command shares. They follow the engines'
@@ -178,6 +179,8 @@ change.
 		newStatusCommand(g, d),
 		newCollectCommand(g, d),
 		newEvidenceCommand(g, d),
+		newRunCommand(g, d),
+		newPlaybookCommand(g, d),
 	)
 	return root
 }
