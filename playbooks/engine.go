@@ -224,6 +224,8 @@ func (e *Engine) Run(ctx context.Context, pb *Playbook, opts RunOptions) (*Repor
 		ev.Log(ctx, "playbook", pb.Name, typ)
 	}
 	parallel := max(opts.Parallel, 1)
+	fleetCtx, cancelFleet := context.WithCancel(ctx)
+	defer cancelFleet()
 	reports := make([]TargetReport, len(opts.Targets))
 	errs := make([]error, len(opts.Targets))
 	sem := make(chan struct{}, parallel)
@@ -234,7 +236,15 @@ func (e *Engine) Run(ctx context.Context, pb *Playbook, opts RunOptions) (*Repor
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			reports[i], errs[i] = r.runTarget(ctx, t, done[t.ID])
+			if fleetCtx.Err() != nil {
+				reports[i] = TargetReport{Container: t, Status: StatusFailed, Error: "not started: another target failed and the playbook says on_target_failure: abort"}
+				errs[i] = fmt.Errorf("%s: %s", t.Name, reports[i].Error)
+				return
+			}
+			reports[i], errs[i] = r.runTarget(fleetCtx, t, done[t.ID])
+			if errs[i] != nil && pb.OnTargetFailure == "abort" {
+				cancelFleet()
+			}
 		}()
 	}
 	wg.Wait()
@@ -461,7 +471,7 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 	sort.Strings(order) // deterministic; a resumed run's undo order is by journal below
 	running := map[string]bool{}
 	ch := make(chan *stepResult)
-	stop := false
+	stop, undoNeeded := false, false
 	var firstErr error
 	for {
 		if !stop {
@@ -508,7 +518,7 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 				stop = true
 			}
 			if res.step.OnFailure == "undo" {
-				defer func(order []string) { r.undo(context.WithoutCancel(ctx), t, results, order) }(slices.Clone(order))
+				undoNeeded = true
 			}
 		case StatusApprovalMissing:
 			stop = true
@@ -519,6 +529,10 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 		if ctx.Err() != nil {
 			stop = true
 		}
+	}
+	if undoNeeded {
+		// Undo runs even when the run was interrupted: it only restores.
+		r.undo(context.WithoutCancel(ctx), t, results, order)
 	}
 	for _, s := range r.order() {
 		res := results[s.ID]

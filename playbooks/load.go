@@ -49,8 +49,11 @@ type Playbook struct {
 	Description string
 	Params      []*ParamDecl
 	Steps       []*Step
-	Source      []byte // the file as read, for the journal's digest
-	Pos         Pos
+	// OnTargetFailure is "continue" (default: the other targets go on) or
+	// "abort" (a failed target stops the run for all).
+	OnTargetFailure string
+	Source          []byte // the file as read, for the journal's digest
+	Pos             Pos
 }
 
 // ParamDecl declares one playbook parameter.
@@ -233,13 +236,19 @@ func (p *parser) boolean(n *yaml.Node, what string) bool {
 }
 
 func (p *parser) playbook(n *yaml.Node) *Playbook {
-	pb := &Playbook{Pos: p.pos(n)}
+	pb := &Playbook{Pos: p.pos(n), OnTargetFailure: "continue"}
 	var stepsNode *yaml.Node
 	p.fields(n, "the playbook", map[string]func(*yaml.Node){
 		"name":        func(v *yaml.Node) { pb.Name = p.str(v, "name") },
 		"description": func(v *yaml.Node) { pb.Description = p.str(v, "description") },
 		"params":      func(v *yaml.Node) { pb.Params = p.params(v) },
 		"steps":       func(v *yaml.Node) { stepsNode = v },
+		"on_target_failure": func(v *yaml.Node) {
+			pb.OnTargetFailure = p.str(v, "on_target_failure")
+			if pb.OnTargetFailure != "continue" && pb.OnTargetFailure != "abort" {
+				p.errorf(v, "on_target_failure %q: use continue (the other targets go on) or abort", pb.OnTargetFailure)
+			}
+		},
 	})
 	if pb.Name == "" && len(p.errs) == 0 {
 		p.errorf(n, "the playbook has no name: add name: <name>")
