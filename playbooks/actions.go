@@ -28,6 +28,7 @@ func RegisterBuiltins(r *Registry) {
 	r.Register(notifyWebhook{})
 	r.Register(waitAction{})
 	r.Register(approvalAction{})
+	r.Register(triageAction{})
 }
 
 func str(p map[string]any, k string) string {
@@ -392,4 +393,39 @@ func (approvalAction) Describe() Description {
 
 func (approvalAction) Run(context.Context, *Env, runtime.Container, map[string]any) (map[string]any, error) {
 	return map[string]any{}, nil
+}
+
+type triageAction struct{}
+
+func (triageAction) Describe() Description {
+	return Description{
+		Name:    "triage",
+		Summary: "Assess the target's escape risk: configuration findings and live signs of an escape",
+		Outputs: []OutputSpec{
+			{Name: "score", Type: "int", Doc: "risk score (higher is riskier)"},
+			{Name: "worst", Type: "string", Doc: "highest severity found: critical, high, medium, low or \"\""},
+			{Name: "findings", Type: "list", Doc: "finding IDs, worst first"},
+			{Name: "live", Type: "int", Doc: "live indicators (signs of an escape under way)"},
+		},
+		Example: "- id: assess\n  action: triage\n- id: isolate\n  action: contain.network\n  needs: [assess]\n  when: steps.assess.live > 0 || steps.assess.worst == \"critical\"",
+	}
+}
+
+func (triageAction) Run(ctx context.Context, env *Env, t runtime.Container, _ map[string]any) (map[string]any, error) {
+	a, err := collect.Assess(ctx, env.Runtime, "/proc", t)
+	if err != nil {
+		return nil, err
+	}
+	ids := []any{}
+	live := int64(0)
+	for _, f := range a.Findings {
+		ids = append(ids, f.ID)
+		if f.Kind == "live" {
+			live++
+		}
+	}
+	if env.Evidence != nil {
+		env.Evidence.Log(ctx, "triage", t.ID, fmt.Sprintf("score %d, worst %s, %d live", a.Score, a.Max(), live))
+	}
+	return map[string]any{"score": int64(a.Score), "worst": string(a.Max()), "findings": ids, "live": live}, nil
 }

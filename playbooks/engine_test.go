@@ -263,3 +263,35 @@ steps:
 		})
 	}
 }
+
+func TestEngineTriageOutputsInConditions(t *testing.T) {
+	h := runtimetest.Docker(t)
+	risky := h.Run(t, runtimetest.Name(t)+"-risky", runtimetest.Spec{CapAdd: []string{"SYS_ADMIN"}})
+	calm := h.Run(t, runtimetest.Name(t)+"-calm", runtimetest.Spec{Hardened: true, User: "1000:1000"})
+	e, _ := engine(t, h)
+	pb := mustLoad(t, `name: t
+steps:
+  - id: assess
+    action: triage
+  - id: freeze
+    action: contain.pause
+    needs: [assess]
+    when: steps.assess.worst == "critical" && "cap-sys_admin" in steps.assess.findings
+`)
+	rep, err := e.Run(runtimetest.Context(t), pb, playbooks.RunOptions{Case: "TRI", Targets: []runtime.Container{risky.Container, calm.Container}, Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tr := range rep.Targets {
+		for _, s := range tr.Steps {
+			if s.ID == "freeze" {
+				got[tr.Container.ID] = s.Status
+			}
+		}
+	}
+	if got[risky.ID] != playbooks.StatusOK || got[calm.ID] != playbooks.StatusSkipped {
+		t.Errorf("freeze: risky %s, calm %s; want ok and skipped", got[risky.ID], got[calm.ID])
+	}
+	_, _ = e.Env.Contain.Release(context.Background(), risky.Container, false)
+}

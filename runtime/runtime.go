@@ -72,7 +72,8 @@ type Details struct {
 	NetworkMode NetworkMode  `json:"network_mode"`
 	NetNSPath   string       `json:"netns_path,omitempty"` // host path of the network namespace, "" when not running
 	Networks    []Attachment `json:"networks,omitempty"`   // engine-owned attachments (Docker)
-	Raw         []byte       `json:"-"`                    // the engine's inspect document, as it sent it
+	Security    Security     `json:"security"`
+	Raw         []byte       `json:"-"` // the engine's inspect document, as it sent it
 }
 
 // Attachment is one engine-owned network attachment, with everything needed to
@@ -308,4 +309,32 @@ type Stopper interface {
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	// Kill sends a signal (e.g. "SIGKILL") to the container's init.
 	Kill(ctx context.Context, id, signal string) error
+}
+
+// Security is a container's isolation settings, the same words for every
+// engine, read from its configuration (it needs no running process).
+type Security struct {
+	Privileged      bool     `json:"privileged"`
+	Capabilities    []string `json:"capabilities"`    // effective set, without CAP_, sorted
+	HostNamespaces  []string `json:"host_namespaces"` // shared with the host: pid, network, ipc, uts, cgroup
+	UserNamespace   bool     `json:"user_namespace"`  // runs in a user namespace of its own
+	Seccomp         string   `json:"seccomp"`         // "default", "custom" or "unconfined"
+	AppArmor        string   `json:"apparmor"`        // profile name, "unconfined", or "" (none set)
+	SELinux         string   `json:"selinux,omitempty"`
+	NoNewPrivileges bool     `json:"no_new_privileges"`
+	User            string   `json:"user"` // as configured; "", "0" and "root" mean root
+	ReadonlyRootfs  bool     `json:"readonly_rootfs"`
+	MemoryLimit     int64    `json:"memory_limit"` // bytes, 0 for none
+	CPULimited      bool     `json:"cpu_limited"`
+	PidsLimit       int64    `json:"pids_limit"`        // 0 for none
+	Devices         []string `json:"devices,omitempty"` // host devices passed through
+	Mounts          []Mount  `json:"mounts,omitempty"`
+}
+
+// Mount is one mount into a container.
+type Mount struct {
+	Type        string `json:"type"` // bind, volume, tmpfs, ...
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	RW          bool   `json:"rw"`
 }

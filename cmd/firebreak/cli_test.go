@@ -223,3 +223,54 @@ func inspectDetails(t *testing.T, h runtimetest.Harness, id string) runtime.Deta
 	}
 	return d
 }
+
+func TestCLITriage(t *testing.T) {
+	h := runtimetest.Docker(t)
+	risky := h.Create(t, runtimetest.Name(t), runtimetest.Spec{Binds: []string{"/var/run/docker.sock:/var/run/docker.sock"}})
+	r := runCLI(t, "triage", "--runtime=docker", "-o", "json", risky.Name)
+	if r.code != exitOK {
+		t.Fatalf("triage: exit %d: %s", r.code, r.stderr)
+	}
+	var as []struct {
+		Container struct{ ID string } `json:"container"`
+		Score     int                 `json:"score"`
+		Findings  []struct{ ID, Severity string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &as); err != nil || len(as) != 1 {
+		t.Fatalf("triage JSON: %v\n%s", err, r.stdout)
+	}
+	if as[0].Findings[0].ID != "engine-socket" || as[0].Findings[0].Severity != "critical" {
+		t.Errorf("worst finding first = %+v, want engine-socket critical", as[0].Findings[0])
+	}
+	if r := runCLI(t, "triage", "--runtime=docker", "--fail-on", "critical", risky.Name); r.code != exitFailed {
+		t.Errorf("--fail-on critical: exit %d, want %d", r.code, exitFailed)
+	}
+	r = runCLI(t, "triage", "--runtime=docker", "-o", "sarif", risky.Name)
+	var sarif struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct{ Rules []struct{ ID string } }
+			}
+			Results []struct {
+				RuleID string `json:"ruleId"`
+				Level  string `json:"level"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sarif); err != nil || sarif.Version != "2.1.0" || len(sarif.Runs) != 1 {
+		t.Fatalf("SARIF: %v\n%s", err, r.stdout)
+	}
+	found := false
+	for _, res := range sarif.Runs[0].Results {
+		if res.RuleID == "engine-socket" && res.Level == "error" {
+			found = true
+		}
+	}
+	if !found || len(sarif.Runs[0].Tool.Driver.Rules) == 0 {
+		t.Errorf("SARIF lacks the engine-socket result or rules: %+v", sarif.Runs[0])
+	}
+	if r := runCLI(t, "triage", "--runtime=docker"); r.code != exitUsage {
+		t.Errorf("triage without targets: exit %d", r.code)
+	}
+}

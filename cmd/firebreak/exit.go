@@ -83,6 +83,7 @@ func classify(err error) int {
 		locked    *playbooks.LockedError
 		pbRefused *playbooks.RefusedError
 		pbErrors  playbooks.Errors
+		failOn    *failOnError
 	)
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -99,6 +100,8 @@ func classify(err error) int {
 		return exitRefused
 	case errors.As(err, &pbErrors):
 		return exitUsage
+	case errors.As(err, &failOn):
+		return exitFailed
 	case errors.As(err, &refused), errors.As(err, &replaced), errors.As(err, &busy):
 		return exitRefused
 	case errors.As(err, &usage), errors.As(err, &notFound), errors.As(err, &ambiguous):

@@ -54,9 +54,9 @@ func (g *globalOptions) AddFlags(cmd *cobra.Command) {
 
 func (g *globalOptions) validate() error {
 	switch g.Output {
-	case "text", "json":
+	case "text", "json", "sarif":
 	default:
-		return usagef("--output %q: use text or json", g.Output)
+		return usagef("--output %q: use text or json (sarif for triage)", g.Output)
 	}
 	switch g.Runtime {
 	case "", "docker", "containerd":
@@ -181,6 +181,7 @@ change.
 		newEvidenceCommand(g, d),
 		newRunCommand(g, d),
 		newPlaybookCommand(g, d),
+		newTriageCommand(g, d),
 	)
 	return root
 }

@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -170,6 +173,7 @@ func (c *Containerd) Inspect(ctx context.Context, id string) (runtime.Details, e
 		},
 		Pid: pid,
 	}
+	d.Security = securityOf(spec)
 	nsPath, hasNetNS := netnsOf(spec)
 	switch {
 	case !hasNetNS:
@@ -459,4 +463,73 @@ func signalOf(s string) (syscall.Signal, error) {
 		return syscall.SIGSTOP, nil
 	}
 	return 0, fmt.Errorf("signal %q: use KILL, TERM, INT, HUP or STOP", s)
+}
+
+// securityOf reads isolation settings from the OCI spec. containerd has no
+// "privileged" flag; a spec with every capability and no seccomp filter is
+// what nerdctl and ctr make of --privileged.
+func securityOf(spec *specs.Spec) runtime.Security {
+	s := runtime.Security{Seccomp: "unconfined"}
+	if spec == nil {
+		return s
+	}
+	if p := spec.Process; p != nil {
+		if p.Capabilities != nil {
+			for _, c := range p.Capabilities.Effective {
+				s.Capabilities = append(s.Capabilities, strings.TrimPrefix(c, "CAP_"))
+			}
+			sort.Strings(s.Capabilities)
+		}
+		s.AppArmor = p.ApparmorProfile
+		s.SELinux = p.SelinuxLabel
+		s.NoNewPrivileges = p.NoNewPrivileges
+		s.User = strconv.FormatUint(uint64(p.User.UID), 10)
+	}
+	if spec.Root != nil {
+		s.ReadonlyRootfs = spec.Root.Readonly
+	}
+	if l := spec.Linux; l != nil {
+		present := map[specs.LinuxNamespaceType]bool{}
+		for _, ns := range l.Namespaces {
+			present[ns.Type] = true
+		}
+		for _, n := range []struct {
+			t    specs.LinuxNamespaceType
+			name string
+		}{{specs.PIDNamespace, "pid"}, {specs.NetworkNamespace, "network"}, {specs.IPCNamespace, "ipc"}, {specs.UTSNamespace, "uts"}, {specs.CgroupNamespace, "cgroup"}} {
+			if !present[n.t] {
+				s.HostNamespaces = append(s.HostNamespaces, n.name)
+			}
+		}
+		s.UserNamespace = present[specs.UserNamespace]
+		if l.Seccomp != nil {
+			s.Seccomp = "custom"
+			if l.Seccomp.DefaultAction == specs.ActErrno && len(l.Seccomp.Syscalls) > 100 {
+				s.Seccomp = "default"
+			}
+		}
+		if r := l.Resources; r != nil {
+			if r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
+				s.MemoryLimit = *r.Memory.Limit
+			}
+			if r.CPU != nil && r.CPU.Quota != nil && *r.CPU.Quota > 0 {
+				s.CPULimited = true
+			}
+			if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 {
+				s.PidsLimit = *r.Pids.Limit
+			}
+		}
+		for _, dv := range l.Devices {
+			s.Devices = append(s.Devices, dv.Path)
+		}
+	}
+	s.Privileged = len(s.Capabilities) >= 38 && s.Seccomp == "unconfined"
+	for _, m := range spec.Mounts {
+		bind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+		if !bind {
+			continue
+		}
+		s.Mounts = append(s.Mounts, runtime.Mount{Type: "bind", Source: m.Source, Destination: m.Destination, RW: !slices.Contains(m.Options, "ro")})
+	}
+	return s
 }

@@ -151,6 +151,7 @@ func (d *Docker) Inspect(ctx context.Context, id string) (runtime.Details, error
 			det.NetworkMode.Kind = "none"
 		}
 	}
+	det.Security = securityOf(c)
 	if c.NetworkSettings != nil {
 		names := make([]string, 0, len(c.NetworkSettings.Networks))
 		for n := range c.NetworkSettings.Networks {
@@ -409,4 +410,108 @@ func (d *Docker) Kill(ctx context.Context, id, signal string) error {
 		return wrap("ContainerKill", id, err)
 	}
 	return nil
+}
+
+// defaultCaps is the capability set Docker gives a container unless told
+// otherwise.
+var defaultCaps = []string{"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+
+// allCaps is every capability the kernel knows today.
+var allCaps = []string{"AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYSLOG", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM"}
+
+func normCap(c string) string { return strings.TrimPrefix(strings.ToUpper(c), "CAP_") }
+
+func securityOf(c container.InspectResponse) runtime.Security {
+	s := runtime.Security{Seccomp: "default", AppArmor: c.AppArmorProfile}
+	hc := c.HostConfig
+	if hc == nil {
+		return s
+	}
+	s.Privileged = hc.Privileged
+	caps := map[string]bool{}
+	for _, cp := range defaultCaps {
+		caps[cp] = true
+	}
+	if hc.Privileged {
+		for _, cp := range allCaps {
+			caps[cp] = true
+		}
+	}
+	for _, cp := range hc.CapAdd {
+		if normCap(cp) == "ALL" {
+			for _, a := range allCaps {
+				caps[a] = true
+			}
+			continue
+		}
+		caps[normCap(cp)] = true
+	}
+	if !hc.Privileged {
+		for _, cp := range hc.CapDrop {
+			if normCap(cp) == "ALL" {
+				caps = map[string]bool{}
+				for _, a := range hc.CapAdd {
+					caps[normCap(a)] = true
+				}
+				continue
+			}
+			delete(caps, normCap(cp))
+		}
+	}
+	for cp := range caps {
+		s.Capabilities = append(s.Capabilities, cp)
+	}
+	slices.Sort(s.Capabilities)
+	if hc.PidMode.IsHost() {
+		s.HostNamespaces = append(s.HostNamespaces, "pid")
+	}
+	if hc.NetworkMode.IsHost() {
+		s.HostNamespaces = append(s.HostNamespaces, "network")
+	}
+	if hc.IpcMode.IsHost() {
+		s.HostNamespaces = append(s.HostNamespaces, "ipc")
+	}
+	if hc.UTSMode.IsHost() {
+		s.HostNamespaces = append(s.HostNamespaces, "uts")
+	}
+	if hc.CgroupnsMode.IsHost() {
+		s.HostNamespaces = append(s.HostNamespaces, "cgroup")
+	}
+	s.UserNamespace = hc.UsernsMode != "" && !hc.UsernsMode.IsHost()
+	for _, o := range hc.SecurityOpt {
+		k, v, _ := strings.Cut(strings.Replace(o, ":", "=", 1), "=")
+		switch k {
+		case "seccomp":
+			if v == "unconfined" {
+				s.Seccomp = "unconfined"
+			} else {
+				s.Seccomp = "custom"
+			}
+		case "apparmor":
+			s.AppArmor = v
+		case "label":
+			s.SELinux = v
+		case "no-new-privileges":
+			s.NoNewPrivileges = v == "" || v == "true"
+		}
+	}
+	if hc.Privileged {
+		s.Seccomp, s.AppArmor = "unconfined", "unconfined"
+	}
+	if c.Config != nil {
+		s.User = c.Config.User
+	}
+	s.ReadonlyRootfs = hc.ReadonlyRootfs
+	s.MemoryLimit = hc.Memory
+	s.CPULimited = hc.NanoCPUs > 0 || hc.CPUQuota > 0
+	if hc.PidsLimit != nil && *hc.PidsLimit > 0 {
+		s.PidsLimit = *hc.PidsLimit
+	}
+	for _, dv := range hc.Devices {
+		s.Devices = append(s.Devices, dv.PathOnHost)
+	}
+	for _, m := range c.Mounts {
+		s.Mounts = append(s.Mounts, runtime.Mount{Type: string(m.Type), Source: m.Source, Destination: m.Destination, RW: m.RW})
+	}
+	return s
 }

@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -81,6 +82,42 @@ func (h *ContainerdHarness) create(t testing.TB, name string, spec Spec) (runtim
 		labels[k] = v
 	}
 	specOpts := []oci.SpecOpts{oci.WithImageConfig(h.img), oci.WithProcessArgs(sleepCmd(spec)...)}
+	if !spec.SeccompUnconfined && !spec.Privileged {
+		specOpts = append(specOpts, seccomp.WithDefaultProfile())
+	}
+	if spec.Privileged {
+		specOpts = append(specOpts, oci.WithPrivileged)
+	}
+	if spec.HostPID {
+		specOpts = append(specOpts, oci.WithHostNamespace(specs.PIDNamespace))
+	}
+	if len(spec.CapAdd) > 0 {
+		var caps []string
+		for _, c := range spec.CapAdd {
+			caps = append(caps, "CAP_"+c)
+		}
+		specOpts = append(specOpts, oci.WithAddedCapabilities(caps))
+	}
+	for _, b := range spec.Binds {
+		parts := strings.Split(b, ":")
+		opts := []string{"rbind", "rw"}
+		if len(parts) > 2 && parts[2] == "ro" {
+			opts = []string{"rbind", "ro"}
+		}
+		specOpts = append(specOpts, oci.WithMounts([]specs.Mount{{Type: "bind", Source: parts[0], Destination: parts[1], Options: opts}}))
+	}
+	if spec.User != "" {
+		specOpts = append(specOpts, oci.WithUser(spec.User))
+	}
+	if spec.Hardened {
+		specOpts = append(specOpts, oci.WithRootFSReadonly(), oci.WithNoNewPrivileges)
+		if len(spec.CapAdd) == 0 && !spec.Privileged {
+			specOpts = append(specOpts, oci.WithCapabilities(nil))
+		}
+		if !spec.NoLimits {
+			specOpts = append(specOpts, oci.WithMemoryLimit(64<<20), oci.WithPidsLimit(64), oci.WithCPUCFS(50000, 100000))
+		}
+	}
 	switch {
 	case spec.HostNetwork:
 		specOpts = append(specOpts, oci.WithHostNamespace(specs.NetworkNamespace))

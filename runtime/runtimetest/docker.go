@@ -61,6 +61,19 @@ func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Det
 		hc.PidMode = "host"
 	}
 	hc.CapAdd, hc.SecurityOpt = spec.CapAdd, spec.SecurityOpt
+	hc.Privileged, hc.Binds = spec.Privileged, spec.Binds
+	if spec.SeccompUnconfined {
+		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
+	}
+	if spec.Hardened {
+		hc.ReadonlyRootfs = true
+		hc.CapDrop = []string{"ALL"}
+		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges")
+		if !spec.NoLimits {
+			pids := int64(64)
+			hc.Resources = container.Resources{Memory: 64 << 20, NanoCPUs: 500_000_000, PidsLimit: &pids}
+		}
+	}
 	if spec.Network != "" {
 		hc.NetworkMode = container.NetworkMode(spec.Network)
 		nc.EndpointsConfig = map[string]*network.EndpointSettings{spec.Network: {Aliases: spec.Aliases}}
@@ -69,6 +82,7 @@ func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Det
 		Image:  Image(),
 		Cmd:    sleepCmd(spec),
 		Labels: labels,
+		User:   spec.User,
 	}, hc, nc, nil, name)
 	if err != nil {
 		t.Fatalf("creating test container %s: %v", name, err)

@@ -14,9 +14,18 @@ type Spec struct {
 	Aliases     []string // Docker: aliases on Network
 	NetNS       string   // containerd: path of a network namespace to join
 	Labels      map[string]string
-	HostPID     bool     // Docker: share the host's PID namespace
-	CapAdd      []string // Docker: capabilities to add
+	HostPID     bool     // share the host's PID namespace
+	CapAdd      []string // capabilities to add, e.g. SYS_ADMIN
 	SecurityOpt []string // Docker: e.g. seccomp=unconfined
+	Privileged  bool
+	Binds       []string // "source:destination[:ro]"
+	User        string   // e.g. "1000:1000"
+	// Hardened: read-only root, memory/CPU/PID limits, no-new-privileges,
+	// every capability dropped, the engine's default seccomp profile.
+	Hardened bool
+	NoLimits bool // with Hardened: leave out the limits
+	// SeccompUnconfined: containerd: no seccomp filter (Docker: SecurityOpt).
+	SeccompUnconfined bool
 }
 
 // Harness makes test containers on one engine.

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"firebreak/collect"
+	"firebreak/runtime"
+)
+
+type triageOptions struct {
+	All    bool
+	FailOn string
+}
+
+func newTriageCommand(g *globalOptions, d *deps) *cobra.Command {
+	o := &triageOptions{}
+	cmd := &cobra.Command{
+		Use:   "triage [TARGET...|--all]",
+		Short: "Rank containers by escape risk and flag live signs of an escape",
+		Long: `Triage reads each container's configuration (created and stopped ones too)
+and, for running ones, its processes from /proc on the host, and reports
+findings with severity, the exact setting, why it matters and the remedy,
+riskiest container first. --output sarif writes SARIF 2.1.0 for code-scanning
+tools; --fail-on SEVERITY exits 1 when a finding at or above it exists.`,
+		Example: `  firebreak triage --all
+  firebreak triage --all --output sarif > triage.sarif
+  firebreak triage --all --fail-on high   # in cron or CI`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTriage(cmd.Context(), g, o, args, d)
+		},
+	}
+	cmd.Flags().BoolVar(&o.All, "all", false, "every container of the engine")
+	cmd.Flags().StringVar(&o.FailOn, "fail-on", "", "exit 1 when a finding at or above this severity exists: low, medium, high, critical")
+	return cmd
+}
+
+// failOnError says triage found what --fail-on asked to fail on.
+type failOnError struct {
+	sev   collect.Severity
+	count int
+}
+
+func (e *failOnError) Error() string {
+	return fmt.Sprintf("%d containers have findings at or above %s", e.count, e.sev)
+}
+
+func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []string, d *deps) error {
+	var failOn collect.Severity
+	if o.FailOn != "" {
+		s, err := collect.ParseSeverity(o.FailOn)
+		if err != nil {
+			return usagef("--fail-on: %v", err)
+		}
+		failOn = s
+	}
+	if len(refs) == 0 && !o.All {
+		return usagef("name containers, or give --all")
+	}
+	rt, err := d.openRuntime(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	var targets []runtime.Container
+	if o.All {
+		if targets, err = rt.List(ctx); err != nil {
+			return err
+		}
+	}
+	for _, ref := range refs {
+		t, err := runtime.Resolve(ctx, rt, ref)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+	}
+	as, err := collect.AssessAll(ctx, rt, "/proc", targets, 8)
+	if err != nil {
+		return err
+	}
+	switch g.Output {
+	case "json":
+		err = writeJSON(d, as)
+	case "sarif":
+		err = writeSARIF(d.stdout, as)
+	default:
+		printTriage(d.stdout, as)
+	}
+	if err != nil {
+		return err
+	}
+	if failOn != "" {
+		n := 0
+		for _, a := range as {
+			if a.Max().Rank() >= failOn.Rank() {
+				n++
+			}
+		}
+		if n > 0 {
+			return &failOnError{sev: failOn, count: n}
+		}
+	}
+	return nil
+}
+
+func printTriage(w io.Writer, as []collect.Assessment) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCORE\tCONTAINER ID\tNAME\tSTATE\tWORST\tFINDINGS")
+	for _, a := range as {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\n", a.Score, a.Container.ShortID(), safe(a.Container.Name), a.Container.State, a.Max(), len(a.Findings))
+	}
+	tw.Flush()
+	for _, a := range as {
+		if len(a.Findings) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s (%s), score %d\n", a.Container.ShortID(), safe(a.Container.Name), a.Score)
+		for _, f := range a.Findings {
+			fmt.Fprintf(w, "  %-8s %-28s %s\n           why: %s\n           fix: %s\n", strings.ToUpper(string(f.Severity)), f.ID, safe(f.Evidence), f.Why, f.Remedy)
+		}
+		for _, n := range a.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+}
+
+// writeSARIF writes SARIF 2.1.0: one rule per finding ID, one result per
+// finding, located at the container.
+func writeSARIF(w io.Writer, as []collect.Assessment) error {
+	type msg struct {
+		Text string `json:"text"`
+	}
+	type rule struct {
+		ID               string         `json:"id"`
+		ShortDescription msg            `json:"shortDescription"`
+		Help             msg            `json:"help"`
+		Properties       map[string]any `json:"properties"`
+	}
+	type result struct {
+		RuleID     string         `json:"ruleId"`
+		Level      string         `json:"level"`
+		Message    msg            `json:"message"`
+		Locations  []any          `json:"locations"`
+		Properties map[string]any `json:"properties"`
+	}
+	rules := map[string]rule{}
+	var order []string
+	results := []result{}
+	level := map[collect.Severity]string{collect.Critical: "error", collect.High: "error", collect.Medium: "warning", collect.Low: "note"}
+	score := map[collect.Severity]string{collect.Critical: "9.5", collect.High: "8.0", collect.Medium: "5.0", collect.Low: "2.0"}
+	for _, a := range as {
+		for _, f := range a.Findings {
+			if _, ok := rules[f.ID]; !ok {
+				order = append(order, f.ID)
+				rules[f.ID] = rule{ID: f.ID, ShortDescription: msg{f.Title}, Help: msg{f.Why + ". Remedy: " + f.Remedy},
+					Properties: map[string]any{"security-severity": score[f.Severity], "tags": []string{"security", "container", f.Kind}}}
+			}
+			uri := a.Runtime + "://" + a.Container.ID
+			results = append(results, result{
+				RuleID: f.ID, Level: level[f.Severity],
+				Message: msg{fmt.Sprintf("%s: %s (%s)", a.Container.Name, f.Title, f.Evidence)},
+				Locations: []any{map[string]any{
+					"physicalLocation": map[string]any{"artifactLocation": map[string]any{"uri": uri}},
+					"logicalLocations": []any{map[string]any{"name": a.Container.Name, "fullyQualifiedName": uri, "kind": "container"}},
+				}},
+				Properties: map[string]any{"container": a.Container.ID, "image": a.Container.Image, "score": a.Score, "severity": f.Severity},
+			})
+		}
+	}
+	ruleList := make([]rule, 0, len(order))
+	for _, id := range order {
+		ruleList = append(ruleList, rules[id])
+	}
+	doc := map[string]any{
+		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+		"version": "2.1.0",
+		"runs": []any{map[string]any{
+			"tool":    map[string]any{"driver": map[string]any{"name": "firebreak", "version": version, "rules": ruleList}},
+			"results": results,
+		}},
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}

@@ -1,0 +1,376 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"firebreak/runtime"
+)
+
+// Severity orders findings.
+type Severity string
+
+const (
+	Critical Severity = "critical"
+	High     Severity = "high"
+	Medium   Severity = "medium"
+	Low      Severity = "low"
+)
+
+var severityRank = map[Severity]int{Low: 1, Medium: 2, High: 3, Critical: 4}
+var severityWeight = map[Severity]int{Low: 1, Medium: 5, High: 15, Critical: 40}
+
+// Rank orders severities (low 1 .. critical 4; 0 for unknown).
+func (s Severity) Rank() int { return severityRank[s] }
+
+// ParseSeverity reads a severity name.
+func ParseSeverity(s string) (Severity, error) {
+	if _, ok := severityRank[Severity(s)]; ok {
+		return Severity(s), nil
+	}
+	return "", fmt.Errorf("severity %q: use low, medium, high or critical", s)
+}
+
+// Finding is one reason a container could escape, or signs that it may have.
+type Finding struct {
+	ID       string   `json:"id"`   // stable rule ID, e.g. "privileged", "cap-sys_admin"
+	Kind     string   `json:"kind"` // "config" or "live"
+	Severity Severity `json:"severity"`
+	Title    string   `json:"title"`
+	Evidence string   `json:"evidence"` // the exact setting or observation
+	Why      string   `json:"why"`
+	Remedy   string   `json:"remedy"`
+}
+
+// Assessment is triage of one container.
+type Assessment struct {
+	Container runtime.Container `json:"container"`
+	Runtime   string            `json:"runtime"`
+	Score     int               `json:"score"`
+	Findings  []Finding         `json:"findings"`
+	Notes     []string          `json:"notes,omitempty"`
+}
+
+// Max is the highest severity among the findings ("" for none).
+func (a Assessment) Max() Severity {
+	var m Severity
+	for _, f := range a.Findings {
+		if f.Severity.Rank() > m.Rank() {
+			m = f.Severity
+		}
+	}
+	return m
+}
+
+// dangerousCaps are capabilities outside Docker's default set that open a way
+// out, with their severity.
+var dangerousCaps = map[string]struct {
+	sev Severity
+	why string
+}{
+	"SYS_ADMIN":       {Critical, "mount, namespaces, BPF, cgroups release_agent: the classic escapes all start here"},
+	"SYS_MODULE":      {Critical, "loads kernel modules: code in the host kernel"},
+	"SYS_PTRACE":      {High, "traces and injects into processes it can see (all of the host's with a host PID namespace)"},
+	"DAC_READ_SEARCH": {High, "open_by_handle_at reads any host file by handle (the shocker escape)"},
+	"SYS_RAWIO":       {High, "raw I/O ports and /dev/mem access"},
+	"BPF":             {High, "loads BPF programs that read kernel memory and other processes' data"},
+	"NET_ADMIN":       {Medium, "reconfigures networking and undoes network containment from inside"},
+	"SYS_BOOT":        {Medium, "reboots the host"},
+	"SYS_TIME":        {Medium, "sets the host clock"},
+	"PERFMON":         {Medium, "perf events reveal other processes' activity"},
+	"MAC_ADMIN":       {High, "changes mandatory access control policy"},
+	"SYSLOG":          {Low, "reads kernel logs with kernel addresses"},
+}
+
+var engineSockets = []string{"docker.sock", "containerd.sock", "crio.sock", "podman.sock", "dockershim.sock", "cri-dockerd.sock", "kubelet.sock"}
+
+var sensitivePaths = []string{"/", "/proc", "/sys", "/var/run", "/run", "/var/lib/docker", "/var/lib/containerd", "/var/lib/kubelet", "/etc", "/root", "/home", "/dev", "/boot", "/lib/modules", "/usr"}
+
+// Configuration returns the configuration findings of a container: no
+// running process is needed.
+func Configuration(d runtime.Details) []Finding {
+	s := d.Security
+	var out []Finding
+	add := func(id string, sev Severity, title, evidence, why, remedy string) {
+		out = append(out, Finding{ID: id, Kind: "config", Severity: sev, Title: title, Evidence: evidence, Why: why, Remedy: remedy})
+	}
+	if s.Privileged {
+		add("privileged", Critical, "Privileged container", "privileged: true (every capability, all devices, no seccomp or AppArmor)",
+			"a privileged container can mount the host's disks and load kernel modules: it is root on the host",
+			"drop --privileged; add only the capabilities and devices the workload needs")
+	} else {
+		for _, c := range s.Capabilities {
+			if dc, ok := dangerousCaps[c]; ok {
+				add("cap-"+strings.ToLower(c), dc.sev, "Capability "+c+" granted", "capabilities include CAP_"+c, dc.why, "drop CAP_"+c+" (cap_drop / --cap-drop) unless the workload cannot run without it")
+			}
+		}
+	}
+	for _, m := range s.Mounts {
+		base := filepath.Base(m.Source)
+		if slices.Contains(engineSockets, base) || slices.Contains(engineSockets, filepath.Base(m.Destination)) {
+			add("engine-socket", Critical, "Container engine socket mounted", fmt.Sprintf("%s mounted at %s", m.Source, m.Destination),
+				"whoever reaches the engine's socket starts a privileged container and owns the host",
+				"remove the socket mount; give the workload a narrow API proxy if it must talk to the engine")
+			continue
+		}
+		src := filepath.Clean(m.Source)
+		if m.Type == "bind" && slices.Contains(sensitivePaths, src) {
+			sev, rw := Medium, "read-only"
+			if m.RW {
+				sev, rw = High, "writable"
+				if src == "/" {
+					sev = Critical
+				}
+			}
+			id := "host-mount" + strings.ReplaceAll(src, "/", "-")
+			if src == "/" {
+				id = "host-mount-root"
+			}
+			add(id, sev, "Sensitive host path "+src+" mounted ("+rw+")",
+				fmt.Sprintf("%s mounted at %s, %s", m.Source, m.Destination, rw),
+				"host files under "+src+" are reachable from the container: credentials, sockets, devices or the host's own configuration",
+				"mount only the specific files or directories needed, read-only")
+		}
+	}
+	hostNS := map[string]struct {
+		sev       Severity
+		why, what string
+	}{
+		"pid":     {High, "sees and signals every host process; with SYS_PTRACE or nsenter it enters them", "--pid=host"},
+		"network": {High, "binds host ports and reaches host-only services; network containment cannot cut it without cutting the host", "--network=host"},
+		"ipc":     {Medium, "reads and writes the host's shared memory", "--ipc=host"},
+		"uts":     {Low, "changes the host's hostname", "--uts=host"},
+		"cgroup":  {Medium, "sees the host's cgroup tree (release_agent escapes)", "--cgroupns=host"},
+	}
+	for _, ns := range s.HostNamespaces {
+		if h, ok := hostNS[ns]; ok {
+			add("host-"+ns, h.sev, "Host "+ns+" namespace shared", h.what, h.why, "run it in its own "+ns+" namespace")
+		}
+	}
+	if !s.UserNamespace {
+		add("no-userns", Low, "No user namespace", "root in the container is root on the host (uid 0 unmapped)",
+			"if anything breaks out, it does so as the host's root", "enable user namespace remapping (userns-remap, --userns)")
+	}
+	if s.Seccomp == "unconfined" && !s.Privileged {
+		add("seccomp-unconfined", High, "Seccomp unconfined", "seccomp=unconfined", "every system call is open, including those behind most kernel escapes", "use the engine's default seccomp profile, or a stricter one")
+	}
+	if s.AppArmor == "unconfined" && !s.Privileged {
+		add("apparmor-unconfined", Medium, "AppArmor unconfined", "apparmor=unconfined", "no mandatory access control limits what root in the container does", "use the engine's default AppArmor profile")
+	}
+	if !s.NoNewPrivileges {
+		add("no-new-privileges-unset", Low, "no-new-privileges not set", "no-new-privileges: false", "setuid binaries in the image can raise privileges", "set --security-opt no-new-privileges")
+	}
+	if u := strings.SplitN(s.User, ":", 2)[0]; u == "" || u == "0" || u == "root" {
+		add("root-user", Medium, "Runs as root", fmt.Sprintf("user %q", s.User), "root in the container holds every capability it was given", "run as a non-root user (USER in the image, --user)")
+	}
+	if !s.ReadonlyRootfs {
+		add("writable-rootfs", Low, "Writable root filesystem", "readonly_rootfs: false", "an intruder can drop tools and persist in the container's filesystem", "use --read-only with tmpfs or volumes where writes are needed")
+	}
+	if s.MemoryLimit == 0 {
+		add("no-memory-limit", Low, "No memory limit", "memory limit: none", "it can exhaust the host's memory", "set a memory limit")
+	}
+	if !s.CPULimited {
+		add("no-cpu-limit", Low, "No CPU limit", "cpu quota: none", "it can take every CPU (and mine on all of them)", "set a CPU limit")
+	}
+	if s.PidsLimit == 0 {
+		add("no-pids-limit", Low, "No PID limit", "pids limit: none", "a fork bomb takes the host down", "set a pids limit")
+	}
+	if len(s.Devices) > 0 && !s.Privileged {
+		add("devices", High, "Host devices passed through", strings.Join(s.Devices, ", "), "raw access to host devices (disks, /dev/mem, GPUs) bypasses the filesystem", "pass no devices, or only the ones needed, read-only")
+	}
+	return out
+}
+
+// Live returns signs of an escape read from /proc on the host: processes
+// tied to the container outside its namespaces or cgroup, processes whose
+// root is not the container's, executables deleted after start or run from
+// memory, and writes under writable host mounts since the container started.
+func Live(ctx context.Context, procRoot string, d runtime.Details, started time.Time) ([]Finding, error) {
+	if d.Pid <= 0 {
+		return nil, nil
+	}
+	pr := newProcReader(procRoot)
+	procs, err := pr.processTree(d.Pid)
+	if err != nil {
+		return nil, err
+	}
+	var out []Finding
+	rootOf := func(pid int) (uint64, uint64, bool) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "root"), &st); err != nil {
+			return 0, 0, false
+		}
+		return st.Dev, st.Ino, true
+	}
+	initDev, initIno, haveRoot := rootOf(d.Pid)
+	for _, p := range procs {
+		who := fmt.Sprintf("pid %d (%s)", p.PID, safeShort(p.Comm))
+		if len(p.Outside) > 0 {
+			out = append(out, Finding{ID: "live-outside-namespaces", Kind: "live", Severity: Critical, Title: "Process outside the container's namespaces or cgroup",
+				Evidence: who + ": " + strings.Join(p.Outside, "; "),
+				Why:      "a process tied to the container that entered other namespaces is how an escape looks from the host",
+				Remedy:   "contain the container now (firebreak run escape-suspected) and capture its processes"})
+		}
+		if dev, ino, ok := rootOf(p.PID); ok && haveRoot && (dev != initDev || ino != initIno) {
+			out = append(out, Finding{ID: "live-foreign-root", Kind: "live", Severity: Critical, Title: "Process with a root other than the container's",
+				Evidence: who + " has another root directory", Why: "chroot or setns into the host's filesystem from the container", Remedy: "contain the container and capture its processes"})
+		}
+		if p.ExeMemfd {
+			out = append(out, Finding{ID: "live-memfd-exe", Kind: "live", Severity: Critical, Title: "Process running from memory", Evidence: who + " runs " + p.Exe,
+				Why: "fileless execution hides the binary from the filesystem", Remedy: "capture processes now (the exe is hashed through /proc) and contain"})
+		} else if p.ExeDeleted {
+			out = append(out, Finding{ID: "live-deleted-exe", Kind: "live", Severity: High, Title: "Process whose executable was deleted", Evidence: who + " runs " + p.Exe,
+				Why: "deleting a running binary hides it from later inspection", Remedy: "capture processes now (the exe is hashed through /proc) and contain"})
+		}
+	}
+	for _, m := range d.Security.Mounts {
+		if !m.RW || m.Type != "bind" || started.IsZero() {
+			continue
+		}
+		if n, first := newerThan(ctx, m.Source, started, 10000); n > 0 {
+			out = append(out, Finding{ID: "live-host-mount-writes", Kind: "live", Severity: Medium, Title: "Writes under a host-mounted path since the container started",
+				Evidence: fmt.Sprintf("%d entries under %s changed after %s, e.g. %s", n, m.Source, started.UTC().Format(time.RFC3339), first),
+				Why:      "a writable host mount lets the container plant files the host will read or run", Remedy: "review the changed files; mount read-only"})
+		}
+	}
+	return out, nil
+}
+
+// newerThan counts entries under dir modified after t, looking at most at
+// limit entries and never following links.
+func newerThan(ctx context.Context, dir string, t time.Time, limit int) (int, string) {
+	n, seen := 0, 0
+	first := ""
+	_ = filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || ctx.Err() != nil {
+			return filepath.SkipDir
+		}
+		seen++
+		if seen > limit {
+			return filepath.SkipAll
+		}
+		if p == dir {
+			return nil
+		}
+		fi, err := de.Info()
+		if err == nil && fi.ModTime().After(t) {
+			n++
+			if first == "" {
+				first = p
+			}
+		}
+		return nil
+	})
+	return n, first
+}
+
+func safeShort(s string) string {
+	if len(s) > 32 {
+		s = s[:32]
+	}
+	return strconv.Quote(s)
+}
+
+// Assess triages one container: configuration findings always, live ones
+// when it runs. procRoot is /proc unless a test says otherwise.
+func Assess(ctx context.Context, rt runtime.Runtime, procRoot string, c runtime.Container) (Assessment, error) {
+	d, err := rt.Inspect(ctx, c.ID)
+	if err != nil {
+		return Assessment{}, err
+	}
+	a := Assessment{Container: d.Container, Runtime: rt.Name(), Findings: Configuration(d)}
+	if d.Pid > 0 {
+		live, err := Live(ctx, procRoot, d, startTime(procRoot, d.Pid))
+		if err != nil {
+			a.Notes = append(a.Notes, "live indicators not read: "+err.Error())
+		}
+		a.Findings = append(a.Findings, live...)
+	} else {
+		a.Notes = append(a.Notes, "not running: configuration findings only")
+	}
+	sortFindings(a.Findings)
+	for _, f := range a.Findings {
+		a.Score += severityWeight[f.Severity]
+	}
+	if a.Findings == nil {
+		a.Findings = []Finding{}
+	}
+	return a, nil
+}
+
+func startTime(procRoot string, pid int) time.Time {
+	pr := newProcReader(procRoot)
+	p, err := pr.basic(pid)
+	if err != nil {
+		return time.Time{}
+	}
+	return p.Start
+}
+
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		if fs[i].Severity.Rank() != fs[j].Severity.Rank() {
+			return fs[i].Severity.Rank() > fs[j].Severity.Rank()
+		}
+		return fs[i].ID < fs[j].ID
+	})
+}
+
+// Rank orders assessments riskiest first; ties by name, then ID, so the
+// order is stable run to run.
+func Rank(as []Assessment) {
+	sort.SliceStable(as, func(i, j int) bool {
+		if as[i].Score != as[j].Score {
+			return as[i].Score > as[j].Score
+		}
+		if as[i].Container.Name != as[j].Container.Name {
+			return as[i].Container.Name < as[j].Container.Name
+		}
+		return as[i].Container.ID < as[j].Container.ID
+	})
+}
+
+// AssessAll triages containers with at most parallel at once and ranks them.
+func AssessAll(ctx context.Context, rt runtime.Runtime, procRoot string, targets []runtime.Container, parallel int) ([]Assessment, error) {
+	out := make([]Assessment, len(targets))
+	errs := make([]error, len(targets))
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i], errs[i] = Assess(ctx, rt, procRoot, t)
+		}()
+	}
+	wg.Wait()
+	var kept []Assessment
+	var failed []error
+	for i := range out {
+		if errs[i] != nil {
+			if runtime.IsNotFound(errs[i]) {
+				continue // removed while triaging
+			}
+			failed = append(failed, fmt.Errorf("%s: %w", targets[i].ShortID(), errs[i]))
+			continue
+		}
+		kept = append(kept, out[i])
+	}
+	Rank(kept)
+	if kept == nil {
+		kept = []Assessment{}
+	}
+	return kept, errors.Join(failed...)
+}

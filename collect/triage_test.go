@@ -1,0 +1,136 @@
+package collect_test
+
+import (
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"firebreak/collect"
+	"firebreak/runtime/runtimetest"
+)
+
+func ids(a collect.Assessment) []string {
+	var out []string
+	for _, f := range a.Findings {
+		out = append(out, f.ID)
+	}
+	return out
+}
+
+// TestTriageOneContainerPerFinding: every container is hardened but for one
+// risky setting; each finding is reported for its container only, and the
+// fully hardened one scores lowest. Containers are created, not started:
+// configuration findings need no process (and a privileged container cannot
+// start in this sandbox).
+func TestTriageOneContainerPerFinding(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h runtimetest.Harness) {
+		ctx := runtimetest.Context(t)
+		sock := "/var/run/docker.sock"
+		if h.Runtime().Name() == "containerd" {
+			sock = "/run/containerd/containerd.sock"
+		}
+		base := func(s runtimetest.Spec) runtimetest.Spec {
+			s.Hardened = true
+			if s.User == "" {
+				s.User = "1000:1000"
+			}
+			return s
+		}
+		cases := map[string]runtimetest.Spec{
+			"privileged":         base(runtimetest.Spec{Privileged: true}),
+			"engine-socket":      base(runtimetest.Spec{Binds: []string{sock + ":" + sock}}),
+			"host-pid":           base(runtimetest.Spec{HostPID: true}),
+			"cap-sys_admin":      base(runtimetest.Spec{CapAdd: []string{"SYS_ADMIN"}}),
+			"host-mount-root":    base(runtimetest.Spec{Binds: []string{"/:/host:ro"}}),
+			"seccomp-unconfined": base(runtimetest.Spec{SeccompUnconfined: true}),
+			"root-user":          base(runtimetest.Spec{User: "0:0"}),
+			"no-memory-limit":    base(runtimetest.Spec{NoLimits: true}),
+			"":                   base(runtimetest.Spec{}), // hardened: none of the above
+		}
+		got := map[string]collect.Assessment{}
+		for want, spec := range cases {
+			d := h.Create(t, runtimetest.Name(t), spec)
+			a, err := collect.Assess(ctx, h.Runtime(), "/proc", d.Container)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[want] = a
+		}
+		for want, a := range got {
+			if want == "" {
+				continue
+			}
+			if !slices.Contains(ids(a), want) {
+				t.Errorf("container for %q: findings %v lack it", want, ids(a))
+			}
+			for other, b := range got {
+				if other != want && other != "privileged" && slices.Contains(ids(b), want) {
+					t.Errorf("finding %q reported for the %q container too: %v", want, other, ids(b))
+				}
+			}
+		}
+		for want, a := range got {
+			t.Logf("%-20q score %3d %v", want, a.Score, ids(a))
+		}
+		hard := got[""]
+		for want, a := range got {
+			if want != "" && a.Score <= hard.Score {
+				t.Errorf("%q container scores %d, not above the hardened one's %d (%v)", want, a.Score, hard.Score, ids(hard))
+			}
+		}
+		for _, f := range got["privileged"].Findings {
+			if f.Severity == "" || f.Evidence == "" || f.Why == "" || f.Remedy == "" {
+				t.Errorf("finding %+v lacks severity, evidence, why or remedy", f)
+			}
+		}
+		var all []collect.Assessment
+		for _, a := range got {
+			all = append(all, a)
+		}
+		collect.Rank(all)
+		if all[len(all)-1].Container.ID != hard.Container.ID {
+			t.Errorf("hardened container not ranked last")
+		}
+	})
+}
+
+// TestTriageLiveIndicator: a container with the host's PID namespace,
+// CAP_SYS_ADMIN and no seccomp or AppArmor enters the mount namespace of a
+// host process this test started; triage flags it as outside the container's
+// namespaces.
+func TestTriageLiveIndicator(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	host := exec.Command("sleep", "600")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{
+		Cmd:         []string{"sh", "-c", "nsenter -t " + strconv.Itoa(host.Process.Pid) + " -m -- sleep 600 & exec sleep 3600"},
+		HostPID:     true,
+		CapAdd:      []string{"SYS_ADMIN", "SYS_PTRACE"},
+		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined"},
+	})
+	var a collect.Assessment
+	runtimetest.Eventually(t, 20e9, "live finding", func() bool {
+		var err error
+		a, err = collect.Assess(ctx, h.Runtime(), "/proc", d.Container)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ids(a), "live-outside-namespaces")
+	})
+	for _, f := range a.Findings {
+		if f.ID == "live-outside-namespaces" && (f.Severity != collect.Critical || !strings.Contains(f.Evidence, "mnt namespace")) {
+			t.Errorf("live finding %+v", f)
+		}
+	}
+	for _, want := range []string{"host-pid", "cap-sys_admin", "cap-sys_ptrace", "seccomp-unconfined", "apparmor-unconfined"} {
+		if !slices.Contains(ids(a), want) {
+			t.Errorf("config finding %s missing: %v", want, ids(a))
+		}
+	}
+}
