@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"firebreak/runtime"
 )
@@ -233,6 +236,7 @@ func Live(ctx context.Context, procRoot string, d runtime.Details, started time.
 				Why: "deleting a running binary hides it from later inspection", Remedy: "capture processes now (the exe is hashed through /proc) and contain"})
 		}
 	}
+	out = append(out, hostFDs(procRoot, d, procs)...)
 	for _, m := range d.Security.Mounts {
 		if !m.RW || m.Type != "bind" || started.IsZero() {
 			continue
@@ -373,4 +377,71 @@ func AssessAll(ctx context.Context, rt runtime.Runtime, procRoot string, targets
 		kept = []Assessment{}
 	}
 	return kept, errors.Join(failed...)
+}
+
+// hostFDs finds open files of the container's processes that live on a
+// filesystem the container does not mount: a file reached outside its view
+// (an escape, or a descriptor passed in). The container's filesystems are
+// the devices in its init's mountinfo; on a device shared with the host (a
+// bind mount from the host's disk), a file counts as inside when it is a
+// bound file itself or lies under a bound directory's destination.
+func hostFDs(procRoot string, d runtime.Details, procs []*Process) []Finding {
+	mi, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(d.Pid), "mountinfo"))
+	if err != nil {
+		return nil
+	}
+	type mnt struct{ root, point string }
+	devs := map[uint64][]mnt{}
+	for _, line := range strings.Split(string(mi), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		maj, min, ok := strings.Cut(f[2], ":")
+		if !ok {
+			continue
+		}
+		a, err1 := strconv.ParseUint(maj, 10, 32)
+		b, err2 := strconv.ParseUint(min, 10, 32)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		dev := unix.Mkdev(uint32(a), uint32(b))
+		devs[dev] = append(devs[dev], mnt{root: f[3], point: f[4]})
+	}
+	var out []Finding
+	for _, p := range procs {
+		dir := filepath.Join(procRoot, strconv.Itoa(p.PID), "fd")
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			var st syscall.Stat_t
+			fdPath := filepath.Join(dir, e.Name())
+			if err := syscall.Stat(fdPath, &st); err != nil {
+				continue
+			}
+			if st.Mode&syscall.S_IFMT != syscall.S_IFREG && st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+				continue
+			}
+			target, _ := os.Readlink(fdPath)
+			mounts, ok := devs[uint64(st.Dev)]
+			inside := false
+			for _, m := range mounts {
+				if m.point == "/" || target == m.point || strings.HasPrefix(target, strings.TrimSuffix(m.point, "/")+"/") {
+					inside = true
+					break
+				}
+			}
+			if ok && inside {
+				continue
+			}
+			out = append(out, Finding{ID: "live-host-fd", Kind: "live", Severity: High, Title: "Open file outside the container's filesystems",
+				Evidence: fmt.Sprintf("pid %d (%s) fd %s -> %s", p.PID, safeShort(p.Comm), e.Name(), strconv.Quote(target)),
+				Why:      "a container process holding a file the container does not mount has reached the host's filesystem",
+				Remedy:   "contain the container and capture its processes; find how the descriptor was obtained"})
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package collect_test
 
 import (
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -108,8 +109,16 @@ func TestTriageLiveIndicator(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
+	// A file only the host sees, which the process in the host's mount
+	// namespace holds open.
+	marker, err := os.CreateTemp("/dev/shm", "fbt-triage-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker.Close()
+	t.Cleanup(func() { os.Remove(marker.Name()) })
 	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{
-		Cmd:         []string{"sh", "-c", "nsenter -t " + strconv.Itoa(host.Process.Pid) + " -m -- sleep 600 & exec sleep 3600"},
+		Cmd:         []string{"sh", "-c", "nsenter -t " + strconv.Itoa(host.Process.Pid) + " -m -- sh -c 'exec 3<" + marker.Name() + "; exec sleep 600' & exec sleep 3600"},
 		HostPID:     true,
 		CapAdd:      []string{"SYS_ADMIN", "SYS_PTRACE"},
 		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined"},
@@ -121,16 +130,40 @@ func TestTriageLiveIndicator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return slices.Contains(ids(a), "live-outside-namespaces")
+		return slices.Contains(ids(a), "live-outside-namespaces") && slices.Contains(ids(a), "live-host-fd")
 	})
 	for _, f := range a.Findings {
 		if f.ID == "live-outside-namespaces" && (f.Severity != collect.Critical || !strings.Contains(f.Evidence, "mnt namespace")) {
 			t.Errorf("live finding %+v", f)
 		}
+		if f.ID == "live-host-fd" && !strings.Contains(f.Evidence, marker.Name()) {
+			t.Errorf("host fd finding names %s, want %s", f.Evidence, marker.Name())
+		}
 	}
 	for _, want := range []string{"host-pid", "cap-sys_admin", "cap-sys_ptrace", "seccomp-unconfined", "apparmor-unconfined"} {
 		if !slices.Contains(ids(a), want) {
 			t.Errorf("config finding %s missing: %v", want, ids(a))
+		}
+	}
+}
+
+// TestTriageNoLiveFindingsForAQuietContainer: files the container mounts
+// (its image, and a file Docker binds from the host's disk) held open are
+// not taken for escapes.
+func TestTriageNoLiveFindingsForAQuietContainer(t *testing.T) {
+	h := runtimetest.Docker(t)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Cmd: []string{"sh", "-c", "exec 3</etc/hosts 4</etc/passwd 5</bin; exec sleep 600"}})
+	runtimetest.Eventually(t, 10e9, "files held open", func() bool {
+		l, _ := os.Readlink("/proc/" + strconv.Itoa(d.Pid) + "/fd/5")
+		return l == "/bin"
+	})
+	a, err := collect.Assess(runtimetest.Context(t), h.Runtime(), "/proc", d.Container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range a.Findings {
+		if f.Kind == "live" {
+			t.Errorf("live finding on a quiet container: %+v", f)
 		}
 	}
 }
