@@ -71,7 +71,12 @@ func peakRSSMiB(b *testing.B) float64 {
 // process's peak resident memory during the capture.
 func BenchmarkCollectFSDiffMinIO(b *testing.B) {
 	h, d, _ := benchContainer(b)
-	store := storetest.MinIO(b, false, evidence.StoreOptions{})
+	// As the CLI does it: the S3 store behind the spool that tees every
+	// upload, so a failing remote loses nothing.
+	store, err := evidence.NewSpool(storetest.MinIO(b, false, evidence.StoreOptions{}), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
 	sg, _, err := evidence.LoadOrCreateSigner(b.TempDir())
 	if err != nil {
 		b.Fatal(err)

@@ -270,8 +270,58 @@ func (c *collection) fsdiff() error {
 	}
 	defer os.Remove(changes.Name())
 	defer changes.Close()
+	stats, err := c.captureOnce(layer, changes)
+	if errors.Is(err, evidence.ErrRetryLocally) {
+		// The remote failed midway; the layer is still there to read
+		// again, this time into the local spool.
+		c.run.Log("collect", c.d.ID, "fsdiff: remote store failed during the upload; capturing again into the local spool")
+		if _, serr := changes.Seek(0, io.SeekStart); serr != nil {
+			return serr
+		}
+		if serr := changes.Truncate(0); serr != nil {
+			return serr
+		}
+		stats, err = c.captureOnce(layer, changes)
+	}
+	c.res.FS = &stats
+	if err != nil {
+		return err
+	}
+	if stats.Truncated > 0 {
+		c.incomplete(WhatFSDiff, fmt.Sprintf("%d files capped (see \"truncated\" in changes.json)", stats.Truncated))
+	}
+	if _, err := changes.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := c.put("fsdiff/changes.json", WhatFSDiff, changes); err != nil {
+		return err
+	}
+	// The timeline takes the file events from the stored list, so a capture
+	// made twice does not count them twice.
+	if _, err := changes.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(changes)
+	if _, err := dec.Token(); err != nil {
+		return nil
+	}
+	for dec.More() {
+		var fc FileChange
+		if err := dec.Decode(&fc); err != nil {
+			break
+		}
+		if fc.Kind != "D" {
+			c.timeln.add(fc.MTime, "file modified", fmt.Sprintf("%s %s %s", fc.Kind, fc.Type, fc.Path), map[string]any{"path": fc.Path, "kind": fc.Kind, "sha256": fc.SHA256})
+		}
+	}
+	return nil
+}
+
+// captureOnce walks the layer into layer.tar.zst (streamed to the store) and
+// changes (a local file), without a local copy of the layer on the way.
+func (c *collection) captureOnce(layer runtime.Layer, changes *os.File) (FSStats, error) {
 	arr := newJSONArrayWriter(changes)
-	pr, pw := io.Pipe()
+	pipe := newChunkPipe()
 	var (
 		wg     sync.WaitGroup
 		putErr error
@@ -279,37 +329,23 @@ func (c *collection) fsdiff() error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		putErr = c.put("fsdiff/layer.tar.zst", WhatFSDiff, pr)
-		pr.CloseWithError(putErr) // stop the walk if the store failed
+		var a evidence.Artifact
+		a, putErr = c.run.PutOnce(c.ctx, c.res.Prefix+"fsdiff/layer.tar.zst", pipe, WhatFSDiff, c.d.ID)
+		if putErr == nil {
+			c.res.Artifacts = append(c.res.Artifacts, a)
+		}
+		pipe.CloseRead(putErr) // stop the walk if the store failed
 	}()
-	stats, walkErr := captureLayer(c.ctx, layer, c.opts.Limits, pw, func(fc FileChange) error {
-		if fc.Kind != "D" {
-			c.timeln.add(fc.MTime, "file modified", fmt.Sprintf("%s %s %s", fc.Kind, fc.Type, fc.Path), map[string]any{"path": fc.Path, "kind": fc.Kind, "sha256": fc.SHA256})
-		}
-		return arr.Write(fc)
-	}, c.opts.Progress)
-	pw.CloseWithError(walkErr)
+	stats, walkErr := captureLayer(c.ctx, layer, c.opts.Limits, pipe, func(fc FileChange) error { return arr.Write(fc) }, c.opts.Progress)
+	pipe.CloseWrite(walkErr)
 	wg.Wait()
-	c.res.FS = &stats
-	if walkErr != nil {
-		if putErr != nil {
-			return putErr
-		}
-		return walkErr
-	}
 	if putErr != nil {
-		return putErr
+		return stats, putErr
 	}
-	if stats.Truncated > 0 {
-		c.incomplete(WhatFSDiff, fmt.Sprintf("%d files capped (see \"truncated\" in changes.json)", stats.Truncated))
+	if walkErr != nil {
+		return stats, walkErr
 	}
-	if err := arr.Close(); err != nil {
-		return err
-	}
-	if _, err := changes.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	return c.put("fsdiff/changes.json", WhatFSDiff, changes)
+	return stats, arr.Close()
 }
 
 func (c *collection) timeline() error {

@@ -221,8 +221,13 @@ func (r *Run) Incomplete(what string) {
 
 // Put stores one artifact and records it in the manifest and the custody log.
 func (r *Run) Put(ctx context.Context, key string, src io.Reader, collector, container string) (Artifact, error) {
+	return r.put(ctx, key, src, collector, container, r.store.Put)
+}
+
+func (r *Run) put(ctx context.Context, key string, src io.Reader, collector, container string,
+	put func(context.Context, string, io.Reader, map[string]string) (Object, error)) (Artifact, error) {
 	start := r.now().UTC()
-	obj, err := r.store.Put(ctx, key, src, map[string]string{"collector": collector, "case": r.info.ID})
+	obj, err := put(ctx, key, src, map[string]string{"collector": collector, "case": r.info.ID})
 	if err != nil {
 		r.mu.Lock()
 		r.appendEntry(CustodyEntry{Action: "store", Target: key, Result: "failed: " + err.Error()})
@@ -235,6 +240,20 @@ func (r *Run) Put(ctx context.Context, key string, src io.Reader, collector, con
 	r.artifacts = append(r.artifacts, a)
 	r.appendEntry(CustodyEntry{Action: "store", Target: key, Result: "stored", Artifacts: []ArtifactRef{{Key: key, SHA256: obj.SHA256}}})
 	return a, nil
+}
+
+// PutOnce stores an artifact whose producer can make the stream again: where
+// the store offers it (the spool), no local copy is teed on the way, and a
+// remote failure midway returns ErrRetryLocally for the caller to capture
+// again. Elsewhere it is Put.
+func (r *Run) PutOnce(ctx context.Context, key string, src io.Reader, collector, container string) (Artifact, error) {
+	once, ok := r.store.(interface {
+		PutOnce(ctx context.Context, key string, r io.Reader, meta map[string]string) (Object, error)
+	})
+	if !ok {
+		return r.Put(ctx, key, src, collector, container)
+	}
+	return r.put(ctx, key, src, collector, container, once.PutOnce)
 }
 
 // Finish writes custody.jsonl, manifest.json and manifest.json.sig.

@@ -122,6 +122,34 @@ func (s *Spool) Put(ctx context.Context, key string, r io.Reader, meta map[strin
 	return s.spool(ctx, key, io.MultiReader(tee, r), meta)
 }
 
+// ErrRetryLocally says a PutOnce to the remote failed after reading some of
+// the stream; the remote is now taken as down, so the same Put made again
+// goes to the local spool. The caller regenerates the stream and retries.
+var ErrRetryLocally = errors.New("the remote store failed during the upload: capture again to store it in the local spool")
+
+// PutOnce is Put without the tee: for a stream its producer can make again
+// (a capture of a frozen container), so that the healthy path writes nothing
+// to local disk. On a remote failure midway it returns ErrRetryLocally;
+// nothing partial is stored anywhere.
+func (s *Spool) PutOnce(ctx context.Context, key string, r io.Reader, meta map[string]string) (Object, error) {
+	if err := CheckKey(key); err != nil {
+		return Object{}, err
+	}
+	if s.Down() != nil {
+		return s.spool(ctx, key, r, meta)
+	}
+	obj, err := s.remote.Put(ctx, key, r, meta)
+	if err == nil || errors.Is(err, ErrExists) || ctx.Err() != nil {
+		return obj, err
+	}
+	s.mu.Lock()
+	if s.down == nil {
+		s.down = err
+	}
+	s.mu.Unlock()
+	return Object{}, fmt.Errorf("%w (%v)", ErrRetryLocally, err)
+}
+
 func (s *Spool) spool(ctx context.Context, key string, r io.Reader, meta map[string]string) (Object, error) {
 	obj, err := s.local.Put(ctx, key, r, meta)
 	if err != nil {
