@@ -274,3 +274,42 @@ func TestCLITriage(t *testing.T) {
 		t.Errorf("triage without targets: exit %d", r.code)
 	}
 }
+
+func TestConfigFileSetsDefaults(t *testing.T) {
+	for _, k := range []string{"FIREBREAK_STORE", "FIREBREAK_PLAYBOOKS", "FIREBREAK_CONFIG"} {
+		t.Setenv(k, "")
+	}
+	dir := t.TempDir()
+	pbDir := filepath.Join(dir, "playbooks")
+	os.MkdirAll(pbDir, 0o700)
+	os.WriteFile(filepath.Join(pbDir, "site-special.yaml"), []byte("name: site-special\ndescription: ours.\nsteps:\n  - id: a\n    action: contain.pause\n"), 0o600)
+	cfg := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfg, []byte("playbooks: ["+pbDir+"]\nstore: file://"+filepath.Join(dir, "ev")+"\n"), 0o600)
+
+	r := runCLI(t, "playbook", "list", "--config", cfg)
+	if r.code != exitOK || !strings.Contains(r.stdout, "site-special") {
+		t.Fatalf("playbook list with a config file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The command line wins over the file.
+	r = runCLI(t, "playbook", "list", "--config", cfg, "--playbooks", t.TempDir())
+	if strings.Contains(r.stdout, "site-special") {
+		t.Errorf("--playbooks did not win over the config file:\n%s", r.stdout)
+	}
+	// The environment wins over the file too.
+	t.Setenv("FIREBREAK_PLAYBOOKS", t.TempDir())
+	r = runCLI(t, "playbook", "list", "--config", cfg)
+	if strings.Contains(r.stdout, "site-special") {
+		t.Errorf("$FIREBREAK_PLAYBOOKS did not win over the config file:\n%s", r.stdout)
+	}
+	// An unknown setting is an error that says where.
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("store: x\nstorage: y\n"), 0o600)
+	r = runCLI(t, "playbook", "list", "--config", bad)
+	if r.code != exitUsage || !strings.Contains(r.stderr, bad+":2:1") || !strings.Contains(r.stderr, `unknown setting "storage"`) {
+		t.Errorf("bad config: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// A named file that is missing is an error; the default one is optional.
+	if r := runCLI(t, "playbook", "list", "--config", filepath.Join(dir, "nope.yaml")); r.code != exitUsage {
+		t.Errorf("missing --config file: exit %d", r.code)
+	}
+}

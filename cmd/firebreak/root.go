@@ -34,6 +34,7 @@ func newDeps(stdout, stderr io.Writer) *deps {
 // globalOptions are the flags every command shares. They follow the engines'
 // own conventions: DOCKER_HOST, CONTAINERD_ADDRESS, CONTAINERD_NAMESPACE.
 type globalOptions struct {
+	Config    string
 	Runtime   string
 	Host      string
 	Address   string
@@ -44,6 +45,7 @@ type globalOptions struct {
 
 func (g *globalOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
+	f.StringVar(&g.Config, "config", envOr("FIREBREAK_CONFIG", DefaultConfigFile), "file of site defaults for flags ($FIREBREAK_CONFIG); the command line and the environment win over it")
 	f.StringVar(&g.Runtime, "runtime", os.Getenv("FIREBREAK_RUNTIME"), "container engine: docker or containerd (default: docker when its socket answers, else containerd)")
 	f.StringVarP(&g.Host, "host", "H", "", "Docker daemon socket (default: $DOCKER_HOST, else unix:///var/run/docker.sock)")
 	f.StringVar(&g.Address, "address", envOr("CONTAINERD_ADDRESS", containerd.DefaultAddress), "containerd socket ($CONTAINERD_ADDRESS)")
@@ -166,6 +168,14 @@ change.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			explicit := cmd.Flags().Changed("config") || os.Getenv("FIREBREAK_CONFIG") != ""
+			cfg, err := loadConfig(g.Config, explicit)
+			if err != nil {
+				return err
+			}
+			if err := cfg.apply(cmd); err != nil {
+				return err
+			}
 			return g.validate()
 		},
 	}
