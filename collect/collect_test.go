@@ -350,17 +350,7 @@ while true; do rm -f /d/swap; echo plain > /d/swap; rm -f /d/swap; ln -s ` + mar
 func TestCollectFlagsProcessOutsideNamespaces(t *testing.T) {
 	h := runtimetest.Docker(t)
 	ctx := runtimetest.Context(t)
-	host := exec.Command("sleep", "600")
-	if err := host.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
-	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{
-		Cmd:         []string{"sh", "-c", "nsenter -t " + strconv.Itoa(host.Process.Pid) + " -m -- sleep 600 & exec sleep 3600"},
-		HostPID:     true,
-		CapAdd:      []string{"SYS_ADMIN", "SYS_PTRACE"},
-		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined"},
-	})
+	d, host := escapingContainer(t, h, "sleep 600")
 	store := fileStore(t)
 	run, _ := newRun(t, store, "OUT-1")
 	var flagged []collect.Process
@@ -387,4 +377,24 @@ func TestCollectFlagsProcessOutsideNamespaces(t *testing.T) {
 			t.Error("the host process itself was taken for the container's")
 		}
 	}
+}
+
+// escapingContainer starts a host process, and a container with the host's
+// PID namespace, CAP_SYS_ADMIN and CAP_SYS_PTRACE, no seccomp and no
+// AppArmor, that runs cmd in that host process's mount namespace (nsenter)
+// beside its own init. The PID of the host process is returned with it.
+func escapingContainer(t *testing.T, h *runtimetest.DockerHarness, cmd string) (runtime.Details, *exec.Cmd) {
+	t.Helper()
+	host := exec.Command("sleep", "600")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{
+		Cmd:         []string{"sh", "-c", "nsenter -t " + strconv.Itoa(host.Process.Pid) + " -m -- " + cmd + " & exec sleep 3600"},
+		HostPID:     true,
+		CapAdd:      []string{"SYS_ADMIN", "SYS_PTRACE"},
+		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined"},
+	})
+	return d, host
 }

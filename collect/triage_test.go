@@ -2,7 +2,6 @@ package collect_test
 
 import (
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,11 +103,6 @@ func TestTriageOneContainerPerFinding(t *testing.T) {
 func TestTriageLiveIndicator(t *testing.T) {
 	h := runtimetest.Docker(t)
 	ctx := runtimetest.Context(t)
-	host := exec.Command("sleep", "600")
-	if err := host.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
 	// A file only the host sees, which the process in the host's mount
 	// namespace holds open.
 	marker, err := os.CreateTemp("/dev/shm", "fbt-triage-*")
@@ -117,12 +111,7 @@ func TestTriageLiveIndicator(t *testing.T) {
 	}
 	marker.Close()
 	t.Cleanup(func() { os.Remove(marker.Name()) })
-	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{
-		Cmd:         []string{"sh", "-c", "nsenter -t " + strconv.Itoa(host.Process.Pid) + " -m -- sh -c 'exec 3<" + marker.Name() + "; exec sleep 600' & exec sleep 3600"},
-		HostPID:     true,
-		CapAdd:      []string{"SYS_ADMIN", "SYS_PTRACE"},
-		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined"},
-	})
+	d, _ := escapingContainer(t, h, "sh -c 'exec 3<"+marker.Name()+"; exec sleep 600'")
 	var a collect.Assessment
 	runtimetest.Eventually(t, 20e9, "live finding", func() bool {
 		var err error

@@ -39,12 +39,7 @@ func testOptions() contain.Options {
 }
 
 func inspect(t *testing.T, h runtimetest.Harness, id string) runtime.Details {
-	t.Helper()
-	d, err := h.Runtime().Inspect(runtimetest.Context(t), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return runtimetest.Inspect(t, h, id)
 }
 
 func attachmentsByName(d runtime.Details) map[string]runtime.Attachment {

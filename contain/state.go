@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"firebreak/internal/fsutil"
 	"firebreak/runtime"
 )
 
@@ -163,7 +164,7 @@ func (s *Store) Retire(r *Record, at time.Time) error {
 	if err := os.Rename(s.path(r.Runtime, r.Namespace, r.Container.ID), dst); err != nil {
 		return fmt.Errorf("retiring containment record: %w", err)
 	}
-	return syncDir(filepath.Join(s.dir, "held"))
+	return fsutil.SyncDir(filepath.Join(s.dir, "held"))
 }
 
 // List returns every held record of an engine (and namespace), oldest first.
@@ -254,17 +255,5 @@ func writeAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("renaming into %s: %w", path, err)
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
+	return fsutil.SyncDir(dir)
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"firebreak/internal/fsutil"
 )
 
 // DefaultDir is the local store's directory unless told otherwise.
@@ -84,7 +86,7 @@ func (s *FileStore) Put(ctx context.Context, key string, r io.Reader, meta map[s
 		}
 		return Object{}, fmt.Errorf("storing %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(p)); err != nil {
 		return Object{}, err
 	}
 	fi, err := os.Stat(p)
@@ -159,18 +161,6 @@ func (s *FileStore) List(ctx context.Context, prefix string) ([]Object, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
 }
 
 // ctxReader stops a long copy when the context ends.

@@ -241,9 +241,13 @@ func (e *Engine) Run(ctx context.Context, pb *Playbook, opts RunOptions) (*Repor
 				errs[i] = fmt.Errorf("%s: %s", t.Name, reports[i].Error)
 				return
 			}
-			reports[i], errs[i] = r.runTarget(fleetCtx, t, done[t.ID])
-			if errs[i] != nil && pb.OnTargetFailure == "abort" {
-				cancelFleet()
+			onFail := func() {}
+			if pb.OnTargetFailure == "abort" {
+				onFail = cancelFleet // at the first failure, not when the target ends
+			}
+			reports[i], errs[i] = r.runTarget(fleetCtx, t, done[t.ID], onFail)
+			if errs[i] != nil {
+				onFail()
 			}
 		}()
 	}
@@ -449,7 +453,7 @@ type stepResult struct {
 
 // runTarget runs the steps on one target: every step whose needs are done
 // starts, in parallel with the others that are ready.
-func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished map[string]Record) (TargetReport, error) {
+func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished map[string]Record, onFail func()) (TargetReport, error) {
 	tr := TargetReport{Container: t, Status: StatusOK}
 	unlock, err := r.lock(t)
 	if err != nil {
@@ -515,6 +519,9 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 				firstErr = &StepFailedError{Target: t.Name + " (" + t.ShortID() + ")", Step: res.step.ID, Err: res.err.Error()}
 			}
 			if res.step.OnFailure != "continue" {
+				onFail()
+			}
+			if res.step.OnFailure != "continue" {
 				stop = true
 			}
 			if res.step.OnFailure == "undo" {
@@ -522,6 +529,7 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 			}
 		case StatusApprovalMissing:
 			stop = true
+			onFail()
 			if firstErr == nil {
 				firstErr = &ApprovalMissingError{Target: t.Name + " (" + t.ShortID() + ")", Step: res.step.ID, Prompt: res.step.Approval}
 			}

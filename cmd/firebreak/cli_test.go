@@ -216,12 +216,7 @@ func findRow(rows []psRow, id string) *psRow {
 }
 
 func inspectDetails(t *testing.T, h runtimetest.Harness, id string) runtime.Details {
-	t.Helper()
-	d, err := h.Runtime().Inspect(runtimetest.Context(t), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return runtimetest.Inspect(t, h, id)
 }
 
 func TestCLITriage(t *testing.T) {

@@ -53,3 +53,14 @@ func sleepCmd(s Spec) []string {
 	}
 	return []string{"sleep", "3600"}
 }
+
+// Inspect is the engine's view of a test container, failing the test if it
+// cannot be read.
+func Inspect(t testing.TB, h Harness, id string) runtime.Details {
+	t.Helper()
+	d, err := h.Runtime().Inspect(Context(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
