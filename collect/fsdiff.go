@@ -354,10 +354,9 @@ func specialBits(m fs.FileMode) uint32 {
 
 // jsonArrayWriter writes a JSON array one element at a time.
 type jsonArrayWriter struct {
-	w     io.Writer
-	n     int
-	enc   *json.Encoder
-	first bool
+	w   io.Writer
+	n   int
+	enc *json.Encoder
 }
 
 func newJSONArrayWriter(w io.Writer) *jsonArrayWriter {

@@ -41,11 +41,6 @@ func list(p map[string]any, k string) []string {
 	return l
 }
 
-func boolean(p map[string]any, k string) bool {
-	b, _ := p[k].(bool)
-	return b
-}
-
 func duration(p map[string]any, k string) time.Duration {
 	d, _ := p[k].(time.Duration)
 	return d

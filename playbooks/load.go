@@ -1,7 +1,6 @@
 package playbooks
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -419,13 +418,4 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: give a duration like 30s, 5m or 2h", s)
 	}
 	return d, nil
-}
-
-// errorsAs is a small helper for callers that want the list.
-func errorsAs(err error) (Errors, bool) {
-	var es Errors
-	if errors.As(err, &es) {
-		return es, true
-	}
-	return nil, false
 }

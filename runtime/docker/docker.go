@@ -13,7 +13,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -313,20 +312,6 @@ func (d *Docker) NetworkPeers(ctx context.Context, net, id string) ([]string, er
 	}
 	slices.Sort(peers)
 	return peers, nil
-}
-
-// ListByLabel returns the IDs of containers carrying label (key or key=value),
-// for test cleanup and fleet selection.
-func (d *Docker) ListByLabel(ctx context.Context, label string) ([]string, error) {
-	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label))})
-	if err != nil {
-		return nil, fmt.Errorf("docker ContainerList: %w", err)
-	}
-	ids := make([]string, 0, len(list))
-	for _, c := range list {
-		ids = append(ids, c.ID)
-	}
-	return ids, nil
 }
 
 func short(id string) string { return runtime.ShortID(id) }

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
 
 	"firebreak/runtime"
 	"firebreak/runtime/docker"
@@ -115,7 +115,7 @@ func (h *DockerHarness) Remove(t testing.TB, id string) {
 	defer cancel()
 	_ = h.rt.API().ContainerUnpause(ctx, id)
 	err := h.rt.API().ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !client.IsErrNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		t.Logf("removing test container %s: %v", id, err)
 	}
 }
@@ -131,7 +131,7 @@ func (h *DockerHarness) UserNetwork(t testing.TB, name string, internal bool) st
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := h.rt.API().NetworkRemove(ctx, name); err != nil && !client.IsErrNotFound(err) {
+		if err := h.rt.API().NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
 			t.Logf("removing test network %s: %v", name, err)
 		}
 	})
