@@ -156,3 +156,28 @@ func TestTriageNoLiveFindingsForAQuietContainer(t *testing.T) {
 		}
 	}
 }
+
+// TestTriageWritesUnderHostMount: a file the container writes into a
+// writable host mount after it started is a live finding, naming the path.
+func TestTriageWritesUnderHostMount(t *testing.T) {
+	h := runtimetest.Docker(t)
+	dir := t.TempDir()
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{
+		Binds: []string{dir + ":/hostdir"},
+		Cmd:   []string{"sh", "-c", "sleep 1; echo planted > /hostdir/cron-job; exec sleep 600"},
+	})
+	var a collect.Assessment
+	runtimetest.Eventually(t, 20e9, "write under the host mount found", func() bool {
+		var err error
+		a, err = collect.Assess(runtimetest.Context(t), h.Runtime(), "/proc", d.Container)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ids(a), "live-host-mount-writes")
+	})
+	for _, f := range a.Findings {
+		if f.ID == "live-host-mount-writes" && !strings.Contains(f.Evidence, dir+"/cron-job") {
+			t.Errorf("finding does not name the file: %s", f.Evidence)
+		}
+	}
+}
