@@ -114,6 +114,35 @@ func BenchmarkCollectFSDiffMinIO(b *testing.B) {
 	b.ReportMetric(float64(bytes)/(1<<20), "captured-MiB")
 }
 
+// BenchmarkCollectFSDiffLocal is the same capture into the default local
+// store (a directory; the file is synced before it counts as stored): the
+// like-for-like comparison with tar | zstd to a file.
+func BenchmarkCollectFSDiffLocal(b *testing.B) {
+	h, d, _ := benchContainer(b)
+	store, err := evidence.NewFileStore(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sg, _, err := evidence.LoadOrCreateSigner(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := collect.DefaultOptions()
+	opts.What = []string{collect.WhatFSDiff}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		run, err := evidence.OpenRun(context.Background(), store, sg, evidence.CaseInfo{ID: fmt.Sprintf("LOCAL-%d", i), Actor: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := collect.Collect(context.Background(), h.Runtime(), run, d.Container, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkBaselineDockerExportGzip is the method kube-forensics uses:
 // export the whole container filesystem and gzip it.
 func BenchmarkBaselineDockerExportGzip(b *testing.B) {
