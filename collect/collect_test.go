@@ -398,3 +398,42 @@ func escapingContainer(t *testing.T, h *runtimetest.DockerHarness, cmd string) (
 	})
 	return d, host
 }
+
+// TestCollectCreatedContainer: a container that never ran still gives its
+// engine view and filesystem; what needs a process is recorded as incomplete.
+func TestCollectCreatedContainer(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h runtimetest.Harness) {
+		d := h.Create(t, runtimetest.Name(t), runtimetest.Spec{})
+		store := fileStore(t)
+		run, sg := newRun(t, store, "CR-1")
+		res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, a := range res.Artifacts {
+			names = append(names, strings.TrimPrefix(a.Key, res.Prefix))
+		}
+		for _, want := range []string{"inspect.json", "fsdiff/changes.json", "fsdiff/layer.tar.zst", "timeline.jsonl"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("artifacts %v lack %s", names, want)
+			}
+		}
+		joined := strings.Join(res.Incomplete, "\n")
+		for _, want := range []string{"processes: not running", "network: not running"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("incomplete %q does not say %q", joined, want)
+			}
+		}
+		m, err := run.Finish(runtimetest.Context(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Incomplete) < 2 {
+			t.Errorf("manifest records %v as incomplete", m.Incomplete)
+		}
+		if rep, err := evidence.Verify(runtimetest.Context(t), store, "CR-1", sg.Pub); err != nil || !rep.OK() {
+			t.Errorf("verify: %v %+v", err, rep)
+		}
+	})
+}

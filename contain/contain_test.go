@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"firebreak/contain"
@@ -331,4 +332,41 @@ func TestReleaseAfterRestart(t *testing.T) {
 			t.Errorf("after release: state %s networks %v, want running with %v", got.State, got.Networks, d.Networks)
 		}
 	})
+}
+
+// TestContainDefaultBridge: on Docker's default bridge the engine takes no
+// fixed address back; release reconnects it and reports any new address.
+func TestContainDefaultBridge(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{})
+	if len(d.Networks) != 1 || d.Networks[0].Network != "bridge" {
+		t.Fatalf("test container networks %+v, want the default bridge", d.Networks)
+	}
+	c, _ := newContainment(t, h)
+	if _, err := c.Contain(ctx, d.Container, testOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if got := inspect(t, h, d.ID); len(got.Networks) != 0 {
+		t.Fatalf("still attached: %+v", got.Networks)
+	}
+	res, err := c.Release(ctx, d.Container, false)
+	if err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	got := inspect(t, h, d.ID)
+	if len(got.Networks) != 1 || got.Networks[0].Network != "bridge" || got.State != runtime.StateRunning {
+		t.Fatalf("after release: %s %+v", got.State, got.Networks)
+	}
+	if got.Networks[0].IPv4Address != d.Networks[0].IPv4Address {
+		found := false
+		for _, n := range res.Notes {
+			if strings.Contains(n, "new address") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("address changed from %s to %s without a note: %v", d.Networks[0].IPv4Address, got.Networks[0].IPv4Address, res.Notes)
+		}
+	}
 }
