@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -436,4 +438,64 @@ func TestCollectCreatedContainer(t *testing.T) {
 			t.Errorf("verify: %v %+v", err, rep)
 		}
 	})
+}
+
+// TestCollectLayerOfIncompressibleFiles: large files that do not compress go
+// into the layer as raw zstd frames between compressed ones; the stream
+// still decodes as one, with the zstd tool too, and holds the same bytes.
+func TestCollectLayerOfIncompressibleFiles(t *testing.T) {
+	h := runtimetest.Docker(t)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Cmd: []string{"sh", "-c",
+		"dd if=/dev/urandom of=/random1 bs=1024 count=3000 2>/dev/null; dd if=/dev/zero of=/zeros bs=1024 count=2000 2>/dev/null; " +
+			"dd if=/dev/urandom of=/random2 bs=1024 count=1100 2>/dev/null; echo small > /small; touch /done; exec sleep 600"}})
+	waitForFile(t, h, d.ID, "done")
+	store := fileStore(t)
+	run, _ := newRun(t, store, "RAW-1")
+	res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatFSDiff}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []collect.FileChange
+	getJSON(t, store, res.Prefix+"fsdiff/changes.json", &changes)
+	entries := layerEntries(t, store, res.Prefix+"fsdiff/layer.tar.zst")
+	for _, c := range changes {
+		if c.Type != "file" {
+			continue
+		}
+		b := entries[strings.TrimPrefix(c.Path, "/")]
+		sum := sha256.Sum256(b)
+		if hex.EncodeToString(sum[:]) != c.SHA256 || int64(len(b)) != c.Size {
+			t.Errorf("%s: layer holds %d bytes with another digest (want %d, %s)", c.Path, len(b), c.Size, c.SHA256)
+		}
+	}
+	if _, ok := entries["random2"]; !ok {
+		t.Fatalf("layer entries %v", keys(entries))
+	}
+	// The zstd tool reads the frames as one stream too.
+	rc, err := store.Get(context.Background(), res.Prefix+"fsdiff/layer.tar.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	cmd := exec.Command("sh", "-c", "zstd -dc | tar -tf -")
+	cmd.Stdin = rc
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "random1") || !strings.Contains(string(out), "small") {
+		t.Errorf("zstd -dc | tar -t: %v\n%s", err, out)
+	}
+	// Random bytes went out raw, each random file in a frame of its own
+	// between compressed ones (zstd's frame magic starts each frame); the
+	// zeros were compressed.
+	raw, err := store.Get(context.Background(), res.Prefix+"fsdiff/layer.tar.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(raw)
+	raw.Close()
+	if frames := bytes.Count(b, []byte{0x28, 0xb5, 0x2f, 0xfd}); frames < 5 {
+		t.Errorf("layer has %d zstd frames; want the compressed ones and two raw ones", frames)
+	}
+	if len(b) > (3000+1100+200)*1024 {
+		t.Errorf("layer is %d bytes; the zeros were not compressed", len(b))
+	}
 }

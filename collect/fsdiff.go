@@ -2,6 +2,7 @@ package collect
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,7 +21,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
 	"firebreak/runtime"
@@ -82,6 +82,7 @@ type walker struct {
 	stats    FSStats
 	links    map[uint64]string // inode -> first path seen, for hardlinks
 	buf      []byte
+	zw       *layerWriter
 }
 
 // captureLayer walks layer, writes its changes as an OCI layer tar (zstd) to
@@ -101,10 +102,11 @@ func captureLayer(ctx context.Context, layer runtime.Layer, limits Limits, layer
 		defer r.Close()
 		w.lowers = append(w.lowers, r)
 	}
-	zw, err := zstd.NewWriter(layerOut, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+	zw, err := newLayerWriter(layerOut)
 	if err != nil {
 		return FSStats{}, err
 	}
+	w.zw = zw
 	w.tw = tar.NewWriter(zw)
 	if err := w.walkDir(ctx, "."); err != nil {
 		zw.Close()
@@ -242,7 +244,7 @@ func (w *walker) entry(rel string) (bool, error) {
 }
 
 // file captures one regular file's content, within the caps.
-func (w *walker) file(rel string, st *syscall.Stat_t, c *FileChange, hdr *tar.Header) error {
+func (w *walker) file(rel string, st *syscall.Stat_t, c *FileChange, hdr *tar.Header) (err error) {
 	w.stats.Files++
 	f, err := w.upper.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
@@ -275,7 +277,29 @@ func (w *walker) file(rel string, st *syscall.Stat_t, c *FileChange, hdr *tar.He
 		return fmt.Errorf("writing layer tar: %w", err)
 	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), io.LimitReader(f, limit), w.buf)
+	src := io.LimitReader(f, limit)
+	if limit >= incompressibleAt {
+		// A large file that does not compress goes out raw: probe its
+		// start, then send that start and the rest through the raw frame.
+		head := w.buf[:probeSize]
+		k, rerr := io.ReadFull(src, head)
+		if rerr != nil && rerr != io.ErrUnexpectedEOF && rerr != io.EOF {
+			return fmt.Errorf("capturing %q: %w", rel, rerr)
+		}
+		if w.zw.incompressible(head[:k]) {
+			if err := w.zw.beginRaw(); err != nil {
+				return err
+			}
+			defer func() {
+				if eerr := w.zw.endRaw(); err == nil {
+					err = eerr
+				}
+			}()
+		}
+		head = append([]byte(nil), head[:k]...)
+		src = io.MultiReader(bytes.NewReader(head), src)
+	}
+	n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), src, w.buf)
 	if err != nil && !errors.Is(err, syscall.EAGAIN) {
 		return fmt.Errorf("capturing %q: %w", rel, err)
 	}
