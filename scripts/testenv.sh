@@ -41,6 +41,8 @@ install_packages() {
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v zstd >/dev/null || missing+=(zstd)
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v nsenter >/dev/null || missing+=(util-linux)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq
