@@ -218,8 +218,9 @@ func runVerify(ctx context.Context, g *globalOptions, o *storeOptions, pub, case
 	if err != nil {
 		return err
 	}
-	if sp, err := evidence.NewSpool(s, o.SpoolDir); err == nil {
-		s = sp // spooled objects are part of the case until synced
+	// Spooled objects are part of the case until synced.
+	if sink, _, err := o.withSpool(s); err == nil {
+		s = sink
 	}
 	rep, err := evidence.Verify(ctx, s, caseID, key)
 	if err != nil {
