@@ -265,6 +265,10 @@ func (collectAction) Run(ctx context.Context, env *Env, t runtime.Container, p m
 		o.What = w
 	}
 	o.Since = duration(p, "since")
+	report := Progress(ctx)
+	o.Progress = func(files int, bytes int64) {
+		report(fmt.Sprintf("fsdiff: %d files, %.1f MiB", files, float64(bytes)/(1<<20)))
+	}
 	var res *collect.Result
 	err := env.Evidence.With(ctx, func(run *evidence.Run) error {
 		var err error

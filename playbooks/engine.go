@@ -29,7 +29,7 @@ const (
 // Event is one progress event of a run; the CLI prints it as text or as a
 // JSON line, the TUI renders it.
 type Event struct {
-	Type       string         `json:"type"` // plan, run_started, step_started, step_finished, needs_approval, target_finished, run_finished
+	Type       string         `json:"type"` // plan, run_started, run_resumed, step_started, step_progress, step_finished, step_undone, needs_approval, target_finished, evidence_adopted, run_finished
 	Time       time.Time      `json:"time"`
 	Case       string         `json:"case"`
 	Playbook   string         `json:"playbook"`

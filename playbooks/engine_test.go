@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
 	"firebreak/contain"
+	"firebreak/evidence"
 	"firebreak/playbooks"
 	"firebreak/runtime"
 	"firebreak/runtime/runtimetest"
@@ -291,4 +293,29 @@ steps:
 		t.Errorf("freeze: risky %s, calm %s; want ok and skipped", got[risky.ID], got[calm.ID])
 	}
 	_, _ = e.Env.Contain.Release(context.Background(), risky.Container, false)
+}
+
+func TestEngineReportsStepProgress(t *testing.T) {
+	h := runtimetest.Docker(t)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Cmd: []string{"sh", "-c", "echo x > /f; exec sleep 600"}})
+	e, rec := engine(t, h)
+	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, _ := evidence.NewFileStore(t.TempDir())
+	e.Env.Evidence = &playbooks.EvidenceSession{Store: fs, Signer: sg, Trusted: sg.Pub, Info: evidence.CaseInfo{ID: "PROG", Actor: "test"}}
+	pb := mustLoad(t, "name: t\nsteps:\n  - id: capture\n    action: collect\n    with: {what: [fsdiff]}\n")
+	if _, err := e.Run(runtimetest.Context(t), pb, playbooks.RunOptions{Case: "PROG", Targets: []runtime.Container{d.Container}}); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ev := range rec.all() {
+		if ev.Type == "step_progress" && ev.Step == "capture" && strings.Contains(ev.Detail, "files") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no step_progress event for the capture: %+v", rec.all())
+	}
 }

@@ -88,3 +88,21 @@ func (s *EvidenceSession) AdoptOrphans(ctx context.Context) (int, error) {
 	})
 	return n, err
 }
+
+type progressKey struct{}
+
+// ProgressFunc reports how a long step advances (e.g. "1200 files, 310 MiB").
+type ProgressFunc func(detail string)
+
+// withProgress gives an action's context a way to report progress.
+func withProgress(ctx context.Context, fn ProgressFunc) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+// Progress returns the context's progress reporter; a no-op when none.
+func Progress(ctx context.Context) ProgressFunc {
+	if fn, ok := ctx.Value(progressKey{}).(ProgressFunc); ok {
+		return fn
+	}
+	return func(string) {}
+}

@@ -302,6 +302,14 @@ func (r *runner) runStep(ctx context.Context, t runtime.Container, s *Step, vars
 		if s.Timeout > 0 {
 			sctx, cancel = context.WithTimeout(ctx, s.Timeout)
 		}
+		var last time.Time
+		sctx = withProgress(sctx, func(detail string) {
+			// The first report, then at most one every quarter second.
+			if now := time.Now(); last.IsZero() || now.Sub(last) >= 250*time.Millisecond {
+				last = now
+				r.e.emit(Event{Type: "step_progress", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Step: s.ID, Action: s.Action, Attempt: attempt, Detail: detail})
+			}
+		})
 		out, err := a.Run(sctx, r.e.Env, t, params)
 		cancel()
 		if err == nil {

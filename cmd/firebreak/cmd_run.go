@@ -248,6 +248,8 @@ func eventPrinter(d *deps, output string) func(playbooks.Event) {
 			fmt.Fprintf(d.stderr, "%s %s: %s needs approval: %s\n", ev.Time.Format("15:04:05"), who, ev.Step, safe(ev.Detail))
 		case "step_undone":
 			fmt.Fprintf(d.stderr, "%s %s: %s undone (%s)\n", ev.Time.Format("15:04:05"), who, ev.Step, ev.Status)
+		case "step_progress":
+			fmt.Fprintf(d.stderr, "%s %s: %s: %s\n", ev.Time.Format("15:04:05"), who, ev.Step, safe(ev.Detail))
 		case "evidence_adopted":
 			fmt.Fprintf(d.stderr, "resume: %s\n", ev.Detail)
 		}
