@@ -108,7 +108,7 @@ func captureLayer(ctx context.Context, layer runtime.Layer, limits Limits, layer
 	}
 	w.zw = zw
 	w.tw = tar.NewWriter(zw)
-	if err := w.walkDir(ctx, "."); err != nil {
+	if err := w.walkDir(ctx, upper, ".", true); err != nil {
 		zw.Close()
 		return w.stats, err
 	}
@@ -121,46 +121,62 @@ func captureLayer(ctx context.Context, layer runtime.Layer, limits Limits, layer
 	return w.stats, nil
 }
 
-func (w *walker) walkDir(ctx context.Context, dir string) error {
+// walkDir walks one directory, opened as a root of its own so that every
+// operation on an entry is a single name relative to it (fewer syscalls than
+// resolving the whole path each time, and confined to the directory).
+// inImage says whether the directory exists in the image's layers: below a
+// directory that does not, everything is new and nothing needs looking up.
+func (w *walker) walkDir(ctx context.Context, dir *os.Root, rel string, inImage bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	f, err := w.upper.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	f, err := dir.Open(".")
 	if err != nil {
-		return fmt.Errorf("opening directory %q of the writable layer: %w", dir, err)
+		return fmt.Errorf("opening directory %q of the writable layer: %w", rel, err)
 	}
 	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("reading directory %q of the writable layer: %w", dir, err)
+		return fmt.Errorf("reading directory %q of the writable layer: %w", rel, err)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		rel := name
-		if dir != "." {
-			rel = dir + "/" + name
+		childRel := name
+		if rel != "." {
+			childRel = rel + "/" + name
 		}
-		isDir, err := w.entry(rel)
+		isDir, exists, err := w.entry(dir, name, childRel, inImage)
 		if err != nil {
 			return err
 		}
-		if isDir {
-			if err := w.walkDir(ctx, rel); err != nil {
-				return err
-			}
+		if !isDir {
+			continue
+		}
+		sub, err := dir.OpenRoot(name)
+		if err != nil {
+			// Swapped for something else since the lstat: recorded as it
+			// was seen, not entered.
+			continue
+		}
+		err = w.walkDir(ctx, sub, childRel, exists)
+		sub.Close()
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// entry records one path and reports whether it is a directory to descend.
-func (w *walker) entry(rel string) (bool, error) {
-	fi, err := w.upper.Lstat(rel)
+// entry records one path (name in dir, rel from the layer's root) and
+// reports whether it is a directory to descend and whether that directory
+// exists in the image.
+func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exists bool, err error) {
+	fi, err := dir.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil // removed while walking
+		return false, false, nil // removed while walking
 	}
 	if err != nil {
-		return false, fmt.Errorf("lstat %q: %w", rel, err)
+		return false, false, fmt.Errorf("lstat %q: %w", rel, err)
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	c := FileChange{
@@ -177,7 +193,12 @@ func (w *walker) entry(rel string) (bool, error) {
 	}
 	hdr := &tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()) | int64(specialBits(fi.Mode())), ModTime: c.MTime, Uid: c.UID, Gid: c.GID, Format: tar.FormatPAX}
 	w.stats.Entries++
-	isDir := false
+	kind := func() string {
+		if !inImage {
+			return "A"
+		}
+		return w.kind(rel)
+	}
 	switch m := fi.Mode(); {
 	case m&fs.ModeCharDevice != 0 && st != nil && st.Rdev == 0:
 		// An overlay whiteout: the path is deleted. OCI spells it .wh.NAME.
@@ -188,10 +209,10 @@ func (w *walker) entry(rel string) (bool, error) {
 		isDir = true
 		c.Type, c.Size = "dir", 0
 		hdr.Typeflag, hdr.Name = tar.TypeDir, rel+"/"
-		c.Opaque = w.opaque(rel)
+		c.Opaque = opaque(dir, name)
 	case m&fs.ModeSymlink != 0:
 		c.Type = "symlink"
-		target, err := w.upper.Readlink(rel)
+		target, err := dir.Readlink(name)
 		if err != nil {
 			c.Note = "link target unreadable: " + err.Error()
 		}
@@ -223,30 +244,31 @@ func (w *walker) entry(rel string) (bool, error) {
 			}
 			w.links[st.Ino] = c.Path
 		}
-		if err := w.file(rel, st, &c, hdr); err != nil {
-			return false, err
+		if err := w.file(dir, name, rel, st, &c, hdr); err != nil {
+			return false, false, err
 		}
-		c.Kind = w.kind(rel)
-		return false, w.changes(c)
+		c.Kind = kind()
+		return false, false, w.changes(c)
 	default:
 		c.Type, c.Note = "unknown", "recorded, not opened"
 		hdr = nil
 	}
 	if c.Kind == "" {
-		c.Kind = w.kind(rel)
+		c.Kind = kind()
 	}
 	if hdr != nil {
 		if err := w.tw.WriteHeader(hdr); err != nil {
-			return false, fmt.Errorf("writing layer tar: %w", err)
+			return false, false, fmt.Errorf("writing layer tar: %w", err)
 		}
 	}
-	return isDir, w.changes(c)
+	// An opaque directory hides the image's: below it, look up as before.
+	return isDir, c.Kind == "C" || c.Opaque, w.changes(c)
 }
 
 // file captures one regular file's content, within the caps.
-func (w *walker) file(rel string, st *syscall.Stat_t, c *FileChange, hdr *tar.Header) (err error) {
+func (w *walker) file(dir *os.Root, name, rel string, st *syscall.Stat_t, c *FileChange, hdr *tar.Header) (err error) {
 	w.stats.Files++
-	f, err := w.upper.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := dir.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		c.Note = "not opened: " + err.Error()
 		return w.emptyEntry(hdr)
@@ -346,9 +368,9 @@ func (w *walker) kind(rel string) string {
 }
 
 // opaque reads the overlay opaque mark of a directory through a descriptor
-// opened inside the root.
-func (w *walker) opaque(rel string) bool {
-	f, err := w.upper.OpenFile(rel, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+// opened inside its parent.
+func opaque(dir *os.Root, name string) bool {
+	f, err := dir.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return false
 	}
