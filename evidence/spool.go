@@ -47,11 +47,7 @@ func (s *Spool) CheckRetention(ctx context.Context) error {
 	}
 	err := r.CheckRetention(ctx)
 	if errors.Is(err, ErrUnreachable) {
-		s.mu.Lock()
-		if s.down == nil {
-			s.down = err
-		}
-		s.mu.Unlock()
+		s.markDown(err)
 		return nil
 	}
 	return err
@@ -82,6 +78,15 @@ func (s *Spool) Pending() int {
 	return s.pending
 }
 
+// markDown records the remote's first failure; later Puts go to the spool.
+func (s *Spool) markDown(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down == nil {
+		s.down = err
+	}
+}
+
 // Down is the remote's first failure in this process, nil while it works.
 func (s *Spool) Down() error {
 	s.mu.Lock()
@@ -95,10 +100,7 @@ func (s *Spool) Put(ctx context.Context, key string, r io.Reader, meta map[strin
 	if err := CheckKey(key); err != nil {
 		return Object{}, err
 	}
-	s.mu.Lock()
-	down := s.down
-	s.mu.Unlock()
-	if down != nil {
+	if s.Down() != nil {
 		return s.spool(ctx, key, r, meta)
 	}
 	tee, err := os.CreateTemp(s.dir, ".tee-*")
@@ -111,11 +113,7 @@ func (s *Spool) Put(ctx context.Context, key string, r io.Reader, meta map[strin
 	if err == nil || errors.Is(err, ErrExists) || ctx.Err() != nil {
 		return obj, err
 	}
-	s.mu.Lock()
-	if s.down == nil {
-		s.down = err
-	}
-	s.mu.Unlock()
+	s.markDown(err)
 	if _, err := tee.Seek(0, io.SeekStart); err != nil {
 		return Object{}, fmt.Errorf("spool: %w", err)
 	}
@@ -142,11 +140,7 @@ func (s *Spool) PutOnce(ctx context.Context, key string, r io.Reader, meta map[s
 	if err == nil || errors.Is(err, ErrExists) || ctx.Err() != nil {
 		return obj, err
 	}
-	s.mu.Lock()
-	if s.down == nil {
-		s.down = err
-	}
-	s.mu.Unlock()
+	s.markDown(err)
 	return Object{}, fmt.Errorf("%w (%v)", ErrRetryLocally, err)
 }
 
@@ -183,16 +177,11 @@ func (s *Spool) List(ctx context.Context, prefix string) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	down := s.down
-	s.mu.Unlock()
 	var remote []Object
-	if down == nil {
+	if s.Down() == nil {
 		remote, err = s.remote.List(ctx, prefix)
 		if err != nil {
-			s.mu.Lock()
-			s.down = err
-			s.mu.Unlock()
+			s.markDown(err)
 		}
 	}
 	seen := map[string]bool{}

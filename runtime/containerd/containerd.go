@@ -277,37 +277,39 @@ func inode(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
-func (c *Containerd) task(ctx context.Context, id string) (client.Task, error) {
+// task loads the container's task and its status. A container without a
+// task yields an error for which IsNotRunning is true.
+func (c *Containerd) task(ctx context.Context, id string) (client.Task, client.ProcessStatus, error) {
 	ctr, err := c.load(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	task, err := ctr.Task(ctx, nil)
 	if cerrdefs.IsNotFound(err) {
-		return nil, fmt.Errorf("container %s has no task: %w", short(id), runtime.ErrNotRunning)
+		return nil, "", fmt.Errorf("container %s has no task: %w", short(id), runtime.ErrNotRunning)
 	}
 	if err != nil {
-		return nil, wrap("Container.Task", id, err)
+		return nil, "", wrap("Container.Task", id, err)
 	}
-	return task, nil
+	st, err := task.Status(ctx)
+	if err != nil {
+		return nil, "", wrap("Task.Status", id, err)
+	}
+	return task, st.Status, nil
 }
 
 func (c *Containerd) Pause(ctx context.Context, id string) error {
 	ctx = c.ctx(ctx)
-	task, err := c.task(ctx, id)
+	task, status, err := c.task(ctx, id)
 	if err != nil {
 		return err
 	}
-	st, err := task.Status(ctx)
-	if err != nil {
-		return wrap("Task.Status", id, err)
-	}
-	switch st.Status {
+	switch status {
 	case client.Paused, client.Pausing:
 		return nil
 	case client.Running:
 	default:
-		return fmt.Errorf("pausing %s (task %s): %w", short(id), st.Status, runtime.ErrNotRunning)
+		return fmt.Errorf("pausing %s (task %s): %w", short(id), status, runtime.ErrNotRunning)
 	}
 	if err := task.Pause(ctx); err != nil {
 		return wrap("Task.Pause", id, err)
@@ -317,18 +319,14 @@ func (c *Containerd) Pause(ctx context.Context, id string) error {
 
 func (c *Containerd) Unpause(ctx context.Context, id string) error {
 	ctx = c.ctx(ctx)
-	task, err := c.task(ctx, id)
+	task, status, err := c.task(ctx, id)
 	if errors.Is(err, runtime.ErrNotRunning) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	st, err := task.Status(ctx)
-	if err != nil {
-		return wrap("Task.Status", id, err)
-	}
-	if st.Status != client.Paused && st.Status != client.Pausing {
+	if status != client.Paused && status != client.Pausing {
 		return nil
 	}
 	if err := task.Resume(ctx); err != nil {
@@ -391,25 +389,21 @@ func (c *Containerd) WritableLayer(ctx context.Context, id string) (runtime.Laye
 // first so it can receive the signal.
 func (c *Containerd) Stop(ctx context.Context, id string, grace time.Duration) error {
 	ctx = c.ctx(ctx)
-	task, err := c.task(ctx, id)
+	task, status, err := c.task(ctx, id)
 	if errors.Is(err, runtime.ErrNotRunning) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	st, err := task.Status(ctx)
-	if err != nil {
-		return wrap("Task.Status", id, err)
-	}
-	if st.Status == client.Stopped {
+	if status == client.Stopped {
 		return nil
 	}
 	exited, err := task.Wait(ctx)
 	if err != nil {
 		return wrap("Task.Wait", id, err)
 	}
-	if st.Status == client.Paused {
+	if status == client.Paused {
 		_ = task.Resume(ctx)
 	}
 	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !cerrdefs.IsNotFound(err) {
@@ -439,7 +433,7 @@ func (c *Containerd) Kill(ctx context.Context, id, signal string) error {
 	if err != nil {
 		return err
 	}
-	task, err := c.task(ctx, id)
+	task, _, err := c.task(ctx, id)
 	if err != nil {
 		return err
 	}
