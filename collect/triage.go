@@ -198,7 +198,7 @@ func Configuration(d runtime.Details) []Finding {
 // tied to the container outside its namespaces or cgroup, processes whose
 // root is not the container's, executables deleted after start or run from
 // memory, and writes under writable host mounts since the container started.
-func Live(ctx context.Context, procRoot string, d runtime.Details, started time.Time) ([]Finding, error) {
+func Live(ctx context.Context, procRoot string, d runtime.Details) ([]Finding, error) {
 	if d.Pid <= 0 {
 		return nil, nil
 	}
@@ -206,6 +206,12 @@ func Live(ctx context.Context, procRoot string, d runtime.Details, started time.
 	procs, err := pr.processTree(d.Pid)
 	if err != nil {
 		return nil, err
+	}
+	var started time.Time // the init's start: when the container started
+	for _, p := range procs {
+		if p.PID == d.Pid {
+			started = p.Start
+		}
 	}
 	var out []Finding
 	rootOf := func(pid int) (uint64, uint64, bool) {
@@ -294,7 +300,7 @@ func Assess(ctx context.Context, rt runtime.Runtime, procRoot string, c runtime.
 	}
 	a := Assessment{Container: d.Container, Runtime: rt.Name(), Findings: Configuration(d)}
 	if d.Pid > 0 {
-		live, err := Live(ctx, procRoot, d, startTime(procRoot, d.Pid))
+		live, err := Live(ctx, procRoot, d)
 		if err != nil {
 			a.Notes = append(a.Notes, "live indicators not read: "+err.Error())
 		}
@@ -310,15 +316,6 @@ func Assess(ctx context.Context, rt runtime.Runtime, procRoot string, c runtime.
 		a.Findings = []Finding{}
 	}
 	return a, nil
-}
-
-func startTime(procRoot string, pid int) time.Time {
-	pr := newProcReader(procRoot)
-	p, err := pr.basic(pid)
-	if err != nil {
-		return time.Time{}
-	}
-	return p.Start
 }
 
 func sortFindings(fs []Finding) {
