@@ -70,6 +70,25 @@ func peakRSSMiB(b *testing.B) float64 {
 	return 0
 }
 
+// benchRuns gives a fresh case in store for each iteration, signed with a
+// key made for the benchmark, and the options of an fsdiff-only capture.
+func benchRuns(b *testing.B, store evidence.Store, prefix string) (func(i int) *evidence.Run, collect.Options) {
+	b.Helper()
+	sg, _, err := evidence.LoadOrCreateSigner(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := collect.DefaultOptions()
+	opts.What = []string{collect.WhatFSDiff}
+	return func(i int) *evidence.Run {
+		run, err := evidence.OpenRun(context.Background(), store, sg, evidence.CaseInfo{ID: fmt.Sprintf("%s-%d", prefix, i), Actor: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return run
+	}, opts
+}
+
 // BenchmarkCollectFSDiffMinIO captures the layer into a real MinIO: walk,
 // hash, tar, zstd and a verified multipart upload. peak-rss-MiB is the whole
 // process's peak resident memory during the capture.
@@ -81,22 +100,14 @@ func BenchmarkCollectFSDiffMinIO(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sg, _, err := evidence.LoadOrCreateSigner(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts := collect.DefaultOptions()
-	opts.What = []string{collect.WhatFSDiff}
+	newRun, opts := benchRuns(b, store, "BENCH")
 	var peak, base float64
 	var bytes int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		run, err := evidence.OpenRun(context.Background(), store, sg, evidence.CaseInfo{ID: fmt.Sprintf("BENCH-%d", i), Actor: "bench"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		runtimeGC()
+		run := newRun(i)
+		debug.FreeOSMemory() // the peak measured next is the capture's, not the setup's garbage
 		resetPeakRSS(b)
 		base = peakRSSMiB(b)
 		b.StartTimer()
@@ -123,19 +134,11 @@ func BenchmarkCollectFSDiffLocal(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sg, _, err := evidence.LoadOrCreateSigner(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts := collect.DefaultOptions()
-	opts.What = []string{collect.WhatFSDiff}
+	newRun, opts := benchRuns(b, store, "LOCAL")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		run, err := evidence.OpenRun(context.Background(), store, sg, evidence.CaseInfo{ID: fmt.Sprintf("LOCAL-%d", i), Actor: "bench"})
-		if err != nil {
-			b.Fatal(err)
-		}
+		run := newRun(i)
 		b.StartTimer()
 		if _, err := collect.Collect(context.Background(), h.Runtime(), run, d.Container, opts); err != nil {
 			b.Fatal(err)
@@ -165,10 +168,6 @@ func BenchmarkBaselineTarZstd(b *testing.B) {
 		shell(b, "tar -C "+layer.Upper+" -cf - . | zstd -q -1 -T0 -f -o "+out)
 	}
 }
-
-// runtimeGC returns freed memory to the system, so the peak measured next is
-// the capture's and not garbage of the setup.
-func runtimeGC() { debug.FreeOSMemory() }
 
 func shell(b *testing.B, cmd string) {
 	b.Helper()

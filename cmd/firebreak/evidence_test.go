@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +102,7 @@ func TestCLICollectToMinIOAndVerify(t *testing.T) {
 	// One byte of one stored object changed behind the tool's back.
 	ctx := context.Background()
 	key := line.Prefix + "processes.json"
-	b := getObject(t, st, key)
+	b := storetest.Read(t, st, key)
 	b[10] ^= 1
 	putObject(t, st, key, b)
 	r = cli(t, flags, "evidence", "verify", "MINIO-1")
@@ -119,7 +118,7 @@ func TestCLICollectToMinIOAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	mkey := "cases/MINIO-1/runs/" + ms[0].Run + "/manifest.json"
-	mb := getObject(t, st, mkey)
+	mb := storetest.Read(t, st, mkey)
 	changed := bytes.Replace(mb, []byte(`"collector": "logs"`), []byte(`"collector": "LOGS"`), 1)
 	if bytes.Equal(changed, mb) {
 		t.Fatal("manifest has no logs entry to change")
@@ -129,20 +128,6 @@ func TestCLICollectToMinIOAndVerify(t *testing.T) {
 	if r.code != exitUnverified || !strings.Contains(r.stdout, mkey) || !strings.Contains(r.stdout, "signature") {
 		t.Errorf("verify after a changed manifest entry: exit %d\n%s", r.code, r.stdout)
 	}
-}
-
-func getObject(t *testing.T, st *evidence.S3Store, key string) []byte {
-	t.Helper()
-	rc, err := st.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // putObject overwrites an object directly in the bucket, as someone with

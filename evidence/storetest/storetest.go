@@ -22,6 +22,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"firebreak/evidence"
+	"firebreak/runtime/runtimetest"
 )
 
 // Suite runs the conformance suite. newStore returns a fresh, empty store.
@@ -39,7 +40,7 @@ func Suite(t *testing.T, newStore func(t *testing.T) evidence.Store) {
 		if obj.Size != int64(len(data)) || obj.SHA256 != hex.EncodeToString(sum[:]) {
 			t.Errorf("Put = size %d sha %s, want %d %x", obj.Size, obj.SHA256, len(data), sum)
 		}
-		got := read(t, s, "cases/c1/a.txt")
+		got := Read(t, s, "cases/c1/a.txt")
 		if !bytes.Equal(got, data) {
 			t.Errorf("Get = %q, want %q", got, data)
 		}
@@ -56,7 +57,7 @@ func Suite(t *testing.T, newStore func(t *testing.T) evidence.Store) {
 		if err != nil || obj.Size != 0 || obj.SHA256 != hex.EncodeToString(empty[:]) {
 			t.Fatalf("Put(empty) = %+v, %v", obj, err)
 		}
-		if got := read(t, s, "empty"); len(got) != 0 {
+		if got := Read(t, s, "empty"); len(got) != 0 {
 			t.Errorf("Get(empty) = %q", got)
 		}
 	})
@@ -69,7 +70,7 @@ func Suite(t *testing.T, newStore func(t *testing.T) evidence.Store) {
 		if _, err := s.Put(ctx, "k", strings.NewReader("second"), nil); !errors.Is(err, evidence.ErrExists) {
 			t.Fatalf("second Put = %v, want ErrExists", err)
 		}
-		if got := read(t, s, "k"); string(got) != "first" {
+		if got := Read(t, s, "k"); string(got) != "first" {
 			t.Errorf("object changed to %q", got)
 		}
 	})
@@ -161,7 +162,8 @@ type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("source failed midway") }
 
-func read(t *testing.T, s evidence.Store, key string) []byte {
+// Read returns a stored object's bytes, failing the test if it cannot.
+func Read(t testing.TB, s evidence.Store, key string) []byte {
 	t.Helper()
 	rc, err := s.Get(context.Background(), key)
 	if err != nil {
@@ -182,10 +184,7 @@ func MinIO(t testing.TB, lock bool, opts evidence.StoreOptions) *evidence.S3Stor
 	t.Helper()
 	endpoint := os.Getenv("FIREBREAK_TEST_MINIO_ENDPOINT")
 	if endpoint == "" {
-		if os.Getenv("FIREBREAK_TEST_REQUIRE_DAEMONS") == "1" {
-			t.Fatal("FIREBREAK_TEST_MINIO_ENDPOINT is not set (scripts/testenv.sh up prints it)")
-		}
-		t.Skip("no MinIO: set FIREBREAK_TEST_MINIO_ENDPOINT (scripts/testenv.sh up)")
+		runtimetest.SkipOrFail(t, "no MinIO: FIREBREAK_TEST_MINIO_ENDPOINT is not set")
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -238,10 +237,7 @@ func StartMinIO(t testing.TB) *Server {
 	t.Helper()
 	bin := os.Getenv("FIREBREAK_TEST_MINIO_BIN")
 	if bin == "" {
-		if os.Getenv("FIREBREAK_TEST_REQUIRE_DAEMONS") == "1" {
-			t.Fatal("FIREBREAK_TEST_MINIO_BIN is not set (scripts/testenv.sh up prints it)")
-		}
-		t.Skip("no MinIO binary: set FIREBREAK_TEST_MINIO_BIN (scripts/testenv.sh up)")
+		runtimetest.SkipOrFail(t, "no MinIO binary: FIREBREAK_TEST_MINIO_BIN is not set")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -33,9 +33,9 @@ func envOr(k, def string) string {
 	return def
 }
 
-// SkipOrFail skips a test that needs something absent, or fails it when
-// FIREBREAK_TEST_REQUIRE_DAEMONS=1 (as CI sets), so a missing daemon never
-// passes silently there.
+// SkipOrFail skips a test that needs something absent (an engine, MinIO,
+// root), or fails it when FIREBREAK_TEST_REQUIRE_DAEMONS=1 (as CI sets), so a
+// missing daemon never passes silently there. Every test harness uses it.
 func SkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("FIREBREAK_TEST_REQUIRE_DAEMONS") == "1" {
