@@ -45,6 +45,15 @@ func (l *layerWriter) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
+		if len(l.block) == 0 && len(p) > rawBlockMax {
+			// A whole block, not the last: written as it is, without
+			// staging it.
+			if err := l.writeBlock(p[:rawBlockMax], false); err != nil {
+				return n, err
+			}
+			p, n = p[rawBlockMax:], n+rawBlockMax
+			continue
+		}
 		k := min(len(p), rawBlockMax-len(l.block))
 		l.block = append(l.block, p[:k]...)
 		p, n = p[k:], n+k
@@ -99,8 +108,15 @@ func (l *layerWriter) endRaw() error {
 }
 
 func (l *layerWriter) flushBlock(last bool) error {
-	// Block header: 3 bytes little-endian: last flag, type 0 (raw), size.
-	h := uint32(len(l.block)) << 3
+	err := l.writeBlock(l.block, last)
+	l.block = l.block[:0]
+	return err
+}
+
+// writeBlock writes one raw block: a 3-byte little-endian header (last
+// flag, type 0 for raw, size), then the bytes.
+func (l *layerWriter) writeBlock(p []byte, last bool) error {
+	h := uint32(len(p)) << 3
 	if last {
 		h |= 1
 	}
@@ -109,11 +125,8 @@ func (l *layerWriter) flushBlock(last bool) error {
 	if _, err := l.out.Write(b[:3]); err != nil {
 		return err
 	}
-	if _, err := l.out.Write(l.block); err != nil {
-		return err
-	}
-	l.block = l.block[:0]
-	return nil
+	_, err := l.out.Write(p)
+	return err
 }
 
 // Close ends the stream.
