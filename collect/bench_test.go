@@ -70,6 +70,57 @@ func peakRSSMiB(b *testing.B) float64 {
 	return 0
 }
 
+// cpuTime is CPU seconds (user and system) used so far by this process, by
+// its children that were waited for, and by the storage server when
+// FIREBREAK_BENCH_SERVER_PID names its process (the MinIO on the same cores
+// does much of the work of a capture into it).
+type cpuTime struct{ self, children, server float64 }
+
+func readCPU(b *testing.B) cpuTime {
+	var c cpuTime
+	var ru syscall.Rusage
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	c.self = tv(ru.Utime) + tv(ru.Stime)
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		b.Fatal(err)
+	}
+	c.children = tv(ru.Utime) + tv(ru.Stime)
+	if pid := os.Getenv("FIREBREAK_BENCH_SERVER_PID"); pid != "" {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			b.Fatalf("FIREBREAK_BENCH_SERVER_PID: %v", err)
+		}
+		// Fields after the command name: utime and stime are the 12th and
+		// 13th, in clock ticks of 1/100 s.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		c.server = (ut + st) / 100
+	}
+	return c
+}
+
+// add accumulates the CPU used between from and now into c.
+func (c *cpuTime) add(from, now cpuTime) {
+	c.self += now.self - from.self
+	c.children += now.children - from.children
+	c.server += now.server - from.server
+}
+
+// report gives CPU seconds per iteration.
+func (c cpuTime) report(b *testing.B) {
+	b.ReportMetric(c.self/float64(b.N), "cpu-s/op")
+	if c.children > 0 {
+		b.ReportMetric(c.children/float64(b.N), "child-cpu-s/op")
+	}
+	if c.server > 0 {
+		b.ReportMetric(c.server/float64(b.N), "server-cpu-s/op")
+	}
+}
+
 // benchRuns gives a fresh case in store for each iteration, signed with a
 // key made for the benchmark, and the options of an fsdiff-only capture.
 func benchRuns(b *testing.B, store evidence.Store, prefix string) (func(i int) *evidence.Run, collect.Options) {
@@ -103,6 +154,7 @@ func BenchmarkCollectFSDiffMinIO(b *testing.B) {
 	newRun, opts := benchRuns(b, store, "BENCH")
 	var peak, base float64
 	var bytes int64
+	var cpu cpuTime
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -110,16 +162,19 @@ func BenchmarkCollectFSDiffMinIO(b *testing.B) {
 		debug.FreeOSMemory() // the peak measured next is the capture's, not the setup's garbage
 		resetPeakRSS(b)
 		base = peakRSSMiB(b)
+		from := readCPU(b)
 		b.StartTimer()
 		res, err := collect.Collect(context.Background(), h.Runtime(), run, d.Container, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		cpu.add(from, readCPU(b))
 		peak = max(peak, peakRSSMiB(b))
 		bytes = res.FS.Bytes
 		b.StartTimer()
 	}
+	cpu.report(b)
 	b.ReportMetric(peak, "peak-rss-MiB")
 	b.ReportMetric(base, "start-rss-MiB")
 	b.ReportMetric(float64(bytes)/(1<<20), "captured-MiB")
@@ -135,15 +190,19 @@ func BenchmarkCollectFSDiffLocal(b *testing.B) {
 		b.Fatal(err)
 	}
 	newRun, opts := benchRuns(b, store, "LOCAL")
+	var cpu cpuTime
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		run := newRun(i)
+		from := readCPU(b)
 		b.StartTimer()
 		if _, err := collect.Collect(context.Background(), h.Runtime(), run, d.Container, opts); err != nil {
 			b.Fatal(err)
 		}
+		cpu.add(from, readCPU(b))
 	}
+	cpu.report(b)
 }
 
 // BenchmarkBaselineDockerExportGzip is the method kube-forensics uses:
@@ -151,10 +210,14 @@ func BenchmarkCollectFSDiffLocal(b *testing.B) {
 func BenchmarkBaselineDockerExportGzip(b *testing.B) {
 	_, d, _ := benchContainer(b)
 	out := b.TempDir() + "/export.tar.gz"
+	var cpu cpuTime
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		from := readCPU(b)
 		shell(b, "docker export "+d.ID+" | gzip -1 > "+out)
+		cpu.add(from, readCPU(b))
 	}
+	cpu.report(b)
 }
 
 // BenchmarkBaselineTarZstd is the fastest hand-typed capture of the same
@@ -163,10 +226,14 @@ func BenchmarkBaselineDockerExportGzip(b *testing.B) {
 func BenchmarkBaselineTarZstd(b *testing.B) {
 	_, _, layer := benchContainer(b)
 	out := b.TempDir() + "/upper.tar.zst"
+	var cpu cpuTime
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		from := readCPU(b)
 		shell(b, "tar -C "+layer.Upper+" -cf - . | zstd -q -1 -T0 -f -o "+out)
+		cpu.add(from, readCPU(b))
 	}
+	cpu.report(b)
 }
 
 func shell(b *testing.B, cmd string) {
