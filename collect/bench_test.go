@@ -71,12 +71,13 @@ func peakRSSMiB(b *testing.B) float64 {
 }
 
 // cpuTime is CPU seconds (user and system) used so far by this process, by
-// its children that were waited for, and by the storage server when
-// FIREBREAK_BENCH_SERVER_PID names its process (the MinIO on the same cores
-// does much of the work of a capture into it).
+// its children that were waited for, and by the storage server (the MinIO
+// on the same cores does much of the work of a capture into it).
 type cpuTime struct{ self, children, server float64 }
 
-func readCPU(b *testing.B) cpuTime {
+// readCPU reads the CPU times; serverPid is the storage server's process,
+// "" for none.
+func readCPU(b *testing.B, serverPid string) cpuTime {
 	var c cpuTime
 	var ru syscall.Rusage
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
@@ -88,10 +89,10 @@ func readCPU(b *testing.B) cpuTime {
 		b.Fatal(err)
 	}
 	c.children = tv(ru.Utime) + tv(ru.Stime)
-	if pid := os.Getenv("FIREBREAK_BENCH_SERVER_PID"); pid != "" {
-		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if serverPid != "" {
+		stat, err := os.ReadFile("/proc/" + serverPid + "/stat")
 		if err != nil {
-			b.Fatalf("FIREBREAK_BENCH_SERVER_PID: %v", err)
+			b.Fatalf("storage server's CPU time: %v", err)
 		}
 		// Fields after the command name: utime and stime are the 12th and
 		// 13th, in clock ticks of 1/100 s.
@@ -142,12 +143,24 @@ func benchRuns(b *testing.B, store evidence.Store, prefix string) (func(i int) *
 
 // BenchmarkCollectFSDiffMinIO captures the layer into a real MinIO: walk,
 // hash, tar, zstd and a verified multipart upload. peak-rss-MiB is the whole
-// process's peak resident memory during the capture.
+// process's peak resident memory during the capture. It runs twice, each
+// time into a MinIO server of its own started for it: one with default
+// settings, one with --no-compat, which spares the server an MD5 pass over
+// every byte for S3 ETags that Firebreak never uses.
 func BenchmarkCollectFSDiffMinIO(b *testing.B) {
 	h, d, _ := benchContainer(b)
+	for _, server := range []struct{ name, flags string }{{"default", ""}, {"no-compat", "--no-compat"}} {
+		b.Run("server="+server.name, func(b *testing.B) {
+			srv := storetest.StartMinIO(b, strings.Fields(server.flags)...)
+			benchCaptureInto(b, h, d, srv.Store(b, "bench", false), strconv.Itoa(srv.Pid()))
+		})
+	}
+}
+
+func benchCaptureInto(b *testing.B, h *runtimetest.DockerHarness, d runtime.Details, s3 *evidence.S3Store, serverPid string) {
 	// As the CLI does it: the S3 store behind the spool that tees every
 	// upload, so a failing remote loses nothing.
-	store, err := evidence.NewSpool(storetest.MinIO(b, false, evidence.StoreOptions{}), b.TempDir())
+	store, err := evidence.NewSpool(s3, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -162,14 +175,14 @@ func BenchmarkCollectFSDiffMinIO(b *testing.B) {
 		debug.FreeOSMemory() // the peak measured next is the capture's, not the setup's garbage
 		resetPeakRSS(b)
 		base = peakRSSMiB(b)
-		from := readCPU(b)
+		from := readCPU(b, serverPid)
 		b.StartTimer()
 		res, err := collect.Collect(context.Background(), h.Runtime(), run, d.Container, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		cpu.add(from, readCPU(b))
+		cpu.add(from, readCPU(b, serverPid))
 		peak = max(peak, peakRSSMiB(b))
 		bytes = res.FS.Bytes
 		b.StartTimer()
@@ -195,12 +208,12 @@ func BenchmarkCollectFSDiffLocal(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		run := newRun(i)
-		from := readCPU(b)
+		from := readCPU(b, "")
 		b.StartTimer()
 		if _, err := collect.Collect(context.Background(), h.Runtime(), run, d.Container, opts); err != nil {
 			b.Fatal(err)
 		}
-		cpu.add(from, readCPU(b))
+		cpu.add(from, readCPU(b, ""))
 	}
 	cpu.report(b)
 }
@@ -213,9 +226,9 @@ func BenchmarkBaselineDockerExportGzip(b *testing.B) {
 	var cpu cpuTime
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		from := readCPU(b)
+		from := readCPU(b, "")
 		shell(b, "docker export "+d.ID+" | gzip -1 > "+out)
-		cpu.add(from, readCPU(b))
+		cpu.add(from, readCPU(b, ""))
 	}
 	cpu.report(b)
 }
@@ -229,9 +242,9 @@ func BenchmarkBaselineTarZstd(b *testing.B) {
 	var cpu cpuTime
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		from := readCPU(b)
+		from := readCPU(b, "")
 		shell(b, "tar -C "+layer.Upper+" -cf - . | zstd -q -1 -T0 -f -o "+out)
-		cpu.add(from, readCPU(b))
+		cpu.add(from, readCPU(b, ""))
 	}
 	cpu.report(b)
 }

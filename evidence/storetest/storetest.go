@@ -227,13 +227,14 @@ func RemoveBucket(t testing.TB, c *minio.Client, bucket string) {
 type Server struct {
 	t        testing.TB
 	bin, dir string
+	args     []string
 	Addr     string
 	cmd      *exec.Cmd
 }
 
 // StartMinIO starts a private MinIO server on a free loopback port, stopped
-// when the test ends.
-func StartMinIO(t testing.TB) *Server {
+// when the test ends. args are more server flags (e.g. --no-compat).
+func StartMinIO(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin := os.Getenv("FIREBREAK_TEST_MINIO_BIN")
 	if bin == "" {
@@ -245,7 +246,7 @@ func StartMinIO(t testing.TB) *Server {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), Addr: addr}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args, Addr: addr}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -254,7 +255,7 @@ func StartMinIO(t testing.TB) *Server {
 // Start runs the server and waits until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "server", "--quiet", "--address", s.Addr, "--console-address", "127.0.0.1:0", s.dir)
+	s.cmd = exec.Command(s.bin, append([]string{"server", "--quiet", "--address", s.Addr, "--console-address", "127.0.0.1:0", s.dir}, s.args...)...)
 	s.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+accessKey, "MINIO_ROOT_PASSWORD="+secretKey)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -274,6 +275,9 @@ func (s *Server) Start() {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Pid is the running server's process ID.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Stop kills the server and waits for it to exit.
 func (s *Server) Stop() {
