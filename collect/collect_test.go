@@ -23,7 +23,9 @@ import (
 
 	"firebreak/collect"
 	"firebreak/evidence"
+	"firebreak/evidence/storetest"
 	"firebreak/runtime"
+	"firebreak/runtime/containerd"
 	"firebreak/runtime/runtimetest"
 )
 
@@ -497,5 +499,42 @@ func TestCollectLayerOfIncompressibleFiles(t *testing.T) {
 	}
 	if len(b) > (3000+1100+200)*1024 {
 		t.Errorf("layer is %d bytes; the zeros were not compressed", len(b))
+	}
+}
+
+// TestCollectContainerdLogs: on containerd, the logs come from the file the
+// container's creator writes (here nerdctl's json-file log, found through
+// the container's state-dir label) and reach the bundle and the timeline; a
+// container whose creator keeps no logs gets them recorded as incomplete,
+// saying why.
+func TestCollectContainerdLogs(t *testing.T) {
+	h := runtimetest.Containerd(t)
+	stateDir := t.TempDir()
+	d := h.Create(t, runtimetest.Name(t), runtimetest.Spec{Labels: map[string]string{containerd.StateDirLabel: stateDir}})
+	entry, _ := json.Marshal(map[string]string{"log": "listening on :8080\n", "stream": "stdout", "time": "2026-11-28T09:30:00.5Z"})
+	if err := os.WriteFile(filepath.Join(stateDir, d.ID+"-json.log"), append(entry, '\n'), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	plain := h.Create(t, runtimetest.Name(t)+"-plain", runtimetest.Spec{})
+	store := fileStore(t)
+	run, _ := newRun(t, store, "LOGS-1")
+	opts := collect.DefaultOptions()
+	opts.What = []string{collect.WhatLogs}
+	res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(storetest.Read(t, store, res.Prefix+"logs/stdout.log")); got != "2026-11-28T09:30:00.5Z listening on :8080\n" {
+		t.Errorf("logs/stdout.log = %q", got)
+	}
+	if tl := string(storetest.Read(t, store, res.Prefix+"timeline.jsonl")); !strings.Contains(tl, "listening on :8080") {
+		t.Errorf("timeline lacks the log line:\n%s", tl)
+	}
+	res, err = collect.Collect(runtimetest.Context(t), h.Runtime(), run, plain.Container, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined := strings.Join(res.Incomplete, "\n"); !strings.Contains(joined, "logs:") || !strings.Contains(joined, "neither Kubernetes (CRI) nor nerdctl") {
+		t.Errorf("incomplete %q does not say why there are no logs", joined)
 	}
 }

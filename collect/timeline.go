@@ -63,7 +63,7 @@ func (t *timeline) addLogLines(r io.Reader, stream string) {
 			continue
 		}
 		at, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil {
+		if err != nil || at.IsZero() { // the zero time: a line its log file gave no time for
 			continue
 		}
 		t.add(at, "log line", msg, map[string]any{"stream": stream})
