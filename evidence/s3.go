@@ -141,15 +141,19 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, meta map[str
 	} else if minio.ToErrorResponse(err).Code != "NoSuchKey" {
 		return Object{}, fmt.Errorf("s3 StatObject %s: %w", name, err)
 	}
-	// An empty stream goes as a plain zero-length put: the streaming
-	// upload's checksum of nothing is refused by the server.
-	first := make([]byte, 1)
+	// A stream that ends within smallObject bytes goes as one plain put of
+	// known size (one request instead of a multipart upload's three, and
+	// no part buffers); an empty one as a zero-length put, since the
+	// streaming upload's checksum of nothing is refused by the server.
+	first := make([]byte, smallObject)
 	n, err := io.ReadFull(ctxReader{ctx, r}, first)
-	if n == 0 {
-		if err != io.EOF {
-			return Object{}, fmt.Errorf("reading %s: %w", key, err)
-		}
+	switch {
+	case n == 0 && err == io.EOF:
 		return s.putEmpty(ctx, key, name, meta)
+	case err == io.ErrUnexpectedEOF:
+		return s.putSmall(ctx, key, name, first[:n], meta)
+	case err != nil:
+		return Object{}, fmt.Errorf("reading %s: %w", key, err)
 	}
 	r = io.MultiReader(bytes.NewReader(first[:n]), r)
 	sha := sha256.New()
@@ -175,6 +179,32 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, meta map[str
 		}
 	}
 	return Object{Key: key, Size: info.Size, SHA256: hex.EncodeToString(sha.Sum(nil)), Modified: info.LastModified.UTC(), Meta: meta}, nil
+}
+
+// smallObject is the size below which an object goes in one request.
+const smallObject = 1 << 20
+
+// putSmall stores b in one request; the server's CRC32C of what it received
+// must equal the one of b.
+func (s *S3Store) putSmall(ctx context.Context, key, name string, b []byte, meta map[string]string) (Object, error) {
+	opts := s.putOptions(meta)
+	opts.Checksum, opts.DisableContentSha256 = uploadChecksum, true
+	info, err := s.api.PutObject(ctx, s.cfg.Bucket, name, bytes.NewReader(b), int64(len(b)), opts)
+	if err != nil {
+		return Object{}, fmt.Errorf("s3 PutObject %s: %w", name, err)
+	}
+	crc := uploadChecksum.Hasher()
+	crc.Write(b)
+	sum := sha256.Sum256(b)
+	if want := base64.StdEncoding.EncodeToString(crc.Sum(nil)); info.ChecksumCRC32C != want {
+		if info.ChecksumCRC32C != "" {
+			return Object{}, fmt.Errorf("s3 PutObject %s: server checksum %s, sent %s: the stored object is not what was sent", name, info.ChecksumCRC32C, want)
+		}
+		if err := s.readBack(ctx, name, hex.EncodeToString(sum[:])); err != nil {
+			return Object{}, err
+		}
+	}
+	return Object{Key: key, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Modified: info.LastModified.UTC(), Meta: meta}, nil
 }
 
 func (s *S3Store) putOptions(meta map[string]string) minio.PutObjectOptions {
