@@ -24,15 +24,17 @@ import (
 
 // Collectors, in the order they run.
 const (
-	WhatInspect   = "inspect"
-	WhatProcesses = "processes"
-	WhatNetwork   = "network"
-	WhatLogs      = "logs"
-	WhatFSDiff    = "fsdiff"
+	WhatInspect    = "inspect"
+	WhatProcesses  = "processes"
+	WhatNetwork    = "network"
+	WhatIndicators = "indicators"
+	WhatLogs       = "logs"
+	WhatFSDiff     = "fsdiff"
 )
 
-// All is every collector.
-var All = []string{WhatInspect, WhatProcesses, WhatNetwork, WhatLogs, WhatFSDiff}
+// All is every collector. The volatile state (processes, sockets, the live
+// indicators read from them) is taken before the logs and the layer.
+var All = []string{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, WhatLogs, WhatFSDiff}
 
 // Options say what one collection captures.
 type Options struct {
@@ -68,6 +70,8 @@ type Result struct {
 	FS         *FSStats            `json:"fs,omitempty"`
 	Processes  int                 `json:"processes"`
 	Outside    int                 `json:"processes_outside"`
+	Indicators int                 `json:"indicators"`                 // triage findings in indicators.json
+	Highest    Severity            `json:"highest_severity,omitempty"` // of those findings
 }
 
 // Collect captures one resolved container into run. What cannot be captured
@@ -98,7 +102,7 @@ func Collect(ctx context.Context, rt runtime.Runtime, run *evidence.Run, target 
 	run.Log("collect", d.ID, "started: "+strings.Join(what, ","))
 	steps := map[string]func() error{
 		WhatInspect: c.inspect, WhatProcesses: c.processes, WhatNetwork: c.network,
-		WhatLogs: c.logs, WhatFSDiff: c.fsdiff,
+		WhatIndicators: c.indicators, WhatLogs: c.logs, WhatFSDiff: c.fsdiff,
 	}
 	var storeErrs []error
 	for _, w := range All {
@@ -197,6 +201,15 @@ func (c *collection) processes() error {
 		}
 	}
 	return c.putJSON("processes.json", WhatProcesses, procs)
+}
+
+// indicators records the container's triage (docs/TRIAGE.md): its risky
+// settings and the live signs of an escape, from the process tree already
+// read when processes were collected.
+func (c *collection) indicators() error {
+	a := assess(c.ctx, c.rt.Name(), c.opts.ProcRoot, c.d, c.procs)
+	c.res.Indicators, c.res.Highest = len(a.Findings), a.Max()
+	return c.putJSON("indicators.json", WhatIndicators, a)
 }
 
 func (c *collection) network() error {

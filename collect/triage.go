@@ -202,11 +202,15 @@ func Live(ctx context.Context, procRoot string, d runtime.Details) ([]Finding, e
 	if d.Pid <= 0 {
 		return nil, nil
 	}
-	pr := newProcReader(procRoot)
-	procs, err := pr.processTree(d.Pid)
+	procs, err := newProcReader(procRoot).processTree(d.Pid)
 	if err != nil {
 		return nil, err
 	}
+	return liveFindings(ctx, procRoot, d, procs), nil
+}
+
+// liveFindings judges a process tree already read from procRoot.
+func liveFindings(ctx context.Context, procRoot string, d runtime.Details, procs []*Process) []Finding {
 	var started time.Time // the init's start: when the container started
 	for _, p := range procs {
 		if p.PID == d.Pid {
@@ -253,7 +257,7 @@ func Live(ctx context.Context, procRoot string, d runtime.Details) ([]Finding, e
 				Why:      "a writable host mount lets the container plant files the host will read or run", Remedy: "review the changed files; mount read-only"})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // newerThan counts entries under dir modified after t, looking at most at
@@ -298,13 +302,23 @@ func Assess(ctx context.Context, rt runtime.Runtime, procRoot string, c runtime.
 	if err != nil {
 		return Assessment{}, err
 	}
-	a := Assessment{Container: d.Container, Runtime: rt.Name(), Findings: Configuration(d)}
+	return assess(ctx, rt.Name(), procRoot, d, nil), nil
+}
+
+// assess triages an inspected container; procs is its process tree when
+// already read (nil to read it).
+func assess(ctx context.Context, engine, procRoot string, d runtime.Details, procs []*Process) Assessment {
+	a := Assessment{Container: d.Container, Runtime: engine, Findings: Configuration(d)}
 	if d.Pid > 0 {
-		live, err := Live(ctx, procRoot, d)
+		var err error
+		if procs == nil {
+			procs, err = newProcReader(procRoot).processTree(d.Pid)
+		}
 		if err != nil {
 			a.Notes = append(a.Notes, "live indicators not read: "+err.Error())
+		} else {
+			a.Findings = append(a.Findings, liveFindings(ctx, procRoot, d, procs)...)
 		}
-		a.Findings = append(a.Findings, live...)
 	} else {
 		a.Notes = append(a.Notes, "not running: configuration findings only")
 	}
@@ -315,7 +329,7 @@ func Assess(ctx context.Context, rt runtime.Runtime, procRoot string, c runtime.
 	if a.Findings == nil {
 		a.Findings = []Finding{}
 	}
-	return a, nil
+	return a
 }
 
 func sortFindings(fs []Finding) {

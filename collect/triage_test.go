@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"firebreak/collect"
 	"firebreak/runtime/runtimetest"
@@ -180,4 +181,43 @@ func TestTriageWritesUnderHostMount(t *testing.T) {
 			t.Errorf("finding does not name the file: %s", f.Evidence)
 		}
 	}
+}
+
+// TestCollectIndicators: the bundle holds the container's triage as
+// indicators.json, and the result counts its findings: configuration ones on
+// both engines for a container that never ran, and on Docker the live one of
+// a process that entered a host mount namespace.
+func TestCollectIndicators(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h runtimetest.Harness) {
+		d := h.Create(t, runtimetest.Name(t), runtimetest.Spec{CapAdd: []string{"SYS_ADMIN"}})
+		store := fileStore(t)
+		run, _ := newRun(t, store, "IND-1")
+		res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatIndicators}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a collect.Assessment
+		getJSON(t, store, res.Prefix+"indicators.json", &a)
+		if !slices.Contains(ids(a), "cap-sys_admin") || a.Container.ID != d.ID || !slices.Contains(a.Notes, "not running: configuration findings only") {
+			t.Errorf("indicators.json: %+v; want cap-sys_admin for %s, noted as not running", a, d.ID)
+		}
+		if res.Indicators != len(a.Findings) || res.Highest != collect.Critical {
+			t.Errorf("result counts %d indicators, highest %q; the file has %d, want critical", res.Indicators, res.Highest, len(a.Findings))
+		}
+	})
+	t.Run("docker-live", func(t *testing.T) {
+		h := runtimetest.Docker(t)
+		d, _ := escapingContainer(t, h, "sleep 600")
+		store := fileStore(t)
+		run, _ := newRun(t, store, "IND-2")
+		runtimetest.Eventually(t, 20*time.Second, "the nsentered process is an indicator", func() bool {
+			res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatProcesses, collect.WhatIndicators}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a collect.Assessment
+			getJSON(t, store, res.Prefix+"indicators.json", &a)
+			return slices.Contains(ids(a), "live-outside-namespaces") && res.Indicators == len(a.Findings)
+		})
+	})
 }

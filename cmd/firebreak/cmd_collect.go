@@ -230,6 +230,9 @@ func printCollect(w io.Writer, output, caseID, ref string, r *collect.Result, er
 		}
 		fmt.Fprintln(w)
 	}
+	if r.Indicators > 0 {
+		fmt.Fprintf(w, "  indicators: %d (highest %s; indicators.json)\n", r.Indicators, r.Highest)
+	}
 	for _, inc := range r.Incomplete {
 		fmt.Fprintf(w, "  incomplete: %s\n", safe(inc))
 	}
