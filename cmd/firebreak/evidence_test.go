@@ -73,11 +73,12 @@ func flagValue(flags []string, name string) string {
 	return ""
 }
 
-func TestCLICollectToMinIOAndVerify(t *testing.T) {
-	h := runtimetest.Docker(t)
-	_, st, flags := minioCLI(t, false)
-	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Cmd: []string{"sh", "-c", "echo hi; mkdir /w; echo x > /w/f; exec sleep 3600"}})
-	r := cli(t, flags, "collect", "--case", "MINIO-1", "-o", "json", d.Name)
+// collectIntoMinIO collects target into case caseID through the CLI and
+// checks that every artifact of the bundle is in the bucket and that verify
+// passes.
+func collectIntoMinIO(t *testing.T, st *evidence.S3Store, flags []string, caseID, target string) collectJSON {
+	t.Helper()
+	r := cli(t, flags, "collect", "--case", caseID, "-o", "json", target)
 	if r.code != exitOK {
 		t.Fatalf("collect: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -86,7 +87,7 @@ func TestCLICollectToMinIOAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	have := bucketKeys(t, st)
-	names := []string{"inspect.json", "processes.json", "network.json", "logs/stdout.log", "logs/stderr.log", "fsdiff/changes.json", "fsdiff/layer.tar.zst", "timeline.jsonl"}
+	names := []string{"inspect.json", "processes.json", "network.json", "indicators.json", "logs/stdout.log", "logs/stderr.log", "fsdiff/changes.json", "fsdiff/layer.tar.zst", "timeline.jsonl"}
 	for _, n := range names {
 		if !have[line.Prefix+n] {
 			t.Errorf("%s not in MinIO", line.Prefix+n)
@@ -97,9 +98,17 @@ func TestCLICollectToMinIOAndVerify(t *testing.T) {
 			t.Errorf("artifact %s not in MinIO", a.Key)
 		}
 	}
-	if r := cli(t, flags, "evidence", "verify", "MINIO-1"); r.code != exitOK || !strings.Contains(r.stdout, "OK") {
+	if r := cli(t, flags, "evidence", "verify", caseID); r.code != exitOK || !strings.Contains(r.stdout, "OK") {
 		t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	return line
+}
+
+func TestCLICollectToMinIOAndVerify(t *testing.T) {
+	h := runtimetest.Docker(t)
+	_, st, flags := minioCLI(t, false)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Cmd: []string{"sh", "-c", "echo hi; mkdir /w; echo x > /w/f; exec sleep 3600"}})
+	line := collectIntoMinIO(t, st, flags, "MINIO-1", d.Name)
 
 	// One byte of one stored object changed behind the tool's back.
 	ctx := context.Background()
@@ -107,7 +116,7 @@ func TestCLICollectToMinIOAndVerify(t *testing.T) {
 	b := storetest.Read(t, st, key)
 	b[10] ^= 1
 	putObject(t, st, key, b)
-	r = cli(t, flags, "evidence", "verify", "MINIO-1")
+	r := cli(t, flags, "evidence", "verify", "MINIO-1")
 	if r.code != exitUnverified || !strings.Contains(r.stdout, key) || !strings.Contains(r.stdout, "sha256") {
 		t.Errorf("verify after a changed byte: exit %d\n%s", r.code, r.stdout)
 	}
@@ -158,28 +167,12 @@ func TestCLICollectContainerdToMinIOAndVerify(t *testing.T) {
 		_, err = os.Stat(layer.Upper + "/w/f")
 		return err == nil
 	})
-	r := cli(t, flags, "collect", "--case", "MINIO-CTRD", "-o", "json", d.Name)
-	if r.code != exitOK {
-		t.Fatalf("collect: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	var line collectJSON
-	if err := json.Unmarshal([]byte(strings.SplitN(r.stdout, "\n", 2)[0]), &line); err != nil {
-		t.Fatal(err)
-	}
-	have := bucketKeys(t, st)
-	for _, n := range []string{"inspect.json", "processes.json", "network.json", "logs/stdout.log", "logs/stderr.log", "fsdiff/changes.json", "fsdiff/layer.tar.zst", "timeline.jsonl"} {
-		if !have[line.Prefix+n] {
-			t.Errorf("%s not in MinIO", line.Prefix+n)
-		}
-	}
-	if r := cli(t, flags, "evidence", "verify", "MINIO-CTRD"); r.code != exitOK || !strings.Contains(r.stdout, "OK") {
-		t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	line := collectIntoMinIO(t, st, flags, "MINIO-CTRD", d.Name)
 	key := line.Prefix + "fsdiff/layer.tar.zst"
 	b := storetest.Read(t, st, key)
 	b[len(b)/2] ^= 1
 	putObject(t, st, key, b)
-	r = cli(t, flags, "evidence", "verify", "MINIO-CTRD")
+	r := cli(t, flags, "evidence", "verify", "MINIO-CTRD")
 	if r.code != exitUnverified || !strings.Contains(r.stdout, key) {
 		t.Errorf("verify after a changed byte of the layer: exit %d\n%s", r.code, r.stdout)
 	}
