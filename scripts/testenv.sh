@@ -13,6 +13,7 @@ MINIO_ADDR=${FIREBREAK_MINIO_ADDR:-127.0.0.1:9123}
 MINIO_USER=firebreak-test
 MINIO_PASS=firebreak-test-secret
 IMAGE=${FIREBREAK_TEST_IMAGE:-firebreak.local/busybox:test}
+PAUSE_IMAGE=${FIREBREAK_TEST_PAUSE_IMAGE:-firebreak.local/pause:test}
 CTR_NS=${FIREBREAK_TEST_CONTAINERD_NAMESPACE:-firebreak-test}
 DOCKER_SOCK=/var/run/docker.sock
 CONTAINERD_SOCK=/run/containerd/containerd.sock
@@ -57,7 +58,15 @@ start_containerd() {
   fi
   log "starting containerd"
   mkdir -p "$RUN_DIR"
-  setsid containerd >"$RUN_DIR/containerd.log" 2>&1 </dev/null &
+  # The CRI plugin gives a pod's sandbox container an OOM score below the
+  # daemon's, which needs CAP_SYS_RESOURCE (this sandbox lacks it): keep it
+  # at the daemon's, as a node without that capability must.
+  cat >"$RUN_DIR/containerd.toml" <<'TOML'
+version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+TOML
+  setsid containerd --config "$RUN_DIR/containerd.toml" >"$RUN_DIR/containerd.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/containerd.pid"
   wait_for 60 containerd ctr --address "$CONTAINERD_SOCK" version
 }
@@ -119,17 +128,35 @@ build_image() {
       --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin:/sbin' - "$IMAGE" >/dev/null
     rm -rf "$root"
   fi
-  if ! ctr --address "$CONTAINERD_SOCK" -n "$CTR_NS" images check "name==$IMAGE" 2>/dev/null | grep -q complete; then
-    log "importing $IMAGE into containerd namespace $CTR_NS"
+  # A pod's sandbox ("pause") container for the CRI tests: the same files,
+  # waiting for a signal.
+  if ! docker image inspect "$PAUSE_IMAGE" >/dev/null 2>&1; then
+    log "building $PAUSE_IMAGE"
+    local cid
+    cid=$(docker create "$IMAGE")
+    docker export "$cid" | docker import \
+      --change 'CMD ["/bin/sh","-c","trap \"exit 0\" TERM INT; sleep 2147483647 & wait"]' - "$PAUSE_IMAGE" >/dev/null
+    docker rm "$cid" >/dev/null
+  fi
+  import_image "$IMAGE" "$CTR_NS"
+  import_image "$IMAGE" k8s.io
+  import_image "$PAUSE_IMAGE" k8s.io
+}
+
+import_image() { # import_image IMAGE NAMESPACE: from docker into containerd
+  if ! ctr --address "$CONTAINERD_SOCK" -n "$2" images check "name==$1" 2>/dev/null | grep -q complete; then
+    log "importing $1 into containerd namespace $2"
     mkdir -p "$CACHE_DIR"
-    docker save "$IMAGE" -o "$CACHE_DIR/busybox-image.tar"
-    ctr --address "$CONTAINERD_SOCK" -n "$CTR_NS" images import "$CACHE_DIR/busybox-image.tar" >/dev/null
+    docker save "$1" -o "$CACHE_DIR/image.tar"
+    ctr --address "$CONTAINERD_SOCK" -n "$2" images import "$CACHE_DIR/image.tar" >/dev/null
+    rm -f "$CACHE_DIR/image.tar"
   fi
 }
 
 print_env() {
   cat <<ENV
 export FIREBREAK_TEST_IMAGE=$IMAGE
+export FIREBREAK_TEST_PAUSE_IMAGE=$PAUSE_IMAGE
 export FIREBREAK_TEST_CONTAINERD_NAMESPACE=$CTR_NS
 export FIREBREAK_TEST_MINIO_ENDPOINT=$MINIO_ADDR
 export FIREBREAK_TEST_MINIO_ACCESS_KEY=$MINIO_USER

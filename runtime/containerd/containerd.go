@@ -36,6 +36,27 @@ const DefaultAddress = "/run/containerd/containerd.sock"
 // reads names from it.
 const NameLabel = "nerdctl/name"
 
+// The labels Kubernetes' CRI plugin gives a pod's containers.
+const (
+	criPodNamespaceLabel = "io.kubernetes.pod.namespace"
+	criPodNameLabel      = "io.kubernetes.pod.name"
+	criContainerLabel    = "io.kubernetes.container.name"
+)
+
+// nameOf is a container's name: nerdctl's, or for a container of a
+// Kubernetes pod NAMESPACE/POD/CONTAINER (as a responder names it from
+// kubectl), or "" (only the ID then).
+func nameOf(labels map[string]string) string {
+	if n := labels[NameLabel]; n != "" {
+		return n
+	}
+	ns, pod, ctr := labels[criPodNamespaceLabel], labels[criPodNameLabel], labels[criContainerLabel]
+	if pod == "" || ctr == "" {
+		return "" // a pod's sandbox ("pause") container has no container name
+	}
+	return ns + "/" + pod + "/" + ctr
+}
+
 // Containerd talks to one containerd daemon, in one namespace.
 type Containerd struct {
 	api       *client.Client
@@ -97,7 +118,7 @@ func (c *Containerd) List(ctx context.Context) ([]runtime.Container, error) {
 		}
 		out = append(out, runtime.Container{
 			ID:      info.ID,
-			Name:    info.Labels[NameLabel],
+			Name:    nameOf(info.Labels),
 			Image:   info.Image,
 			Created: info.CreatedAt.UTC(),
 			State:   state,
@@ -165,7 +186,7 @@ func (c *Containerd) Inspect(ctx context.Context, id string) (runtime.Details, e
 	d := runtime.Details{
 		Container: runtime.Container{
 			ID:      info.ID,
-			Name:    info.Labels[NameLabel],
+			Name:    nameOf(info.Labels),
 			Image:   info.Image,
 			Created: info.CreatedAt.UTC(),
 			State:   state,

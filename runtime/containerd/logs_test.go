@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"firebreak/runtime"
 	"firebreak/runtime/containerd"
 	"firebreak/runtime/runtimetest"
 )
@@ -157,5 +158,44 @@ func TestLogsRefusesLinkAndUnknownCreator(t *testing.T) {
 	}
 	if strings.Contains(out+errs, "SECRET") {
 		t.Errorf("the host file was read through the link: %q %q", out, errs)
+	}
+}
+
+// TestLogsOfKubernetesPod runs a pod through containerd's own CRI plugin, as
+// the kubelet does: the plugin records the log path and writes the
+// container's output there, splitting a line longer than its limit (16 KiB
+// by default) into partial entries; the adapter reads it back whole.
+func TestLogsOfKubernetesPod(t *testing.T) {
+	h := runtimetest.CRI(t)
+	logDir := t.TempDir()
+	long := strings.Repeat("x", 40000)
+	pod := runtimetest.Name(t)
+	id := h.Pod(t, pod, logDir, []string{"sh", "-c", "echo to stdout; echo to stderr >&2; head -c 40000 /dev/zero | tr '\\0' x; echo; echo after; exec sleep 3600"})
+	// A responder names the container as kubectl shows it.
+	if c, err := runtime.Resolve(context.Background(), h.Ctr, "firebreak-test/"+pod+"/main"); err != nil || c.ID != id {
+		t.Errorf("resolving firebreak-test/%s/main: %+v, %v; want %s", pod, c, err, id)
+	}
+	var out, errs string
+	runtimetest.Eventually(t, 20*time.Second, "the pod's output in its log", func() bool {
+		var err error
+		out, errs, err = logs(t, h.Ctr, id, time.Time{})
+		return err == nil && strings.Contains(out, " after\n") && errs != ""
+	})
+	raw, err := os.ReadFile(filepath.Join(logDir, "main", "0.log"))
+	if err != nil || !bytes.Contains(raw, []byte(" stdout P ")) {
+		t.Fatalf("the plugin wrote no partial entries (%v):\n%.300s", err, raw)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[0], " to stdout") || !strings.HasSuffix(lines[1], " "+long) || !strings.HasSuffix(lines[2], " after") {
+		t.Errorf("stdout: %d lines (%.200q); want 3, the 40000-byte one joined from its partial entries", len(lines), out)
+	}
+	for _, l := range append(lines, strings.TrimSuffix(errs, "\n")) {
+		ts, _, _ := strings.Cut(l, " ")
+		if at, err := time.Parse(time.RFC3339Nano, ts); err != nil || time.Since(at) > time.Hour {
+			t.Errorf("line %.80q does not start with the plugin's recent timestamp", l)
+		}
+	}
+	if !strings.HasSuffix(errs, " to stderr\n") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("stderr: %q", errs)
 	}
 }

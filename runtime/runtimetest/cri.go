@@ -1,0 +1,148 @@
+package runtimetest
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"firebreak/runtime/containerd"
+)
+
+// CRINamespace is the containerd namespace Kubernetes' CRI plugin keeps its
+// pods and containers in.
+const CRINamespace = "k8s.io"
+
+// PauseImage is the test image whose default command waits for a signal,
+// as a pod's sandbox ("pause") container does; scripts/testenv.sh builds it
+// and imports it with the test image into the CRI namespace.
+func PauseImage() string { return envOr("FIREBREAK_TEST_PAUSE_IMAGE", "firebreak.local/pause:test") }
+
+// CRIHarness runs pods through containerd's own CRI plugin, as the kubelet
+// does, so that tests see what the plugin records and writes.
+type CRIHarness struct {
+	RT  cri.RuntimeServiceClient
+	Ctr *containerd.Containerd // the adapter, in the CRI namespace
+}
+
+// CRI connects to containerd's CRI plugin. The sandbox image the plugin is
+// configured with is made to name the test pause image when the namespace
+// lacks it (and that name is removed again when the test ends), since no
+// registry is reachable to pull it from.
+func CRI(t testing.TB) *CRIHarness {
+	t.Helper()
+	RequireRoot(t)
+	address := envOr("CONTAINERD_ADDRESS", containerd.DefaultAddress)
+	conn, err := grpc.NewClient("unix://"+address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		SkipOrFail(t, "containerd CRI: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	h := &CRIHarness{RT: cri.NewRuntimeServiceClient(conn)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := h.RT.Status(ctx, &cri.StatusRequest{Verbose: true})
+	if err != nil {
+		SkipOrFail(t, "containerd CRI plugin: %v", err)
+	}
+	var cfg struct {
+		SandboxImage string `json:"sandboxImage"`
+	}
+	if err := json.Unmarshal([]byte(st.Info["config"]), &cfg); err != nil || cfg.SandboxImage == "" {
+		t.Fatalf("CRI status gives no sandbox image (%v): %s", err, st.Info["config"])
+	}
+	h.Ctr, err = containerd.New(address, CRINamespace)
+	if err != nil {
+		SkipOrFail(t, "containerd: %v", err)
+	}
+	t.Cleanup(func() { h.Ctr.Close() })
+	is := h.Ctr.Client().ImageService()
+	nctx := namespaces.WithNamespace(ctx, CRINamespace)
+	for _, name := range []string{Image(), PauseImage()} {
+		if _, err := is.Get(nctx, name); err != nil {
+			SkipOrFail(t, "image %s in containerd namespace %s (scripts/testenv.sh up imports it): %v", name, CRINamespace, err)
+		}
+	}
+	if _, err := is.Get(nctx, cfg.SandboxImage); err != nil {
+		pause, _ := is.Get(nctx, PauseImage())
+		if _, err := is.Create(nctx, images.Image{Name: cfg.SandboxImage, Target: pause.Target}); err != nil {
+			t.Fatalf("naming the test pause image %s: %v", cfg.SandboxImage, err)
+		}
+		t.Cleanup(func() {
+			_ = is.Delete(namespaces.WithNamespace(context.Background(), CRINamespace), cfg.SandboxImage)
+		})
+	}
+	// The plugin learns of images from containerd's events; until it knows
+	// the sandbox image it would try to pull it from its registry.
+	images := cri.NewImageServiceClient(conn)
+	Eventually(t, 10*time.Second, "the CRI plugin knows "+cfg.SandboxImage, func() bool {
+		st, err := images.ImageStatus(ctx, &cri.ImageStatusRequest{Image: &cri.ImageSpec{Image: cfg.SandboxImage}})
+		return err == nil && st.Image != nil
+	})
+	return h
+}
+
+// Pod runs a pod on the host's network (no CNI needed) with one container,
+// "main", running cmd, labelled and logging under logDir as the kubelet
+// asks; the pod's namespace is firebreak-test. It returns the container's
+// ID; the pod is stopped and removed when the test ends.
+func (h *CRIHarness) Pod(t testing.TB, name, logDir string, cmd []string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sandbox := &cri.PodSandboxConfig{
+		Metadata:     &cri.PodSandboxMetadata{Name: name, Namespace: "firebreak-test", Uid: name},
+		LogDirectory: logDir,
+		Linux: &cri.LinuxPodSandboxConfig{SecurityContext: &cri.LinuxSandboxSecurityContext{
+			NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_NODE},
+		}},
+	}
+	pod, err := h.RT.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: sandbox})
+	if err != nil {
+		SkipOrFail(t, "RunPodSandbox: %v (where the sandbox lacks CAP_SYS_RESOURCE, containerd needs restrict_oom_score_adj = true in its CRI plugin's config, as scripts/testenv.sh starts it)", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := h.RT.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+			t.Errorf("stopping test pod %s: %v", name, err)
+		}
+		if _, err := h.RT.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+			t.Errorf("removing test pod %s: %v", name, err)
+		}
+	})
+	c, err := h.RT.CreateContainer(ctx, &cri.CreateContainerRequest{
+		PodSandboxId: pod.PodSandboxId,
+		Config: &cri.ContainerConfig{
+			Metadata: &cri.ContainerMetadata{Name: "main"},
+			// The labels the kubelet gives every container it creates.
+			Labels: map[string]string{
+				"io.kubernetes.pod.namespace":  sandbox.Metadata.Namespace,
+				"io.kubernetes.pod.name":       name,
+				"io.kubernetes.pod.uid":        sandbox.Metadata.Uid,
+				"io.kubernetes.container.name": "main",
+			},
+			Image:   &cri.ImageSpec{Image: Image()},
+			Command: cmd,
+			LogPath: "main/0.log",
+		},
+		SandboxConfig: sandbox,
+	})
+	if err != nil {
+		t.Fatalf("CreateContainer: %v", err)
+	}
+	if err := os.MkdirAll(logDir+"/main", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.RT.StartContainer(ctx, &cri.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatalf("StartContainer: %v", err)
+	}
+	return c.ContainerId
+}
