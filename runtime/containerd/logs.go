@@ -66,7 +66,7 @@ func (c *Containerd) Logs(ctx context.Context, id string, since time.Time, stdou
 	}
 	lw := &logWriter{since: since, out: map[string]io.Writer{"stdout": stdout, "stderr": stderr}, pending: map[string]*fragment{}}
 	for _, f := range files {
-		if err := readLogFile(f, format, lw); err != nil {
+		if err := readLogFile(ctx, f, format, lw); err != nil {
 			return err
 		}
 	}
@@ -144,7 +144,7 @@ func globEscape(s string) string {
 
 // readLogFile parses one log file into lw, refusing anything but a regular
 // file (never following a link in the last component).
-func readLogFile(path string, format logFormat, lw *logWriter) error {
+func readLogFile(ctx context.Context, path string, format logFormat, lw *logWriter) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
@@ -166,7 +166,10 @@ func readLogFile(path string, format logFormat, lw *logWriter) error {
 		r = zr
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
-	for {
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		line, err := readLine(br)
 		if len(line) > 0 {
 			var perr error
@@ -192,9 +195,10 @@ func readLogFile(path string, format logFormat, lw *logWriter) error {
 // of a longer line is skipped).
 func readLine(br *bufio.Reader) ([]byte, error) {
 	var line []byte
+	cut := false
 	for {
 		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) <= maxLogLine {
+		if cut = cut || len(line)+len(chunk) > maxLogLine; !cut {
 			line = append(line, chunk...)
 		}
 		if err == bufio.ErrBufferFull {
