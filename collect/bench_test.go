@@ -223,14 +223,7 @@ func BenchmarkCollectFSDiffLocal(b *testing.B) {
 func BenchmarkBaselineDockerExportGzip(b *testing.B) {
 	_, d, _ := benchContainer(b)
 	out := b.TempDir() + "/export.tar.gz"
-	var cpu cpuTime
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		from := readCPU(b, "")
-		shell(b, "docker export "+d.ID+" | gzip -1 > "+out)
-		cpu.add(from, readCPU(b, ""))
-	}
-	cpu.report(b)
+	benchShell(b, "docker export "+d.ID+" | gzip -1 > "+out)
 }
 
 // BenchmarkBaselineTarZstd is the fastest hand-typed capture of the same
@@ -239,19 +232,19 @@ func BenchmarkBaselineDockerExportGzip(b *testing.B) {
 func BenchmarkBaselineTarZstd(b *testing.B) {
 	_, _, layer := benchContainer(b)
 	out := b.TempDir() + "/upper.tar.zst"
+	benchShell(b, "tar -C "+layer.Upper+" -cf - . | zstd -q -1 -T0 -f -o "+out)
+}
+
+// benchShell times a shell pipeline b.N times and reports its CPU time.
+func benchShell(b *testing.B, cmd string) {
 	var cpu cpuTime
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		from := readCPU(b, "")
-		shell(b, "tar -C "+layer.Upper+" -cf - . | zstd -q -1 -T0 -f -o "+out)
+		if out, err := exec.Command("bash", "-c", "set -o pipefail; "+cmd).CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v: %s", cmd, err, out)
+		}
 		cpu.add(from, readCPU(b, ""))
 	}
 	cpu.report(b)
-}
-
-func shell(b *testing.B, cmd string) {
-	b.Helper()
-	if out, err := exec.Command("bash", "-c", "set -o pipefail; "+cmd).CombinedOutput(); err != nil {
-		b.Fatalf("%s: %v: %s", cmd, err, out)
-	}
 }
