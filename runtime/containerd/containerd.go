@@ -21,6 +21,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"firebreak/runtime"
@@ -165,15 +166,25 @@ func (c *Containerd) load(ctx context.Context, id string) (client.Container, err
 	return ctr, nil
 }
 
-func (c *Containerd) Inspect(ctx context.Context, id string) (runtime.Details, error) {
-	ctx = c.ctx(ctx)
+// info loads a container and its record (labels, extensions, snapshot),
+// ctx already in the namespace.
+func (c *Containerd) info(ctx context.Context, id string) (client.Container, containers.Container, error) {
 	ctr, err := c.load(ctx, id)
 	if err != nil {
-		return runtime.Details{}, err
+		return nil, containers.Container{}, err
 	}
 	info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
 	if err != nil {
-		return runtime.Details{}, wrap("Container.Info", id, err)
+		return nil, containers.Container{}, wrap("Container.Info", id, err)
+	}
+	return ctr, info, nil
+}
+
+func (c *Containerd) Inspect(ctx context.Context, id string) (runtime.Details, error) {
+	ctx = c.ctx(ctx)
+	ctr, info, err := c.info(ctx, id)
+	if err != nil {
+		return runtime.Details{}, err
 	}
 	spec, err := ctr.Spec(ctx)
 	if err != nil {
@@ -366,13 +377,9 @@ func wrap(call, id string, err error) error {
 // container's snapshot, without mounting it.
 func (c *Containerd) WritableLayer(ctx context.Context, id string) (runtime.Layer, error) {
 	ctx = c.ctx(ctx)
-	ctr, err := c.load(ctx, id)
+	_, info, err := c.info(ctx, id)
 	if err != nil {
 		return runtime.Layer{}, err
-	}
-	info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
-	if err != nil {
-		return runtime.Layer{}, wrap("Container.Info", id, err)
 	}
 	if info.SnapshotKey == "" {
 		return runtime.Layer{}, fmt.Errorf("container %s has no snapshot", short(id))

@@ -48,13 +48,9 @@ const maxLogLine = 1 << 20
 // can write to its log directory must not make Firebreak read a host file.
 func (c *Containerd) Logs(ctx context.Context, id string, since time.Time, stdout, stderr io.Writer) error {
 	ctx = c.ctx(ctx)
-	ctr, err := c.load(ctx, id)
+	_, info, err := c.info(ctx, id)
 	if err != nil {
 		return err
-	}
-	info, err := ctr.Info(ctx)
-	if err != nil {
-		return wrap("Info", id, err)
 	}
 	path, format, err := logFile(info)
 	if err != nil {
