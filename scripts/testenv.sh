@@ -153,8 +153,28 @@ import_image() { # import_image IMAGE NAMESPACE: from docker into containerd
   fi
 }
 
+# cri_pods: can containerd's CRI plugin start a pod here? A pod's sandbox
+# container gets an OOM score below the daemon's, which needs
+# CAP_SYS_RESOURCE, unless the plugin is told restrict_oom_score_adj (as
+# start_containerd does). A daemon this script did not start is judged by
+# its config file.
+cri_pods() {
+  local capeff pid cfg
+  capeff=$(awk '/^CapEff/ {print $2}' /proc/self/status)
+  (((0x$capeff >> 24) & 1)) && return 0
+  pid=$(pgrep -xo containerd) || return 1
+  cfg=$(tr '\0' '\n' <"/proc/$pid/cmdline" | awk 'p {print; exit} $0 == "--config" || $0 == "-c" {p = 1}')
+  grep -Eq '^[[:space:]]*restrict_oom_score_adj[[:space:]]*=[[:space:]]*true' "${cfg:-/etc/containerd/config.toml}" 2>/dev/null
+}
+
 print_env() {
+  local cri=1
+  if ! cri_pods; then
+    cri=0
+    log "the running containerd cannot start pods in this sandbox (no CAP_SYS_RESOURCE, no restrict_oom_score_adj in its config): the CRI tests will skip"
+  fi
   cat <<ENV
+export FIREBREAK_TEST_CRI=$cri
 export FIREBREAK_TEST_IMAGE=$IMAGE
 export FIREBREAK_TEST_PAUSE_IMAGE=$PAUSE_IMAGE
 export FIREBREAK_TEST_CONTAINERD_NAMESPACE=$CTR_NS

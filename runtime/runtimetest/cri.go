@@ -39,6 +39,11 @@ type CRIHarness struct {
 func CRI(t testing.TB) *CRIHarness {
 	t.Helper()
 	RequireRoot(t)
+	if os.Getenv("FIREBREAK_TEST_CRI") == "0" {
+		// Decided and said by scripts/testenv.sh: the daemon runs, but was
+		// not started here and cannot start pods in this sandbox.
+		t.Skip("FIREBREAK_TEST_CRI=0: the running containerd cannot start pods here (no CAP_SYS_RESOURCE, no restrict_oom_score_adj)")
+	}
 	address := envOr("CONTAINERD_ADDRESS", containerd.DefaultAddress)
 	conn, err := grpc.NewClient("unix://"+address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
