@@ -159,10 +159,13 @@ import_image() { # import_image IMAGE NAMESPACE: from docker into containerd
 # start_containerd does). A daemon this script did not start is judged by
 # its config file.
 cri_pods() {
-  local capeff pid cfg
+  local capeff pid="" p cfg
   capeff=$(awk '/^CapEff/ {print $2}' /proc/self/status)
   (((0x$capeff >> 24) & 1)) && return 0
-  pid=$(pgrep -xo containerd) || return 1
+  for p in /proc/[0-9]*; do
+    if [ "$(cat "$p/comm" 2>/dev/null)" = containerd ]; then pid=${p#/proc/}; break; fi
+  done
+  [ -n "$pid" ] || return 1
   cfg=$(tr '\0' '\n' <"/proc/$pid/cmdline" | awk 'p {print; exit} $0 == "--config" || $0 == "-c" {p = 1}')
   grep -Eq '^[[:space:]]*restrict_oom_score_adj[[:space:]]*=[[:space:]]*true' "${cfg:-/etc/containerd/config.toml}" 2>/dev/null
 }
