@@ -2,6 +2,8 @@ package runtimetest
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"testing"
 	"time"
 
@@ -127,6 +129,31 @@ func (h *DockerHarness) UserNetwork(t testing.TB, name string, internal bool) st
 	_, err := h.rt.API().NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Internal: internal, Labels: map[string]string{Label: t.Name()}})
 	if err != nil {
 		t.Fatalf("creating test network %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := h.rt.API().NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
+			t.Logf("removing test network %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// IPv6Network makes a user network with IPv4 and a random unique-local
+// IPv6 /64, removed when the test ends.
+func (h *DockerHarness) IPv6Network(t testing.TB, name string) string {
+	t.Helper()
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	subnet := fmt.Sprintf("fd%02x:%02x%02x:%02x%02x::/64", b[0], b[1], b[2], b[3], b[4])
+	v6 := true
+	_, err := h.rt.API().NetworkCreate(Context(t), name, network.CreateOptions{
+		Driver: "bridge", EnableIPv6: &v6, Labels: map[string]string{Label: t.Name()},
+		IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}},
+	})
+	if err != nil {
+		t.Fatalf("creating IPv6 test network %s (%s): %v", name, subnet, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
