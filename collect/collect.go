@@ -40,7 +40,7 @@ var All = []string{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, What
 type Options struct {
 	What     []string      // subset of All; empty means all
 	Since    time.Duration // logs: only this far back (0: all)
-	LogCap   int64         // logs: bytes per stream
+	LogCap   int64         // logs: bytes kept per stream (first quarter and newest lines)
 	Limits   Limits        // fsdiff caps
 	ProcRoot string        // /proc unless a test says otherwise
 	Progress Progress      // fsdiff progress, may be nil
@@ -234,12 +234,12 @@ func (c *collection) logs() error {
 	if c.opts.Since > 0 {
 		since = time.Now().Add(-c.opts.Since)
 	}
-	out, err := newCappedTemp(c.opts.LogCap)
+	out, err := newCappedLog(c.opts.LogCap)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	errw, err := newCappedTemp(c.opts.LogCap)
+	errw, err := newCappedLog(c.opts.LogCap)
 	if err != nil {
 		return err
 	}
@@ -249,21 +249,18 @@ func (c *collection) logs() error {
 	}
 	for _, s := range []struct {
 		name string
-		f    *cappedTemp
+		f    *cappedLog
 	}{{"stdout", out}, {"stderr", errw}} {
-		if s.f.dropped > 0 {
-			c.incomplete(WhatLogs, fmt.Sprintf("%s capped at %d bytes, %d more dropped", s.name, c.opts.LogCap, s.f.dropped))
-		}
-		if err := s.f.rewind(); err != nil {
+		if err := s.f.cut(); err != nil {
 			return err
 		}
-		if err := c.put("logs/"+s.name+".log", WhatLogs, s.f.File); err != nil {
+		if note := s.f.note(s.name); note != "" {
+			c.incomplete(WhatLogs, note)
+		}
+		if err := c.put("logs/"+s.name+".log", WhatLogs, s.f.reader()); err != nil {
 			return err
 		}
-		if err := s.f.rewind(); err != nil {
-			return err
-		}
-		c.timeln.addLogLines(s.f.File, s.name)
+		c.timeln.addLogLines(s.f.reader(), s.name)
 	}
 	return nil
 }

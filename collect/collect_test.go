@@ -545,3 +545,42 @@ func TestCollectContainerdLogs(t *testing.T) {
 		t.Errorf("incomplete %q does not say why there are no logs", joined)
 	}
 }
+
+// TestCollectLogsOverTheCap: a container that writes more than the log cap
+// gets its first lines and its newest kept, whole, with the cut recorded.
+func TestCollectLogsOverTheCap(t *testing.T) {
+	h := runtimetest.Docker(t)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Cmd: []string{"sh", "-c", `i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done; echo last; exec sleep 3600`}})
+	runtimetest.Eventually(t, 20*time.Second, "the container wrote its last line", func() bool {
+		var out bytes.Buffer
+		err := h.Runtime().(runtime.LogReader).Logs(runtimetest.Context(t), d.ID, time.Time{}, &out, io.Discard)
+		return err == nil && strings.Contains(out.String(), " last\n")
+	})
+	store := fileStore(t)
+	run, sg := newRun(t, store, "LOGCAP-1")
+	opts := collect.DefaultOptions()
+	opts.What, opts.LogCap = []string{collect.WhatLogs}, 8192
+	res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(storetest.Read(t, store, res.Prefix+"logs/stdout.log"))
+	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	if len(got) > 8192 || !strings.HasSuffix(lines[0], " line 0") || !strings.HasSuffix(lines[len(lines)-1], " last") {
+		t.Errorf("kept %d bytes, from %q to %q; want at most 8192, from line 0 to the last", len(got), lines[0], lines[len(lines)-1])
+	}
+	for _, l := range lines {
+		if _, msg, _ := strings.Cut(l, " "); msg != "last" && !strings.HasPrefix(msg, "line ") {
+			t.Errorf("a line cut at the seam: %q", l)
+		}
+	}
+	if joined := strings.Join(res.Incomplete, "\n"); !strings.Contains(joined, "stdout:") || !strings.Contains(joined, "dropped") {
+		t.Errorf("the cut is not recorded: %q", joined)
+	}
+	if _, err := run.Finish(runtimetest.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := evidence.Verify(runtimetest.Context(t), store, "LOGCAP-1", sg.Pub); err != nil || !rep.OK() {
+		t.Errorf("verify: %v %+v", err, rep)
+	}
+}

@@ -90,39 +90,3 @@ func (t *timeline) Close() {
 		t.f.Close()
 	}
 }
-
-// cappedTemp is a temporary file that keeps the first cap bytes written and
-// counts the rest as dropped.
-type cappedTemp struct {
-	*os.File
-	cap, n, dropped int64
-}
-
-func newCappedTemp(limit int64) (*cappedTemp, error) {
-	f, err := os.CreateTemp("", "firebreak-log-*")
-	if err != nil {
-		return nil, err
-	}
-	os.Remove(f.Name())
-	return &cappedTemp{File: f, cap: limit}, nil
-}
-
-func (c *cappedTemp) Write(p []byte) (int, error) {
-	keep := int64(len(p))
-	if c.cap > 0 && c.n+keep > c.cap {
-		keep = max(c.cap-c.n, 0)
-	}
-	if keep > 0 {
-		if _, err := c.File.Write(p[:keep]); err != nil {
-			return 0, err
-		}
-		c.n += keep
-	}
-	c.dropped += int64(len(p)) - keep
-	return len(p), nil
-}
-
-func (c *cappedTemp) rewind() error {
-	_, err := c.File.Seek(0, io.SeekStart)
-	return err
-}

@@ -86,7 +86,7 @@ func (o *collectOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Case, "case", "", "case ID to collect into (default: a new one)")
 	f.StringSliceVar(&o.What, "what", collect.All, "collectors to run: "+strings.Join(collect.All, ","))
 	f.DurationVar(&o.Since, "since", 0, "logs: only this far back (default: all)")
-	f.Int64Var(&o.LogCap, "log-cap", def.LogCap, "logs: bytes kept per stream (the rest is counted and recorded as dropped)")
+	f.Int64Var(&o.LogCap, "log-cap", def.LogCap, "logs: bytes kept per stream: the first quarter and the newest lines (what lies between is counted and recorded as dropped)")
 	f.Int64Var(&o.MaxFile, "max-file", def.Limits.MaxFile, "fsdiff: content bytes captured per file (larger files are capped and marked truncated)")
 	f.Int64Var(&o.MaxTotal, "max-total", def.Limits.MaxTotal, "fsdiff: content bytes captured in all")
 }
