@@ -168,17 +168,26 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, meta map[str
 	if err != nil {
 		return Object{}, fmt.Errorf("s3 PutObject %s: %w", name, err)
 	}
-	want := base64.StdEncoding.EncodeToString(crc.Sum(nil))
-	if info.ChecksumCRC32C != want {
-		// No full-object checksum from the server: read it back instead.
-		if info.ChecksumCRC32C != "" {
-			return Object{}, fmt.Errorf("s3 PutObject %s: server checksum %s, sent %s: the stored object is not what was sent", name, info.ChecksumCRC32C, want)
-		}
-		if err := s.readBack(ctx, name, hex.EncodeToString(sha.Sum(nil))); err != nil {
-			return Object{}, err
-		}
+	sum := hex.EncodeToString(sha.Sum(nil))
+	if err := s.confirm(ctx, name, info, crc.Sum(nil), sum); err != nil {
+		return Object{}, err
 	}
-	return Object{Key: key, Size: info.Size, SHA256: hex.EncodeToString(sha.Sum(nil)), Modified: info.LastModified.UTC(), Meta: meta}, nil
+	return Object{Key: key, Size: info.Size, SHA256: sum, Modified: info.LastModified.UTC(), Meta: meta}, nil
+}
+
+// confirm counts an upload as stored when the server's full-object CRC32C
+// of what it received equals crc, the one computed while sending; a server
+// that returns none gets the object read back and its SHA-256 compared.
+func (s *S3Store) confirm(ctx context.Context, name string, info minio.UploadInfo, crc []byte, sha string) error {
+	want := base64.StdEncoding.EncodeToString(crc)
+	switch info.ChecksumCRC32C {
+	case want:
+		return nil
+	case "":
+		return s.readBack(ctx, name, sha)
+	default:
+		return fmt.Errorf("s3 PutObject %s: server checksum %s, sent %s: the stored object is not what was sent", name, info.ChecksumCRC32C, want)
+	}
 }
 
 // smallObject is the size below which an object goes in one request.
@@ -195,16 +204,12 @@ func (s *S3Store) putSmall(ctx context.Context, key, name string, b []byte, meta
 	}
 	crc := uploadChecksum.Hasher()
 	crc.Write(b)
-	sum := sha256.Sum256(b)
-	if want := base64.StdEncoding.EncodeToString(crc.Sum(nil)); info.ChecksumCRC32C != want {
-		if info.ChecksumCRC32C != "" {
-			return Object{}, fmt.Errorf("s3 PutObject %s: server checksum %s, sent %s: the stored object is not what was sent", name, info.ChecksumCRC32C, want)
-		}
-		if err := s.readBack(ctx, name, hex.EncodeToString(sum[:])); err != nil {
-			return Object{}, err
-		}
+	sha := sha256.Sum256(b)
+	sum := hex.EncodeToString(sha[:])
+	if err := s.confirm(ctx, name, info, crc.Sum(nil), sum); err != nil {
+		return Object{}, err
 	}
-	return Object{Key: key, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Modified: info.LastModified.UTC(), Meta: meta}, nil
+	return Object{Key: key, Size: int64(len(b)), SHA256: sum, Modified: info.LastModified.UTC(), Meta: meta}, nil
 }
 
 func (s *S3Store) putOptions(meta map[string]string) minio.PutObjectOptions {
