@@ -130,6 +130,12 @@ func (h *DockerHarness) UserNetwork(t testing.TB, name string, internal bool) st
 	if err != nil {
 		t.Fatalf("creating test network %s: %v", name, err)
 	}
+	h.removeNetworkAtEnd(t, name)
+	return name
+}
+
+// removeNetworkAtEnd removes a test network when the test ends.
+func (h *DockerHarness) removeNetworkAtEnd(t testing.TB, name string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -137,7 +143,6 @@ func (h *DockerHarness) UserNetwork(t testing.TB, name string, internal bool) st
 			t.Logf("removing test network %s: %v", name, err)
 		}
 	})
-	return name
 }
 
 // IPv6Network makes a user network with IPv4 and a random unique-local
@@ -155,13 +160,7 @@ func (h *DockerHarness) IPv6Network(t testing.TB, name string) string {
 	if err != nil {
 		t.Fatalf("creating IPv6 test network %s (%s): %v", name, subnet, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := h.rt.API().NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
-			t.Logf("removing test network %s: %v", name, err)
-		}
-	})
+	h.removeNetworkAtEnd(t, name)
 	return name
 }
 
