@@ -90,12 +90,7 @@ func waitForFile(t *testing.T, h runtimetest.Harness, id, rel string) runtime.La
 
 func getJSON(t *testing.T, s evidence.Store, key string, v any) {
 	t.Helper()
-	rc, err := s.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	if err := json.NewDecoder(rc).Decode(v); err != nil {
+	if err := json.Unmarshal(storetest.Read(t, s, key), v); err != nil {
 		t.Fatalf("%s: %v", key, err)
 	}
 }
@@ -187,12 +182,7 @@ func expectedChanges(t *testing.T, ctx context.Context, h runtimetest.Harness, i
 
 func layerEntries(t *testing.T, s evidence.Store, key string) map[string][]byte {
 	t.Helper()
-	rc, err := s.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	zr, err := zstd.NewReader(rc)
+	zr, err := zstd.NewReader(bytes.NewReader(storetest.Read(t, s, key)))
 	if err != nil {
 		t.Fatal(err)
 	}
