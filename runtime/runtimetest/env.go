@@ -1,7 +1,8 @@
 // Package runtimetest holds what tests need to run against real engines: a
 // harness per engine that creates named test containers (and cleans them up),
 // the test network namespaces for containerd, and the conformance suite that
-// every runtime.Runtime passes. It is imported by tests only.
+// every runtime.Runtime passes. A harness on the in-process fake engine
+// (runtime/fake) serves tests of pure logic. It is imported by tests only.
 package runtimetest
 
 import (

@@ -47,6 +47,24 @@ type Harness interface {
 	Network(t testing.TB) (victim, peer Spec, addr func(d runtime.Details) string)
 }
 
+// Capabilities is implemented by a harness whose engine lacks part of what a
+// real engine has. A harness that does not implement it has everything, and
+// every subtest runs against it in full.
+type Capabilities interface {
+	// Processes reports whether the engine's containers are processes on
+	// this host, with PIDs, network namespaces and reachable addresses.
+	Processes() bool
+}
+
+// RequireProcesses skips the rest of a test whose harness says its engine
+// has no processes (the fake); against a real engine it does nothing.
+func RequireProcesses(t testing.TB, h Harness) {
+	t.Helper()
+	if c, ok := h.(Capabilities); ok && !c.Processes() {
+		t.Skipf("%s engine has no processes: nothing here to check PIDs, namespaces or addresses against", h.Runtime().Name())
+	}
+}
+
 func sleepCmd(s Spec) []string {
 	if len(s.Cmd) > 0 {
 		return s.Cmd
