@@ -1,20 +1,19 @@
 package collect
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"firebreak/internal/procfs"
 )
 
 // Process is one entry of processes.json, read from /proc on the host.
@@ -53,31 +52,23 @@ type Process struct {
 
 // procReader reads /proc (a parameter, for tests with a fixture tree).
 type procReader struct {
-	root     string
-	bootTime time.Time
+	fs       procfs.Root
+	bootTime time.Time // zero when unknown: start times are left out
 	ticks    float64
 }
 
 func newProcReader(root string) *procReader {
-	p := &procReader{root: root, ticks: 100}
-	if b, err := os.ReadFile(filepath.Join(root, "stat")); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "btime "); ok {
-				if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-					p.bootTime = time.Unix(n, 0).UTC()
-				}
-			}
-		}
-	}
+	p := &procReader{fs: procfs.Root(root), ticks: 100}
+	p.bootTime, _ = p.fs.BootTime()
 	return p
 }
 
 func (p *procReader) path(pid int, name string) string {
-	return filepath.Join(p.root, strconv.Itoa(pid), name)
+	return p.fs.Path(pid, name)
 }
 
 func (p *procReader) pids() ([]int, error) {
-	ents, err := os.ReadDir(p.root)
+	ents, err := os.ReadDir(string(p.fs))
 	if err != nil {
 		return nil, err
 	}
@@ -89,26 +80,6 @@ func (p *procReader) pids() ([]int, error) {
 	}
 	sort.Ints(out)
 	return out, nil
-}
-
-// stat parses /proc/PID/stat: the command sits in parentheses and may
-// itself hold spaces and parentheses, so fields are counted from the last
-// closing one.
-func parseStat(b []byte) (comm string, state string, ppid int, start uint64, err error) {
-	open := bytes.IndexByte(b, '(')
-	end := bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return "", "", 0, 0, fmt.Errorf("malformed stat")
-	}
-	comm = string(b[open+1 : end])
-	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 20 {
-		return "", "", 0, 0, fmt.Errorf("malformed stat: %d fields", len(f))
-	}
-	state = f[0]
-	ppid, _ = strconv.Atoi(f[1])
-	start, _ = strconv.ParseUint(f[19], 10, 64)
-	return comm, state, ppid, start, nil
 }
 
 var nsNames = []string{"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"}
@@ -135,20 +106,16 @@ func (p *procReader) cgroup(pid int) []string {
 
 // basic reads what membership needs: ppid, namespaces, cgroup.
 func (p *procReader) basic(pid int) (*Process, error) {
-	b, err := os.ReadFile(p.path(pid, "stat"))
+	st, err := p.fs.Stat(pid)
 	if err != nil {
 		return nil, err
 	}
-	comm, state, ppid, start, err := parseStat(b)
-	if err != nil {
-		return nil, fmt.Errorf("pid %d: %w", pid, err)
-	}
-	pr := &Process{PID: pid, PPID: ppid, Comm: comm, State: state, Namespaces: p.namespaces(pid), Cgroup: p.cgroup(pid)}
-	if !utf8.ValidString(comm) {
-		pr.CommB64 = base64.StdEncoding.EncodeToString([]byte(comm))
+	pr := &Process{PID: pid, PPID: st.PPID, Comm: st.Comm, State: st.State, Namespaces: p.namespaces(pid), Cgroup: p.cgroup(pid)}
+	if !utf8.ValidString(st.Comm) {
+		pr.CommB64 = base64.StdEncoding.EncodeToString([]byte(st.Comm))
 	}
 	if !p.bootTime.IsZero() {
-		pr.Start = p.bootTime.Add(time.Duration(float64(start) / p.ticks * float64(time.Second))).UTC()
+		pr.Start = p.bootTime.Add(time.Duration(float64(st.StartTime) / p.ticks * float64(time.Second))).UTC()
 	}
 	return pr, nil
 }
@@ -175,30 +142,9 @@ func (p *procReader) details(pr *Process) {
 			}
 		}
 	}
-	if b, err := os.ReadFile(p.path(pid, "status")); err == nil {
-		pr.Caps = map[string]string{}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			k, v, ok := strings.Cut(sc.Text(), ":")
-			if !ok {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			switch k {
-			case "Uid":
-				pr.UIDs = atois(v)
-			case "Gid":
-				pr.GIDs = atois(v)
-			case "NSpid":
-				pr.NSPID = atois(v)
-			case "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb":
-				pr.Caps[k] = v
-			case "Seccomp":
-				pr.Seccomp = v
-			case "NoNewPrivs":
-				pr.NoNewPrivs = v
-			}
-		}
+	if st, err := p.fs.Status(pid); err == nil {
+		pr.UIDs, pr.GIDs, pr.NSPID = st.UIDs, st.GIDs, st.NSPIDs
+		pr.Caps, pr.Seccomp, pr.NoNewPrivs = st.Caps, st.Seccomp, st.NoNewPrivs
 	}
 	if exe, err := os.Readlink(p.path(pid, "exe")); err == nil {
 		pr.Exe = exe
@@ -231,23 +177,11 @@ func (p *procReader) details(pr *Process) {
 			if err != nil {
 				continue
 			}
-			if v, ok := strings.CutPrefix(l, "socket:["); ok {
-				if n, err := strconv.ParseUint(strings.TrimSuffix(v, "]"), 10, 64); err == nil {
-					pr.Sockets = append(pr.Sockets, n)
-				}
+			if n, ok := procfs.SocketInode(l); ok {
+				pr.Sockets = append(pr.Sockets, n)
 			}
 		}
 	}
-}
-
-func atois(s string) []int {
-	var out []int
-	for _, f := range strings.Fields(s) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // processTree returns every process of the container whose init is initPID:

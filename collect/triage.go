@@ -11,12 +11,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/sync/errgroup"
 
+	"firebreak/internal/procfs"
 	"firebreak/runtime"
 )
 
@@ -359,18 +359,15 @@ func Rank(as []Assessment) {
 func AssessAll(ctx context.Context, rt runtime.Runtime, procRoot string, targets []runtime.Container, parallel int) ([]Assessment, error) {
 	out := make([]Assessment, len(targets))
 	errs := make([]error, len(targets))
-	sem := make(chan struct{}, max(parallel, 1))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(max(parallel, 1))
 	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			out[i], errs[i] = Assess(ctx, rt, procRoot, t)
-		}()
+			return nil // each target's error is kept in errs
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every func returns nil
 	var kept []Assessment
 	var failed []error
 	for i := range out {
@@ -397,28 +394,13 @@ func AssessAll(ctx context.Context, rt runtime.Runtime, procRoot string, targets
 // bind mount from the host's disk), a file counts as inside when it is a
 // bound file itself or lies under a bound directory's destination.
 func hostFDs(procRoot string, d runtime.Details, procs []*Process) []Finding {
-	mi, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(d.Pid), "mountinfo"))
+	mis, err := procfs.Root(procRoot).MountInfo(d.Pid)
 	if err != nil {
 		return nil
 	}
-	type mnt struct{ root, point string }
-	devs := map[uint64][]mnt{}
-	for _, line := range strings.Split(string(mi), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		maj, min, ok := strings.Cut(f[2], ":")
-		if !ok {
-			continue
-		}
-		a, err1 := strconv.ParseUint(maj, 10, 32)
-		b, err2 := strconv.ParseUint(min, 10, 32)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		dev := unix.Mkdev(uint32(a), uint32(b))
-		devs[dev] = append(devs[dev], mnt{root: f[3], point: f[4]})
+	devs := map[uint64][]procfs.Mount{}
+	for _, m := range mis {
+		devs[m.Dev()] = append(devs[m.Dev()], m)
 	}
 	var out []Finding
 	for _, p := range procs {
@@ -440,7 +422,7 @@ func hostFDs(procRoot string, d runtime.Details, procs []*Process) []Finding {
 			mounts, ok := devs[uint64(st.Dev)]
 			inside := false
 			for _, m := range mounts {
-				if m.point == "/" || target == m.point || strings.HasPrefix(target, strings.TrimSuffix(m.point, "/")+"/") {
+				if m.Point == "/" || target == m.Point || strings.HasPrefix(target, strings.TrimSuffix(m.Point, "/")+"/") {
 					inside = true
 					break
 				}

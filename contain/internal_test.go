@@ -44,16 +44,6 @@ func TestPrefixMatch(t *testing.T) {
 	}
 }
 
-func TestParseProcAddr(t *testing.T) {
-	a, ok := parseProcAddr("0100A8C0") // 192.168.0.1, little-endian as /proc prints it
-	if !ok || a != netip.MustParseAddr("192.168.0.1") {
-		t.Errorf("parseProcAddr = %v %v", a, ok)
-	}
-	if _, ok := parseProcAddr("zz"); ok {
-		t.Error("parseProcAddr accepted garbage")
-	}
-}
-
 func TestHostPort(t *testing.T) {
 	for in, want := range map[string]string{
 		"10.1.2.3":      "10.1.2.3:80",

@@ -1,11 +1,8 @@
 package contain
 
 import (
-	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"firebreak/internal/netns"
+	"firebreak/internal/procfs"
 )
 
 // ProbeResult is one reachability check from inside a network namespace.
@@ -84,35 +82,17 @@ func probeOne(ctx context.Context, nsPath, target string, timeout time.Duration)
 }
 
 // routeGateways reads the IPv4 gateways of a process's network namespace from
-// /proc/PID/net/route on the host, without entering it.
+// /proc/PID/net/route on the host, without entering it. None when the table
+// cannot be read: they are only extra probe targets.
 func routeGateways(pid int) []netip.Addr {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/net/route", pid))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
+	routes, _ := procfs.Proc.Routes(pid)
 	var out []netip.Addr
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || fields[2] == "00000000" {
-			continue
-		}
-		if a, ok := parseProcAddr(fields[2]); ok {
-			out = append(out, a)
+	for _, r := range routes {
+		if r.Gateway.Is4() {
+			out = append(out, r.Gateway)
 		}
 	}
 	return out
-}
-
-// parseProcAddr decodes a little-endian hex IPv4 address from /proc/net.
-func parseProcAddr(s string) (netip.Addr, bool) {
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != 4 {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom4([4]byte{b[3], b[2], b[1], b[0]}), true
 }
 
 // hostPort joins an address and a port for net.Dial.
