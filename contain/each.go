@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Outcome is one target's result in a multi-target run.
@@ -20,25 +22,21 @@ func Each(ctx context.Context, refs []string, parallel int, fn func(ctx context.
 		parallel = 1
 	}
 	out := make([]Outcome, len(refs))
-	sem := make(chan struct{}, parallel)
-	done := make(chan struct{})
+	var g errgroup.Group
+	g.SetLimit(parallel)
 	for i, ref := range refs {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				out[i] = Outcome{Ref: ref, Err: ctx.Err()}
-				return
+		g.Go(func() error {
+			// A target not yet started when ctx ends is not started.
+			if err := ctx.Err(); err != nil {
+				out[i] = Outcome{Ref: ref, Err: err}
+				return nil
 			}
-			defer func() { <-sem }()
 			r, err := fn(ctx, ref)
 			out[i] = Outcome{Ref: ref, Result: r, Err: err}
-		}()
+			return nil // kept in out: one failure does not stop the others
+		})
 	}
-	for range refs {
-		<-done
-	}
+	_ = g.Wait() // every func returns nil
 	return out
 }
 
