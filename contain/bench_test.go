@@ -33,7 +33,7 @@ func BenchmarkContainDocker(b *testing.B) {
 		b.Run(name(n), func(b *testing.B) {
 			h := runtimetest.Docker(b)
 			_, fleet := benchFleet(b, h, n)
-			store, err := contain.OpenStore(b.TempDir())
+			store, err := contain.OpenRecords(b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package contain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -75,16 +76,6 @@ type Result struct {
 	Record       *Record           `json:"record,omitempty"`
 }
 
-// RefusedError says a containment was refused before anything changed.
-type RefusedError struct {
-	Container runtime.Container
-	Reason    string
-}
-
-func (e *RefusedError) Error() string {
-	return fmt.Sprintf("refusing %s (%s): %s", e.Container.ShortID(), e.Container.Name, e.Reason)
-}
-
 // NotIsolatedError says the acts succeeded but verification found the
 // container still reaching a peer or its drop rules gone.
 type NotIsolatedError struct {
@@ -99,7 +90,7 @@ func (e *NotIsolatedError) Error() string {
 // Containment performs contain and release against one engine.
 type Containment struct {
 	rt        runtime.Runtime
-	store     *Store
+	store     *Records
 	namespace string
 	now       func() time.Time
 
@@ -109,7 +100,7 @@ type Containment struct {
 
 // New returns a Containment working on rt, recording in store. namespace is
 // the engine namespace (containerd) the records are kept under.
-func New(rt runtime.Runtime, store *Store, namespace string) *Containment {
+func New(rt runtime.Runtime, store *Records, namespace string) *Containment {
 	return &Containment{rt: rt, store: store, namespace: namespace, now: time.Now}
 }
 
@@ -129,15 +120,15 @@ const hostNetNS = "/proc/self/ns/net"
 func refuseShared(d runtime.Details) error {
 	switch d.NetworkMode.Kind {
 	case "host":
-		return &RefusedError{Container: d.Container, Reason: "it shares the host's network namespace; cutting its network would cut the host's. Nothing was changed. Freeze it instead: `firebreak contain --network=false` (pause only)"}
+		return &runtime.RefusedError{Container: d.Container, Reason: "it shares the host's network namespace; cutting its network would cut the host's. Nothing was changed. Freeze it instead: `firebreak contain --network=false` (pause only)"}
 	case "container":
-		return &RefusedError{Container: d.Container, Reason: fmt.Sprintf("it shares the network namespace of %s; cutting it would cut them too. Nothing was changed. Contain the namespace's owner, or freeze this one with `firebreak contain --network=false`", strings.Join(d.NetworkMode.SharedWith, ", "))}
+		return &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf("it shares the network namespace of %s; cutting it would cut them too. Nothing was changed. Contain the namespace's owner, or freeze this one with `firebreak contain --network=false`", strings.Join(d.NetworkMode.SharedWith, ", "))}
 	}
 	if d.NetNSPath != "" {
 		host, herr := netnsInode(hostNetNS)
 		own, oerr := netnsInode(d.NetNSPath)
 		if herr == nil && oerr == nil && host == own {
-			return &RefusedError{Container: d.Container, Reason: "its network namespace is the host's; cutting it would cut the host. Nothing was changed. Freeze it instead: `firebreak contain --network=false`"}
+			return &runtime.RefusedError{Container: d.Container, Reason: "its network namespace is the host's; cutting it would cut the host. Nothing was changed. Freeze it instead: `firebreak contain --network=false`"}
 		}
 	}
 	return nil
@@ -356,7 +347,9 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 	res.Timings = timings
 	fail := func(i int, err error) (*Result, error) {
 		res.Changes[i].Error = err.Error()
-		_ = c.save(rec, res.Changes[i].Action, res.Changes[i].Detail, err)
+		if serr := c.save(rec, res.Changes[i].Action, res.Changes[i].Detail, err); serr != nil {
+			err = errors.Join(err, serr)
+		}
 		return res, fmt.Errorf("%s %s: %w (what is done stays recorded: `firebreak status %s` shows it, `firebreak contain` again finishes, `firebreak release` undoes)", res.Changes[i].Action, d.ShortID(), err, d.ShortID())
 	}
 	for i := range res.Changes {

@@ -20,9 +20,9 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, h runtimetest.Harness)) {
 	t.Run("containerd", func(t *testing.T) { fn(t, runtimetest.Containerd(t)) })
 }
 
-func newContainment(t *testing.T, h runtimetest.Harness) (*contain.Containment, *contain.Store) {
+func newContainment(t *testing.T, h runtimetest.Harness) (*contain.Containment, *contain.Records) {
 	t.Helper()
-	store, err := contain.OpenStore(t.TempDir())
+	store, err := contain.OpenRecords(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestContainRefusesHostNetwork(t *testing.T) {
 		d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{HostNetwork: true})
 		c, store := newContainment(t, h)
 		_, err := c.Contain(ctx, d.Container, testOptions())
-		var refused *contain.RefusedError
+		var refused *runtime.RefusedError
 		if !errors.As(err, &refused) {
 			t.Fatalf("Contain(host network) = %v, want RefusedError", err)
 		}
@@ -308,7 +308,7 @@ func TestReleaseAfterRestart(t *testing.T) {
 		d := h.Run(t, runtimetest.Name(t), vspec)
 		dir := t.TempDir()
 		ns := nsOf(h)
-		store, err := contain.OpenStore(dir)
+		store, err := contain.OpenRecords(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +316,7 @@ func TestReleaseAfterRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A new process: nothing shared but the state directory.
-		store2, err := contain.OpenStore(dir)
+		store2, err := contain.OpenRecords(dir)
 		if err != nil {
 			t.Fatal(err)
 		}

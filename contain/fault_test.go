@@ -31,7 +31,7 @@ func TestContainFailureMidwayStaysRecorded(t *testing.T) {
 	ctx := runtimetest.Context(t)
 	vspec, _, _ := h.Network(t)
 	victim := h.Run(t, runtimetest.Name(t), vspec)
-	store, err := contain.OpenStore(t.TempDir())
+	store, err := contain.OpenRecords(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestReleaseOfPartialContainment(t *testing.T) {
 	pspec.Cmd = runtimetest.ServeCmd
 	victim := h.Run(t, runtimetest.Name(t), vspec)
 	peer := h.Run(t, runtimetest.Name(t)+"-peer", pspec)
-	store, err := contain.OpenStore(t.TempDir())
+	store, err := contain.OpenRecords(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestHostPort(t *testing.T) {
 }
 
 func TestStoreSaveLoadRetire(t *testing.T) {
-	s, err := OpenStore(t.TempDir())
+	s, err := OpenRecords(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestStoreSaveLoadRetire(t *testing.T) {
 }
 
 func TestStoreDamagedRecordIsKept(t *testing.T) {
-	s, err := OpenStore(t.TempDir())
+	s, err := OpenRecords(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestStoreDamagedRecordIsKept(t *testing.T) {
 }
 
 func TestStoreLockNamesHolder(t *testing.T) {
-	s, err := OpenStore(t.TempDir())
+	s, err := OpenRecords(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,14 +139,14 @@ func TestRefuseShared(t *testing.T) {
 	c := runtime.Container{ID: "abcdef0123456789", Name: "x"}
 	for _, mode := range []runtime.NetworkMode{{Kind: "host"}, {Kind: "container", SharedWith: []string{"pod"}}} {
 		err := refuseShared(runtime.Details{Container: c, NetworkMode: mode})
-		var r *RefusedError
+		var r *runtime.RefusedError
 		if !errors.As(err, &r) {
 			t.Errorf("%s: %v, want refusal", mode.Kind, err)
 		}
 	}
 	// A namespace path that is in fact the host's is refused too.
 	err := refuseShared(runtime.Details{Container: c, NetworkMode: runtime.NetworkMode{Kind: "private"}, NetNSPath: "/proc/self/ns/net"})
-	var r *RefusedError
+	var r *runtime.RefusedError
 	if !errors.As(err, &r) {
 		t.Errorf("host namespace by path: %v, want refusal", err)
 	}

@@ -35,7 +35,9 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 	if errors.As(err, &replaced) {
 		res.Notes = []string{"the contained container is gone or was replaced; nothing of it is left to restore: " + err.Error()}
 		if !dryRun {
-			_ = c.save(rec, "released", "container gone", nil)
+			if err := c.save(rec, "released", "container gone", nil); err != nil {
+				return res, err
+			}
 			if err := c.store.Retire(rec, c.now()); err != nil {
 				return res, err
 			}
@@ -80,8 +82,8 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 		}
 		if err != nil {
 			ch.Error = err.Error()
-			_ = c.save(rec, ch.Action, ch.Detail, err)
-			return res, fmt.Errorf("release of %s: %s: %w (still held; `firebreak status %s` shows what, `firebreak release` again retries)", d.ShortID(), ch.Action, err, d.ShortID())
+			serr := c.save(rec, ch.Action, ch.Detail, err)
+			return res, fmt.Errorf("release of %s: %s: %w (still held; `firebreak status %s` shows what, `firebreak release` again retries)", d.ShortID(), ch.Action, errors.Join(err, serr), d.ShortID())
 		}
 		ch.Done = true
 		if err := c.save(rec, ch.Action, ch.Detail, nil); err != nil {
@@ -107,8 +109,13 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 			res.Notes = append(res.Notes, addressNotes(now, rec)...)
 		}
 	}
+	if rec.Ended != nil {
+		res.Notes = append(res.Notes, "its processes were ended by Firebreak ("+rec.Ended.String()+"): release cannot bring them back; start it again if the service needs it")
+	}
 	rec.Phase = "released"
-	_ = c.save(rec, "released", "", nil)
+	if err := c.save(rec, "released", "", nil); err != nil {
+		return res, err
+	}
 	if err := c.store.Retire(rec, c.now()); err != nil {
 		return res, err
 	}

@@ -9,9 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"firebreak/internal/flock"
 	"firebreak/internal/fsutil"
 	"firebreak/runtime"
 )
@@ -31,10 +31,12 @@ type Record struct {
 	Since     time.Time         `json:"since"`
 	Updated   time.Time         `json:"updated"`
 	// Phase is "containing" while acts are under way, "contained" when
-	// all succeeded, "releasing" while a release is under way.
+	// all succeeded, "releasing" while a release is under way, "ended" for
+	// a container Firebreak stopped or killed without containing it.
 	Phase   string       `json:"phase"`
 	Network *NetworkHold `json:"network,omitempty"`
 	Pause   *PauseHold   `json:"pause,omitempty"`
+	Ended   *EndHold     `json:"ended,omitempty"` // stopped or killed by Firebreak
 	Log     []Entry      `json:"log"`
 }
 
@@ -80,7 +82,7 @@ func (r *Record) Held() bool {
 	if r == nil {
 		return false
 	}
-	if r.Pause != nil && r.Pause.Paused {
+	if (r.Pause != nil && r.Pause.Paused) || r.Ended != nil {
 		return true
 	}
 	if n := r.Network; n != nil {
@@ -96,14 +98,15 @@ func (r *Record) Held() bool {
 	return false
 }
 
-// Store keeps containment records as one JSON file per container, written
+// Records keeps containment records as one JSON file per container, written
 // atomically (temp file, fsync, rename, fsync of the directory).
-type Store struct {
+type Records struct {
 	dir string
 }
 
-// OpenStore opens (creating if needed) the state directory.
-func OpenStore(dir string) (*Store, error) {
+// OpenRecords opens (creating if needed) the state directory and its held/
+// and released/ record directories.
+func OpenRecords(dir string) (*Records, error) {
 	if dir == "" {
 		dir = DefaultStateDir
 	}
@@ -112,11 +115,11 @@ func OpenStore(dir string) (*Store, error) {
 			return nil, fmt.Errorf("creating state directory %s: %w (hint: set --state-dir or FIREBREAK_STATE_DIR to a writable directory)", d, err)
 		}
 	}
-	return &Store{dir: dir}, nil
+	return &Records{dir: dir}, nil
 }
 
 // Dir is the state directory.
-func (s *Store) Dir() string { return s.dir }
+func (s *Records) Dir() string { return s.dir }
 
 func key(rt, ns, id string) string {
 	if ns != "" {
@@ -125,12 +128,12 @@ func key(rt, ns, id string) string {
 	return rt + "_" + id
 }
 
-func (s *Store) path(rt, ns, id string) string {
+func (s *Records) path(rt, ns, id string) string {
 	return filepath.Join(s.dir, "held", key(rt, ns, id)+".json")
 }
 
 // Load returns the record for a container, or nil when none is held.
-func (s *Store) Load(rt, ns, id string) (*Record, error) {
+func (s *Records) Load(rt, ns, id string) (*Record, error) {
 	b, err := os.ReadFile(s.path(rt, ns, id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -146,7 +149,7 @@ func (s *Store) Load(rt, ns, id string) (*Record, error) {
 }
 
 // Save writes the record atomically.
-func (s *Store) Save(r *Record) error {
+func (s *Records) Save(r *Record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding containment record: %w", err)
@@ -156,7 +159,7 @@ func (s *Store) Save(r *Record) error {
 
 // Retire moves a fully released record to released/, stamped with the time,
 // so the history stays and status no longer shows it as held.
-func (s *Store) Retire(r *Record, at time.Time) error {
+func (s *Records) Retire(r *Record, at time.Time) error {
 	if err := s.Save(r); err != nil {
 		return err
 	}
@@ -168,7 +171,7 @@ func (s *Store) Retire(r *Record, at time.Time) error {
 }
 
 // List returns every held record of an engine (and namespace), oldest first.
-func (s *Store) List(rt, ns string) ([]*Record, error) {
+func (s *Records) List(rt, ns string) ([]*Record, error) {
 	prefix := key(rt, ns, "")
 	ents, err := os.ReadDir(filepath.Join(s.dir, "held"))
 	if err != nil {
@@ -199,25 +202,20 @@ func (s *Store) List(rt, ns string) ([]*Record, error) {
 // Lock takes an exclusive lock on a container's record for the life of one
 // contain or release. It fails at once, naming the holder, when another
 // Firebreak process holds it. The lock dies with the process that holds it.
-func (s *Store) Lock(rt, ns, id string) (unlock func(), err error) {
-	p := filepath.Join(s.dir, "held", key(rt, ns, id)+".lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock %s: %w", p, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(p)
-		f.Close()
-		return nil, &BusyError{ID: id, Holder: strings.TrimSpace(string(holder))}
-	}
+func (s *Records) Lock(rt, ns, id string) (unlock func(), err error) {
 	host, _ := os.Hostname()
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte("pid "+strconv.Itoa(os.Getpid())+" on "+host+" since "+time.Now().UTC().Format(time.RFC3339)+"\n"), 0)
-	return func() {
-		_ = f.Truncate(0)
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	l, err := flock.TryLock(filepath.Join(s.dir, "held", key(rt, ns, id)+".lock"),
+		"pid "+strconv.Itoa(os.Getpid())+" on "+host+" since "+time.Now().UTC().Format(time.RFC3339))
+	var held *flock.HeldError
+	if errors.As(err, &held) {
+		return nil, &BusyError{ID: id, Holder: held.Holder}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Unlock releases the lock even when it cannot remove the file, and a
+	// file left behind blocks nobody: nothing to report.
+	return func() { _ = l.Unlock() }, nil
 }
 
 // BusyError says another Firebreak process is acting on the container.

@@ -171,28 +171,22 @@ func (containStop) Describe() Description {
 		Name:    "contain.stop",
 		Summary: "Stop the target: SIGTERM, then SIGKILL after the grace period (the container stays for inspection)",
 		Params:  []ParamSpec{{Name: "grace", Type: TypeDuration, Default: 10 * time.Second, Doc: "time between SIGTERM and SIGKILL"}},
-		Outputs: []OutputSpec{{Name: "stopped", Type: "bool", Doc: "true when done"}},
-		Changes: "the target's processes (ended; memory state is lost)",
+		Outputs: []OutputSpec{{Name: "stopped", Type: "bool", Doc: "true when it had to be stopped (false: it was not running)"}},
+		Changes: "the target's processes (ended; memory state is lost; recorded in its containment record)",
 		Example: "- id: stop\n  action: contain.stop\n  with: {grace: 5s}\n  approval: \"Stop the container?\"",
 	}
 }
 
 func (containStop) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
-	st, ok := env.Runtime.(runtime.Stopper)
-	if !ok {
-		return nil, fmt.Errorf("%s cannot stop containers", env.Runtime.Name())
-	}
-	if _, err := runtime.CheckSame(ctx, env.Runtime, t); err != nil {
-		return nil, err
-	}
 	grace := duration(p, "grace")
 	if grace == 0 {
 		grace = 10 * time.Second
 	}
-	if err := st.Stop(ctx, t.ID, grace); err != nil {
+	r, err := env.Contain.Stop(ctx, t, grace, env.Actor, env.Case)
+	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"stopped": true}, nil
+	return map[string]any{"stopped": !r.Unchanged}, nil
 }
 
 type containKill struct{}
@@ -202,38 +196,19 @@ func (containKill) Describe() Description {
 		Name:    "contain.kill",
 		Summary: "Send a signal to the target's init (default SIGKILL)",
 		Params:  []ParamSpec{{Name: "signal", Type: TypeString, Default: "SIGKILL", Doc: "signal name"}},
-		Outputs: []OutputSpec{{Name: "killed", Type: "bool", Doc: "true when sent"}},
-		Changes: "the target's processes (ended; memory state is lost)",
+		Outputs: []OutputSpec{{Name: "killed", Type: "bool", Doc: "true when sent (false: it was not running)"}},
+		Changes: "the target's processes (ended; memory state is lost; recorded in its containment record, thawed first behind its drop rules when frozen)",
 		Example: "- id: kill\n  action: contain.kill\n  approval: \"Kill the miner?\"",
 	}
 }
 
 func (containKill) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
-	st, ok := env.Runtime.(runtime.Stopper)
-	if !ok {
-		return nil, fmt.Errorf("%s cannot kill containers", env.Runtime.Name())
-	}
-	d, err := runtime.CheckSame(ctx, env.Runtime, t)
+	// A resumed run repeats nothing: a container already ended is left alone.
+	r, err := env.Contain.Kill(ctx, t, str(p, "signal"), env.Actor, env.Case)
 	if err != nil {
 		return nil, err
 	}
-	if d.State == runtime.StateStopped || d.State == runtime.StateCreated {
-		return map[string]any{"killed": false}, nil // already ended: a resumed run repeats nothing
-	}
-	if d.State == runtime.StatePaused {
-		// A frozen process cannot take a signal: thaw it behind the cut.
-		if err := env.Runtime.Unpause(ctx, t.ID); err != nil {
-			return nil, err
-		}
-	}
-	sig := str(p, "signal")
-	if sig == "" {
-		sig = "SIGKILL"
-	}
-	if err := st.Kill(ctx, t.ID, sig); err != nil && !runtime.IsNotRunning(err) {
-		return nil, err
-	}
-	return map[string]any{"killed": true}, nil
+	return map[string]any{"killed": !r.Unchanged}, nil
 }
 
 type collectAction struct{}

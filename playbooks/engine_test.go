@@ -37,7 +37,7 @@ func (r *recorder) all() []playbooks.Event {
 
 func engine(t *testing.T, h runtimetest.Harness) (*playbooks.Engine, *recorder) {
 	t.Helper()
-	store, err := contain.OpenStore(t.TempDir())
+	store, err := contain.OpenRecords(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +61,13 @@ func mustLoad(t *testing.T, src string) *playbooks.Playbook {
 func statuses(rep *playbooks.Report) map[string]string {
 	m := map[string]string{}
 	for _, s := range rep.Targets[0].Steps {
-		m[s.ID] = s.Status
+		m[s.ID] = string(s.Status)
 	}
 	return m
 }
 
 func TestEngineTimeoutRetriesContinueAndSkips(t *testing.T) {
-	h := runtimetest.Docker(t)
+	h := runtimetest.Fake(t) // engine logic: no daemon needed
 	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{})
 	e, _ := engine(t, h)
 	pb := mustLoad(t, `name: t
@@ -131,7 +131,7 @@ steps:
 	if err == nil {
 		t.Fatal("Run succeeded")
 	}
-	if st := statuses(rep); st["isolate"] != playbooks.StatusUndone {
+	if st := statuses(rep); st["isolate"] != string(playbooks.StatusUndone) {
 		t.Errorf("isolate = %s, want undone", st["isolate"])
 	}
 	got := inspect(t, h, d.ID)
@@ -141,7 +141,7 @@ steps:
 }
 
 func TestEngineRunsIndependentStepsInParallel(t *testing.T) {
-	h := runtimetest.Docker(t)
+	h := runtimetest.Fake(t) // engine logic: no daemon needed
 	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{})
 	e, rec := engine(t, h)
 	pb := mustLoad(t, `name: t
@@ -163,13 +163,18 @@ steps:
 	var seq []string
 	for _, ev := range rec.all() {
 		if ev.Type == "step_started" || ev.Type == "step_finished" {
-			seq = append(seq, ev.Type[5:]+":"+ev.Step)
+			seq = append(seq, string(ev.Type[5:])+":"+ev.Step)
 		}
 	}
 	// Both a and b start before either finishes; c starts after both.
 	pos := map[string]int{}
 	for i, s := range seq {
 		pos[s] = i
+	}
+	for _, want := range []string{"started:a", "started:b", "started:c", "finished:a", "finished:b", "finished:c"} {
+		if _, ok := pos[want]; !ok {
+			t.Fatalf("no %s event: %v", want, seq)
+		}
 	}
 	firstFinish := min(pos["finished:a"], pos["finished:b"])
 	if pos["started:a"] > firstFinish || pos["started:b"] > firstFinish {
@@ -181,7 +186,7 @@ steps:
 }
 
 func TestEngineWebhookAndExpressions(t *testing.T) {
-	h := runtimetest.Docker(t)
+	h := runtimetest.Fake(t) // engine logic: no daemon needed
 	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{})
 	var got map[string]any
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +233,7 @@ func inspect(t *testing.T, h runtimetest.Harness, id string) runtime.Details {
 }
 
 func TestEngineFleetFailurePolicy(t *testing.T) {
-	h := runtimetest.Docker(t)
+	h := runtimetest.Fake(t) // engine logic: no daemon needed
 	bad := h.Run(t, runtimetest.Name(t)+"-bad", runtimetest.Spec{})
 	good := h.Run(t, runtimetest.Name(t)+"-good", runtimetest.Spec{})
 	// With abort, the other target's long wait is cut short as soon as the
@@ -281,7 +286,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
+	got := map[string]playbooks.Status{}
 	for _, tr := range rep.Targets {
 		for _, s := range tr.Steps {
 			if s.ID == "freeze" {

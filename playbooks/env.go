@@ -3,7 +3,6 @@ package playbooks
 import (
 	"context"
 	"crypto/ed25519"
-	"fmt"
 	"net/http"
 	"sync"
 
@@ -54,12 +53,22 @@ func (s *EvidenceSession) With(ctx context.Context, fn func(*evidence.Run) error
 	return fn(s.run)
 }
 
-// Log adds a custody entry to the current run.
-func (s *EvidenceSession) Log(ctx context.Context, action, target, result string) {
-	_ = s.With(ctx, func(r *evidence.Run) error {
+// Log adds a custody entry to the current run. An error (the case's run
+// could not be opened in the store) names the entry that was not written;
+// the engine fails the step and the run on it.
+func (s *EvidenceSession) Log(ctx context.Context, action, target, result string) error {
+	err := s.With(ctx, func(r *evidence.Run) error {
 		r.Log(action, target, result)
 		return nil
 	})
+	if err != nil {
+		what := "custody log entry " + action
+		if target != "" {
+			what += " for " + target
+		}
+		return &RecordError{What: what + " (" + result + ") of case " + s.Info.ID, Err: err}
+	}
+	return nil
 }
 
 // Seal finishes the current run, if any.
@@ -70,7 +79,7 @@ func (s *EvidenceSession) Seal(ctx context.Context) error {
 		return nil
 	}
 	if _, err := s.run.Finish(ctx); err != nil {
-		return fmt.Errorf("sealing evidence of case %s: %w", s.Info.ID, err)
+		return &RecordError{What: "custody log and manifest of case " + s.Info.ID, Err: err}
 	}
 	s.run = nil
 	return nil

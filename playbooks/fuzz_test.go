@@ -31,18 +31,22 @@ func TestParseHostileInputsBounded(t *testing.T) {
 		bomb += name + ": &" + name + " [" + strings.Repeat("*"+prev+",", 8) + "*" + prev + "]\n"
 		prev = name
 	}
-	inputs := map[string][]byte{
-		"AliasBomb": []byte(bomb),
-		"Huge":      []byte("name: x\ndescription: " + strings.Repeat("y", playbooks.MaxFileSize) + "\n"),
-		"Deep":      []byte("name: x\nsteps: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "\n"),
-		"DeepMap":   []byte("name: x\nsteps:\n" + deepMap(200)),
+	// Each is refused by the limit meant for it, so a test fails when that
+	// limit is removed (a later, structural error would not say this).
+	inputs := map[string]struct {
+		src  []byte
+		want string
+	}{
+		"AliasBomb": {[]byte(bomb), "anchors and aliases are not allowed"},
+		"Huge":      {[]byte("name: x\ndescription: " + strings.Repeat("y", playbooks.MaxFileSize) + "\n"), "a playbook may be at most"},
+		"Deep":      {[]byte("name: x\nsteps: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "\n"), "nested deeper than"},
+		"DeepMap":   {[]byte("name: x\nsteps:\n" + deepMap(200)), "nested deeper than"},
 	}
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
-			// Refused outright: nothing is expanded or walked (the go test
-			// timeout bounds a regression).
-			if _, err := playbooks.Parse("h.yaml", in); err == nil {
-				t.Fatal("accepted")
+			_, err := playbooks.Parse("h.yaml", in.src)
+			if err == nil || !strings.Contains(err.Error(), in.want) {
+				t.Fatalf("Parse = %v, want refused with %q", err, in.want)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ import (
 // point can be resumed without repeating a finished step.
 type Record struct {
 	Time        time.Time           `json:"time"`
-	Type        string              `json:"type"` // run_started, run_resumed, step_started, step_finished, run_finished
+	Type        EventType           `json:"type"` // run_started, run_resumed, step_started, step_finished, step_undone, run_finished
 	Case        string              `json:"case,omitempty"`
 	Playbook    string              `json:"playbook,omitempty"`
 	PlaybookSHA string              `json:"playbook_sha256,omitempty"`
@@ -28,19 +29,51 @@ type Record struct {
 	Target      string              `json:"target,omitempty"`
 	Step        string              `json:"step,omitempty"`
 	Attempt     int                 `json:"attempt,omitempty"`
-	Status      string              `json:"status,omitempty"`
+	Status      Status              `json:"status,omitempty"`
 	Changes     bool                `json:"changes,omitempty"` // the step's action changes state
 	Outputs     map[string]any      `json:"outputs,omitempty"`
 	Error       string              `json:"error,omitempty"`
 	PID         int                 `json:"pid,omitempty"`
 }
 
+// describe names a record for an error: its type, step and target.
+func (r Record) describe() string {
+	s := string(r.Type)
+	if r.Step != "" {
+		s += " of step " + r.Step
+	}
+	if r.Target != "" {
+		s += " for " + r.Target
+	}
+	return s
+}
+
+// JournalWriter is where a journal's lines go. Append returns only after
+// Sync did.
+type JournalWriter interface {
+	io.Writer
+	Sync() error
+}
+
 // Journal appends records to runs/<case>/journal.jsonl in the state
-// directory, syncing each.
+// directory, syncing each before Append returns. A failed write or sync is
+// returned as a *RecordError naming the record; the engine fails the step
+// and the run on it.
 type Journal struct {
 	mu   sync.Mutex
-	f    *os.File
+	w    JournalWriter
+	c    io.Closer
 	path string
+}
+
+// NewJournal makes a journal over w; path is what Path reports. Tests use it
+// to put a writer that fails under the engine.
+func NewJournal(w JournalWriter, path string) *Journal {
+	j := &Journal{w: w, path: path}
+	if c, ok := w.(io.Closer); ok {
+		j.c = c
+	}
+	return j
 }
 
 func journalPath(stateDir, caseID string) string {
@@ -57,34 +90,42 @@ func OpenJournal(stateDir, caseID string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening run journal: %w", err)
 	}
-	return &Journal{f: f, path: p}, nil
+	return NewJournal(f, p), nil
 }
 
 // Path is the journal's file.
 func (j *Journal) Path() string { return j.path }
 
-// Append writes one record and syncs it to disk.
+// Append writes one record and syncs it to disk. An error names the record.
 func (j *Journal) Append(r Record) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
+	fail := func(err error) error {
+		return &RecordError{What: "run journal record " + r.describe() + " (" + j.path + ")", Err: err}
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if _, err := j.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("writing run journal: %w", err)
+	if _, err := j.w.Write(append(b, '\n')); err != nil {
+		return fail(err)
 	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("syncing run journal: %w", err)
+	if err := j.w.Sync(); err != nil {
+		return fail(fmt.Errorf("syncing: %w", err))
 	}
 	return nil
 }
 
-// Close closes the file.
-func (j *Journal) Close() error { return j.f.Close() }
+// Close closes the file, if the writer is one.
+func (j *Journal) Close() error {
+	if j.c == nil {
+		return nil
+	}
+	return j.c.Close()
+}
 
 // LoadJournal reads a case's journal. A last line cut short by a crash is
 // ignored; a damaged line elsewhere is an error. A missing journal yields

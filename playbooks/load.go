@@ -44,13 +44,11 @@ func (es Errors) Error() string {
 
 // Playbook is a parsed playbook. Positions point into its source.
 type Playbook struct {
-	Name        string
-	Description string
-	Params      []*ParamDecl
-	Steps       []*Step
-	// OnTargetFailure is "continue" (default: the other targets go on) or
-	// "abort" (a failed target stops the run for all).
-	OnTargetFailure string
+	Name            string
+	Description     string
+	Params          []*ParamDecl
+	Steps           []*Step
+	OnTargetFailure TargetFailure
 	Source          []byte // the file as read, for the journal's digest
 	Pos             Pos
 }
@@ -74,7 +72,7 @@ type Step struct {
 	When      string
 	Timeout   time.Duration
 	Retries   int
-	OnFailure string // abort, continue, undo
+	OnFailure OnFailure
 	Approval  string // prompt; "" when no approval is needed
 	Pos       Pos
 	ActionPos Pos
@@ -235,7 +233,7 @@ func (p *parser) boolean(n *yaml.Node, what string) bool {
 }
 
 func (p *parser) playbook(n *yaml.Node) *Playbook {
-	pb := &Playbook{Pos: p.pos(n), OnTargetFailure: "continue"}
+	pb := &Playbook{Pos: p.pos(n), OnTargetFailure: TargetFailureContinue}
 	var stepsNode *yaml.Node
 	p.fields(n, "the playbook", map[string]func(*yaml.Node){
 		"name":        func(v *yaml.Node) { pb.Name = p.str(v, "name") },
@@ -243,8 +241,8 @@ func (p *parser) playbook(n *yaml.Node) *Playbook {
 		"params":      func(v *yaml.Node) { pb.Params = p.params(v) },
 		"steps":       func(v *yaml.Node) { stepsNode = v },
 		"on_target_failure": func(v *yaml.Node) {
-			pb.OnTargetFailure = p.str(v, "on_target_failure")
-			if pb.OnTargetFailure != "continue" && pb.OnTargetFailure != "abort" {
+			pb.OnTargetFailure = TargetFailure(p.str(v, "on_target_failure"))
+			if pb.OnTargetFailure != TargetFailureContinue && pb.OnTargetFailure != TargetFailureAbort {
 				p.errorf(v, "on_target_failure %q: use continue (the other targets go on) or abort", pb.OnTargetFailure)
 			}
 		},
@@ -316,7 +314,7 @@ func (p *parser) params(n *yaml.Node) []*ParamDecl {
 }
 
 func (p *parser) step(n *yaml.Node) *Step {
-	s := &Step{Pos: p.pos(n), OnFailure: "abort", With: map[string]*Value{}}
+	s := &Step{Pos: p.pos(n), OnFailure: OnFailureAbort, With: map[string]*Value{}}
 	p.fields(n, "a step", map[string]func(*yaml.Node){
 		"id": func(v *yaml.Node) {
 			s.ID = p.str(v, "id")
@@ -351,9 +349,9 @@ func (p *parser) step(n *yaml.Node) *Step {
 			}
 		},
 		"on_failure": func(v *yaml.Node) {
-			s.OnFailure = p.str(v, "on_failure")
+			s.OnFailure = OnFailure(p.str(v, "on_failure"))
 			switch s.OnFailure {
-			case "abort", "continue", "undo":
+			case OnFailureAbort, OnFailureContinue, OnFailureUndo:
 			default:
 				p.errorf(v, "on_failure %q: use abort, continue or undo", s.OnFailure)
 			}

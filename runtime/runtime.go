@@ -93,6 +93,25 @@ type Attachment struct {
 	DriverOpts  map[string]string `json:"driver_opts,omitempty"`
 }
 
+// RefusedError says an act was refused for safety before anything changed:
+// a shared network namespace, a playbook run that cannot start or resume.
+// Every verb uses this one type, and the CLI maps it to one exit code.
+type RefusedError struct {
+	Container Container // zero when the refusal is not about one container
+	Reason    string
+}
+
+func (e *RefusedError) Error() string {
+	if e.Container.ID == "" {
+		return e.Reason
+	}
+	name := e.Container.Name
+	if name == "" {
+		name = e.Container.ShortID()
+	}
+	return fmt.Sprintf("refusing %s (%s): %s", e.Container.ShortID(), name, e.Reason)
+}
+
 // Runtime is the part of a container engine the verbs use. Every method takes
 // the full container ID (see Resolve); none accepts a name.
 type Runtime interface {
@@ -218,6 +237,17 @@ func Resolve(ctx context.Context, rt Runtime, ref string) (Container, error) {
 		return Container{}, fmt.Errorf("inspecting %s: %w", c.ShortID(), err)
 	}
 	return d.Container, nil
+}
+
+// ResolveIn resolves a reference among the given containers by the rules of
+// Resolve (full ID, exact name, unique ID prefix), without asking an engine:
+// for containers known from elsewhere, such as containment records.
+func ResolveIn(all []Container, ref string) (Container, error) {
+	ref = strings.TrimPrefix(strings.TrimSpace(ref), "/")
+	if ref == "" {
+		return Container{}, fmt.Errorf("empty container reference: name a container by ID, name or ID prefix")
+	}
+	return resolveIn(all, ref)
 }
 
 func resolveIn(all []Container, ref string) (Container, error) {

@@ -93,13 +93,13 @@ func TestExitCode(t *testing.T) {
 		{"Plain", errors.New("boom"), exitFailed},
 		{"NotFound", &runtime.NotFoundError{Ref: "x"}, exitUsage},
 		{"Ambiguous", &runtime.AmbiguousError{Ref: "a"}, exitUsage},
-		{"Refused", &contain.RefusedError{Container: c}, exitRefused},
+		{"Refused", &runtime.RefusedError{Container: c}, exitRefused},
 		{"Replaced", fmt.Errorf("wrapped: %w", &runtime.ReplacedError{Want: c}), exitRefused},
 		{"Busy", &contain.BusyError{ID: "x"}, exitRefused},
 		{"NotIsolated", &contain.NotIsolatedError{Container: c}, exitNotIsolated},
 		{"Canceled", fmt.Errorf("x: %w", context.Canceled), exitInterrupted},
 		{"JoinedWorstWins", errors.Join(&runtime.NotFoundError{Ref: "x"}, errors.New("boom")), exitFailed},
-		{"JoinedRefusedOverUsage", errors.Join(&runtime.NotFoundError{Ref: "x"}, &contain.RefusedError{Container: c}), exitRefused},
+		{"JoinedRefusedOverUsage", errors.Join(&runtime.NotFoundError{Ref: "x"}, &runtime.RefusedError{Container: c}), exitRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,10 +276,18 @@ func TestConfigFileSetsDefaults(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pbDir := filepath.Join(dir, "playbooks")
-	os.MkdirAll(pbDir, 0o700)
-	os.WriteFile(filepath.Join(pbDir, "site-special.yaml"), []byte("name: site-special\ndescription: ours.\nsteps:\n  - id: a\n    action: contain.pause\n"), 0o600)
+	if err := os.MkdirAll(pbDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(p, data string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(pbDir, "site-special.yaml"), "name: site-special\ndescription: ours.\nsteps:\n  - id: a\n    action: contain.pause\n")
 	cfg := filepath.Join(dir, "config.yaml")
-	os.WriteFile(cfg, []byte("playbooks: ["+pbDir+"]\nstore: file://"+filepath.Join(dir, "ev")+"\n"), 0o600)
+	write(cfg, "playbooks: ["+pbDir+"]\nstore: file://"+filepath.Join(dir, "ev")+"\n")
 
 	r := runCLI(t, "playbook", "list", "--config", cfg)
 	if r.code != exitOK || !strings.Contains(r.stdout, "site-special") {
@@ -287,18 +295,18 @@ func TestConfigFileSetsDefaults(t *testing.T) {
 	}
 	// The command line wins over the file.
 	r = runCLI(t, "playbook", "list", "--config", cfg, "--playbooks", t.TempDir())
-	if strings.Contains(r.stdout, "site-special") {
-		t.Errorf("--playbooks did not win over the config file:\n%s", r.stdout)
+	if r.code != exitOK || strings.Contains(r.stdout, "site-special") || !strings.Contains(r.stdout, "escape-suspected") {
+		t.Errorf("--playbooks did not win over the config file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// The environment wins over the file too.
 	t.Setenv("FIREBREAK_PLAYBOOKS", t.TempDir())
 	r = runCLI(t, "playbook", "list", "--config", cfg)
-	if strings.Contains(r.stdout, "site-special") {
-		t.Errorf("$FIREBREAK_PLAYBOOKS did not win over the config file:\n%s", r.stdout)
+	if r.code != exitOK || strings.Contains(r.stdout, "site-special") || !strings.Contains(r.stdout, "escape-suspected") {
+		t.Errorf("$FIREBREAK_PLAYBOOKS did not win over the config file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// An unknown setting is an error that says where.
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("store: x\nstorage: y\n"), 0o600)
+	write(bad, "store: x\nstorage: y\n")
 	r = runCLI(t, "playbook", "list", "--config", bad)
 	if r.code != exitUsage || !strings.Contains(r.stderr, bad+":2:1") || !strings.Contains(r.stderr, `unknown setting "storage"`) {
 		t.Errorf("bad config: exit %d, stderr %q", r.code, r.stderr)

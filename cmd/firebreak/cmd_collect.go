@@ -13,6 +13,7 @@ import (
 
 	"firebreak/collect"
 	"firebreak/evidence"
+	"firebreak/internal/app"
 	"firebreak/runtime"
 )
 
@@ -38,16 +39,22 @@ func (o *storeOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.SpoolDir, "spool-dir", envOr("FIREBREAK_SPOOL_DIR", evidence.DefaultSpoolDir), "where evidence waits when the remote store fails ($FIREBREAK_SPOOL_DIR)")
 }
 
-func (o *storeOptions) open() (evidence.Store, error) {
+// options are the store flags as the session takes them.
+func (o *storeOptions) options() (app.StoreOptions, error) {
 	retain, err := parseRetention(o.Retain)
+	if err != nil {
+		return app.StoreOptions{}, err
+	}
+	return app.StoreOptions{URL: o.URL, KeyDir: o.KeyDir, Retain: retain, LockMode: o.LockMode, SpoolDir: o.SpoolDir, CredentialsFile: o.CredFile, Profile: o.Profile}, nil
+}
+
+// open opens the store alone, for reading.
+func (o *storeOptions) open() (evidence.Store, error) {
+	so, err := o.options()
 	if err != nil {
 		return nil, err
 	}
-	s, err := evidence.OpenURL(o.URL, evidence.StoreOptions{Retain: retain, LockMode: o.LockMode, CredentialsFile: o.CredFile, Profile: o.Profile})
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	return s, nil
+	return app.OpenStore(so)
 }
 
 // parseRetention reads a duration that may be given in days ("90d").
@@ -132,33 +139,25 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	} else if err := evidence.CheckCaseID(caseID); err != nil {
 		return usagef("--case: %v", err)
 	}
-	store, err := o.store.open()
+	if _, err := o.store.options(); err != nil {
+		return err
+	}
+	s, err := openSession(ctx, g, d, &o.store)
 	if err != nil {
 		return err
 	}
-	rt, err := d.openRuntime(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	targets := make([]runtime.Container, len(refs))
+	defer s.Close()
+	targets := make([]runtime.Container, len(refs)) // one per reference, as named
 	for i, ref := range refs {
-		if targets[i], err = runtime.Resolve(ctx, rt, ref); err != nil {
+		if targets[i], err = s.ResolveOne(ctx, ref); err != nil {
 			return err
 		}
 	}
-	signer, created, err := evidence.LoadOrCreateSigner(o.store.KeyDir)
+	ev, err := s.Evidence()
 	if err != nil {
 		return err
 	}
-	if created {
-		fmt.Fprintf(d.stderr, "created a signing key in %s; its public half (keep it to verify evidence): %s\n", o.store.KeyDir, signer.PublicKeyString())
-	}
-	sink, spool, err := o.store.withSpool(store)
-	if err != nil {
-		return err
-	}
-	run, err := evidence.OpenRun(ctx, sink, signer, evidence.CaseInfo{ID: caseID, Actor: actor(), Tool: toolVersion(), Targets: refs})
+	run, err := evidence.OpenRun(ctx, ev.Sink, ev.Signer, s.CaseInfo(caseID, "", refs))
 	if err != nil {
 		return err
 	}
@@ -174,7 +173,7 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	results := make([]*collect.Result, len(targets))
 	failures := make([]error, len(targets))
 	for i, t := range targets {
-		results[i], failures[i] = collect.Collect(ctx, rt, run, t, opts)
+		results[i], failures[i] = collect.Collect(ctx, s.Runtime(), run, t, opts)
 		if failures[i] != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", refs[i], failures[i]))
 		}
@@ -185,32 +184,29 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 		errs = append(errs, fmt.Errorf("finishing case %s: %w", caseID, ferr))
 	}
 	for i, r := range results {
-		printCollect(d.stdout, g.Output, caseID, refs[i], r, failures[i])
-	}
-	if spool != nil {
-		if n := spool.Pending(); n > 0 {
-			errs = append(errs, &notReplicatedError{n: n, dir: spool.Dir(), store: store.String(), cause: spool.Down()})
+		if err := printCollect(d.stdout, g.Output, caseID, refs[i], r, failures[i]); err != nil {
+			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, ev.Pending())
 	if g.Output == "text" && ferr == nil {
 		fmt.Fprintf(d.stdout, "case %s: %d artifacts in %s (manifest %s); verify with: firebreak evidence verify %s --store '%s'\n",
-			caseID, len(m.Artifacts), store, "cases/"+caseID+"/runs/"+m.Run+"/manifest.json", caseID, store)
+			caseID, len(m.Artifacts), ev.Store, "cases/"+caseID+"/runs/"+m.Run+"/manifest.json", caseID, ev.Store)
 	}
 	return joinErrors(errs)
 }
 
-func printCollect(w io.Writer, output, caseID, ref string, r *collect.Result, err error) {
+func printCollect(w io.Writer, output, caseID, ref string, r *collect.Result, err error) error {
 	if output == "json" {
 		line := collectJSON{Ref: ref, OK: err == nil, Case: caseID, Result: r}
 		if err != nil {
 			line.Error = err.Error()
 		}
-		_ = jsonLine(w, "collect", line)
-		return
+		return jsonLine(w, "collect", line)
 	}
 	if r == nil {
 		fmt.Fprintf(w, "collect %s: FAILED: %s\n", safe(ref), safe(err.Error()))
-		return
+		return nil
 	}
 	status := "done"
 	if err != nil {
@@ -239,6 +235,7 @@ func printCollect(w io.Writer, output, caseID, ref string, r *collect.Result, er
 	if err != nil {
 		fmt.Fprintf(w, "  error: %s\n", safe(err.Error()))
 	}
+	return nil
 }
 
 // progress prints a one-line status of a long capture on a terminal.

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"firebreak/contain"
-	"firebreak/runtime"
 )
 
 type containOptions struct {
@@ -100,17 +99,17 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 	if err != nil {
 		return err
 	}
-	c, rt, closeRT, err := openContainment(ctx, g, d)
+	s, err := openSession(ctx, g, d, nil)
 	if err != nil {
 		return err
 	}
-	defer closeRT()
+	defer s.Close()
 	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
-		target, err := runtime.Resolve(ctx, rt, ref)
+		target, err := s.ResolveOne(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
-		return c.Contain(ctx, target, opts)
+		return s.Containment().Contain(ctx, target, opts)
 	})
 	if err := printOutcomes(d.stdout, g.Output, "contain", outs); err != nil {
 		return err

@@ -13,32 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"firebreak/evidence"
+	"firebreak/internal/app"
 )
-
-// withSpool puts a local spool in front of a remote store, so that a remote
-// failure loses nothing. A local store needs none.
-func (o *storeOptions) withSpool(s evidence.Store) (evidence.Store, *evidence.Spool, error) {
-	if _, local := s.(*evidence.FileStore); local {
-		return s, nil, nil
-	}
-	sp, err := evidence.NewSpool(s, o.SpoolDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	return sp, sp, nil
-}
-
-// notReplicatedError says evidence is safe in the local spool but not yet in
-// the remote store.
-type notReplicatedError struct {
-	n          int
-	dir, store string
-	cause      error
-}
-
-func (e *notReplicatedError) Error() string {
-	return fmt.Sprintf("%d objects are NOT yet replicated to %s (%v): they are kept whole in the spool %s; when the store is back run `firebreak evidence sync --store '%s'`", e.n, e.store, e.cause, e.dir, e.store)
-}
 
 // verifyFailedError says verification found differences.
 type verifyFailedError struct {
@@ -219,7 +195,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *storeOptions, pub, case
 		return err
 	}
 	// Spooled objects are part of the case until synced.
-	if sink, _, err := o.withSpool(s); err == nil {
+	if sink, _, err := app.WithSpool(s, o.SpoolDir); err == nil {
 		s = sink
 	}
 	rep, err := evidence.Verify(ctx, s, caseID, key)

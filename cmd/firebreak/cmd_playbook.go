@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"firebreak/internal/app"
 	"firebreak/playbooks"
 )
 
@@ -17,11 +20,7 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 		Short: "Validate, list and show playbooks; list the actions they can use",
 	}
 	cmd.PersistentFlags().StringSliceVar(&dirs, "playbooks", splitList(os.Getenv("FIREBREAK_PLAYBOOKS")), "directories with your own playbooks ($FIREBREAK_PLAYBOOKS)")
-	registry := func() *playbooks.Registry {
-		r := playbooks.NewRegistry()
-		playbooks.RegisterBuiltins(r)
-		return r
-	}
+	registry := app.NewRegistry
 	cmd.AddCommand(&cobra.Command{
 		Use:   "validate FILE|NAME...",
 		Short: "Check playbooks as a whole; every error with file:line:column and what to fix",
@@ -35,7 +34,9 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 					err = playbooks.Validate(pb, reg)
 				}
 				if err != nil {
-					fmt.Fprintln(d.stdout, err)
+					for _, line := range strings.Split(err.Error(), "\n") {
+						fmt.Fprintln(d.stdout, safe(line))
+					}
 					errs = append(errs, usagef("%s is not valid", a))
 					continue
 				}
@@ -108,7 +109,8 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 				if s.When != "" {
 					fmt.Fprintf(d.stdout, "     only when %s\n", s.When)
 				}
-				for k, v := range s.With {
+				for _, k := range slices.Sorted(maps.Keys(s.With)) {
+					v := s.With[k]
 					if v.Expr != "" {
 						fmt.Fprintf(d.stdout, "     %s = ${{ %s }}\n", k, v.Expr)
 					} else {

@@ -45,24 +45,23 @@ type psRow struct {
 }
 
 func runPs(ctx context.Context, g *globalOptions, o *psOptions, d *deps) error {
-	rt, err := d.openRuntime(ctx, g)
+	s, err := openSession(ctx, g, d, nil)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	defer s.Close()
+	rt := s.Runtime()
 	list, err := rt.List(ctx)
 	if err != nil {
 		return err
 	}
 	held := map[string]*contain.Record{}
-	if store, err := contain.OpenStore(g.StateDir); err == nil {
-		recs, err := contain.New(rt, store, g.recordNamespace(rt)).Held()
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			held[r.Container.ID] = r
-		}
+	recs, err := s.Containment().Held()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		held[r.Container.ID] = r
 	}
 	slices.SortFunc(list, func(a, b runtime.Container) int { return b.Created.Compare(a.Created) })
 	rows := make([]psRow, 0, len(list))

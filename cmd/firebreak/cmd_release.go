@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"firebreak/contain"
-	"firebreak/runtime"
 )
 
 type releaseOptions struct {
@@ -42,40 +41,20 @@ func runRelease(ctx context.Context, g *globalOptions, o *releaseOptions, refs [
 	if o.Parallel < 1 {
 		return usagef("--parallel %d: give at least 1", o.Parallel)
 	}
-	c, rt, closeRT, err := openContainment(ctx, g, d)
+	s, err := openSession(ctx, g, d, nil)
 	if err != nil {
 		return err
 	}
-	defer closeRT()
+	defer s.Close()
 	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
-		target, err := resolveHeld(ctx, rt, c, ref)
+		target, err := s.ResolveHeld(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
-		return c.Release(ctx, target, o.DryRun)
+		return s.Containment().Release(ctx, target, o.DryRun)
 	})
 	if err := printOutcomes(d.stdout, g.Output, "release", outs); err != nil {
 		return err
 	}
 	return contain.Errors(outs)
-}
-
-// resolveHeld resolves a reference against the engine, and failing that
-// against the records, so a container that is gone can still be released
-// (its record retired).
-func resolveHeld(ctx context.Context, rt runtime.Runtime, c *contain.Containment, ref string) (runtime.Container, error) {
-	target, err := runtime.Resolve(ctx, rt, ref)
-	if err == nil || !runtime.IsNotFound(err) {
-		return target, err
-	}
-	recs, lerr := c.Held()
-	if lerr != nil {
-		return target, err
-	}
-	for _, r := range recs {
-		if r.Container.ID == ref || r.Container.Name == ref || (len(ref) >= 4 && len(r.Container.ID) > len(ref) && r.Container.ID[:len(ref)] == ref) {
-			return r.Container, nil
-		}
-	}
-	return target, err
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"firebreak/evidence"
+	"firebreak/internal/app"
 	"firebreak/playbooks"
-	"firebreak/runtime"
 )
 
 type runOptions struct {
@@ -80,15 +80,6 @@ or the run stops there (fail closed). One run at a time may act on a container.
 }
 
 func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d *deps) error {
-	reg := playbooks.NewRegistry()
-	playbooks.RegisterBuiltins(reg)
-	pb, err := playbooks.Library{Dirs: o.Dirs}.Load(ref)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	if err := playbooks.Validate(pb, reg); err != nil {
-		return usagef("playbook %s is not valid:\n%v", ref, err)
-	}
 	params := map[string]string{}
 	for _, p := range o.Params {
 		k, v, ok := strings.Cut(p, "=")
@@ -113,114 +104,44 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 	if err := evidence.CheckCaseID(caseID); err != nil {
 		return usagef("%v", err)
 	}
-	c, rt, closeRT, err := openContainment(ctx, g, d)
+	if _, err := o.store.options(); err != nil {
+		return err
+	}
+	s, err := openSession(ctx, g, d, &o.store)
 	if err != nil {
 		return err
 	}
-	defer closeRT()
-	targets, err := resolveTargets(ctx, rt, o.Targets, o.Selectors)
+	defer s.Close()
+	pb, err := s.LoadPlaybook(ref)
+	if err != nil {
+		return err
+	}
+	targets, err := s.Resolve(ctx, app.Selection{Refs: o.Targets, Selectors: o.Selectors})
 	if err != nil {
 		return err
 	}
 	if len(targets) == 0 && o.Resume == "" {
 		return usagef("no targets: give --target or --selector")
 	}
-	env := &playbooks.Env{Runtime: rt, Contain: c, Case: caseID, Playbook: pb.Name, Actor: actor()}
-	var spool *evidence.Spool
-	var store evidence.Store
-	if !o.DryRun {
-		store, err = o.store.open()
-		if err != nil {
-			return err
-		}
-		sink, sp, err := o.store.withSpool(store)
-		if err != nil {
-			return err
-		}
-		spool = sp
-		signer, created, err := evidence.LoadOrCreateSigner(o.store.KeyDir)
-		if err != nil {
-			return err
-		}
-		if created {
-			fmt.Fprintf(d.stderr, "created a signing key in %s; its public half: %s\n", o.store.KeyDir, signer.PublicKeyString())
-		}
-		var names []string
-		for _, t := range targets {
-			names = append(names, t.Name)
-		}
-		env.Evidence = &playbooks.EvidenceSession{Store: sink, Signer: signer, Trusted: signer.Pub,
-			Info: evidence.CaseInfo{ID: caseID, Actor: env.Actor, Tool: toolVersion(), Playbook: pb.Name, Targets: names}}
-	}
-	eng := &playbooks.Engine{Registry: reg, Env: env, StateDir: g.StateDir, Events: eventPrinter(d, g.Output)}
+	spec := app.RunSpec{Case: caseID, Playbook: pb, Targets: targets, DryRun: o.DryRun, Events: eventPrinter(d, g.Output)}
 	if isTerminal(d.stdin) && isTerminal(d.stderr) {
-		eng.Approver = &ttyApprover{in: bufio.NewReader(d.stdin), out: d.stderr}
+		spec.Approver = &ttyApprover{in: d.stdin, out: d.stderr}
+	}
+	eng, err := s.Engine(spec)
+	if err != nil {
+		return err
 	}
 	rep, runErr := eng.Run(ctx, pb, playbooks.RunOptions{
 		Case: caseID, Targets: targets, Params: params, DryRun: o.DryRun,
 		Approve: o.Approve, Yes: o.Yes, Resume: o.Resume != "", Parallel: o.Parallel,
 	})
+	var perr error
 	if g.Output == "json" {
-		_ = jsonLine(d.stdout, "report", rep)
+		perr = jsonLine(d.stdout, "report", rep)
 	} else {
 		printRunSummary(d.stdout, rep)
 	}
-	var errs []error
-	if runErr != nil {
-		errs = append(errs, runErr)
-	}
-	if spool != nil && spool.Pending() > 0 {
-		errs = append(errs, &notReplicatedError{n: spool.Pending(), dir: spool.Dir(), store: store.String(), cause: spool.Down()})
-	}
-	return joinErrors(errs)
-}
-
-// resolveTargets resolves --target references and --selector labels.
-func resolveTargets(ctx context.Context, rt runtime.Runtime, refs, selectors []string) ([]runtime.Container, error) {
-	var out []runtime.Container
-	seen := map[string]bool{}
-	for _, ref := range refs {
-		t, err := runtime.Resolve(ctx, rt, ref)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[t.ID] {
-			seen[t.ID] = true
-			out = append(out, t)
-		}
-	}
-	if len(selectors) > 0 {
-		all, err := rt.List(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range all {
-			if seen[c.ID] || !matchLabels(c.Labels, selectors) {
-				continue
-			}
-			t, err := runtime.Resolve(ctx, rt, c.ID)
-			if err != nil {
-				return nil, err
-			}
-			seen[c.ID] = true
-			out = append(out, t)
-		}
-		if len(out) == 0 {
-			return nil, usagef("no container matches --selector %s", strings.Join(selectors, ","))
-		}
-	}
-	return out, nil
-}
-
-func matchLabels(labels map[string]string, selectors []string) bool {
-	for _, s := range selectors {
-		k, v, hasValue := strings.Cut(s, "=")
-		got, ok := labels[k]
-		if !ok || (hasValue && got != v) {
-			return false
-		}
-	}
-	return true
+	return joinErrors([]error{runErr, perr, s.Pending()})
 }
 
 func eventPrinter(d *deps, output string) func(playbooks.Event) {
@@ -229,28 +150,32 @@ func eventPrinter(d *deps, output string) func(playbooks.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		if output == "json" {
-			_ = jsonLine(d.stdout, "event", ev)
+			// An event that cannot be written is not lost: the journal and
+			// the custody log hold it, and the final report follows.
+			if err := jsonLine(d.stdout, "event", ev); err != nil {
+				fmt.Fprintf(d.stderr, "firebreak: writing event %s: %v\n", ev.Type, err)
+			}
 			return
 		}
 		who := safe(ev.TargetName)
 		switch ev.Type {
-		case "plan":
+		case playbooks.EventPlan:
 			fmt.Fprintf(d.stdout, "plan %s: %-10s %-16s %s\n", who, ev.Step, ev.Action, safe(ev.Detail))
-		case "step_started":
+		case playbooks.EventStepStarted:
 			fmt.Fprintf(d.stderr, "%s %s: %s (%s) started\n", ev.Time.Format("15:04:05"), who, ev.Step, ev.Action)
-		case "step_finished":
-			line := fmt.Sprintf("%s %s: %s %s", ev.Time.Format("15:04:05"), who, ev.Step, strings.ToUpper(ev.Status))
+		case playbooks.EventStepFinished:
+			line := fmt.Sprintf("%s %s: %s %s", ev.Time.Format("15:04:05"), who, ev.Step, strings.ToUpper(string(ev.Status)))
 			if ev.Error != "" {
 				line += ": " + safe(ev.Error)
 			}
 			fmt.Fprintln(d.stderr, line)
-		case "needs_approval":
+		case playbooks.EventNeedsApproval:
 			fmt.Fprintf(d.stderr, "%s %s: %s needs approval: %s\n", ev.Time.Format("15:04:05"), who, ev.Step, safe(ev.Detail))
-		case "step_undone":
+		case playbooks.EventStepUndone:
 			fmt.Fprintf(d.stderr, "%s %s: %s undone (%s)\n", ev.Time.Format("15:04:05"), who, ev.Step, ev.Status)
-		case "step_progress":
+		case playbooks.EventStepProgress:
 			fmt.Fprintf(d.stderr, "%s %s: %s: %s\n", ev.Time.Format("15:04:05"), who, ev.Step, safe(ev.Detail))
-		case "evidence_adopted":
+		case playbooks.EventEvidenceAdopted:
 			fmt.Fprintf(d.stderr, "resume: %s\n", ev.Detail)
 		}
 	}
@@ -264,7 +189,7 @@ func printRunSummary(w io.Writer, rep *playbooks.Report) {
 		return
 	}
 	for _, t := range rep.Targets {
-		fmt.Fprintf(w, "%s %s (%s): %s\n", rep.Playbook, t.Container.ShortID(), safe(t.Container.Name), strings.ToUpper(t.Status))
+		fmt.Fprintf(w, "%s %s (%s): %s\n", rep.Playbook, t.Container.ShortID(), safe(t.Container.Name), strings.ToUpper(string(t.Status)))
 		for _, s := range t.Steps {
 			note := ""
 			if s.Resumed {
@@ -282,21 +207,54 @@ func printRunSummary(w io.Writer, rep *playbooks.Report) {
 }
 
 // ttyApprover asks on the terminal; the default is no, and prompts from
-// parallel targets wait their turn.
+// parallel targets wait their turn. An interrupt (Ctrl-C) ends a prompt at
+// once as a refusal: lines are read by one goroutine, so a prompt never
+// blocks on the terminal past its context.
 type ttyApprover struct {
-	mu  sync.Mutex
-	in  *bufio.Reader
-	out io.Writer
+	mu    sync.Mutex
+	in    io.Reader
+	out   io.Writer
+	once  sync.Once
+	lines chan lineOrErr
+}
+
+type lineOrErr struct {
+	line string
+	err  error
+}
+
+func (a *ttyApprover) readLines() {
+	r := bufio.NewReader(a.in)
+	for {
+		line, err := r.ReadString('\n')
+		a.lines <- lineOrErr{line, err}
+		if err != nil {
+			close(a.lines)
+			return
+		}
+	}
 }
 
 func (a *ttyApprover) Approve(ctx context.Context, req playbooks.ApprovalRequest) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.once.Do(func() {
+		a.lines = make(chan lineOrErr, 1)
+		go a.readLines()
+	})
 	fmt.Fprintf(a.out, "\n%s on %s (%s): %s [y/N] ", req.Step, safe(req.Target.Name), req.Target.ShortID(), safe(req.Prompt))
-	line, err := a.in.ReadString('\n')
-	if err != nil && line == "" {
-		return false, err
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(a.out)
+		return false, fmt.Errorf("interrupted at the prompt: %w", ctx.Err())
+	case l, ok := <-a.lines:
+		if !ok {
+			return false, io.EOF
+		}
+		if l.err != nil && l.line == "" {
+			return false, l.err
+		}
+		ans := strings.ToLower(strings.TrimSpace(l.line))
+		return ans == "y" || ans == "yes", nil
 	}
-	ans := strings.ToLower(strings.TrimSpace(line))
-	return ans == "y" || ans == "yes", nil
 }

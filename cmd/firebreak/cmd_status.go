@@ -31,11 +31,12 @@ type statusJSON struct {
 }
 
 func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) error {
-	c, rt, closeRT, err := openContainment(ctx, g, d)
+	s, err := openSession(ctx, g, d, nil)
 	if err != nil {
 		return err
 	}
-	defer closeRT()
+	defer s.Close()
+	c := s.Containment()
 	var rows []statusJSON
 	if len(refs) == 0 {
 		recs, err := c.Held()
@@ -47,7 +48,7 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 		}
 	}
 	for _, ref := range refs {
-		target, err := resolveHeld(ctx, rt, c, ref)
+		target, err := s.ResolveHeld(ctx, ref)
 		if err != nil {
 			return err
 		}
@@ -122,13 +123,20 @@ func printStatusText(d *deps, r statusJSON) {
 	if p := rec.Pause; p != nil && p.Paused {
 		fmt.Fprintln(w, "  paused")
 	}
+	if e := rec.Ended; e != nil {
+		fmt.Fprintf(w, "  processes ended by Firebreak: %s (cannot be undone; `firebreak release` retires the record)\n", safe(e.String()))
+	}
 	if l := r.Live; l != nil {
 		switch {
 		case l.Gone:
 			fmt.Fprintln(w, "  now: the container is gone or was replaced (`firebreak release` retires the record)")
 		default:
 			fmt.Fprintf(w, "  now: %s, drop rules %s, networks %v", l.State, l.Firewall, l.Networks)
-			if l.Firewall == "missing" || (rec.Pause != nil && rec.Pause.Paused && l.State != runtime.StatePaused) {
+			runs := l.State == runtime.StateRunning || l.State == runtime.StatePaused
+			switch {
+			case !runs:
+				fmt.Fprint(w, " (not running: nothing of it can reach out)")
+			case l.Firewall == "missing" || (rec.Pause != nil && rec.Pause.Paused && l.State != runtime.StatePaused):
 				fmt.Fprint(w, "  -- DRIFT: no longer as contained; run `firebreak contain` again")
 			}
 			fmt.Fprintln(w)

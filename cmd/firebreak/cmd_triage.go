@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"firebreak/collect"
-	"firebreak/runtime"
+	"firebreak/internal/app"
 )
 
 type triageOptions struct {
@@ -32,6 +32,7 @@ tools; --fail-on SEVERITY exits 1 when a finding at or above it exists.`,
 		Example: `  firebreak triage --all
   firebreak triage --all --output sarif > triage.sarif
   firebreak triage --all --fail-on high   # in cron or CI`,
+		Annotations: map[string]string{outputsAnnotation: "text,json,sarif"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTriage(cmd.Context(), g, o, args, d)
 		},
@@ -63,25 +64,16 @@ func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []s
 	if len(refs) == 0 && !o.All {
 		return usagef("name containers, or give --all")
 	}
-	rt, err := d.openRuntime(ctx, g)
+	s, err := openSession(ctx, g, d, nil)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	var targets []runtime.Container
-	if o.All {
-		if targets, err = rt.List(ctx); err != nil {
-			return err
-		}
+	defer s.Close()
+	targets, err := s.Resolve(ctx, app.Selection{Refs: refs, All: o.All})
+	if err != nil {
+		return err
 	}
-	for _, ref := range refs {
-		t, err := runtime.Resolve(ctx, rt, ref)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, t)
-	}
-	as, err := collect.AssessAll(ctx, rt, "/proc", targets, 8)
+	as, err := collect.AssessAll(ctx, s.Runtime(), "/proc", targets, 8)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"firebreak/contain"
+	"firebreak/internal/app"
 	"firebreak/playbooks"
 	"firebreak/runtime"
 )
@@ -74,14 +76,14 @@ func classify(err error) int {
 		notFound  *runtime.NotFoundError
 		ambiguous *runtime.AmbiguousError
 		replaced  *runtime.ReplacedError
-		refused   *contain.RefusedError
+		refused   *runtime.RefusedError
 		busy      *contain.BusyError
 		notIso    *contain.NotIsolatedError
 		unverif   *verifyFailedError
-		spooled   *notReplicatedError
+		spooled   *app.NotReplicatedError
+		input     *app.InputError
 		approval  *playbooks.ApprovalMissingError
 		locked    *playbooks.LockedError
-		pbRefused *playbooks.RefusedError
 		pbErrors  playbooks.Errors
 		failOn    *failOnError
 	)
@@ -96,7 +98,7 @@ func classify(err error) int {
 		return exitSpooled
 	case errors.As(err, &approval):
 		return exitApproval
-	case errors.As(err, &locked), errors.As(err, &pbRefused):
+	case errors.As(err, &locked):
 		return exitRefused
 	case errors.As(err, &pbErrors):
 		return exitUsage
@@ -104,7 +106,7 @@ func classify(err error) int {
 		return exitFailed
 	case errors.As(err, &refused), errors.As(err, &replaced), errors.As(err, &busy):
 		return exitRefused
-	case errors.As(err, &usage), errors.As(err, &notFound), errors.As(err, &ambiguous):
+	case errors.As(err, &usage), errors.As(err, &input), errors.As(err, &notFound), errors.As(err, &ambiguous):
 		return exitUsage
 	}
 	return exitFailed
@@ -135,6 +137,39 @@ func rank(code int) int {
 	return 3
 }
 
-func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "firebreak: %v\n", err)
+// errorJSON is how a failure reads with --output json: one object on
+// stderr, so a script parses it as it parses the rest.
+type errorJSON struct {
+	ExitCode int      `json:"exit_code"`
+	Message  string   `json:"message"`
+	Hints    []string `json:"hints,omitempty"`
+}
+
+// printError reports a command's failure on stderr: a line of text, or with
+// --output json one JSON object of type error.
+func printError(w io.Writer, output string, code int, err error) {
+	if output == "json" {
+		if jerr := jsonLine(w, "error", errorJSON{ExitCode: code, Message: err.Error(), Hints: hints(err.Error())}); jerr == nil {
+			return
+		}
+	}
+	fmt.Fprintf(w, "firebreak: %s\n", safeLines(err.Error()))
+}
+
+// hints picks the "hint: ..." parts out of an error message.
+func hints(msg string) []string {
+	var out []string
+	for {
+		i := strings.Index(msg, "hint: ")
+		if i < 0 {
+			return out
+		}
+		msg = msg[i+len("hint: "):]
+		end := strings.IndexAny(msg, ")\n")
+		if end < 0 {
+			end = len(msg)
+		}
+		out = append(out, strings.TrimSpace(msg[:end]))
+		msg = msg[end:]
+	}
 }

@@ -113,6 +113,16 @@ func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
 }
 
+// safeLines escapes control characters line by line, keeping the line
+// breaks of a message that has several (joined errors, playbook errors).
+func safeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = safe(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // safe escapes control characters in strings that came from a container or
 // an engine before they reach a terminal.
 func safe(s string) string {

@@ -2,21 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
-	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 
 	"firebreak/contain"
+	"firebreak/internal/app"
 	"firebreak/runtime"
 	"firebreak/runtime/containerd"
-	"firebreak/runtime/docker"
 )
 
 // deps are what commands need from outside: output streams and a way to
@@ -24,11 +23,11 @@ import (
 type deps struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	openRuntime    func(ctx context.Context, g *globalOptions) (runtime.Runtime, error)
+	openRuntime    func(ctx context.Context, o app.EngineOptions) (runtime.Runtime, error)
 }
 
 func newDeps(stdout, stderr io.Writer) *deps {
-	return &deps{stdin: os.Stdin, stdout: stdout, stderr: stderr, openRuntime: openRuntime}
+	return &deps{stdin: os.Stdin, stdout: stdout, stderr: stderr, openRuntime: app.OpenRuntime}
 }
 
 // globalOptions are the flags every command shares. They follow the engines'
@@ -50,7 +49,7 @@ func (g *globalOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVarP(&g.Host, "host", "H", "", "Docker daemon socket (default: $DOCKER_HOST, else unix:///var/run/docker.sock)")
 	f.StringVar(&g.Address, "address", envOr("CONTAINERD_ADDRESS", containerd.DefaultAddress), "containerd socket ($CONTAINERD_ADDRESS)")
 	f.StringVarP(&g.Namespace, "namespace", "n", envOr("CONTAINERD_NAMESPACE", containerd.DefaultNamespace), "containerd namespace ($CONTAINERD_NAMESPACE)")
-	f.StringVarP(&g.Output, "output", "o", "text", "output format: text or json")
+	f.StringVarP(&g.Output, "output", "o", "text", "output format: text or json (triage also sarif)")
 	f.StringVar(&g.StateDir, "state-dir", envOr("FIREBREAK_STATE_DIR", contain.DefaultStateDir), "where containment records are kept ($FIREBREAK_STATE_DIR)")
 }
 
@@ -68,79 +67,11 @@ func (g *globalOptions) validate() error {
 	return nil
 }
 
-// recordNamespace is the namespace records are kept under: containerd's, or
-// none for Docker.
-func (g *globalOptions) recordNamespace(rt runtime.Runtime) string {
-	if rt.Name() == "containerd" {
-		return g.Namespace
-	}
-	return ""
-}
-
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
 	}
 	return def
-}
-
-// openRuntime connects to the selected engine. Without --runtime it takes
-// Docker when its socket answers, else containerd.
-func openRuntime(ctx context.Context, g *globalOptions) (runtime.Runtime, error) {
-	name := g.Runtime
-	if name == "" {
-		name = "containerd"
-		if dockerAnswers(ctx, g.Host) {
-			name = "docker"
-		}
-	}
-	switch name {
-	case "docker":
-		d, err := docker.New(g.Host)
-		if err != nil {
-			return nil, err
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := d.Ping(pctx); err != nil {
-			d.Close()
-			return nil, err
-		}
-		return d, nil
-	case "containerd":
-		c, err := containerd.New(g.Address, g.Namespace)
-		if err != nil {
-			return nil, err
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if _, err := c.Client().Version(pctx); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("containerd at %s does not answer: %w (hint: is containerd running? set --address or CONTAINERD_ADDRESS)", g.Address, err)
-		}
-		return c, nil
-	}
-	return nil, usagef("--runtime %q: use docker or containerd", name)
-}
-
-func dockerAnswers(ctx context.Context, host string) bool {
-	if host == "" {
-		host = os.Getenv("DOCKER_HOST")
-	}
-	if host == "" {
-		host = client.DefaultDockerHost
-	}
-	proto, addr, ok := strings.Cut(host, "://")
-	if !ok || (proto != "unix" && proto != "tcp") {
-		return false
-	}
-	d := net.Dialer{Timeout: time.Second}
-	c, err := d.DialContext(ctx, proto, addr)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 func actor() string {
@@ -155,6 +86,28 @@ func actor() string {
 }
 
 func newRootCommand(d *deps) *cobra.Command {
+	root, _ := newRoot(d)
+	return root
+}
+
+// outputsAnnotation lists, on a command, the --output formats it prints;
+// a command without it prints text and json.
+const outputsAnnotation = "firebreak/outputs"
+
+// checkOutput refuses an --output format the command does not print, so
+// that one place decides and no command silently falls back to text.
+func checkOutput(cmd *cobra.Command, output string) error {
+	formats := "text,json"
+	if f, ok := cmd.Annotations[outputsAnnotation]; ok {
+		formats = f
+	}
+	if !slices.Contains(strings.Split(formats, ","), output) {
+		return usagef("--output %s: %s prints %s", output, cmd.CommandPath(), strings.ReplaceAll(formats, ",", " or "))
+	}
+	return nil
+}
+
+func newRoot(d *deps) (*cobra.Command, *globalOptions) {
 	g := &globalOptions{}
 	root := &cobra.Command{
 		Use:   "firebreak",
@@ -176,7 +129,10 @@ change.
 			if err := cfg.apply(cmd); err != nil {
 				return err
 			}
-			return g.validate()
+			if err := g.validate(); err != nil {
+				return err
+			}
+			return checkOutput(cmd, g.Output)
 		},
 	}
 	root.SetOut(d.stdout)
@@ -193,21 +149,22 @@ change.
 		newPlaybookCommand(g, d),
 		newTriageCommand(g, d),
 	)
-	return root
+	return root, g
 }
 
 func run(ctx context.Context, args []string, d *deps) int {
-	root := newRootCommand(d)
+	root, g := newRoot(d)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted: %w", context.Canceled)
+			err = fmt.Errorf("interrupted: %w", errors.Join(context.Canceled, err))
 		}
 		if isCobraUsage(err) {
 			err = &usageError{err}
 		}
-		printError(d.stderr, err)
-		return exitCode(err)
+		code := exitCode(err)
+		printError(d.stderr, g.Output, code, err)
+		return code
 	}
 	return exitOK
 }
@@ -223,17 +180,29 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
-// openContainment connects to the engine and opens the state directory. The
-// returned close releases the engine connection.
-func openContainment(ctx context.Context, g *globalOptions, d *deps) (*contain.Containment, runtime.Runtime, func(), error) {
-	rt, err := d.openRuntime(ctx, g)
-	if err != nil {
-		return nil, nil, nil, err
+// engineOptions are the global options that choose the engine.
+func (g *globalOptions) engineOptions() app.EngineOptions {
+	return app.EngineOptions{Runtime: g.Runtime, Host: g.Host, Address: g.Address, Namespace: g.Namespace}
+}
+
+// openSession opens the case session every command works through: the
+// engine, the records directory, the registry, and (when store is given)
+// the evidence store settings. Notices go to stderr.
+func openSession(ctx context.Context, g *globalOptions, d *deps, store *storeOptions) (*app.Session, error) {
+	o := app.Options{
+		Engine:      g.engineOptions(),
+		StateDir:    g.StateDir,
+		Actor:       actor(),
+		Tool:        toolVersion(),
+		OpenRuntime: d.openRuntime,
+		Notice:      func(msg string) { fmt.Fprintln(d.stderr, msg) },
 	}
-	store, err := contain.OpenStore(g.StateDir)
-	if err != nil {
-		rt.Close()
-		return nil, nil, nil, err
+	if store != nil {
+		so, err := store.options()
+		if err != nil {
+			return nil, err
+		}
+		o.Store = so
 	}
-	return contain.New(rt, store, g.recordNamespace(rt)), rt, func() { rt.Close() }, nil
+	return app.Open(ctx, o)
 }

@@ -61,7 +61,7 @@ func TestRunEscapeSuspectedEndToEnd(t *testing.T) {
 	if r := cli(t, flags, "evidence", "verify", "E2E-1"); r.code != exitOK {
 		t.Errorf("verify: exit %d\n%s", r.code, r.stdout)
 	}
-	finished := map[string]string{}
+	finished := map[string]playbooks.Status{}
 	for _, rec := range journal(t, flags, "E2E-1") {
 		if rec.Type == "step_finished" {
 			finished[rec.Step] = rec.Status
@@ -198,7 +198,7 @@ steps:
 	if r.code != exitApproval {
 		t.Fatalf("--approve first: exit %d\n%s", r.code, r.stderr)
 	}
-	status := map[string]string{}
+	status := map[string]playbooks.Status{}
 	for _, rec := range journal(t, flags, "APP-2") {
 		if rec.Type == "step_finished" {
 			status[rec.Step] = rec.Status

@@ -4,51 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
-
-	"github.com/google/cel-go/cel"
 
 	"firebreak/runtime"
 )
-
-// prepared holds compiled expressions.
-type prepared struct {
-	when  map[string]cel.Program
-	exprs map[string]map[string]cel.Program
-}
-
-func prepare(pb *Playbook) (*prepared, error) {
-	env, err := newCELEnv()
-	if err != nil {
-		return nil, err
-	}
-	p := &prepared{when: map[string]cel.Program{}, exprs: map[string]map[string]cel.Program{}}
-	for _, s := range pb.Steps {
-		if s.When != "" {
-			if p.when[s.ID], err = compileExpr(env, s.When, true); err != nil {
-				return nil, err
-			}
-		}
-		for k, v := range s.With {
-			if v.Expr == "" {
-				continue
-			}
-			if p.exprs[s.ID] == nil {
-				p.exprs[s.ID] = map[string]cel.Program{}
-			}
-			if p.exprs[s.ID][k], err = compileExpr(env, v.Expr, false); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return p, nil
-}
 
 type runner struct {
 	e       *Engine
@@ -60,10 +22,13 @@ type runner struct {
 }
 
 // order is the steps in an order that respects needs (file order otherwise).
+// A step whose needs can never be met (a cycle Validate would have refused)
+// ends the order instead of looping.
 func (r *runner) order() []*Step {
 	var out []*Step
 	done := map[string]bool{}
 	for len(out) < len(r.pb.Steps) {
+		progress := false
 		for _, s := range r.pb.Steps {
 			if done[s.ID] {
 				continue
@@ -73,9 +38,12 @@ func (r *runner) order() []*Step {
 				ready = ready && done[n]
 			}
 			if ready {
-				done[s.ID] = true
+				done[s.ID], progress = true, true
 				out = append(out, s)
 			}
+		}
+		if !progress {
+			break
 		}
 	}
 	return out
@@ -83,7 +51,7 @@ func (r *runner) order() []*Step {
 
 // plan describes, without acting, what each step would do to a target.
 func (r *runner) plan(t runtime.Container) TargetReport {
-	tr := TargetReport{Container: t, Status: "planned"}
+	tr := TargetReport{Container: t, Status: StatusPlanned}
 	for _, s := range r.order() {
 		a, _ := r.e.Registry.Get(s.Action)
 		d := a.Describe()
@@ -110,20 +78,28 @@ func (r *runner) plan(t runtime.Container) TargetReport {
 				with[k] = v.Literal
 			}
 		}
-		detail := strings.Join(parts, "; ")
-		tr.Steps = append(tr.Steps, StepReport{ID: s.ID, Action: s.Action, Status: "planned", Outputs: with, Error: ""})
-		r.e.emit(Event{Type: "plan", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Step: s.ID, Action: s.Action, Detail: detail, Outputs: with})
+		tr.Steps = append(tr.Steps, StepReport{ID: s.ID, Action: s.Action, Status: StatusPlanned, Outputs: with})
+		ev := r.event(EventPlan, t, s)
+		ev.Detail, ev.Outputs = strings.Join(parts, "; "), with
+		r.e.emit(ev)
 	}
 	return tr
 }
 
 type stepResult struct {
 	step    *Step
-	status  string
+	status  Status
 	outputs map[string]any
 	err     error
 	tries   int
 	resumed bool
+}
+
+// recordFailed reports whether the step failed because a record of it
+// could not be written: then nothing more may run on the target.
+func (res *stepResult) recordFailed() bool {
+	var re *RecordError
+	return res.err != nil && errors.As(res.err, &re)
 }
 
 // runTarget runs the steps on one target: every step whose needs are done
@@ -133,7 +109,9 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 	unlock, err := r.lock(t)
 	if err != nil {
 		tr.Status, tr.Error = StatusRefused, err.Error()
-		r.e.emit(Event{Type: "target_finished", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Status: StatusRefused, Error: err.Error()})
+		ev := r.event(EventTargetFinished, t, nil)
+		ev.Status, ev.Error = StatusRefused, err.Error()
+		r.e.emit(ev)
 		return tr, err
 	}
 	defer unlock()
@@ -147,11 +125,16 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 			}
 		}
 	}
-	sort.Strings(order) // deterministic; a resumed run's undo order is by journal below
+	sort.Strings(order) // deterministic
 	running := map[string]bool{}
 	ch := make(chan *stepResult)
 	stop, undoNeeded := false, false
 	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
 	for {
 		if !stop {
 			for _, s := range r.pb.Steps {
@@ -164,13 +147,18 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 					switch {
 					case nr == nil:
 						ready = false
-					case nr.status != StatusOK && nr.status != StatusSkipped:
+					case !nr.status.Succeeded():
 						blocked = n
 					}
 				}
 				if blocked != "" {
-					results[s.ID] = &stepResult{step: s, status: StatusSkipped, err: fmt.Errorf("needs %s, which did not succeed", blocked)}
-					r.finish(t, results[s.ID])
+					res := &stepResult{step: s, status: StatusSkipped, err: fmt.Errorf("needs %s, which did not succeed", blocked)}
+					results[s.ID] = res
+					if r.finish(t, res) {
+						fail(&StepFailedError{Target: targetLabel(t), Step: s.ID, Err: res.err})
+						stop = true
+						onFail()
+					}
 					continue
 				}
 				if !ready {
@@ -190,24 +178,18 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 		order = append(order, res.step.ID)
 		switch res.status {
 		case StatusFailed:
-			if firstErr == nil {
-				firstErr = &StepFailedError{Target: t.Name + " (" + t.ShortID() + ")", Step: res.step.ID, Err: res.err.Error()}
-			}
-			if res.step.OnFailure != "continue" {
+			fail(&StepFailedError{Target: targetLabel(t), Step: res.step.ID, Err: res.err})
+			if res.step.OnFailure != OnFailureContinue || res.recordFailed() {
+				stop = true
 				onFail()
 			}
-			if res.step.OnFailure != "continue" {
-				stop = true
-			}
-			if res.step.OnFailure == "undo" {
+			if res.step.OnFailure == OnFailureUndo {
 				undoNeeded = true
 			}
 		case StatusApprovalMissing:
 			stop = true
 			onFail()
-			if firstErr == nil {
-				firstErr = &ApprovalMissingError{Target: t.Name + " (" + t.ShortID() + ")", Step: res.step.ID, Prompt: res.step.Approval}
-			}
+			fail(&ApprovalMissingError{Target: targetLabel(t), Step: res.step.ID, Prompt: res.step.Approval, Why: res.err.Error()})
 		}
 		if ctx.Err() != nil {
 			stop = true
@@ -215,12 +197,14 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 	}
 	if undoNeeded {
 		// Undo runs even when the run was interrupted: it only restores.
-		r.undo(context.WithoutCancel(ctx), t, results, order)
+		if err := r.undo(context.WithoutCancel(ctx), t, results, order); err != nil {
+			fail(err)
+		}
 	}
 	for _, s := range r.order() {
 		res := results[s.ID]
 		if res == nil {
-			tr.Steps = append(tr.Steps, StepReport{ID: s.ID, Action: s.Action, Status: "not-run"})
+			tr.Steps = append(tr.Steps, StepReport{ID: s.ID, Action: s.Action, Status: StatusNotRun})
 			continue
 		}
 		sr := StepReport{ID: s.ID, Action: s.Action, Status: res.status, Attempts: res.tries, Outputs: res.outputs, Resumed: res.resumed}
@@ -239,14 +223,16 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 			tr.Status = StatusApprovalMissing
 		}
 	}
-	r.e.emit(Event{Type: "target_finished", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Status: tr.Status, Error: tr.Error})
+	ev := r.event(EventTargetFinished, t, nil)
+	ev.Status, ev.Error = tr.Status, tr.Error
+	r.e.emit(ev)
 	return tr, firstErr
 }
 
 func (r *runner) vars(t runtime.Container, results map[string]*stepResult) map[string]any {
 	steps := map[string]any{}
 	for id, res := range results {
-		m := map[string]any{"status": res.status}
+		m := map[string]any{"status": string(res.status)}
 		for k, v := range res.outputs {
 			m[k] = v
 		}
@@ -261,43 +247,41 @@ func (r *runner) vars(t runtime.Container, results map[string]*stepResult) map[s
 
 func (r *runner) runStep(ctx context.Context, t runtime.Container, s *Step, vars map[string]any) *stepResult {
 	res := &stepResult{step: s}
+	done := func() *stepResult { r.finish(t, res); return res }
 	a, _ := r.e.Registry.Get(s.Action)
 	desc := a.Describe()
 	if prg := r.prep.when[s.ID]; prg != nil {
 		v, err := evalExpr(prg, vars)
 		if err != nil {
 			res.status, res.err = StatusFailed, fmt.Errorf("when: %v", err)
-			r.finish(t, res)
-			return res
+			return done()
 		}
 		if ok, _ := v.(bool); !ok {
-			res.status = StatusSkipped
-			res.err = fmt.Errorf("when %q is false", s.When)
-			r.finish(t, res)
-			return res
+			res.status, res.err = StatusSkipped, fmt.Errorf("when %q is false", s.When)
+			return done()
 		}
 	}
 	params, err := r.stepParams(s, desc, vars)
 	if err != nil {
 		res.status, res.err = StatusFailed, err
-		r.finish(t, res)
-		return res
+		return done()
 	}
 	if s.Approval != "" {
 		ok, why := r.approve(ctx, t, s)
 		if !ok {
 			res.status, res.err = StatusApprovalMissing, errors.New(why)
-			r.finish(t, res)
-			return res
+			return done()
 		}
 	}
 	for attempt := 1; attempt <= s.Retries+1; attempt++ {
 		res.tries = attempt
-		if err := r.journal.Append(Record{Type: "step_started", Case: r.opts.Case, Target: t.ID, Step: s.ID, Attempt: attempt, Changes: desc.Changes != ""}); err != nil {
+		if err := r.journal.Append(Record{Type: EventStepStarted, Case: r.opts.Case, Target: t.ID, Step: s.ID, Attempt: attempt, Changes: desc.Changes != ""}); err != nil {
 			res.status, res.err = StatusFailed, err
-			return res
+			return done() // the action did not run: nothing happened unrecorded
 		}
-		r.e.emit(Event{Type: "step_started", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Step: s.ID, Action: s.Action, Attempt: attempt})
+		ev := r.event(EventStepStarted, t, s)
+		ev.Attempt = attempt
+		r.e.emit(ev)
 		sctx, cancel := ctx, context.CancelFunc(func() {})
 		if s.Timeout > 0 {
 			sctx, cancel = context.WithTimeout(ctx, s.Timeout)
@@ -307,7 +291,9 @@ func (r *runner) runStep(ctx context.Context, t runtime.Container, s *Step, vars
 			// The first report, then at most one every quarter second.
 			if now := time.Now(); last.IsZero() || now.Sub(last) >= 250*time.Millisecond {
 				last = now
-				r.e.emit(Event{Type: "step_progress", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Step: s.ID, Action: s.Action, Attempt: attempt, Detail: detail})
+				ev := r.event(EventStepProgress, t, s)
+				ev.Attempt, ev.Detail = attempt, detail
+				r.e.emit(ev)
 			}
 		})
 		out, err := a.Run(sctx, r.e.Env, t, params)
@@ -328,41 +314,16 @@ func (r *runner) runStep(ctx context.Context, t runtime.Container, s *Step, vars
 		case <-ctx.Done():
 		}
 	}
-	r.finish(t, res)
-	return res
-}
-
-func (r *runner) stepParams(s *Step, d Description, vars map[string]any) (map[string]any, error) {
-	out := map[string]any{}
-	for _, p := range d.Params {
-		if p.Default != nil {
-			out[p.Name] = p.Default
-		}
-	}
-	for k, v := range s.With {
-		spec, _ := d.Param(k)
-		raw, tag := v.Literal, v.Tag
-		if v.Expr != "" {
-			val, err := evalExpr(r.prep.exprs[s.ID][k], vars)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %v", k, err)
-			}
-			raw, tag = val, ""
-		}
-		val, err := spec.Type.Convert(raw, tag)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", k, err)
-		}
-		out[k] = val
-	}
-	return out, nil
+	return done()
 }
 
 func (r *runner) approve(ctx context.Context, t runtime.Container, s *Step) (bool, string) {
 	if r.opts.Yes || slices.Contains(r.opts.Approve, s.ID) {
 		return true, ""
 	}
-	r.e.emit(Event{Type: "needs_approval", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Step: s.ID, Action: s.Action, Detail: s.Approval})
+	ev := r.event(EventNeedsApproval, t, s)
+	ev.Detail = s.Approval
+	r.e.emit(ev)
 	if r.e.Approver == nil {
 		return false, "no one to ask (not a terminal) and not approved with --approve " + s.ID + " or --yes"
 	}
@@ -376,21 +337,35 @@ func (r *runner) approve(ctx context.Context, t runtime.Container, s *Step) (boo
 	return true, ""
 }
 
-func (r *runner) finish(t runtime.Container, res *stepResult) {
-	rec := Record{Type: "step_finished", Case: r.opts.Case, Target: t.ID, Step: res.step.ID, Attempt: res.tries, Status: res.status, Outputs: res.outputs}
+// finish records a step's end in the journal and the custody log, then
+// reports it. When a record cannot be written the step counts as failed,
+// with the error naming the record; finish reports whether that happened.
+func (r *runner) finish(t runtime.Container, res *stepResult) (recordFailed bool) {
+	rec := Record{Type: EventStepFinished, Case: r.opts.Case, Target: t.ID, Step: res.step.ID, Attempt: res.tries, Status: res.status, Outputs: res.outputs}
 	if res.err != nil {
 		rec.Error = res.err.Error()
 	}
-	_ = r.journal.Append(rec)
+	werr := r.journal.Append(rec)
 	if ev := r.e.Env.Evidence; ev != nil {
-		ev.Log(context.Background(), "step "+res.step.ID, t.ID, res.status)
+		// The custody entry is written even when the run was interrupted.
+		werr = errors.Join(werr, ev.Log(context.Background(), "step "+res.step.ID, t.ID, string(res.status)))
 	}
-	r.e.emit(Event{Type: "step_finished", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Step: res.step.ID, Action: res.step.Action, Status: res.status, Attempt: res.tries, Error: rec.Error, Outputs: res.outputs})
+	if werr != nil {
+		res.status, res.err = StatusFailed, errors.Join(res.err, werr)
+	}
+	ev := r.event(EventStepFinished, t, res.step)
+	ev.Status, ev.Attempt, ev.Outputs = res.status, res.tries, res.outputs
+	if res.err != nil {
+		ev.Error = res.err.Error()
+	}
+	r.e.emit(ev)
+	return werr != nil
 }
 
 // undo undoes, newest first, every finished step that changed state and can
-// be undone.
-func (r *runner) undo(ctx context.Context, t runtime.Container, results map[string]*stepResult, order []string) {
+// be undone. It returns the failures, undo and record alike.
+func (r *runner) undo(ctx context.Context, t runtime.Container, results map[string]*stepResult, order []string) error {
+	var errs []error
 	for i := len(order) - 1; i >= 0; i-- {
 		res := results[order[i]]
 		if res == nil || res.status != StatusOK {
@@ -402,40 +377,18 @@ func (r *runner) undo(ctx context.Context, t runtime.Container, results map[stri
 			continue
 		}
 		err := u.Undo(ctx, r.e.Env, t, nil)
-		rec := Record{Type: "step_undone", Case: r.opts.Case, Target: t.ID, Step: res.step.ID, Status: StatusUndone}
+		rec := Record{Type: EventStepUndone, Case: r.opts.Case, Target: t.ID, Step: res.step.ID, Status: StatusUndone}
 		if err != nil {
 			rec.Status, rec.Error = StatusFailed, err.Error()
+			errs = append(errs, fmt.Errorf("%s: undoing step %s: %w", targetLabel(t), res.step.ID, err))
 		}
-		_ = r.journal.Append(rec)
-		r.e.emit(Event{Type: "step_undone", Case: r.opts.Case, Playbook: r.pb.Name, Target: t.ID, TargetName: t.Name, Step: res.step.ID, Action: res.step.Action, Status: rec.Status, Error: rec.Error})
+		if jerr := r.journal.Append(rec); jerr != nil {
+			errs = append(errs, jerr)
+		}
+		ev := r.event(EventStepUndone, t, res.step)
+		ev.Status, ev.Error = rec.Status, rec.Error
+		r.e.emit(ev)
 		res.status = rec.Status
 	}
-}
-
-// lock takes the run lock of a target for the life of the run. It survives
-// nothing but the process: a crashed run's lock is free again, and its
-// record names who held it.
-func (r *runner) lock(t runtime.Container) (func(), error) {
-	dir := filepath.Join(r.e.StateDir, "runs", "locks")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	p := filepath.Join(dir, r.e.Env.Runtime.Name()+"_"+t.ID+".lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(p)
-		f.Close()
-		return nil, &LockedError{Target: t.Name + " (" + t.ShortID() + ")", Holder: strings.TrimSpace(string(holder))}
-	}
-	host, _ := os.Hostname()
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d on %s, case %s, playbook %s, since %s\n", os.Getpid(), host, r.opts.Case, r.pb.Name, time.Now().UTC().Format(time.RFC3339))), 0)
-	return func() {
-		_ = f.Truncate(0)
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return errors.Join(errs...)
 }

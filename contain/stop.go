@@ -1,0 +1,147 @@
+package contain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"firebreak/runtime"
+)
+
+// EndHold records that Firebreak ended the container's processes. It cannot
+// be undone: release retires the record and says so.
+type EndHold struct {
+	Action string    `json:"action"`           // "stop" or "kill"
+	Signal string    `json:"signal,omitempty"` // kill: the signal sent
+	Grace  string    `json:"grace,omitempty"`  // stop: time between SIGTERM and SIGKILL
+	Time   time.Time `json:"time"`
+}
+
+func (e *EndHold) String() string {
+	s := e.Action
+	if e.Signal != "" {
+		s += " " + e.Signal
+	}
+	if e.Grace != "" {
+		s += " (grace " + e.Grace + ")"
+	}
+	return s + " at " + e.Time.UTC().Format(time.RFC3339)
+}
+
+// Stop ends the container's processes: SIGTERM, then SIGKILL after grace.
+// The container stays for inspection. See end for how it is recorded.
+func (c *Containment) Stop(ctx context.Context, target runtime.Container, grace time.Duration, actor, caseID string) (*Result, error) {
+	end := &EndHold{Action: "stop", Grace: grace.String()}
+	return c.end(ctx, target, end, actor, caseID, func(st runtime.Stopper, id string) error {
+		return st.Stop(ctx, id, grace)
+	})
+}
+
+// Kill sends a signal to the container's init (SIGKILL when signal is "").
+// See end for how it is recorded.
+func (c *Containment) Kill(ctx context.Context, target runtime.Container, signal, actor, caseID string) (*Result, error) {
+	if signal == "" {
+		signal = "SIGKILL"
+	}
+	end := &EndHold{Action: "kill", Signal: signal}
+	return c.end(ctx, target, end, actor, caseID, func(st runtime.Stopper, id string) error {
+		err := st.Kill(ctx, id, signal)
+		if runtime.IsNotRunning(err) {
+			return nil // it ended on its own meanwhile
+		}
+		return err
+	})
+}
+
+// end stops or kills under the container's lock and records it like every
+// other act, in the container's record (made for it when none is held), so
+// that status and the case show who ended it and when. A frozen process
+// cannot take a signal: a container Firebreak froze is thawed first, behind
+// its drop rules, and the record says so before the thaw. A container that
+// is not running is left alone (nothing to end; a resumed run repeats
+// nothing).
+func (c *Containment) end(ctx context.Context, target runtime.Container, end *EndHold, actor, caseID string, act func(runtime.Stopper, string) error) (*Result, error) {
+	res := &Result{Container: target, Runtime: c.rt.Name()}
+	st, ok := c.rt.(runtime.Stopper)
+	if !ok {
+		return res, fmt.Errorf("%s cannot %s containers", c.rt.Name(), end.Action)
+	}
+	d, err := runtime.CheckSame(ctx, c.rt, target)
+	if err != nil {
+		return res, err
+	}
+	res.Container = d.Container
+	unlock, err := c.store.Lock(c.rt.Name(), c.namespace, d.ID)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	rec, err := c.store.Load(c.rt.Name(), c.namespace, d.ID)
+	if err != nil {
+		return res, err
+	}
+	if d.State != runtime.StateRunning && d.State != runtime.StatePaused {
+		res.Unchanged, res.Record = true, rec
+		res.Notes = []string{fmt.Sprintf("not running (%s): nothing to %s", d.State, end.Action)}
+		return res, nil
+	}
+	now := c.now()
+	if rec == nil {
+		rec = &Record{Version: 1, Runtime: c.rt.Name(), Namespace: c.namespace, Container: d.Container, Since: now, Phase: "ended", Actor: actor, Case: caseID}
+	}
+	if rec.Case == "" {
+		rec.Case = caseID
+	}
+	if d.State == runtime.StatePaused {
+		ours := rec.Pause != nil && rec.Pause.Paused
+		detail := "thaw to deliver the signal (paused before Firebreak came)"
+		if ours {
+			detail = "thaw to deliver the signal (frozen by Firebreak; the drop rules stay)"
+		}
+		if err := c.save(rec, "thaw-for-"+end.Action, detail, nil); err != nil {
+			return res, err
+		}
+		err := c.rt.Unpause(ctx, d.ID)
+		if err == nil && rec.Pause != nil {
+			rec.Pause.Paused = false
+		}
+		res.Changes = append(res.Changes, Change{Action: "unpause", Detail: detail, Done: err == nil, Error: errString(err)})
+		serr := c.save(rec, "thaw-for-"+end.Action, detail, err)
+		if err != nil {
+			return res, fmt.Errorf("thawing %s to %s it: %w", d.ShortID(), end.Action, errors.Join(err, serr))
+		}
+		if serr != nil {
+			return res, serr
+		}
+	}
+	if err := c.save(rec, end.Action, end.Signal, nil); err != nil {
+		return res, err
+	}
+	err = act(st, d.ID)
+	ch := Change{Action: end.Action, Detail: end.Signal, Done: err == nil, Error: errString(err)}
+	res.Changes = append(res.Changes, ch)
+	if err == nil {
+		end.Time = c.now().UTC()
+		rec.Ended = end
+	}
+	detail := "done"
+	if err != nil {
+		detail = "failed"
+	}
+	if serr := c.save(rec, end.Action, detail, err); serr != nil {
+		return res, serr
+	}
+	res.Record = rec
+	if err != nil {
+		return res, fmt.Errorf("%s of %s: %w (recorded; `firebreak status %s` shows it)", end.Action, d.ShortID(), err, d.ShortID())
+	}
+	return res, nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

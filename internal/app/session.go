@@ -1,0 +1,247 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"firebreak/contain"
+	"firebreak/evidence"
+	"firebreak/playbooks"
+	"firebreak/runtime"
+)
+
+// StoreOptions choose and configure the evidence store.
+type StoreOptions struct {
+	URL             string        // file:///path or s3://BUCKET/PREFIX?endpoint=HOST:PORT
+	KeyDir          string        // the ed25519 signing key, made on first use
+	Retain          time.Duration // S3 Object Lock retention; 0 for none
+	LockMode        string        // governance or compliance
+	SpoolDir        string        // where evidence waits when the remote store fails
+	CredentialsFile string        // AWS shared credentials file
+	Profile         string        // its profile
+}
+
+// Options are what every front end maps its settings to.
+type Options struct {
+	Engine       EngineOptions
+	StateDir     string // containment records and run journals
+	Store        StoreOptions
+	PlaybookDirs []string // the user's own playbooks
+	Actor        string   // who acts: user@host
+	Tool         string   // the tool and version stamped into evidence
+	// OpenRuntime connects to the engine; nil means OpenRuntime. Tests of
+	// pure logic put the in-process fake here.
+	OpenRuntime func(ctx context.Context, o EngineOptions) (runtime.Runtime, error)
+	// Notice receives what the session has to tell the user (a signing key
+	// made); nil drops it.
+	Notice func(string)
+}
+
+// Session is one front end's connection to everything a response uses. Open
+// it once; its parts are made when first asked for and kept.
+type Session struct {
+	opts      Options
+	rt        runtime.Runtime
+	records   *contain.Records
+	contain   *contain.Containment
+	registry  *playbooks.Registry
+	namespace string // records' namespace: containerd's, "" for Docker
+
+	evOnce sync.Once
+	ev     *Evidence
+	evErr  error
+}
+
+// Open connects to the engine and opens the records directory.
+func Open(ctx context.Context, o Options) (*Session, error) {
+	open := o.OpenRuntime
+	if open == nil {
+		open = OpenRuntime
+	}
+	rt, err := open(ctx, o.Engine)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := contain.OpenRecords(o.StateDir)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	s := &Session{opts: o, rt: rt, records: recs}
+	if rt.Name() == "containerd" {
+		s.namespace = o.Engine.Namespace
+	}
+	s.contain = contain.New(rt, recs, s.namespace)
+	s.registry = NewRegistry()
+	return s, nil
+}
+
+// NewRegistry is the action registry with Firebreak's own actions: the one
+// a session uses, for front ends that read playbooks without an engine.
+func NewRegistry() *playbooks.Registry {
+	r := playbooks.NewRegistry()
+	playbooks.RegisterBuiltins(r)
+	return r
+}
+
+// Close releases the engine connection.
+func (s *Session) Close() error { return s.rt.Close() }
+
+// Runtime is the engine.
+func (s *Session) Runtime() runtime.Runtime { return s.rt }
+
+// Containment acts on containers and keeps their records.
+func (s *Session) Containment() *contain.Containment { return s.contain }
+
+// Registry is the action registry, built once.
+func (s *Session) Registry() *playbooks.Registry { return s.registry }
+
+// Options are the options the session was opened with.
+func (s *Session) Options() Options { return s.opts }
+
+func (s *Session) notice(msg string) {
+	if s.opts.Notice != nil {
+		s.opts.Notice(msg)
+	}
+}
+
+// Evidence is the case store as a session writes it: the store named, what
+// to write through (the spool in front of a remote store), and the signer.
+type Evidence struct {
+	Store  evidence.Store  // as named by the options
+	Sink   evidence.Store  // write here: Store, or the spool in front of it
+	Spool  *evidence.Spool // nil for a local store
+	Signer *evidence.Signer
+}
+
+// Pending reports evidence kept in the spool but not yet in the remote
+// store, as a *NotReplicatedError; nil when everything arrived.
+func (e *Evidence) Pending() error {
+	if e.Spool == nil {
+		return nil
+	}
+	if n := e.Spool.Pending(); n > 0 {
+		return &NotReplicatedError{N: n, Dir: e.Spool.Dir(), Store: e.Store.String(), Cause: e.Spool.Down()}
+	}
+	return nil
+}
+
+// NotReplicatedError says evidence is safe in the local spool but not yet in
+// the remote store.
+type NotReplicatedError struct {
+	N          int
+	Dir, Store string
+	Cause      error
+}
+
+func (e *NotReplicatedError) Error() string {
+	return fmt.Sprintf("%d objects are NOT yet replicated to %s (%v): they are kept whole in the spool %s; when the store is back run `firebreak evidence sync --store '%s'`", e.N, e.Store, e.Cause, e.Dir, e.Store)
+}
+
+// OpenStore opens the named store alone, for reading (no spool, no key).
+func OpenStore(o StoreOptions) (evidence.Store, error) {
+	st, err := evidence.OpenURL(o.URL, evidence.StoreOptions{Retain: o.Retain, LockMode: o.LockMode, CredentialsFile: o.CredentialsFile, Profile: o.Profile})
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	return st, nil
+}
+
+// WithSpool puts a local spool in front of a remote store, so that a remote
+// failure loses nothing. A local store needs none.
+func WithSpool(st evidence.Store, spoolDir string) (evidence.Store, *evidence.Spool, error) {
+	if _, local := st.(*evidence.FileStore); local {
+		return st, nil, nil
+	}
+	sp, err := evidence.NewSpool(st, spoolDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sp, sp, nil
+}
+
+// Evidence opens the store, its spool and the signing key (made on first
+// use, which the session tells through Notice), once.
+func (s *Session) Evidence() (*Evidence, error) {
+	s.evOnce.Do(func() {
+		st, err := OpenStore(s.opts.Store)
+		if err != nil {
+			s.evErr = err
+			return
+		}
+		sink, spool, err := WithSpool(st, s.opts.Store.SpoolDir)
+		if err != nil {
+			s.evErr = err
+			return
+		}
+		signer, created, err := evidence.LoadOrCreateSigner(s.opts.Store.KeyDir)
+		if err != nil {
+			s.evErr = err
+			return
+		}
+		if created {
+			s.notice(fmt.Sprintf("created a signing key in %s; its public half (keep it to verify evidence): %s", s.opts.Store.KeyDir, signer.PublicKeyString()))
+		}
+		s.ev = &Evidence{Store: st, Sink: sink, Spool: spool, Signer: signer}
+	})
+	return s.ev, s.evErr
+}
+
+// CaseInfo is what a case records of who opened it, with what.
+func (s *Session) CaseInfo(caseID, playbook string, targets []string) evidence.CaseInfo {
+	return evidence.CaseInfo{ID: caseID, Actor: s.opts.Actor, Tool: s.opts.Tool, Playbook: playbook, Targets: targets}
+}
+
+// LoadPlaybook finds a playbook (a file, the user's directories, the built
+// ones) and validates it against the registry. Problems are *InputError,
+// wrapping playbooks.Errors where the file has them.
+func (s *Session) LoadPlaybook(ref string) (*playbooks.Playbook, error) {
+	pb, err := playbooks.Library{Dirs: s.opts.PlaybookDirs}.Load(ref)
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	if err := playbooks.Validate(pb, s.registry); err != nil {
+		return nil, &InputError{fmt.Errorf("playbook %s is not valid:\n%w", ref, err)}
+	}
+	return pb, nil
+}
+
+// RunSpec says how a playbook run is set up.
+type RunSpec struct {
+	Case     string
+	Playbook *playbooks.Playbook
+	Targets  []runtime.Container
+	DryRun   bool // no evidence is opened for a dry run
+	Events   func(playbooks.Event)
+	Approver playbooks.Approver // nil: no one to ask
+}
+
+// Engine hands out a playbook engine for one run, with the case's evidence
+// session (store, spool, signer) unless it is a dry run.
+func (s *Session) Engine(spec RunSpec) (*playbooks.Engine, error) {
+	env := &playbooks.Env{Runtime: s.rt, Contain: s.contain, Case: spec.Case, Playbook: spec.Playbook.Name, Actor: s.opts.Actor}
+	if !spec.DryRun {
+		ev, err := s.Evidence()
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, t := range spec.Targets {
+			names = append(names, t.Name)
+		}
+		env.Evidence = &playbooks.EvidenceSession{Store: ev.Sink, Signer: ev.Signer, Trusted: ev.Signer.Pub,
+			Info: s.CaseInfo(spec.Case, spec.Playbook.Name, names)}
+	}
+	return &playbooks.Engine{Registry: s.registry, Env: env, StateDir: s.opts.StateDir, Events: spec.Events, Approver: spec.Approver}, nil
+}
+
+// Pending is the evidence waiting in the spool, as *NotReplicatedError, or
+// nil; nil too when no evidence was opened.
+func (s *Session) Pending() error {
+	if s.ev == nil {
+		return nil
+	}
+	return s.ev.Pending()
+}

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"firebreak/runtime"
+)
+
+// Selection names the containers a verb acts on. Every front end and verb
+// resolves through it, so a name, an ID prefix or a label means the same
+// everywhere.
+type Selection struct {
+	Refs      []string // full ID, exact name, or unique ID prefix
+	Selectors []string // labels: key=value or key; a container must match all
+	All       bool     // every container of the engine
+	// Held also looks among the containment records, so that a container
+	// the engine no longer knows can still be named (release retires its
+	// record) and a prefix shared by held containers is ambiguous.
+	Held bool
+}
+
+func (sel Selection) check() error {
+	if sel.All && (len(sel.Refs) > 0 || len(sel.Selectors) > 0) {
+		return inputf("--all names every container: give it alone, without targets or --selector")
+	}
+	for _, r := range sel.Refs {
+		if strings.TrimSpace(r) == "" {
+			return inputf("an empty target: name a container by full ID, exact name or ID prefix (`firebreak ps` lists them)")
+		}
+	}
+	for _, s := range sel.Selectors {
+		if k, _, _ := strings.Cut(s, "="); strings.TrimSpace(k) == "" {
+			return inputf("--selector %q: give key=value or key", s)
+		}
+	}
+	return nil
+}
+
+// Resolve turns a selection into containers, each once, in the order named
+// (references first, then the label matches in the engine's order). An
+// unknown or ambiguous reference is an error that lists what it matched; a
+// selector that matches nothing is an error.
+func (s *Session) Resolve(ctx context.Context, sel Selection) ([]runtime.Container, error) {
+	if err := sel.check(); err != nil {
+		return nil, err
+	}
+	var out []runtime.Container
+	seen := map[string]bool{}
+	add := func(c runtime.Container) {
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			out = append(out, c)
+		}
+	}
+	for _, ref := range sel.Refs {
+		resolve := s.ResolveOne
+		if sel.Held {
+			resolve = s.ResolveHeld
+		}
+		c, err := resolve(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		add(c)
+	}
+	if sel.All || len(sel.Selectors) > 0 {
+		all, err := s.rt.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing containers: %w", err)
+		}
+		matched := 0
+		for _, c := range all {
+			if !sel.All && !MatchLabels(c.Labels, sel.Selectors) {
+				continue
+			}
+			matched++
+			if seen[c.ID] {
+				continue
+			}
+			d, err := s.rt.Inspect(ctx, c.ID) // inspect's precise creation time
+			if runtime.IsNotFound(err) {
+				continue // removed since the list
+			}
+			if err != nil {
+				return nil, fmt.Errorf("inspecting %s: %w", c.ShortID(), err)
+			}
+			add(d.Container)
+		}
+		if matched == 0 && len(sel.Selectors) > 0 {
+			return nil, inputf("no container matches --selector %s", strings.Join(sel.Selectors, ","))
+		}
+	}
+	return out, nil
+}
+
+// ResolveOne resolves one reference against the engine.
+func (s *Session) ResolveOne(ctx context.Context, ref string) (runtime.Container, error) {
+	return runtime.Resolve(ctx, s.rt, ref)
+}
+
+// ResolveHeld resolves one reference among the engine's containers and the
+// held records together: a container that is gone from the engine can still
+// be named by its record, and a prefix that fits two of them, held or not,
+// is refused with both listed.
+func (s *Session) ResolveHeld(ctx context.Context, ref string) (runtime.Container, error) {
+	live, err := s.rt.List(ctx)
+	if err != nil {
+		return runtime.Container{}, fmt.Errorf("listing containers to resolve %q: %w", ref, err)
+	}
+	recs, err := s.contain.Held()
+	if err != nil {
+		return runtime.Container{}, err
+	}
+	inEngine := map[string]bool{}
+	all := append([]runtime.Container(nil), live...)
+	for _, c := range live {
+		inEngine[c.ID] = true
+	}
+	for _, r := range recs {
+		if !inEngine[r.Container.ID] {
+			all = append(all, r.Container)
+		}
+	}
+	c, err := runtime.ResolveIn(all, ref)
+	if err != nil {
+		return c, err
+	}
+	if !inEngine[c.ID] {
+		return c, nil // known from its record alone
+	}
+	d, err := runtime.Resolve(ctx, s.rt, c.ID)
+	if runtime.IsNotFound(err) {
+		for _, r := range recs {
+			if r.Container.ID == c.ID {
+				return r.Container, nil // removed since the list
+			}
+		}
+	}
+	return d, err
+}
+
+// MatchLabels reports whether labels satisfy every selector (key=value, or
+// key alone for any value).
+func MatchLabels(labels map[string]string, selectors []string) bool {
+	for _, s := range selectors {
+		k, v, hasValue := strings.Cut(s, "=")
+		got, ok := labels[k]
+		if !ok || (hasValue && got != v) {
+			return false
+		}
+	}
+	return true
+}
