@@ -131,7 +131,7 @@ func benchRuns(b *testing.B, store evidence.Store, prefix string) (func(i int) *
 		b.Fatal(err)
 	}
 	opts := collect.DefaultOptions()
-	opts.What = []string{collect.WhatFSDiff}
+	opts.What = []collect.Collector{collect.WhatFSDiff}
 	return func(i int) *evidence.Run {
 		run, err := evidence.OpenRun(context.Background(), store, sg, evidence.CaseInfo{ID: fmt.Sprintf("%s-%d", prefix, i), Actor: "bench"})
 		if err != nil {

@@ -22,23 +22,26 @@ import (
 	"firebreak/runtime"
 )
 
+// Collector names one part of a capture.
+type Collector string
+
 // Collectors, in the order they run.
 const (
-	WhatInspect    = "inspect"
-	WhatProcesses  = "processes"
-	WhatNetwork    = "network"
-	WhatIndicators = "indicators"
-	WhatLogs       = "logs"
-	WhatFSDiff     = "fsdiff"
+	WhatInspect    Collector = "inspect"
+	WhatProcesses  Collector = "processes"
+	WhatNetwork    Collector = "network"
+	WhatIndicators Collector = "indicators"
+	WhatLogs       Collector = "logs"
+	WhatFSDiff     Collector = "fsdiff"
 )
 
 // All is every collector. The volatile state (processes, sockets, the live
 // indicators read from them) is taken before the logs and the layer.
-var All = []string{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, WhatLogs, WhatFSDiff}
+var All = []Collector{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, WhatLogs, WhatFSDiff}
 
 // Options say what one collection captures.
 type Options struct {
-	What     []string      // subset of All; empty means all
+	What     []Collector   // subset of All; empty means all
 	Since    time.Duration // logs: only this far back (0: all)
 	LogCap   int64         // logs: bytes kept per stream (first quarter and newest lines)
 	Limits   Limits        // fsdiff caps
@@ -51,14 +54,26 @@ func DefaultOptions() Options {
 	return Options{What: All, LogCap: 64 << 20, Limits: DefaultLimits(), ProcRoot: "/proc"}
 }
 
-// CheckWhat refuses unknown collector names.
-func CheckWhat(what []string) error {
-	for _, w := range what {
-		if !slices.Contains(All, w) {
-			return fmt.Errorf("unknown collector %q: choose from %s", w, strings.Join(All, ","))
+// ParseCollectors reads collector names, refusing unknown ones.
+func ParseCollectors(names []string) ([]Collector, error) {
+	out := make([]Collector, 0, len(names))
+	for _, n := range names {
+		c := Collector(strings.TrimSpace(n))
+		if !slices.Contains(All, c) {
+			return nil, fmt.Errorf("unknown collector %q: choose from %s", n, strings.Join(Names(All), ","))
 		}
+		out = append(out, c)
 	}
-	return nil
+	return out, nil
+}
+
+// Names are the collectors' names, as flags and playbooks write them.
+func Names(cs []Collector) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
 }
 
 // Result reports one container's collection.
@@ -85,8 +100,10 @@ func Collect(ctx context.Context, rt runtime.Runtime, run *evidence.Run, target 
 	if len(what) == 0 {
 		what = All
 	}
-	if err := CheckWhat(what); err != nil {
-		return nil, err
+	for _, w := range what {
+		if !slices.Contains(All, w) {
+			return nil, fmt.Errorf("unknown collector %q: choose from %s", w, strings.Join(Names(All), ","))
+		}
 	}
 	d, err := runtime.CheckSame(ctx, rt, target)
 	if err != nil {
@@ -99,8 +116,8 @@ func Collect(ctx context.Context, rt runtime.Runtime, run *evidence.Run, target 
 		timeln: newTimeline(),
 	}
 	defer c.timeln.Close()
-	run.Log("collect", d.ID, "started: "+strings.Join(what, ","))
-	steps := map[string]func() error{
+	run.Log("collect", d.ID, "started: "+strings.Join(Names(what), ","))
+	steps := map[Collector]func() error{
 		WhatInspect: c.inspect, WhatProcesses: c.processes, WhatNetwork: c.network,
 		WhatIndicators: c.indicators, WhatLogs: c.logs, WhatFSDiff: c.fsdiff,
 	}
@@ -146,14 +163,14 @@ type incomplete struct{ why string }
 
 func (e *incomplete) Error() string { return e.why }
 
-func (c *collection) incomplete(what, why string) {
+func (c *collection) incomplete(what Collector, why string) {
 	msg := fmt.Sprintf("%s %s: %s", c.d.ShortID(), what, why)
 	c.res.Incomplete = append(c.res.Incomplete, msg)
 	c.run.Incomplete(msg)
 }
 
-func (c *collection) put(name, collector string, r io.Reader) error {
-	a, err := c.run.Put(c.ctx, c.res.Prefix+name, r, collector, c.d.ID)
+func (c *collection) put(name string, collector Collector, r io.Reader) error {
+	a, err := c.run.Put(c.ctx, c.res.Prefix+name, r, string(collector), c.d.ID)
 	if err != nil {
 		return err
 	}
@@ -161,7 +178,7 @@ func (c *collection) put(name, collector string, r io.Reader) error {
 	return nil
 }
 
-func (c *collection) putJSON(name, collector string, v any) error {
+func (c *collection) putJSON(name string, collector Collector, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -340,7 +357,7 @@ func (c *collection) captureOnce(layer runtime.Layer, changes *os.File) (FSStats
 	go func() {
 		defer wg.Done()
 		var a evidence.Artifact
-		a, putErr = c.run.PutOnce(c.ctx, c.res.Prefix+"fsdiff/layer.tar.zst", pipe, WhatFSDiff, c.d.ID)
+		a, putErr = c.run.PutOnce(c.ctx, c.res.Prefix+"fsdiff/layer.tar.zst", pipe, string(WhatFSDiff), c.d.ID)
 		if putErr == nil {
 			c.res.Artifacts = append(c.res.Artifacts, a)
 		}

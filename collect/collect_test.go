@@ -242,7 +242,7 @@ func TestCollectProcessesAndNetwork(t *testing.T) {
 		run, _ := newRun(t, store, "PR-1")
 		var procs []collect.Process
 		runtimetest.Eventually(t, 20*time.Second, "httpd and sleep in processes.json", func() bool {
-			res, err := collect.Collect(ctx, h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatProcesses, collect.WhatNetwork}})
+			res, err := collect.Collect(ctx, h.Runtime(), run, d.Container, collect.Options{What: []collect.Collector{collect.WhatProcesses, collect.WhatNetwork}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -297,7 +297,7 @@ while true; do rm -f /d/swap; echo plain > /d/swap; rm -f /d/swap; ln -s ` + mar
 	store := fileStore(t)
 	run, _ := newRun(t, store, "HOSTILE-1")
 	opts := collect.DefaultOptions()
-	opts.What = []string{collect.WhatFSDiff}
+	opts.What = []collect.Collector{collect.WhatFSDiff}
 	opts.Limits = collect.Limits{MaxFile: 1 << 20, MaxTotal: 64 << 20}
 	for i := 0; i < 5; i++ { // the swap loop races each walk differently
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -356,7 +356,7 @@ func TestCollectFlagsProcessOutsideNamespaces(t *testing.T) {
 	run, _ := newRun(t, store, "OUT-1")
 	var flagged []collect.Process
 	runtimetest.Eventually(t, 20*time.Second, "the nsentered process is flagged", func() bool {
-		res, err := collect.Collect(ctx, h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatProcesses}})
+		res, err := collect.Collect(ctx, h.Runtime(), run, d.Container, collect.Options{What: []collect.Collector{collect.WhatProcesses}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,7 +450,7 @@ func TestCollectLayerOfIncompressibleFiles(t *testing.T) {
 	waitForFile(t, h, d.ID, "done")
 	store := fileStore(t)
 	run, _ := newRun(t, store, "RAW-1")
-	res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatFSDiff}})
+	res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []collect.Collector{collect.WhatFSDiff}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +516,7 @@ func TestCollectContainerdLogs(t *testing.T) {
 	store := fileStore(t)
 	run, _ := newRun(t, store, "LOGS-1")
 	opts := collect.DefaultOptions()
-	opts.What = []string{collect.WhatLogs}
+	opts.What = []collect.Collector{collect.WhatLogs}
 	res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -549,7 +549,7 @@ func TestCollectLogsOverTheCap(t *testing.T) {
 	store := fileStore(t)
 	run, sg := newRun(t, store, "LOGCAP-1")
 	opts := collect.DefaultOptions()
-	opts.What, opts.LogCap = []string{collect.WhatLogs}, 8192
+	opts.What, opts.LogCap = []collect.Collector{collect.WhatLogs}, 8192
 	res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, opts)
 	if err != nil {
 		t.Fatal(err)

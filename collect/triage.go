@@ -44,15 +44,23 @@ func ParseSeverity(s string) (Severity, error) {
 	return "", fmt.Errorf("severity %q: use low, medium, high or critical", s)
 }
 
+// FindingKind says what a finding was judged from.
+type FindingKind string
+
+const (
+	KindConfig FindingKind = "config" // the container's settings (no process needed)
+	KindLive   FindingKind = "live"   // what its processes do now, read from /proc
+)
+
 // Finding is one reason a container could escape, or signs that it may have.
 type Finding struct {
-	ID       string   `json:"id"`   // stable rule ID, e.g. "privileged", "cap-sys_admin"
-	Kind     string   `json:"kind"` // "config" or "live"
-	Severity Severity `json:"severity"`
-	Title    string   `json:"title"`
-	Evidence string   `json:"evidence"` // the exact setting or observation
-	Why      string   `json:"why"`
-	Remedy   string   `json:"remedy"`
+	ID       string      `json:"id"` // stable rule ID, e.g. "privileged", "cap-sys_admin"
+	Kind     FindingKind `json:"kind"`
+	Severity Severity    `json:"severity"`
+	Title    string      `json:"title"`
+	Evidence string      `json:"evidence"` // the exact setting or observation
+	Why      string      `json:"why"`
+	Remedy   string      `json:"remedy"`
 }
 
 // Assessment is triage of one container.
@@ -105,7 +113,7 @@ func Configuration(d runtime.Details) []Finding {
 	s := d.Security
 	var out []Finding
 	add := func(id string, sev Severity, title, evidence, why, remedy string) {
-		out = append(out, Finding{ID: id, Kind: "config", Severity: sev, Title: title, Evidence: evidence, Why: why, Remedy: remedy})
+		out = append(out, Finding{ID: id, Kind: KindConfig, Severity: sev, Title: title, Evidence: evidence, Why: why, Remedy: remedy})
 	}
 	if s.Privileged {
 		add("privileged", Critical, "Privileged container", "privileged: true (every capability, all devices, no seccomp or AppArmor)",
@@ -229,20 +237,20 @@ func liveFindings(ctx context.Context, procRoot string, d runtime.Details, procs
 	for _, p := range procs {
 		who := fmt.Sprintf("pid %d (%s)", p.PID, safeShort(p.Comm))
 		if len(p.Outside) > 0 {
-			out = append(out, Finding{ID: "live-outside-namespaces", Kind: "live", Severity: Critical, Title: "Process outside the container's namespaces or cgroup",
+			out = append(out, Finding{ID: "live-outside-namespaces", Kind: KindLive, Severity: Critical, Title: "Process outside the container's namespaces or cgroup",
 				Evidence: who + ": " + strings.Join(p.Outside, "; "),
 				Why:      "a process tied to the container that entered other namespaces is how an escape looks from the host",
 				Remedy:   "contain the container now (firebreak run escape-suspected) and capture its processes"})
 		}
 		if dev, ino, ok := rootOf(p.PID); ok && haveRoot && (dev != initDev || ino != initIno) {
-			out = append(out, Finding{ID: "live-foreign-root", Kind: "live", Severity: Critical, Title: "Process with a root other than the container's",
+			out = append(out, Finding{ID: "live-foreign-root", Kind: KindLive, Severity: Critical, Title: "Process with a root other than the container's",
 				Evidence: who + " has another root directory", Why: "chroot or setns into the host's filesystem from the container", Remedy: "contain the container and capture its processes"})
 		}
 		if p.ExeMemfd {
-			out = append(out, Finding{ID: "live-memfd-exe", Kind: "live", Severity: Critical, Title: "Process running from memory", Evidence: who + " runs " + p.Exe,
+			out = append(out, Finding{ID: "live-memfd-exe", Kind: KindLive, Severity: Critical, Title: "Process running from memory", Evidence: who + " runs " + p.Exe,
 				Why: "fileless execution hides the binary from the filesystem", Remedy: "capture processes now (the exe is hashed through /proc) and contain"})
 		} else if p.ExeDeleted {
-			out = append(out, Finding{ID: "live-deleted-exe", Kind: "live", Severity: High, Title: "Process whose executable was deleted", Evidence: who + " runs " + p.Exe,
+			out = append(out, Finding{ID: "live-deleted-exe", Kind: KindLive, Severity: High, Title: "Process whose executable was deleted", Evidence: who + " runs " + p.Exe,
 				Why: "deleting a running binary hides it from later inspection", Remedy: "capture processes now (the exe is hashed through /proc) and contain"})
 		}
 	}
@@ -252,7 +260,7 @@ func liveFindings(ctx context.Context, procRoot string, d runtime.Details, procs
 			continue
 		}
 		if n, first := newerThan(ctx, m.Source, started, 10000); n > 0 {
-			out = append(out, Finding{ID: "live-host-mount-writes", Kind: "live", Severity: Medium, Title: "Writes under a host-mounted path since the container started",
+			out = append(out, Finding{ID: "live-host-mount-writes", Kind: KindLive, Severity: Medium, Title: "Writes under a host-mounted path since the container started",
 				Evidence: fmt.Sprintf("%d entries under %s changed after %s, e.g. %s", n, m.Source, started.UTC().Format(time.RFC3339), first),
 				Why:      "a writable host mount lets the container plant files the host will read or run", Remedy: "review the changed files; mount read-only"})
 		}
@@ -430,7 +438,7 @@ func hostFDs(procRoot string, d runtime.Details, procs []*Process) []Finding {
 			if ok && inside {
 				continue
 			}
-			out = append(out, Finding{ID: "live-host-fd", Kind: "live", Severity: High, Title: "Open file outside the container's filesystems",
+			out = append(out, Finding{ID: "live-host-fd", Kind: KindLive, Severity: High, Title: "Open file outside the container's filesystems",
 				Evidence: fmt.Sprintf("pid %d (%s) fd %s -> %s", p.PID, safeShort(p.Comm), e.Name(), strconv.Quote(target)),
 				Why:      "a container process holding a file the container does not mount has reached the host's filesystem",
 				Remedy:   "contain the container and capture its processes; find how the descriptor was obtained"})

@@ -192,7 +192,7 @@ func TestCollectIndicators(t *testing.T) {
 		d := h.Create(t, runtimetest.Name(t), runtimetest.Spec{CapAdd: []string{"SYS_ADMIN"}})
 		store := fileStore(t)
 		run, _ := newRun(t, store, "IND-1")
-		res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatIndicators}})
+		res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []collect.Collector{collect.WhatIndicators}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func TestCollectIndicators(t *testing.T) {
 		store := fileStore(t)
 		run, _ := newRun(t, store, "IND-2")
 		runtimetest.Eventually(t, 20*time.Second, "the nsentered process is an indicator", func() bool {
-			res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []string{collect.WhatProcesses, collect.WhatIndicators}})
+			res, err := collect.Collect(runtimetest.Context(t), h.Runtime(), run, d.Container, collect.Options{What: []collect.Collector{collect.WhatProcesses, collect.WhatIndicators}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -54,13 +54,35 @@ type Timings struct {
 	Total   time.Duration `json:"total_ns"`  // every act done and verified
 }
 
+// Verdict is what verification concluded.
+type Verdict string
+
+const (
+	Isolated    Verdict = "isolated"     // peers reachable before the cut are not after, and the rules are there
+	NotIsolated Verdict = "not-isolated" // a peer still answers, or the rules are gone
+	Unverified  Verdict = "unverified"   // nothing to judge by: no peer answered before, or no namespace
+)
+
+// FirewallState is whether Firebreak's drop rules are in the container's
+// network namespace.
+type FirewallState string
+
+const (
+	FirewallPresent       FirewallState = "present"
+	FirewallMissing       FirewallState = "missing"
+	FirewallNotApplicable FirewallState = "not-applicable" // no rules were installed (pause only, or no namespace)
+	FirewallUnknown       FirewallState = "unknown"        // the check failed; see the error beside it
+)
+
 // Verification is what the probes found.
 type Verification struct {
-	Verdict  string        `json:"verdict"` // "isolated", "not-isolated", "unverified"
+	Verdict  Verdict       `json:"verdict"`
 	Detail   string        `json:"detail"`
-	Firewall string        `json:"firewall"` // "present", "missing", "not-applicable"
-	Before   []ProbeResult `json:"before,omitempty"`
-	After    []ProbeResult `json:"after,omitempty"`
+	Firewall FirewallState `json:"firewall"`
+	// FirewallError says why the rules could not be checked (FirewallUnknown).
+	FirewallError string        `json:"firewall_error,omitempty"`
+	Before        []ProbeResult `json:"before,omitempty"`
+	After         []ProbeResult `json:"after,omitempty"`
 }
 
 // Result reports one container's containment or release.
@@ -407,7 +429,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 	}
 	res.Record = rec
 	timings.Total = c.now().Sub(start)
-	if v := res.Verification; v != nil && v.Verdict == "not-isolated" {
+	if v := res.Verification; v != nil && v.Verdict == NotIsolated {
 		return res, &NotIsolatedError{Container: d.Container, Detail: v.Detail}
 	}
 	return res, nil
@@ -506,16 +528,17 @@ func (c *Containment) networkPeers(ctx context.Context, attacher runtime.Network
 }
 
 func (c *Containment) verify(ctx context.Context, d runtime.Details, before []ProbeResult, opts Options) *Verification {
-	v := &Verification{Firewall: "not-applicable", Before: before}
+	v := &Verification{Firewall: FirewallNotApplicable, Before: before}
 	if d.NetNSPath != "" {
 		ok, err := firewallPresent(d.NetNSPath)
 		switch {
 		case err != nil:
-			v.Firewall = "unknown: " + err.Error()
+			v.Firewall = FirewallUnknown
+			v.FirewallError = err.Error()
 		case ok:
-			v.Firewall = "present"
+			v.Firewall = FirewallPresent
 		default:
-			v.Firewall = "missing"
+			v.Firewall = FirewallMissing
 		}
 	}
 	var reachable []string
@@ -528,7 +551,7 @@ func (c *Containment) verify(ctx context.Context, d runtime.Details, before []Pr
 		after, err := probe(ctx, d.NetNSPath, reachable, opts.ProbeTimeout)
 		v.After = after
 		if err != nil {
-			v.Verdict, v.Detail = "unverified", "probing after containment: "+err.Error()
+			v.Verdict, v.Detail = Unverified, "probing after containment: "+err.Error()
 			return v
 		}
 		var still []string
@@ -538,21 +561,21 @@ func (c *Containment) verify(ctx context.Context, d runtime.Details, before []Pr
 			}
 		}
 		if len(still) > 0 {
-			v.Verdict, v.Detail = "not-isolated", "still reaches "+strings.Join(still, ", ")
+			v.Verdict, v.Detail = NotIsolated, "still reaches "+strings.Join(still, ", ")
 			return v
 		}
 	}
 	switch {
-	case v.Firewall == "missing":
-		v.Verdict, v.Detail = "not-isolated", "drop rules are missing from its network namespace (removed from inside? it may hold NET_ADMIN)"
+	case v.Firewall == FirewallMissing:
+		v.Verdict, v.Detail = NotIsolated, "drop rules are missing from its network namespace (removed from inside? it may hold NET_ADMIN)"
 	case !opts.Verify:
-		v.Verdict, v.Detail = "unverified", "verification turned off"
+		v.Verdict, v.Detail = Unverified, "verification turned off"
 	case d.NetNSPath == "":
-		v.Verdict, v.Detail = "unverified", "no network namespace to probe from"
+		v.Verdict, v.Detail = Unverified, "no network namespace to probe from"
 	case len(reachable) == 0:
-		v.Verdict, v.Detail = "unverified", fmt.Sprintf("no peer answered before the cut (%d probed); name one with --probe", len(before))
+		v.Verdict, v.Detail = Unverified, fmt.Sprintf("no peer answered before the cut (%d probed); name one with --probe", len(before))
 	default:
-		v.Verdict, v.Detail = "isolated", fmt.Sprintf("%d peer(s) reachable before, none after", len(reachable))
+		v.Verdict, v.Detail = Isolated, fmt.Sprintf("%d peer(s) reachable before, none after", len(reachable))
 	}
 	return v
 }

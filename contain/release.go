@@ -210,14 +210,14 @@ func addressNotes(d runtime.Details, rec *Record) []string {
 type Live struct {
 	Gone     bool          `json:"gone"` // removed or replaced since it was contained
 	State    runtime.State `json:"state,omitempty"`
-	Firewall string        `json:"firewall"` // "present", "missing", "not-applicable"
+	Firewall FirewallState `json:"firewall"`
 	Networks []string      `json:"networks"` // engine networks attached now
 }
 
 // Check looks at the container a record holds, so that status can show a
 // drift (drop rules removed from inside, unpaused by hand, restarted).
 func (c *Containment) Check(ctx context.Context, rec *Record) (Live, error) {
-	live := Live{Firewall: "not-applicable", Networks: []string{}}
+	live := Live{Firewall: FirewallNotApplicable, Networks: []string{}}
 	d, err := runtime.CheckSame(ctx, c.rt, rec.Container)
 	var replaced *runtime.ReplacedError
 	if errors.As(err, &replaced) {
@@ -232,11 +232,11 @@ func (c *Containment) Check(ctx context.Context, rec *Record) (Live, error) {
 		live.Networks = append(live.Networks, a.Network)
 	}
 	if n := rec.Network; n != nil && n.Firewall {
-		live.Firewall = "missing"
+		live.Firewall = FirewallMissing
 		if d.NetNSPath != "" {
 			if ino, err := netnsInode(d.NetNSPath); err == nil && ino == n.NetNSInode {
 				if ok, err := firewallPresent(d.NetNSPath); err == nil && ok {
-					live.Firewall = "present"
+					live.Firewall = FirewallPresent
 				}
 			}
 		}

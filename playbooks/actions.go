@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"firebreak/collect"
@@ -49,7 +50,7 @@ func duration(p map[string]any, k string) time.Duration {
 func containResult(r *contain.Result) map[string]any {
 	out := map[string]any{"changed": !r.Unchanged, "changes": int64(len(r.Changes))}
 	if v := r.Verification; v != nil {
-		out["verdict"] = v.Verdict
+		out["verdict"] = string(v.Verdict) // CEL compares strings
 	} else {
 		out["verdict"] = "not-applicable"
 	}
@@ -216,9 +217,9 @@ type collectAction struct{}
 func (collectAction) Describe() Description {
 	return Description{
 		Name:    "collect",
-		Summary: "Capture evidence from the host side into the case: " + fmt.Sprint(collect.All),
+		Summary: "Capture evidence from the host side into the case: " + strings.Join(collect.Names(collect.All), ", "),
 		Params: []ParamSpec{
-			{Name: "what", Type: TypeList, Default: collect.All, Doc: "collectors to run"},
+			{Name: "what", Type: TypeList, Default: collect.Names(collect.All), Doc: "collectors to run"},
 			{Name: "since", Type: TypeDuration, Default: time.Duration(0), Doc: "logs: only this far back (0: all)"},
 		},
 		Outputs: []OutputSpec{
@@ -237,7 +238,11 @@ func (collectAction) Run(ctx context.Context, env *Env, t runtime.Container, p m
 	}
 	o := collect.DefaultOptions()
 	if w := list(p, "what"); len(w) > 0 {
-		o.What = w
+		what, err := collect.ParseCollectors(w)
+		if err != nil {
+			return nil, err
+		}
+		o.What = what
 	}
 	o.Since = duration(p, "since")
 	report := Progress(ctx)

@@ -91,7 +91,7 @@ func (o *collectOptions) AddFlags(cmd *cobra.Command) {
 	o.store.AddFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Case, "case", "", "case ID to collect into (default: a new one)")
-	f.StringSliceVar(&o.What, "what", collect.All, "collectors to run: "+strings.Join(collect.All, ","))
+	f.StringSliceVar(&o.What, "what", collect.Names(collect.All), "collectors to run: "+strings.Join(collect.Names(collect.All), ","))
 	f.DurationVar(&o.Since, "since", 0, "logs: only this far back (default: all)")
 	f.Int64Var(&o.LogCap, "log-cap", def.LogCap, "logs: bytes kept per stream: the first quarter and the newest lines (what lies between is counted and recorded as dropped)")
 	f.Int64Var(&o.MaxFile, "max-file", def.Limits.MaxFile, "fsdiff: content bytes captured per file (larger files are capped and marked truncated)")
@@ -130,7 +130,8 @@ type collectJSON struct {
 }
 
 func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs []string, d *deps) error {
-	if err := collect.CheckWhat(o.What); err != nil {
+	what, err := collect.ParseCollectors(o.What)
+	if err != nil {
 		return usagef("--what: %v", err)
 	}
 	caseID := o.Case
@@ -162,7 +163,7 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 		return err
 	}
 	opts := collect.DefaultOptions()
-	opts.What, opts.Since, opts.LogCap = o.What, o.Since, o.LogCap
+	opts.What, opts.Since, opts.LogCap = what, o.Since, o.LogCap
 	opts.Limits = collect.Limits{MaxFile: o.MaxFile, MaxTotal: o.MaxTotal}
 	var prog *progress
 	if g.Output == "text" && isTerminal(d.stderr) {

@@ -136,7 +136,7 @@ func printStatusText(d *deps, r statusJSON) {
 			switch {
 			case !runs:
 				fmt.Fprint(w, " (not running: nothing of it can reach out)")
-			case l.Firewall == "missing" || (rec.Pause != nil && rec.Pause.Paused && l.State != runtime.StatePaused):
+			case l.Firewall == contain.FirewallMissing || (rec.Pause != nil && rec.Pause.Paused && l.State != runtime.StatePaused):
 				fmt.Fprint(w, "  -- DRIFT: no longer as contained; run `firebreak contain` again")
 			}
 			fmt.Fprintln(w)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -152,7 +151,7 @@ func writeSARIF(w io.Writer, as []collect.Assessment) error {
 			if _, ok := rules[f.ID]; !ok {
 				order = append(order, f.ID)
 				rules[f.ID] = rule{ID: f.ID, ShortDescription: msg{f.Title}, Help: msg{f.Why + ". Remedy: " + f.Remedy},
-					Properties: map[string]any{"security-severity": score[f.Severity], "tags": []string{"security", "container", f.Kind}}}
+					Properties: map[string]any{"security-severity": score[f.Severity], "tags": []string{"security", "container", string(f.Kind)}}}
 			}
 			uri := a.Runtime + "://" + a.Container.ID
 			results = append(results, result{
@@ -178,7 +177,5 @@ func writeSARIF(w io.Writer, as []collect.Assessment) error {
 			"results": results,
 		}},
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return writeJSONDoc(w, doc)
 }

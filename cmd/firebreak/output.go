@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,9 +13,51 @@ import (
 	"firebreak/contain"
 )
 
+// encodeJSON is the one way JSON leaves Firebreak: encoded, then with every
+// rune a terminal would act on escaped as \uXXXX (json escapes only those
+// below 0x20).
+func encodeJSON(v any, indent bool) ([]byte, error) {
+	var b []byte
+	var err error
+	if indent {
+		b, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		b, err = json.Marshal(v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.ContainsFunc(b, jsonUnsafe) {
+		return b, nil
+	}
+	var out bytes.Buffer
+	for _, r := range string(b) {
+		if jsonUnsafe(r) {
+			fmt.Fprintf(&out, "\\u%04x", r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.Bytes(), nil
+}
+
+// jsonUnsafe is terminalUnsafe for encoded JSON: below 0x20 only the
+// layout's own white space is left (json escaped the rest inside strings).
+func jsonUnsafe(r rune) bool { return r >= 0x7f && terminalUnsafe(r) }
+
+// writeJSONDoc writes one indented JSON document.
+func writeJSONDoc(w io.Writer, v any) error {
+	b, err := encodeJSON(v, true)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
 // jsonLine writes one JSON object on its own line, with a type field first.
 func jsonLine(w io.Writer, typ string, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encodeJSON(v, false)
 	if err != nil {
 		return err
 	}
@@ -87,7 +130,7 @@ func printOutcomeText(w io.Writer, verb string, o contain.Outcome) {
 			fmt.Fprintf(w, "  note: %s\n", safe(n))
 		}
 		if v := r.Verification; v != nil {
-			fmt.Fprintf(w, "  verification: %s (%s); drop rules %s\n", strings.ToUpper(v.Verdict), safe(v.Detail), v.Firewall)
+			fmt.Fprintf(w, "  verification: %s (%s); drop rules %s\n", strings.ToUpper(string(v.Verdict)), safe(v.Detail), v.Firewall)
 			for i, b := range v.Before {
 				after := ""
 				for _, a := range v.After {
@@ -123,12 +166,32 @@ func safeLines(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// safe escapes control characters in strings that came from a container or
-// an engine before they reach a terminal.
+// terminalUnsafe reports a rune a terminal acts on or that reorders what it
+// shows: C0 and C1 controls, DEL, and the bidirectional formatting marks.
+func terminalUnsafe(r rune) bool {
+	switch {
+	case unicode.IsControl(r) && r != '\t':
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// safe escapes what a terminal would act on in strings that came from a
+// container, an engine or a playbook, before they reach a terminal.
 func safe(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }) < 0 {
+	if strings.IndexFunc(s, terminalUnsafe) < 0 {
 		return s
 	}
-	q := strconv.Quote(s)
-	return q[1 : len(q)-1]
+	var b strings.Builder
+	for _, r := range s {
+		if !terminalUnsafe(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
