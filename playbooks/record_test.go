@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,15 +216,11 @@ func TestEngineCustodyWriteFailureFailsStepAndRun(t *testing.T) {
 
 func TestEngineRunRefusesACycleWithoutValidation(t *testing.T) {
 	e, _, target := fakeEngine(t)
-	pb := parse(t, `name: t
-steps:
-  - id: a
-    action: wait
-    needs: [b]
-  - id: b
-    action: wait
-    needs: [a]
-`)
+	src, err := os.ReadFile(filepath.Join("..", "testdata", "playbooks", "cycle.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := parse(t, string(src))
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.Run(context.Background(), pb, playbooks.RunOptions{Case: "CY", Targets: []runtime.Container{target}})

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test against real daemons: brings up containerd, dockerd, MinIO
-# and the test image (installing what is missing), runs gofmt, go vet and the
-# race-enabled test suite with missing daemons as failures, and stops what it
-# started. Usage (as root): scripts/test.sh [go test flags...]
+# and the test image (installing what is missing), runs gofmt, go vet,
+# staticcheck and the race-enabled test suite with missing daemons as
+# failures, and stops what it started. Usage (as root): scripts/test.sh [go
+# test flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
@@ -21,4 +22,15 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# staticcheck, pinned, built once from its module and cached beside MinIO.
+STATICCHECK_VERSION=v0.8.2
+staticcheck=/var/cache/firebreak/bin/staticcheck-$STATICCHECK_VERSION
+if [ ! -x "$staticcheck" ]; then
+  mkdir -p /var/cache/firebreak/bin
+  tmpbin=$(mktemp -d)
+  GOBIN=$tmpbin go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+  mv "$tmpbin/staticcheck" "$staticcheck"
+  rmdir "$tmpbin"
+fi
+"$staticcheck" ./...
 go test -race -count=1 -timeout 20m "$@" ./...

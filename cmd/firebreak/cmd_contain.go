@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/netip"
 	"time"
 
@@ -115,10 +113,4 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 		return err
 	}
 	return contain.Errors(outs)
-}
-
-func newJSONEncoder(w io.Writer) *json.Encoder {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc
 }

@@ -62,7 +62,7 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 				if err == nil {
 					desc = firstSentence(pb.Description)
 				}
-				fmt.Fprintf(d.stdout, "%-18s %-10s %s\n", e.Name, e.Source, desc)
+				fmt.Fprintf(d.stdout, "%-18s %-10s %s\n", safe(e.Name), safe(e.Source), safe(desc))
 			}
 			return nil
 		},
@@ -76,7 +76,7 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 				return usagef("%v", err)
 			}
 			reg := registry()
-			fmt.Fprintf(d.stdout, "%s\n  %s\n", pb.Name, pb.Description)
+			fmt.Fprintf(d.stdout, "%s\n  %s\n", safe(pb.Name), safeLines(pb.Description))
 			if len(pb.Params) > 0 {
 				fmt.Fprintln(d.stdout, "parameters:")
 				for _, p := range pb.Params {
@@ -84,9 +84,9 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 					if p.Required {
 						fmt.Fprint(d.stdout, ", required")
 					} else if p.Default != nil {
-						fmt.Fprintf(d.stdout, ", default %v", p.Default)
+						fmt.Fprintf(d.stdout, ", default %s", safe(fmt.Sprint(p.Default)))
 					}
-					fmt.Fprintf(d.stdout, "): %s\n", p.Description)
+					fmt.Fprintf(d.stdout, "): %s\n", safe(p.Description))
 				}
 			}
 			fmt.Fprintln(d.stdout, "steps:")
@@ -107,18 +107,18 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 					fmt.Fprintf(d.stdout, "     after %s\n", strings.Join(s.Needs, ", "))
 				}
 				if s.When != "" {
-					fmt.Fprintf(d.stdout, "     only when %s\n", s.When)
+					fmt.Fprintf(d.stdout, "     only when %s\n", safe(s.When))
 				}
 				for _, k := range slices.Sorted(maps.Keys(s.With)) {
 					v := s.With[k]
 					if v.Expr != "" {
-						fmt.Fprintf(d.stdout, "     %s = ${{ %s }}\n", k, v.Expr)
+						fmt.Fprintf(d.stdout, "     %s = ${{ %s }}\n", k, safe(v.Expr))
 					} else {
-						fmt.Fprintf(d.stdout, "     %s = %v\n", k, v.Literal)
+						fmt.Fprintf(d.stdout, "     %s = %s\n", k, safe(fmt.Sprint(v.Literal)))
 					}
 				}
 				if s.Approval != "" {
-					fmt.Fprintf(d.stdout, "     asks first: %s\n", s.Approval)
+					fmt.Fprintf(d.stdout, "     asks first: %s\n", safe(s.Approval))
 				}
 				if s.Timeout > 0 || s.Retries > 0 || s.OnFailure != "abort" {
 					fmt.Fprintf(d.stdout, "     timeout %s, retries %d, on failure %s\n", s.Timeout, s.Retries, s.OnFailure)

@@ -100,5 +100,5 @@ func trunc(s string, n int) string {
 }
 
 func writeJSON(d *deps, v any) error {
-	return newJSONEncoder(d.stdout).Encode(v)
+	return writeJSONDoc(d.stdout, v)
 }

@@ -85,11 +85,6 @@ func actor() string {
 	return name + "@" + host
 }
 
-func newRootCommand(d *deps) *cobra.Command {
-	root, _ := newRoot(d)
-	return root
-}
-
 // outputsAnnotation lists, on a command, the --output formats it prints;
 // a command without it prints text and json.
 const outputsAnnotation = "firebreak/outputs"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,5 +158,79 @@ func TestKillOfContainedContainerIsRecorded(t *testing.T) {
 	released, _ := filepath.Glob(filepath.Join(flagValue(flags, "--state-dir"), "released", "*.json"))
 	if len(released) != 1 {
 		t.Errorf("released records = %v, want one", released)
+	}
+}
+
+// hasUnsafe reports the first rune of s a terminal would act on.
+func hasUnsafe(s string) (rune, bool) {
+	for _, r := range s {
+		if r == '\n' {
+			continue
+		}
+		if terminalUnsafe(r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+func TestPlaybookCommandsEscapeHostileText(t *testing.T) {
+	hostile := filepath.Join("..", "..", "testdata", "playbooks", "hostile-text.yaml")
+	dir := t.TempDir()
+	src, err := os.ReadFile(hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hostile-text.yaml"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, raw := hasUnsafe(string(src)); raw {
+		t.Fatal("the fixture itself should be plain YAML escapes")
+	}
+	for _, args := range [][]string{
+		{"playbook", "show", hostile},
+		{"playbook", "list", "--playbooks", dir},
+		{"playbook", "list", "--playbooks", dir, "-o", "json"},
+		{"playbook", "validate", hostile},
+		{"run", "hostile-text", "--playbooks", dir, "--target", "x", "--dry-run"},
+	} {
+		r := runCLI(t, args...)
+		if r, bad := hasUnsafe(r.stdout + r.stderr); bad {
+			t.Errorf("%v printed %U raw", args, r)
+		}
+		if args[1] == "show" && !strings.Contains(r.stdout, `\x1b[2J`) {
+			t.Errorf("show hides the hostile text instead of escaping it:\n%s", r.stdout)
+		}
+	}
+}
+
+func TestPlaybookValidateReportsEachErrorOnItsLine(t *testing.T) {
+	cycle := filepath.Join("..", "..", "testdata", "playbooks", "cycle.yaml")
+	r := runCLI(t, "playbook", "validate", cycle)
+	if r.code != exitUsage {
+		t.Fatalf("validate of a cycle: exit %d", r.code)
+	}
+	if !strings.Contains(r.stdout, "cycle.yaml:11:13: needs form a cycle: a -> b -> a\n") {
+		t.Errorf("stdout lacks the cycle error on a line of its own:\n%q", r.stdout)
+	}
+	if !strings.HasPrefix(r.stderr, "firebreak: ") || !strings.Contains(r.stderr, "is not valid\n") {
+		t.Errorf("stderr = %q, want one line saying the file is not valid", r.stderr)
+	}
+}
+
+func TestJSONEscapesWhatTerminalsActOn(t *testing.T) {
+	in := map[string]string{"s": "a\x1b[2J\x07b\u009b31m\u202eevil\u2066\x7f"}
+	for _, indent := range []bool{false, true} {
+		b, err := encodeJSON(in, indent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, bad := hasUnsafe(string(b)); bad {
+			t.Errorf("indent=%v: %U left raw in %q", indent, r, b)
+		}
+		var back map[string]string
+		if err := json.Unmarshal(b, &back); err != nil || back["s"] != in["s"] {
+			t.Errorf("indent=%v: %s does not decode to the same text (%v)", indent, b, err)
+		}
 	}
 }
