@@ -277,15 +277,11 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 			return res, err
 		}
 	}
-	unlock, err := c.store.Lock(c.rt.Name(), c.namespace, d.ID)
+	rec, unlock, err := c.lockRecord(d.ID)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	rec, err := c.store.Load(c.rt.Name(), c.namespace, d.ID)
-	if err != nil {
-		return res, err
-	}
 	changes, notes, err := c.plan(d, rec, opts)
 	if err != nil {
 		return res, err
@@ -451,6 +447,21 @@ func recorded(ds []Detachment, network string) bool {
 		}
 	}
 	return false
+}
+
+// lockRecord takes the container's lock, held by this process for one act,
+// and loads its record (nil when nothing is held). The caller unlocks.
+func (c *Containment) lockRecord(id string) (*Record, func(), error) {
+	unlock, err := c.store.Lock(c.rt.Name(), c.namespace, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := c.store.Load(c.rt.Name(), c.namespace, id)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return rec, unlock, nil
 }
 
 func (c *Containment) save(rec *Record, action, detail string, err error) error {

@@ -15,15 +15,11 @@ import (
 // removed. A container that holds nothing is not an error.
 func (c *Containment) Release(ctx context.Context, target runtime.Container, dryRun bool) (*Result, error) {
 	res := &Result{Container: target, Runtime: c.rt.Name(), DryRun: dryRun}
-	unlock, err := c.store.Lock(c.rt.Name(), c.namespace, target.ID)
+	rec, unlock, err := c.lockRecord(target.ID)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	rec, err := c.store.Load(c.rt.Name(), c.namespace, target.ID)
-	if err != nil {
-		return res, err
-	}
 	if rec == nil {
 		res.Unchanged = true
 		res.Notes = []string{"not held by Firebreak: nothing to release"}

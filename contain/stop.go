@@ -72,15 +72,11 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 		return res, err
 	}
 	res.Container = d.Container
-	unlock, err := c.store.Lock(c.rt.Name(), c.namespace, d.ID)
+	rec, unlock, err := c.lockRecord(d.ID)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	rec, err := c.store.Load(c.rt.Name(), c.namespace, d.ID)
-	if err != nil {
-		return res, err
-	}
 	if d.State != runtime.StateRunning && d.State != runtime.StatePaused {
 		res.Unchanged, res.Record = true, rec
 		res.Notes = []string{fmt.Sprintf("not running (%s): nothing to %s", d.State, end.Action)}

@@ -83,14 +83,19 @@ func resolveParams(pb *Playbook, given map[string]string) (map[string]any, error
 }
 
 func declNames(pb *Playbook) string {
-	if len(pb.Params) == 0 {
-		return "none"
-	}
 	var out []string
 	for _, d := range pb.Params {
 		out = append(out, d.Name)
 	}
-	return strings.Join(out, ", ")
+	return joinNames(out)
+}
+
+// joinNames lists names for a message, or says there are none.
+func joinNames(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func zeroOf(t Type) any {

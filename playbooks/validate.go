@@ -114,14 +114,11 @@ func (v *validator) ids() string {
 }
 
 func paramNames(d Description) string {
-	if len(d.Params) == 0 {
-		return "none"
-	}
 	var out []string
 	for _, p := range d.Params {
 		out = append(out, p.Name)
 	}
-	return strings.Join(out, ", ")
+	return joinNames(out)
 }
 
 // refs checks what an expression reads: declared parameters, and steps that

@@ -140,9 +140,6 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	} else if err := evidence.CheckCaseID(caseID); err != nil {
 		return usagef("--case: %v", err)
 	}
-	if _, err := o.store.options(); err != nil {
-		return err
-	}
 	s, err := openSession(ctx, g, d, &o.store)
 	if err != nil {
 		return err

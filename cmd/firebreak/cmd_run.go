@@ -104,9 +104,6 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 	if err := evidence.CheckCaseID(caseID); err != nil {
 		return usagef("%v", err)
 	}
-	if _, err := o.store.options(); err != nil {
-		return err
-	}
 	s, err := openSession(ctx, g, d, &o.store)
 	if err != nil {
 		return err

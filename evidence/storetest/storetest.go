@@ -22,7 +22,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"firebreak/evidence"
-	"firebreak/runtime/runtimetest"
+	"firebreak/internal/testenv"
 )
 
 // Suite runs the conformance suite. newStore returns a fresh, empty store.
@@ -184,7 +184,7 @@ func MinIO(t testing.TB, lock bool, opts evidence.StoreOptions) *evidence.S3Stor
 	t.Helper()
 	endpoint := os.Getenv("FIREBREAK_TEST_MINIO_ENDPOINT")
 	if endpoint == "" {
-		runtimetest.SkipOrFail(t, "no MinIO: FIREBREAK_TEST_MINIO_ENDPOINT is not set")
+		testenv.SkipOrFail(t, "no MinIO: FIREBREAK_TEST_MINIO_ENDPOINT is not set")
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -238,7 +238,7 @@ func StartMinIO(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin := os.Getenv("FIREBREAK_TEST_MINIO_BIN")
 	if bin == "" {
-		runtimetest.SkipOrFail(t, "no MinIO binary: FIREBREAK_TEST_MINIO_BIN is not set")
+		testenv.SkipOrFail(t, "no MinIO binary: FIREBREAK_TEST_MINIO_BIN is not set")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

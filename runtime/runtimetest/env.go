@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"firebreak/internal/testenv"
 )
 
 // Image is the local busybox test image scripts/testenv.sh builds.
@@ -34,23 +36,17 @@ func envOr(k, def string) string {
 	return def
 }
 
-// SkipOrFail skips a test that needs something absent (an engine, MinIO,
-// root), or fails it when FIREBREAK_TEST_REQUIRE_DAEMONS=1 (as CI sets), so a
-// missing daemon never passes silently there. Every test harness uses it.
+// SkipOrFail is testenv.SkipOrFail: skip, or fail when CI requires the
+// daemons.
 func SkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("FIREBREAK_TEST_REQUIRE_DAEMONS") == "1" {
-		t.Fatalf("required daemon missing (FIREBREAK_TEST_REQUIRE_DAEMONS=1): "+format, args...)
-	}
-	t.Skipf(format+" (run scripts/testenv.sh up)", args...)
+	testenv.SkipOrFail(t, format, args...)
 }
 
-// RequireRoot skips (or fails, in CI) a test that needs root.
+// RequireRoot is testenv.RequireRoot.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		SkipOrFail(t, "needs root")
-	}
+	testenv.RequireRoot(t)
 }
 
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
