@@ -1,0 +1,112 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"firebreak/contain"
+	"firebreak/internal/app"
+	"firebreak/runtime"
+	"firebreak/runtime/fake"
+)
+
+type keepOpen struct{ runtime.Runtime }
+
+func (keepOpen) Close() error { return nil }
+
+func session(t *testing.T, e *fake.Engine, state string) *app.Session {
+	t.Helper()
+	s, err := app.Open(context.Background(), app.Options{
+		StateDir:    state,
+		OpenRuntime: func(context.Context, app.EngineOptions) (runtime.Runtime, error) { return keepOpen{e}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func names(cs []runtime.Container) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+func TestResolveSelection(t *testing.T) {
+	e := fake.New()
+	web1 := e.Create("web-1", fake.WithLabels(map[string]string{"app": "web", "tier": "front"}))
+	e.Create("web-2", fake.WithLabels(map[string]string{"app": "web"}))
+	e.Create("db", fake.WithLabels(map[string]string{"app": "db"}))
+	s := session(t, e, t.TempDir())
+	ctx := context.Background()
+
+	got, err := s.Resolve(ctx, app.Selection{Refs: []string{"web-1", web1.ID[:10]}, Selectors: []string{"app=web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(names(got), ",") != "web-1,web-2" {
+		t.Errorf("refs then selector = %v, want web-1 once, then web-2", names(got))
+	}
+	got, err = s.Resolve(ctx, app.Selection{Selectors: []string{"app=web", "tier"}})
+	if err != nil || strings.Join(names(got), ",") != "web-1" {
+		t.Errorf("two selectors = %v (%v), want web-1 alone", names(got), err)
+	}
+	got, err = s.Resolve(ctx, app.Selection{All: true})
+	if err != nil || len(got) != 3 {
+		t.Errorf("--all = %v (%v), want all three", names(got), err)
+	}
+	for _, c := range got {
+		d, _ := e.Details(c.ID)
+		if !c.Created.Equal(d.Created) {
+			t.Errorf("%s: creation time %v, want inspect's %v", c.Name, c.Created, d.Created)
+		}
+	}
+	var input *app.InputError
+	for name, sel := range map[string]app.Selection{
+		"all with names":     {All: true, Refs: []string{"db"}},
+		"empty reference":    {Refs: []string{" "}},
+		"selector matches 0": {Selectors: []string{"app=none"}},
+		"selector no key":    {Selectors: []string{"=x"}},
+	} {
+		if _, err := s.Resolve(ctx, sel); !errors.As(err, &input) {
+			t.Errorf("%s: %v, want an InputError", name, err)
+		}
+	}
+	var nf *runtime.NotFoundError
+	if _, err := s.Resolve(ctx, app.Selection{Refs: []string{"nope"}}); !errors.As(err, &nf) {
+		t.Errorf("unknown reference: %v, want NotFoundError", err)
+	}
+}
+
+func TestResolveHeldFindsRecordsAndRefusesSharedPrefixes(t *testing.T) {
+	e := fake.New()
+	a := e.Create("a", fake.WithID("cafe01"+strings.Repeat("1", 58)))
+	b := e.Create("b", fake.WithID("cafe02"+strings.Repeat("2", 58)))
+	e.Start(a.ID)
+	e.Start(b.ID)
+	state := t.TempDir()
+	s := session(t, e, state)
+	ctx := context.Background()
+	o := contain.DefaultOptions()
+	o.Network = false
+	if _, err := s.Containment().Contain(ctx, a.Container, o); err != nil {
+		t.Fatal(err)
+	}
+	e.Remove(a.ID) // gone from the engine; its record stays
+	c, err := s.ResolveHeld(ctx, "cafe01")
+	if err != nil || c.ID != a.ID {
+		t.Fatalf("ResolveHeld of a removed, held container = %v %v", c.ID, err)
+	}
+	if _, err := s.ResolveOne(ctx, "cafe01"); !runtime.IsNotFound(err) {
+		t.Errorf("ResolveOne (engine only) = %v, want not found", err)
+	}
+	var amb *runtime.AmbiguousError
+	if _, err := s.ResolveHeld(ctx, "cafe0"); !errors.As(err, &amb) || len(amb.Matches) != 2 {
+		t.Fatalf("ResolveHeld of a prefix of a held and a live container = %v, want both listed", err)
+	}
+}
