@@ -89,11 +89,18 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 	if rec.Case == "" {
 		rec.Case = caseID
 	}
+	thawed := false
 	if d.State == runtime.StatePaused {
 		ours := rec.Pause != nil && rec.Pause.Paused
-		detail := "thaw to deliver the signal (paused before Firebreak came)"
-		if ours {
-			detail = "thaw to deliver the signal (frozen by Firebreak; the drop rules stay)"
+		cut := rec.Network != nil && rec.Network.Firewall
+		var detail string
+		switch {
+		case !ours:
+			detail = "thaw to deliver the signal (paused before Firebreak came)"
+		case cut:
+			detail = "thaw to deliver the signal (frozen by Firebreak; its drop rules stay)"
+		default:
+			detail = "thaw to deliver the signal (frozen by Firebreak, with no drop rules: it runs networked until the signal lands)"
 		}
 		if err := c.save(rec, "thaw-for-"+end.Action, detail, nil); err != nil {
 			return res, err
@@ -110,6 +117,7 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 		if serr != nil {
 			return res, serr
 		}
+		thawed = true
 	}
 	if err := c.save(rec, end.Action, end.Signal, nil); err != nil {
 		return res, err
@@ -127,6 +135,21 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 	}
 	if serr := c.save(rec, end.Action, detail, err); serr != nil {
 		return res, serr
+	}
+	if err != nil && thawed {
+		// The act failed on a container thawed for it: freeze it again,
+		// so a failed kill never leaves it running.
+		ferr := c.rt.Pause(context.WithoutCancel(ctx), d.ID)
+		if ferr == nil && rec.Pause != nil {
+			rec.Pause.Paused = true
+		}
+		res.Changes = append(res.Changes, Change{Action: "pause", Detail: "freeze again after the failed " + end.Action, Done: ferr == nil, Error: errString(ferr)})
+		if serr := c.save(rec, "refreeze", "after the failed "+end.Action, ferr); serr != nil {
+			return res, errors.Join(err, serr)
+		}
+		if ferr != nil {
+			err = errors.Join(err, fmt.Errorf("freezing it again failed: %w (it runs: `firebreak contain --network=false %s` freezes it)", ferr, d.ShortID()))
+		}
 	}
 	res.Record = rec
 	if err != nil {

@@ -52,7 +52,7 @@ func containResult(r *contain.Result) map[string]any {
 	if v := r.Verification; v != nil {
 		out["verdict"] = string(v.Verdict) // CEL compares strings
 	} else {
-		out["verdict"] = "not-applicable"
+		out["verdict"] = "not-applicable" // no network was cut: nothing to verify
 	}
 	if t := r.Timings; t != nil {
 		out["frozen_ms"] = t.Frozen.Milliseconds()
@@ -399,12 +399,14 @@ func (triageAction) Run(ctx context.Context, env *Env, t runtime.Container, _ ma
 	live := int64(0)
 	for _, f := range a.Findings {
 		ids = append(ids, f.ID)
-		if f.Kind == "live" {
+		if f.Kind == collect.KindLive {
 			live++
 		}
 	}
 	if env.Evidence != nil {
-		env.Evidence.Log(ctx, "triage", t.ID, fmt.Sprintf("score %d, worst %s, %d live", a.Score, a.Max(), live))
+		if err := env.Evidence.Log(ctx, "triage", t.ID, fmt.Sprintf("score %d, worst %s, %d live", a.Score, a.Max(), live)); err != nil {
+			return nil, err
+		}
 	}
 	return map[string]any{"score": int64(a.Score), "worst": string(a.Max()), "findings": ids, "live": live}, nil
 }

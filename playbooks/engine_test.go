@@ -94,7 +94,7 @@ steps:
 		t.Fatalf("Run = %v, want step slow failed", err)
 	}
 	st := statuses(rep)
-	want := map[string]string{"slow": "failed", "after_slow": "skipped", "independent": "ok", "cond_false": "skipped"}
+	want := map[string]string{"slow": "failed", "after_slow": "blocked", "independent": "ok", "cond_false": "skipped"}
 	for k, v := range want {
 		if st[k] != v {
 			t.Errorf("step %s = %s, want %s (all: %v)", k, st[k], v, st)

@@ -60,10 +60,11 @@ type JournalWriter interface {
 // returned as a *RecordError naming the record; the engine fails the step
 // and the run on it.
 type Journal struct {
-	mu   sync.Mutex
-	w    JournalWriter
-	c    io.Closer
-	path string
+	mu     sync.Mutex
+	w      JournalWriter
+	c      io.Closer
+	path   string
+	broken error // the first failed write: nothing is appended after it
 }
 
 // NewJournal makes a journal over w; path is what Path reports. Tests use it
@@ -110,10 +111,18 @@ func (j *Journal) Append(r Record) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	// After a failed write the file may end in part of a line; a line
+	// appended after it would make the journal unreadable for a resume
+	// (only a damaged last line is forgiven), so nothing more is written.
+	if j.broken != nil {
+		return fail(fmt.Errorf("not written: an earlier record failed (%w)", j.broken))
+	}
 	if _, err := j.w.Write(append(b, '\n')); err != nil {
+		j.broken = err
 		return fail(err)
 	}
 	if err := j.w.Sync(); err != nil {
+		j.broken = err
 		return fail(fmt.Errorf("syncing: %w", err))
 	}
 	return nil

@@ -287,3 +287,96 @@ func TestEngineResumeSkipsFinishedSteps(t *testing.T) {
 		t.Errorf("resume with another playbook = %v, want refused", err)
 	}
 }
+
+const chain = `name: t
+steps:
+  - id: a
+    action: boom
+    on_failure: continue
+  - id: b
+    action: mark
+    needs: [a]
+  - id: c
+    action: mark
+    needs: [b]
+  - id: free
+    action: mark
+`
+
+func TestEngineBlockedStepsBlockTheirDependents(t *testing.T) {
+	var marks atomic.Int32
+	mark := funcAction{name: "mark", changes: "a mark", fn: func(context.Context, *playbooks.Env) error { marks.Add(1); return nil }}
+	boom := funcAction{name: "boom", fn: func(context.Context, *playbooks.Env) error { return errors.New("boom") }}
+	e, _, target := fakeEngine(t, mark, boom)
+	rep, err := e.Run(context.Background(), parse(t, chain), playbooks.RunOptions{Case: "B1", Targets: []runtime.Container{target}})
+	if err == nil {
+		t.Fatal("Run succeeded although a failed")
+	}
+	st := map[string]playbooks.Status{}
+	for _, s := range rep.Targets[0].Steps {
+		st[s.ID] = s.Status
+	}
+	want := map[string]playbooks.Status{"a": playbooks.StatusFailed, "b": playbooks.StatusBlocked, "c": playbooks.StatusBlocked, "free": playbooks.StatusOK}
+	for id, w := range want {
+		if st[id] != w {
+			t.Errorf("step %s = %s, want %s (all: %v)", id, st[id], w, st)
+		}
+	}
+	if marks.Load() != 1 {
+		t.Errorf("mark ran %d times, want once (free only)", marks.Load())
+	}
+}
+
+func TestEngineStopsAtTheFirstRecordThatCannotBeWritten(t *testing.T) {
+	mark := funcAction{name: "mark", changes: "a mark"}
+	boom := funcAction{name: "boom", fn: func(context.Context, *playbooks.Env) error { return errors.New("boom") }}
+	e, _, target := fakeEngine(t, mark, boom)
+	w := &failingWriter{match: `"step":"b"`}
+	e.OpenJournal = func(string) (*playbooks.Journal, error) { return playbooks.NewJournal(w, "journal.jsonl"), nil }
+	rep, err := e.Run(context.Background(), parse(t, chain), playbooks.RunOptions{Case: "B2", Targets: []runtime.Container{target}})
+	if err == nil || !strings.Contains(err.Error(), "step_finished of step b") {
+		t.Fatalf("Run = %v, want the record of b named", err)
+	}
+	for _, s := range rep.Targets[0].Steps {
+		if s.ID == "c" && s.Status != playbooks.StatusNotRun {
+			t.Errorf("step c = %s after the journal failed, want not-run", s.Status)
+		}
+	}
+	if strings.Contains(w.buf.String(), `"step":"c"`) {
+		t.Errorf("the journal went on after a failed write:\n%s", w.buf.String())
+	}
+}
+
+// partialWriter writes half of the first line that holds match, then fails.
+type partialWriter struct{ failingWriter }
+
+func (w *partialWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.failed && bytes.Contains(p, []byte(w.match)) {
+		w.failed = true
+		n, _ := w.buf.Write(p[:len(p)/2])
+		return n, errors.New("no space left on device")
+	}
+	return w.buf.Write(p)
+}
+
+func TestJournalStaysResumableAfterAFailedWrite(t *testing.T) {
+	e, _, target := fakeEngine(t, funcAction{name: "mark"})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "runs", "J3", "journal.jsonl")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w := &partialWriter{failingWriter{match: `"step":"first"`}}
+	e.OpenJournal = func(string) (*playbooks.Journal, error) { return playbooks.NewJournal(w, path), nil }
+	if _, err := e.Run(context.Background(), parse(t, twoSteps), playbooks.RunOptions{Case: "J3", Targets: []runtime.Container{target}}); err == nil {
+		t.Fatal("Run succeeded with a failing journal")
+	}
+	if err := os.WriteFile(path, w.buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := playbooks.LoadJournal(dir, "J3"); err != nil {
+		t.Errorf("the journal cannot be read back for a resume: %v\n%s", err, w.buf.String())
+	}
+}

@@ -6,7 +6,8 @@ type Status string
 const (
 	StatusOK              Status = "ok"
 	StatusFailed          Status = "failed"
-	StatusSkipped         Status = "skipped"
+	StatusSkipped         Status = "skipped" // its when condition was false
+	StatusBlocked         Status = "blocked" // a step it needs did not succeed; its own dependents are blocked too
 	StatusApprovalMissing Status = "approval-missing"
 	StatusUndone          Status = "undone"
 	StatusRefused         Status = "refused"
@@ -14,7 +15,9 @@ const (
 	StatusNotRun          Status = "not-run" // the run stopped before it
 )
 
-// Succeeded reports whether a step with this status lets its dependents run.
+// Succeeded reports whether a step with this status lets its dependents run
+// (and a resumed run leaves it be). A blocked step does not: its need failed,
+// so what depends on it must not run, and a resume runs it again.
 func (s Status) Succeeded() bool { return s == StatusOK || s == StatusSkipped }
 
 // EventType names what happened, in events and in journal records alike.

@@ -130,9 +130,15 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 	ch := make(chan *stepResult)
 	stop, undoNeeded := false, false
 	var firstErr error
+	// The target's error is its first failure, plus every record that could
+	// not be written (those are never left out).
 	fail := func(err error) {
-		if firstErr == nil {
+		var re *RecordError
+		switch {
+		case firstErr == nil:
 			firstErr = err
+		case errors.As(err, &re):
+			firstErr = errors.Join(firstErr, err)
 		}
 	}
 	for {
@@ -152,12 +158,13 @@ func (r *runner) runTarget(ctx context.Context, t runtime.Container, finished ma
 					}
 				}
 				if blocked != "" {
-					res := &stepResult{step: s, status: StatusSkipped, err: fmt.Errorf("needs %s, which did not succeed", blocked)}
+					res := &stepResult{step: s, status: StatusBlocked, err: fmt.Errorf("needs %s, which did not succeed", blocked)}
 					results[s.ID] = res
 					if r.finish(t, res) {
 						fail(&StepFailedError{Target: targetLabel(t), Step: s.ID, Err: res.err})
 						stop = true
 						onFail()
+						break // nothing more starts on this target
 					}
 					continue
 				}

@@ -102,12 +102,16 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 		return err
 	}
 	defer s.Close()
+	c, err := s.Containment()
+	if err != nil {
+		return err
+	}
 	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
 		target, err := s.ResolveOne(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
-		return s.Containment().Contain(ctx, target, opts)
+		return c.Contain(ctx, target, opts)
 	})
 	if err := printOutcomes(d.stdout, g.Output, "contain", outs); err != nil {
 		return err

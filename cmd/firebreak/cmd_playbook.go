@@ -120,7 +120,7 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 				if s.Approval != "" {
 					fmt.Fprintf(d.stdout, "     asks first: %s\n", safe(s.Approval))
 				}
-				if s.Timeout > 0 || s.Retries > 0 || s.OnFailure != "abort" {
+				if s.Timeout > 0 || s.Retries > 0 || s.OnFailure != playbooks.OnFailureAbort {
 					fmt.Fprintf(d.stdout, "     timeout %s, retries %d, on failure %s\n", s.Timeout, s.Retries, s.OnFailure)
 				}
 			}

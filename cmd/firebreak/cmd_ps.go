@@ -56,12 +56,14 @@ func runPs(ctx context.Context, g *globalOptions, o *psOptions, d *deps) error {
 		return err
 	}
 	held := map[string]*contain.Record{}
-	recs, err := s.Containment().Held()
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		held[r.Container.ID] = r
+	if c, err := s.Containment(); err == nil { // without a records directory nothing is held
+		recs, err := c.Held()
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			held[r.Container.ID] = r
+		}
 	}
 	slices.SortFunc(list, func(a, b runtime.Container) int { return b.Created.Compare(a.Created) })
 	rows := make([]psRow, 0, len(list))

@@ -60,8 +60,8 @@ func newRunCommand(g *globalOptions, d *deps) *cobra.Command {
 		Short: "Run a playbook against containers (scripted: JSON events, exit codes, resume)",
 		Long: `Run validates the playbook as a whole, then runs its steps against every
 target: steps without a dependency between them run in parallel; each step's
-start and end are journaled (state directory) and logged in the case's custody
-log before the next starts, so --resume CASE after a crash skips what finished
+start and end are journaled (state directory, synced) before the next starts,
+and logged in the case's custody log, so --resume CASE after a crash skips what finished
 and never repeats a finished step that changed state. A step that needs
 approval asks on a terminal; in scripted runs give --approve STEP or --yes,
 or the run stops there (fail closed). One run at a time may act on a container.
@@ -120,19 +120,19 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 	if len(targets) == 0 && o.Resume == "" {
 		return usagef("no targets: give --target or --selector")
 	}
-	spec := app.RunSpec{Case: caseID, Playbook: pb, Targets: targets, DryRun: o.DryRun, Events: eventPrinter(d, g.Output)}
+	spec := app.RunSpec{
+		Case: caseID, Playbook: pb, Targets: targets, Params: params, DryRun: o.DryRun,
+		Approve: o.Approve, Yes: o.Yes, Resume: o.Resume != "", Parallel: o.Parallel,
+		Events: eventPrinter(d, g.Output),
+	}
 	if isTerminal(d.stdin) && isTerminal(d.stderr) {
 		spec.Approver = &ttyApprover{in: d.stdin, out: d.stderr}
 	}
-	eng, err := s.Engine(spec)
-	if err != nil {
-		return err
-	}
-	rep, runErr := eng.Run(ctx, pb, playbooks.RunOptions{
-		Case: caseID, Targets: targets, Params: params, DryRun: o.DryRun,
-		Approve: o.Approve, Yes: o.Yes, Resume: o.Resume != "", Parallel: o.Parallel,
-	})
+	rep, runErr := s.Run(ctx, spec)
 	var perr error
+	if rep == nil {
+		return joinErrors([]error{runErr, s.Pending()})
+	}
 	if g.Output == "json" {
 		perr = jsonLine(d.stdout, "report", rep)
 	} else {
@@ -235,6 +235,11 @@ func (a *ttyApprover) readLines() {
 func (a *ttyApprover) Approve(ctx context.Context, req playbooks.ApprovalRequest) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// A prompt queued behind another target's is not shown once the run
+	// was interrupted.
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("interrupted before the prompt: %w", err)
+	}
 	a.once.Do(func() {
 		a.lines = make(chan lineOrErr, 1)
 		go a.readLines()
@@ -245,6 +250,10 @@ func (a *ttyApprover) Approve(ctx context.Context, req playbooks.ApprovalRequest
 		fmt.Fprintln(a.out)
 		return false, fmt.Errorf("interrupted at the prompt: %w", ctx.Err())
 	case l, ok := <-a.lines:
+		if ctx.Err() != nil {
+			// A line typed ahead does not approve after an interrupt.
+			return false, fmt.Errorf("interrupted at the prompt: %w", ctx.Err())
+		}
 		if !ok {
 			return false, io.EOF
 		}

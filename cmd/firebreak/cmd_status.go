@@ -36,7 +36,10 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 		return err
 	}
 	defer s.Close()
-	c := s.Containment()
+	c, err := s.Containment()
+	if err != nil {
+		return err
+	}
 	var rows []statusJSON
 	if len(refs) == 0 {
 		recs, err := c.Held()

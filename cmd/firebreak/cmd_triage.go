@@ -68,7 +68,7 @@ func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []s
 		return err
 	}
 	defer s.Close()
-	targets, err := s.Resolve(ctx, app.Selection{Refs: refs, All: o.All})
+	targets, err := s.Resolve(ctx, app.Selection{Refs: refs, All: o.All, Listed: true})
 	if err != nil {
 		return err
 	}

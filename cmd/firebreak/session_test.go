@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"firebreak/internal/app"
+	"firebreak/playbooks"
 	"firebreak/runtime"
 	"firebreak/runtime/fake"
 	"firebreak/runtime/runtimetest"
@@ -231,6 +235,71 @@ func TestJSONEscapesWhatTerminalsActOn(t *testing.T) {
 		var back map[string]string
 		if err := json.Unmarshal(b, &back); err != nil || back["s"] != in["s"] {
 			t.Errorf("indent=%v: %s does not decode to the same text (%v)", indent, b, err)
+		}
+	}
+}
+
+func TestApprovalPromptEndsOnInterrupt(t *testing.T) {
+	in, feed := io.Pipe()
+	defer feed.Close()
+	var out bytes.Buffer
+	a := &ttyApprover{in: in, out: &out}
+	req := playbooks.ApprovalRequest{Step: "kill", Prompt: "Kill it?", Target: runtime.Container{ID: strings.Repeat("a", 64), Name: "web"}}
+
+	// An answer approves.
+	go func() { _, _ = io.WriteString(feed, "y\n") }()
+	if ok, err := a.Approve(context.Background(), req); !ok || err != nil {
+		t.Fatalf("answer y: %v %v", ok, err)
+	}
+	// Nothing typed, then Ctrl-C: the prompt returns at once, as a no.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		ok, err := a.Approve(ctx, req)
+		if ok {
+			err = errors.New("approved")
+		}
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("interrupted prompt = %v, want context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the prompt did not end on the interrupt")
+	}
+	// After the interrupt, a queued prompt is not shown and a line typed
+	// ahead approves nothing.
+	before := out.Len()
+	go func() { _, _ = io.WriteString(feed, "y\n") }()
+	if ok, err := a.Approve(ctx, req); ok || !errors.Is(err, context.Canceled) {
+		t.Errorf("prompt after the interrupt = %v %v, want refused as interrupted", ok, err)
+	}
+	if out.Len() != before {
+		t.Errorf("a prompt was shown after the interrupt: %q", out.String()[before:])
+	}
+}
+
+func TestPlaybookShowIsStable(t *testing.T) {
+	pb := filepath.Join(t.TempDir(), "many.yaml")
+	src := "name: many\ndescription: d.\nsteps:\n  - id: a\n    action: contain.network\n    with: {verify: false, quarantine_network: q, allow: [10.0.0.0/8]}\n"
+	if err := os.WriteFile(pb, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := runCLI(t, "playbook", "show", pb)
+	if first.code != exitOK {
+		t.Fatalf("show: exit %d\n%s", first.code, first.stderr)
+	}
+	i, j, k := strings.Index(first.stdout, "allow ="), strings.Index(first.stdout, "quarantine_network ="), strings.Index(first.stdout, "verify =")
+	if i < 0 || !(i < j && j < k) {
+		t.Errorf("parameters not in name order:\n%s", first.stdout)
+	}
+	for n := 0; n < 20; n++ {
+		if again := runCLI(t, "playbook", "show", pb); again.stdout != first.stdout {
+			t.Fatalf("show printed differently on run %d:\n%s\nvs\n%s", n, again.stdout, first.stdout)
 		}
 	}
 }

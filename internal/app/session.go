@@ -42,19 +42,20 @@ type Options struct {
 // Session is one front end's connection to everything a response uses. Open
 // it once; its parts are made when first asked for and kept.
 type Session struct {
-	opts      Options
-	rt        runtime.Runtime
-	records   *contain.Records
-	contain   *contain.Containment
-	registry  *playbooks.Registry
-	namespace string // records' namespace: containerd's, "" for Docker
+	opts       Options
+	rt         runtime.Runtime
+	contain    *contain.Containment
+	recordsErr error // the records directory could not be opened
+	registry   *playbooks.Registry
+	namespace  string // records' namespace: containerd's, "" for Docker
 
-	evOnce sync.Once
-	ev     *Evidence
-	evErr  error
+	evMu sync.Mutex
+	ev   *Evidence
 }
 
-// Open connects to the engine and opens the records directory.
+// Open connects to the engine and opens the records directory. A records
+// directory that cannot be opened is an error only for what needs it
+// (Containment): reading the engine (ps, triage) works without one.
 func Open(ctx context.Context, o Options) (*Session, error) {
 	open := o.OpenRuntime
 	if open == nil {
@@ -64,17 +65,15 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	recs, err := contain.OpenRecords(o.StateDir)
-	if err != nil {
-		rt.Close()
-		return nil, err
-	}
-	s := &Session{opts: o, rt: rt, records: recs}
+	s := &Session{opts: o, rt: rt, registry: NewRegistry()}
 	if rt.Name() == "containerd" {
 		s.namespace = o.Engine.Namespace
 	}
-	s.contain = contain.New(rt, recs, s.namespace)
-	s.registry = NewRegistry()
+	if recs, err := contain.OpenRecords(o.StateDir); err != nil {
+		s.recordsErr = err
+	} else {
+		s.contain = contain.New(rt, recs, s.namespace)
+	}
 	return s, nil
 }
 
@@ -92,8 +91,14 @@ func (s *Session) Close() error { return s.rt.Close() }
 // Runtime is the engine.
 func (s *Session) Runtime() runtime.Runtime { return s.rt }
 
-// Containment acts on containers and keeps their records.
-func (s *Session) Containment() *contain.Containment { return s.contain }
+// Containment acts on containers and keeps their records; the error says
+// why the records directory could not be opened.
+func (s *Session) Containment() (*contain.Containment, error) {
+	if s.contain == nil {
+		return nil, s.recordsErr
+	}
+	return s.contain, nil
+}
 
 // Registry is the action registry, built once.
 func (s *Session) Registry() *playbooks.Registry { return s.registry }
@@ -163,30 +168,32 @@ func WithSpool(st evidence.Store, spoolDir string) (evidence.Store, *evidence.Sp
 }
 
 // Evidence opens the store, its spool and the signing key (made on first
-// use, which the session tells through Notice), once.
+// use, which the session tells through Notice), and keeps them. A failure is
+// not kept: the next call tries again (a store that was down may be back).
+// Safe for concurrent use.
 func (s *Session) Evidence() (*Evidence, error) {
-	s.evOnce.Do(func() {
-		st, err := OpenStore(s.opts.Store)
-		if err != nil {
-			s.evErr = err
-			return
-		}
-		sink, spool, err := WithSpool(st, s.opts.Store.SpoolDir)
-		if err != nil {
-			s.evErr = err
-			return
-		}
-		signer, created, err := evidence.LoadOrCreateSigner(s.opts.Store.KeyDir)
-		if err != nil {
-			s.evErr = err
-			return
-		}
-		if created {
-			s.notice(fmt.Sprintf("created a signing key in %s; its public half (keep it to verify evidence): %s", s.opts.Store.KeyDir, signer.PublicKeyString()))
-		}
-		s.ev = &Evidence{Store: st, Sink: sink, Spool: spool, Signer: signer}
-	})
-	return s.ev, s.evErr
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	if s.ev != nil {
+		return s.ev, nil
+	}
+	st, err := OpenStore(s.opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	sink, spool, err := WithSpool(st, s.opts.Store.SpoolDir)
+	if err != nil {
+		return nil, err
+	}
+	signer, created, err := evidence.LoadOrCreateSigner(s.opts.Store.KeyDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.notice(fmt.Sprintf("created a signing key in %s; its public half (keep it to verify evidence): %s", s.opts.Store.KeyDir, signer.PublicKeyString()))
+	}
+	s.ev = &Evidence{Store: st, Sink: sink, Spool: spool, Signer: signer}
+	return s.ev, nil
 }
 
 // CaseInfo is what a case records of who opened it, with what.
@@ -208,20 +215,38 @@ func (s *Session) LoadPlaybook(ref string) (*playbooks.Playbook, error) {
 	return pb, nil
 }
 
-// RunSpec says how a playbook run is set up.
+// RunSpec is one playbook run: what, on which targets, how.
 type RunSpec struct {
 	Case     string
 	Playbook *playbooks.Playbook
-	Targets  []runtime.Container
-	DryRun   bool // no evidence is opened for a dry run
-	Events   func(playbooks.Event)
-	Approver playbooks.Approver // nil: no one to ask
+	Targets  []runtime.Container // on resume, none: the journal's
+	Params   map[string]string   // as given; nil on resume: the journal's
+	DryRun   bool                // plan only; no evidence is opened
+	Approve  []string            // step IDs approved in advance
+	Yes      bool                // approve every step
+	Resume   bool
+	Parallel int
+	// Events receives the run's events. It is called from the engine's
+	// goroutines, concurrently: a console forwards them to its own loop
+	// (bubbletea's Program.Send) instead of touching its model there.
+	Events func(playbooks.Event)
+	// Approver answers approval prompts; nil means no one to ask (the run
+	// stops at a step that needs one). It must return when ctx ends.
+	Approver playbooks.Approver
 }
 
-// Engine hands out a playbook engine for one run, with the case's evidence
-// session (store, spool, signer) unless it is a dry run.
-func (s *Session) Engine(spec RunSpec) (*playbooks.Engine, error) {
-	env := &playbooks.Env{Runtime: s.rt, Contain: s.contain, Case: spec.Case, Playbook: spec.Playbook.Name, Actor: s.opts.Actor}
+// Run runs a playbook with the case's evidence session (store, spool,
+// signer) unless it is a dry run. The report holds every step's outcome;
+// evidence left in the spool is not an error here (see Pending).
+func (s *Session) Run(ctx context.Context, spec RunSpec) (*playbooks.Report, error) {
+	if spec.Playbook == nil {
+		return nil, inputf("no playbook to run")
+	}
+	c, err := s.Containment()
+	if err != nil {
+		return nil, err
+	}
+	env := &playbooks.Env{Runtime: s.rt, Contain: c, Case: spec.Case, Playbook: spec.Playbook.Name, Actor: s.opts.Actor}
 	if !spec.DryRun {
 		ev, err := s.Evidence()
 		if err != nil {
@@ -234,14 +259,21 @@ func (s *Session) Engine(spec RunSpec) (*playbooks.Engine, error) {
 		env.Evidence = &playbooks.EvidenceSession{Store: ev.Sink, Signer: ev.Signer, Trusted: ev.Signer.Pub,
 			Info: s.CaseInfo(spec.Case, spec.Playbook.Name, names)}
 	}
-	return &playbooks.Engine{Registry: s.registry, Env: env, StateDir: s.opts.StateDir, Events: spec.Events, Approver: spec.Approver}, nil
+	eng := &playbooks.Engine{Registry: s.registry, Env: env, StateDir: s.opts.StateDir, Events: spec.Events, Approver: spec.Approver}
+	return eng.Run(ctx, spec.Playbook, playbooks.RunOptions{
+		Case: spec.Case, Targets: spec.Targets, Params: spec.Params, DryRun: spec.DryRun,
+		Approve: spec.Approve, Yes: spec.Yes, Resume: spec.Resume, Parallel: spec.Parallel,
+	})
 }
 
 // Pending is the evidence waiting in the spool, as *NotReplicatedError, or
 // nil; nil too when no evidence was opened.
 func (s *Session) Pending() error {
-	if s.ev == nil {
+	s.evMu.Lock()
+	ev := s.ev
+	s.evMu.Unlock()
+	if ev == nil {
 		return nil
 	}
-	return s.ev.Pending()
+	return ev.Pending()
 }

@@ -19,6 +19,10 @@ type Selection struct {
 	// the engine no longer knows can still be named (release retires its
 	// record) and a prefix shared by held containers is ambiguous.
 	Held bool
+	// Listed takes the label and --all matches as the engine lists them,
+	// without inspecting each (whole-second creation times on Docker): for
+	// verbs that only read and inspect each target themselves (triage).
+	Listed bool
 }
 
 func (sel Selection) check() error {
@@ -79,6 +83,10 @@ func (s *Session) Resolve(ctx context.Context, sel Selection) ([]runtime.Contain
 			if seen[c.ID] {
 				continue
 			}
+			if sel.Listed {
+				add(c)
+				continue
+			}
 			d, err := s.rt.Inspect(ctx, c.ID) // inspect's precise creation time
 			if runtime.IsNotFound(err) {
 				continue // removed since the list
@@ -88,7 +96,7 @@ func (s *Session) Resolve(ctx context.Context, sel Selection) ([]runtime.Contain
 			}
 			add(d.Container)
 		}
-		if matched == 0 && len(sel.Selectors) > 0 {
+		if matched == 0 && len(sel.Selectors) > 0 && len(sel.Refs) == 0 {
 			return nil, inputf("no container matches --selector %s", strings.Join(sel.Selectors, ","))
 		}
 	}
@@ -97,6 +105,9 @@ func (s *Session) Resolve(ctx context.Context, sel Selection) ([]runtime.Contain
 
 // ResolveOne resolves one reference against the engine.
 func (s *Session) ResolveOne(ctx context.Context, ref string) (runtime.Container, error) {
+	if err := (Selection{Refs: []string{ref}}).check(); err != nil {
+		return runtime.Container{}, err
+	}
 	return runtime.Resolve(ctx, s.rt, ref)
 }
 
@@ -105,11 +116,18 @@ func (s *Session) ResolveOne(ctx context.Context, ref string) (runtime.Container
 // be named by its record, and a prefix that fits two of them, held or not,
 // is refused with both listed.
 func (s *Session) ResolveHeld(ctx context.Context, ref string) (runtime.Container, error) {
+	if err := (Selection{Refs: []string{ref}}).check(); err != nil {
+		return runtime.Container{}, err
+	}
 	live, err := s.rt.List(ctx)
 	if err != nil {
 		return runtime.Container{}, fmt.Errorf("listing containers to resolve %q: %w", ref, err)
 	}
-	recs, err := s.contain.Held()
+	c, err := s.Containment()
+	if err != nil {
+		return runtime.Container{}, err
+	}
+	recs, err := c.Held()
 	if err != nil {
 		return runtime.Container{}, err
 	}
@@ -123,17 +141,17 @@ func (s *Session) ResolveHeld(ctx context.Context, ref string) (runtime.Containe
 			all = append(all, r.Container)
 		}
 	}
-	c, err := runtime.ResolveIn(all, ref)
+	m, err := runtime.ResolveIn(all, ref)
 	if err != nil {
-		return c, err
+		return m, err
 	}
-	if !inEngine[c.ID] {
-		return c, nil // known from its record alone
+	if !inEngine[m.ID] {
+		return m, nil // known from its record alone
 	}
-	d, err := runtime.Resolve(ctx, s.rt, c.ID)
+	d, err := runtime.Resolve(ctx, s.rt, m.ID)
 	if runtime.IsNotFound(err) {
 		for _, r := range recs {
-			if r.Container.ID == c.ID {
+			if r.Container.ID == m.ID {
 				return r.Container, nil // removed since the list
 			}
 		}

@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -94,13 +96,17 @@ func TestResolveHeldFindsRecordsAndRefusesSharedPrefixes(t *testing.T) {
 	ctx := context.Background()
 	o := contain.DefaultOptions()
 	o.Network = false
-	if _, err := s.Containment().Contain(ctx, a.Container, o); err != nil {
+	c, err := s.Containment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Contain(ctx, a.Container, o); err != nil {
 		t.Fatal(err)
 	}
 	e.Remove(a.ID) // gone from the engine; its record stays
-	c, err := s.ResolveHeld(ctx, "cafe01")
-	if err != nil || c.ID != a.ID {
-		t.Fatalf("ResolveHeld of a removed, held container = %v %v", c.ID, err)
+	got, err := s.ResolveHeld(ctx, "cafe01")
+	if err != nil || got.ID != a.ID {
+		t.Fatalf("ResolveHeld of a removed, held container = %v %v", got.ID, err)
 	}
 	if _, err := s.ResolveOne(ctx, "cafe01"); !runtime.IsNotFound(err) {
 		t.Errorf("ResolveOne (engine only) = %v, want not found", err)
@@ -108,5 +114,59 @@ func TestResolveHeldFindsRecordsAndRefusesSharedPrefixes(t *testing.T) {
 	var amb *runtime.AmbiguousError
 	if _, err := s.ResolveHeld(ctx, "cafe0"); !errors.As(err, &amb) || len(amb.Matches) != 2 {
 		t.Fatalf("ResolveHeld of a prefix of a held and a live container = %v, want both listed", err)
+	}
+}
+
+func TestSessionWithoutRecordsStillReads(t *testing.T) {
+	e := fake.New()
+	e.Create("x")
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := session(t, e, filepath.Join(file, "state"))
+	if got, err := s.Resolve(context.Background(), app.Selection{All: true, Listed: true}); err != nil || len(got) != 1 {
+		t.Errorf("Resolve without a records directory = %v %v", got, err)
+	}
+	if _, err := s.Containment(); err == nil {
+		t.Error("Containment without a records directory: no error")
+	}
+}
+
+func TestEvidenceIsRetriedAfterAFailure(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keys, nil, 0o600); err != nil { // a file where the key directory goes
+		t.Fatal(err)
+	}
+	var notices []string
+	s, err := app.Open(context.Background(), app.Options{
+		StateDir:    t.TempDir(),
+		Store:       app.StoreOptions{URL: "file://" + filepath.Join(dir, "ev"), KeyDir: keys},
+		OpenRuntime: func(context.Context, app.EngineOptions) (runtime.Runtime, error) { return keepOpen{fake.New()}, nil },
+		Notice:      func(m string) { notices = append(notices, m) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Evidence(); err == nil {
+		t.Fatal("Evidence with an unusable key directory: no error")
+	}
+	if err := os.Remove(keys); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.Evidence()
+	if err != nil || ev.Signer == nil {
+		t.Fatalf("Evidence after the key directory was fixed = %v, %v", ev, err)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], "created a signing key") {
+		t.Errorf("notices = %q, want one about the new key", notices)
+	}
+	if again, _ := s.Evidence(); again != ev {
+		t.Error("Evidence opened the store a second time")
+	}
+	if err := s.Pending(); err != nil {
+		t.Errorf("Pending of a local store = %v", err)
 	}
 }

@@ -1,0 +1,65 @@
+package contain_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"firebreak/contain"
+	"firebreak/runtime"
+	"firebreak/runtime/fake"
+)
+
+// TestKillThatFailsFreezesAgain: a kill of a frozen container thaws it
+// first; when the signal cannot be sent, it is frozen again and the record
+// says so, so a failed kill never leaves a suspect running. (The fake
+// engine: what is tested is the order of acts and records.)
+func TestKillThatFailsFreezesAgain(t *testing.T) {
+	e := fake.New()
+	d := e.Create("victim")
+	e.Start(d.ID)
+	recs, err := contain.OpenRecords(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := contain.New(e, recs, "")
+	ctx := context.Background()
+	o := contain.DefaultOptions()
+	o.Network = false
+	if _, err := c.Contain(ctx, d.Container, o); err != nil {
+		t.Fatal(err)
+	}
+	e.FailNext(fake.OpKill, errors.New("engine hiccup"))
+	_, err = c.Kill(ctx, d.Container, "", "test", "K1")
+	if err == nil || !strings.Contains(err.Error(), "engine hiccup") {
+		t.Fatalf("Kill = %v, want the engine's error", err)
+	}
+	if got, _ := e.Details(d.ID); got.State != runtime.StatePaused {
+		t.Errorf("after the failed kill the container is %s, want paused again", got.State)
+	}
+	rec, err := c.Status(d.ID)
+	if err != nil || rec == nil {
+		t.Fatalf("record: %v %v", rec, err)
+	}
+	if rec.Pause == nil || !rec.Pause.Paused || rec.Ended != nil {
+		t.Errorf("record pause %+v ended %+v, want paused by Firebreak and not ended", rec.Pause, rec.Ended)
+	}
+	var acts []string
+	for _, l := range rec.Log {
+		acts = append(acts, l.Action)
+	}
+	if got := strings.Join(acts, ","); !strings.Contains(got, "thaw-for-kill,thaw-for-kill,kill,kill,refreeze") {
+		t.Errorf("record log %s: want the thaw, the failed kill and the refreeze, each recorded", got)
+	}
+	if !strings.Contains(rec.Log[len(rec.Log)-5].Detail, "no drop rules") {
+		t.Errorf("thaw detail %q does not say it runs without drop rules", rec.Log[len(rec.Log)-5].Detail)
+	}
+	// Then a kill that works ends it, recorded.
+	if _, err := c.Kill(ctx, d.Container, "", "test", "K1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.Details(d.ID); got.State != runtime.StateStopped {
+		t.Errorf("after the kill the container is %s, want stopped", got.State)
+	}
+}
