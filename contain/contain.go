@@ -79,6 +79,8 @@ type Verification struct {
 	Verdict  Verdict       `json:"verdict"`
 	Detail   string        `json:"detail"`
 	Firewall FirewallState `json:"firewall"`
+	// Notes say what stays reachable on purpose.
+	Notes []string `json:"notes,omitempty"`
 	// FirewallError says why the rules could not be checked (FirewallUnknown).
 	FirewallError string        `json:"firewall_error,omitempty"`
 	Before        []ProbeResult `json:"before,omitempty"`
@@ -144,7 +146,11 @@ func refuseShared(d runtime.Details) error {
 	case "host":
 		return &runtime.RefusedError{Container: d.Container, Reason: "it shares the host's network namespace; cutting its network would cut the host's. Nothing was changed. Freeze it instead: `firebreak contain --network=false` (pause only)"}
 	case "container":
-		return &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf("it shares the network namespace of %s; cutting it would cut them too. Nothing was changed. Contain the namespace's owner, or freeze this one with `firebreak contain --network=false`", strings.Join(d.NetworkMode.SharedWith, ", "))}
+		var others []string
+		for _, o := range d.NetworkMode.SharedWith {
+			others = append(others, runtime.ShortID(o))
+		}
+		return &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf("it shares its network namespace with %s; cutting it would cut them too. Nothing was changed. Contain the container whose namespace it is (when one owns it), or freeze this one with `firebreak contain --network=false`", strings.Join(others, ", "))}
 	}
 	if d.NetNSPath != "" {
 		host, herr := netnsInode(hostNetNS)
@@ -277,7 +283,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 			return res, err
 		}
 	}
-	rec, unlock, err := c.lockRecord(d.ID)
+	rec, unlock, err := c.lockRecord(d.ID, opts.DryRun)
 	if err != nil {
 		return res, err
 	}
@@ -287,6 +293,13 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 		return res, err
 	}
 	res.Changes, res.Notes = changes, notes
+	if len(changes) == 0 && !rec.Held() && d.State != runtime.StateRunning && d.State != runtime.StatePaused {
+		return res, &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf(
+			"NOT held: it is %s, with no process to freeze and no network namespace or engine network to cut, so it would start unconstrained. Contain it once it runs, or remove it; nothing was changed", d.State)}
+	}
+	if len(changes) > 0 && d.State != runtime.StateRunning && d.State != runtime.StatePaused {
+		res.Notes = append(res.Notes, fmt.Sprintf("it is %s: only its engine networks are detached; if it starts it runs unfrozen and without drop rules (status shows DRIFT): contain it again then", d.State))
+	}
 	if len(changes) == 0 {
 		res.Unchanged = true
 		res.Record = rec
@@ -357,6 +370,14 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 			return res, fmt.Errorf("probing peers before containment: %w", err)
 		}
 	}
+	// Before the first act an interrupt changes nothing; once acting has
+	// begun, the cut and the freeze are finished whatever comes (a
+	// container left cut but running, or frozen but connected, is worse
+	// than either end).
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("interrupted before containing %s; nothing was changed: %w", d.ShortID(), err)
+	}
+	actx := context.WithoutCancel(ctx)
 	if err := c.save(rec, "plan", fmt.Sprintf("%d changes planned", len(changes)), nil); err != nil {
 		return res, err
 	}
@@ -379,7 +400,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 			}
 			rec.Network.Firewall = true
 		case "pause":
-			if err := c.rt.Pause(ctx, d.ID); err != nil {
+			if err := c.rt.Pause(actx, d.ID); err != nil {
 				return fail(i, err)
 			}
 			if rec.Pause == nil {
@@ -388,7 +409,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 			rec.Pause.Paused = true
 		case "disconnect":
 			net := strings.SplitN(ch.Detail, " ", 2)[0]
-			if err := c.rt.(runtime.NetworkAttacher).Disconnect(ctx, d.ID, net); err != nil {
+			if err := c.rt.(runtime.NetworkAttacher).Disconnect(actx, d.ID, net); err != nil {
 				return fail(i, err)
 			}
 			for j := range rec.Network.Detached {
@@ -397,7 +418,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 				}
 			}
 		case "quarantine":
-			if err := c.rt.(runtime.NetworkAttacher).Connect(ctx, d.ID, runtime.Attachment{Network: quarantine.Name, NetworkID: quarantine.ID}, false); err != nil {
+			if err := c.rt.(runtime.NetworkAttacher).Connect(actx, d.ID, runtime.Attachment{Network: quarantine.Name, NetworkID: quarantine.ID}, false); err != nil {
 				return fail(i, err)
 			}
 			rec.Network.Quarantine.Attached = true
@@ -417,7 +438,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 		timings.Frozen = timings.Cut
 	}
 	if opts.Network {
-		res.Verification = c.verify(ctx, d, before, opts)
+		res.Verification = c.verify(ctx, d, before, opts, allow)
 	}
 	rec.Phase = "contained"
 	if err := c.save(rec, "contained", "", nil); err != nil {
@@ -427,6 +448,9 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 	timings.Total = c.now().Sub(start)
 	if v := res.Verification; v != nil && v.Verdict == NotIsolated {
 		return res, &NotIsolatedError{Container: d.Container, Detail: v.Detail}
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("interrupted while containing %s; the cut and the freeze were finished (`firebreak status` shows it): %w", d.ShortID(), err)
 	}
 	return res, nil
 }
@@ -449,9 +473,26 @@ func recorded(ds []Detachment, network string) bool {
 	return false
 }
 
+// Elsewhere counts containers held on other engines or namespaces (see
+// Records.Elsewhere).
+func (c *Containment) Elsewhere() (map[string]int, error) {
+	return c.store.Elsewhere(c.rt.Name(), c.namespace)
+}
+
+// LockTarget takes the target's run lock (see Records.LockTarget); what
+// says what holds it, e.g. "case IR-1, playbook escape-suspected".
+func (c *Containment) LockTarget(id, what string) (func(), error) {
+	return c.store.LockTarget(c.rt.Name(), c.namespace, id, what)
+}
+
 // lockRecord takes the container's lock, held by this process for one act,
 // and loads its record (nil when nothing is held). The caller unlocks.
-func (c *Containment) lockRecord(id string) (*Record, func(), error) {
+// A dry run only reads: it takes no lock, so it writes nothing.
+func (c *Containment) lockRecord(id string, dryRun bool) (*Record, func(), error) {
+	if dryRun {
+		rec, err := c.store.Load(c.rt.Name(), c.namespace, id)
+		return rec, func() {}, err
+	}
 	unlock, err := c.store.Lock(c.rt.Name(), c.namespace, id)
 	if err != nil {
 		return nil, nil, err
@@ -538,7 +579,22 @@ func (c *Containment) networkPeers(ctx context.Context, attacher runtime.Network
 	return peers
 }
 
-func (c *Containment) verify(ctx context.Context, d runtime.Details, before []ProbeResult, opts Options) *Verification {
+// allowed reports whether a probe target (host:port) lies in a prefix kept
+// open by the drop rules (--allow, the quarantine network's subnets).
+func allowed(target string, allow []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(target)
+	if err != nil {
+		return false
+	}
+	for _, p := range allow {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Containment) verify(ctx context.Context, d runtime.Details, before []ProbeResult, opts Options, allow []netip.Prefix) *Verification {
 	v := &Verification{Firewall: FirewallNotApplicable, Before: before}
 	if d.NetNSPath != "" {
 		ok, err := firewallPresent(d.NetNSPath)
@@ -553,6 +609,7 @@ func (c *Containment) verify(ctx context.Context, d runtime.Details, before []Pr
 		}
 	}
 	var reachable []string
+	kept := 0 // reachable after, as allowed
 	for _, b := range before {
 		if b.Reachable {
 			reachable = append(reachable, b.Target)
@@ -565,15 +622,23 @@ func (c *Containment) verify(ctx context.Context, d runtime.Details, before []Pr
 			v.Verdict, v.Detail = Unverified, "probing after containment: "+err.Error()
 			return v
 		}
-		var still []string
+		var still, open []string
 		for _, a := range after {
-			if a.Reachable {
+			switch {
+			case !a.Reachable:
+			case allowed(a.Target, allow):
+				open = append(open, a.Target) // kept open on purpose
+			default:
 				still = append(still, a.Target)
 			}
 		}
 		if len(still) > 0 {
 			v.Verdict, v.Detail = NotIsolated, "still reaches "+strings.Join(still, ", ")
 			return v
+		}
+		kept = len(open)
+		if len(open) > 0 {
+			v.Notes = append(v.Notes, "still reaches "+strings.Join(open, ", ")+", as allowed (--allow or the quarantine network)")
 		}
 	}
 	switch {
@@ -585,6 +650,8 @@ func (c *Containment) verify(ctx context.Context, d runtime.Details, before []Pr
 		v.Verdict, v.Detail = Unverified, "no network namespace to probe from"
 	case len(reachable) == 0:
 		v.Verdict, v.Detail = Unverified, fmt.Sprintf("no peer answered before the cut (%d probed); name one with --probe", len(before))
+	case kept > 0:
+		v.Verdict, v.Detail = Isolated, fmt.Sprintf("%d peer(s) reachable before, none after but the %d allowed", len(reachable), kept)
 	default:
 		v.Verdict, v.Detail = Isolated, fmt.Sprintf("%d peer(s) reachable before, none after", len(reachable))
 	}

@@ -102,6 +102,9 @@ func TestStoreDamagedRecordIsKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(s.Dir(), "held", "docker_abc.json")
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil { // records make it on first save
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(p, []byte("{half"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // removed. A container that holds nothing is not an error.
 func (c *Containment) Release(ctx context.Context, target runtime.Container, dryRun bool) (*Result, error) {
 	res := &Result{Container: target, Runtime: c.rt.Name(), DryRun: dryRun}
-	rec, unlock, err := c.lockRecord(target.ID)
+	rec, unlock, err := c.lockRecord(target.ID, dryRun)
 	if err != nil {
 		return res, err
 	}
@@ -54,6 +54,7 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 		return res, err
 	}
 	attacher, _ := c.rt.(runtime.NetworkAttacher)
+	var missing []string // networks that no longer exist
 	for i := range res.Changes {
 		ch := &res.Changes[i]
 		var err error
@@ -64,7 +65,21 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 				rec.Network.Quarantine.Attached = false
 			}
 		case "reconnect":
-			err = reconnect(ctx, attacher, d.ID, rec, ch.Detail)
+			var note string
+			note, err = reconnect(ctx, attacher, d.ID, rec, ch.Detail)
+			if note != "" {
+				res.Notes = append(res.Notes, note)
+			}
+			if errors.Is(err, runtime.ErrNetworkNotFound) {
+				// Gone for good: the service comes back without it, and
+				// release says so instead of staying stuck.
+				ch.Error = err.Error()
+				missing = append(missing, strings.SplitN(ch.Detail, " ", 2)[0])
+				if serr := c.save(rec, ch.Action, ch.Detail, err); serr != nil {
+					return res, serr
+				}
+				continue
+			}
 		case "unpause":
 			err = c.rt.Unpause(ctx, d.ID)
 			if err == nil {
@@ -118,7 +133,23 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 	if len(changes) == 0 {
 		res.Unchanged = true
 	}
+	if len(missing) > 0 {
+		return res, &NotRestoredError{Container: d.Container, Missing: missing}
+	}
 	return res, nil
+}
+
+// NotRestoredError says a release brought the container back (thawed, drop
+// rules removed, its other networks reconnected) but not as it was: the
+// networks listed no longer exist, by ID or by name.
+type NotRestoredError struct {
+	Container runtime.Container
+	Missing   []string
+}
+
+func (e *NotRestoredError) Error() string {
+	return fmt.Sprintf("%s is released and running, but not as it was: network %s no longer exists (create it again and `docker network connect` it, or leave it)",
+		e.Container.ShortID(), strings.Join(e.Missing, ", "))
 }
 
 func releasePlan(d runtime.Details, rec *Record) []Change {
@@ -152,9 +183,12 @@ func releasePlan(d runtime.Details, rec *Record) []Change {
 	return changes
 }
 
-// reconnect attaches one recorded network again, with the recorded address
-// where the engine accepts a fixed one, and says so when it could not.
-func reconnect(ctx context.Context, attacher runtime.NetworkAttacher, id string, rec *Record, detail string) error {
+// reconnect attaches one recorded network again, with its configured
+// address where it had one. The network is asked for by its recorded ID,
+// and, when that is gone, by its name (a network recreated under the same
+// name), which the returned note says. An error matching
+// runtime.ErrNetworkNotFound means neither exists.
+func reconnect(ctx context.Context, attacher runtime.NetworkAttacher, id string, rec *Record, detail string) (string, error) {
 	net := strings.SplitN(detail, " ", 2)[0]
 	var a runtime.Attachment
 	for _, det := range rec.Network.Detached {
@@ -162,17 +196,32 @@ func reconnect(ctx context.Context, attacher runtime.NetworkAttacher, id string,
 			a = det.Attachment
 		}
 	}
+	note := ""
+	err := connect(ctx, attacher, id, a)
+	if errors.Is(err, runtime.ErrNetworkNotFound) && a.NetworkID != "" {
+		byName := a
+		byName.NetworkID = ""
+		if err = connect(ctx, attacher, id, byName); err == nil {
+			note = fmt.Sprintf("%s: the network was recreated since the containment (its ID %s is gone); reconnected to the one of that name", a.Network, runtime.ShortID(a.NetworkID))
+		}
+	}
+	return note, err
+}
+
+// connect attaches with the configured address, and without it where the
+// engine refuses a fixed one (a network without a user-configured subnet,
+// or the address taken meanwhile): the engine then hands one out, and
+// addressNotes reports the difference.
+func connect(ctx context.Context, attacher runtime.NetworkAttacher, id string, a runtime.Attachment) error {
 	err := attacher.Connect(ctx, id, a, true)
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, runtime.ErrNetworkNotFound) {
+		return err
 	}
 	msg := err.Error()
 	if !strings.Contains(msg, "user specified IP address") && !strings.Contains(msg, "user defined networks") &&
 		!strings.Contains(msg, "already in use") && !strings.Contains(msg, "Address already") {
 		return err
 	}
-	// The engine refuses fixed addresses on networks without a
-	// user-configured subnet; it then hands out one itself, usually the same.
 	return attacher.Connect(ctx, id, a, false)
 }
 
@@ -194,8 +243,18 @@ func addressNotes(d runtime.Details, rec *Record) []string {
 			continue
 		}
 		if got.IPv4Address != was.IPv4Address || got.IPv6Address != was.IPv6Address {
-			notes = append(notes, fmt.Sprintf("%s: the engine gave a new address %s (was %s)", was.Network,
-				strings.TrimSpace(got.IPv4Address+" "+got.IPv6Address), strings.TrimSpace(was.IPv4Address+" "+was.IPv6Address)))
+			gotAddr := strings.TrimSpace(got.IPv4Address + " " + got.IPv6Address)
+			wasAddr := strings.TrimSpace(was.IPv4Address + " " + was.IPv6Address)
+			switch {
+			case wasAddr == "":
+				notes = append(notes, fmt.Sprintf("%s: the engine gave it the address %s (it had none recorded)", was.Network, gotAddr))
+			case gotAddr == "":
+				notes = append(notes, fmt.Sprintf("%s: it has no address now (was %s)", was.Network, wasAddr))
+			case was.StaticIPv4 == "" && was.StaticIPv6 == "":
+				notes = append(notes, fmt.Sprintf("%s: the engine gave a new address %s (was %s); the old one was engine-assigned, so it was not pinned", was.Network, gotAddr, wasAddr))
+			default:
+				notes = append(notes, fmt.Sprintf("%s: the engine gave a new address %s (was %s): the configured address could not be had back", was.Network, gotAddr, wasAddr))
+			}
 		}
 	}
 	return notes
@@ -207,7 +266,8 @@ type Live struct {
 	Gone     bool          `json:"gone"` // removed or replaced since it was contained
 	State    runtime.State `json:"state,omitempty"`
 	Firewall FirewallState `json:"firewall"`
-	Networks []string      `json:"networks"` // engine networks attached now
+	Networks []string      `json:"networks"`        // engine networks attached now
+	Drift    string        `json:"drift,omitempty"` // how it runs other than as contained; "" when it does not
 }
 
 // Check looks at the container a record holds, so that status can show a
@@ -237,5 +297,25 @@ func (c *Containment) Check(ctx context.Context, rec *Record) (Live, error) {
 			}
 		}
 	}
+	live.Drift = drift(rec, live)
 	return live, nil
+}
+
+// drift says how a held container runs other than as its record holds it.
+// One that does not run can reach nothing and has no drift.
+func drift(rec *Record, live Live) string {
+	if live.State != runtime.StateRunning && live.State != runtime.StatePaused {
+		return ""
+	}
+	frozen := rec.Pause != nil && rec.Pause.Paused
+	cut := rec.Network != nil && rec.Network.Firewall
+	switch {
+	case live.Firewall == FirewallMissing:
+		return "its drop rules are gone (removed from inside, or it restarted into a new network namespace)"
+	case frozen && live.State != runtime.StatePaused:
+		return "it was thawed outside Firebreak"
+	case !frozen && !cut && rec.Ended == nil:
+		return "it runs unfrozen and without drop rules (it started after it was contained)"
+	}
+	return ""
 }

@@ -110,12 +110,24 @@ func OpenRecords(dir string) (*Records, error) {
 	if dir == "" {
 		dir = DefaultStateDir
 	}
-	for _, d := range []string{dir, filepath.Join(dir, "held"), filepath.Join(dir, "released")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("creating state directory %s: %w (hint: set --state-dir or FIREBREAK_STATE_DIR to a writable directory)", d, err)
-		}
+	// Nothing is created here: a read (status, a dry run) leaves no trace;
+	// the directories are made by the first write.
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("state directory %s: %w (hint: set --state-dir or FIREBREAK_STATE_DIR to a writable directory)", dir, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("state directory %s is not a directory (hint: set --state-dir or FIREBREAK_STATE_DIR to a writable directory)", dir)
 	}
 	return &Records{dir: dir}, nil
+}
+
+func mkdir(d string) error {
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return fmt.Errorf("creating state directory %s: %w (hint: set --state-dir or FIREBREAK_STATE_DIR to a writable directory)", d, err)
+	}
+	return nil
 }
 
 // Dir is the state directory.
@@ -154,6 +166,9 @@ func (s *Records) Save(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("encoding containment record: %w", err)
 	}
+	if err := mkdir(filepath.Join(s.dir, "held")); err != nil {
+		return err
+	}
 	return writeAtomic(s.path(r.Runtime, r.Namespace, r.Container.ID), append(b, '\n'))
 }
 
@@ -161,6 +176,9 @@ func (s *Records) Save(r *Record) error {
 // so the history stays and status no longer shows it as held.
 func (s *Records) Retire(r *Record, at time.Time) error {
 	if err := s.Save(r); err != nil {
+		return err
+	}
+	if err := mkdir(filepath.Join(s.dir, "released")); err != nil {
 		return err
 	}
 	dst := filepath.Join(s.dir, "released", key(r.Runtime, r.Namespace, r.Container.ID)+"."+at.UTC().Format("20060102T150405.000000000Z")+".json")
@@ -174,6 +192,9 @@ func (s *Records) Retire(r *Record, at time.Time) error {
 func (s *Records) List(rt, ns string) ([]*Record, error) {
 	prefix := key(rt, ns, "")
 	ents, err := os.ReadDir(filepath.Join(s.dir, "held"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // nothing was ever held here
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading state directory: %w", err)
 	}
@@ -215,6 +236,58 @@ func (s *Records) Lock(rt, ns, id string) (unlock func(), err error) {
 	}
 	// Unlock releases the lock even when it cannot remove the file, and a
 	// file left behind blocks nobody: nothing to report.
+	return func() { _ = l.Unlock() }, nil
+}
+
+// Elsewhere counts the held records of other engines and namespaces than
+// rt and ns ("containerd/k8s.io" -> 2), so a status of one engine can say
+// that another holds containers too.
+func (s *Records) Elsewhere(rt, ns string) (map[string]int, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "held"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state directory: %w", err)
+	}
+	out := map[string]int{}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, "held", e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("reading containment record: %w", err)
+		}
+		var r Record
+		if json.Unmarshal(b, &r) != nil || !r.Held() || (r.Runtime == rt && r.Namespace == ns) {
+			continue // a damaged record is reported where it is loaded
+		}
+		where := r.Runtime
+		if r.Namespace != "" {
+			where += "/" + r.Namespace
+		}
+		out[where]++
+	}
+	return out, nil
+}
+
+// LockTarget takes the target's lock for the life of one run or one act
+// from outside a run: a playbook run holds it until it ends, and contain,
+// release, stop and kill from the command line take it too, so no act
+// lands on a container a run is working on. It fails at once with a
+// *BusyError naming the holder (pid, host, and what it does).
+func (s *Records) LockTarget(rt, ns, id, what string) (unlock func(), err error) {
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("pid %d on %s, %s, since %s", os.Getpid(), host, what, time.Now().UTC().Format(time.RFC3339))
+	l, err := flock.TryLock(filepath.Join(s.dir, "runs", "locks", key(rt, ns, id)+".lock"), holder)
+	var held *flock.HeldError
+	if errors.As(err, &held) {
+		return nil, &BusyError{ID: id, Holder: held.Holder}
+	}
+	if err != nil {
+		return nil, err
+	}
 	return func() { _ = l.Unlock() }, nil
 }
 

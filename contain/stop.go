@@ -72,7 +72,7 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 		return res, err
 	}
 	res.Container = d.Container
-	rec, unlock, err := c.lockRecord(d.ID)
+	rec, unlock, err := c.lockRecord(d.ID, false)
 	if err != nil {
 		return res, err
 	}

@@ -63,3 +63,50 @@ func TestKillThatFailsFreezesAgain(t *testing.T) {
 		t.Errorf("after the kill the container is %s, want stopped", got.State)
 	}
 }
+
+// TestInterruptBeforeActingChangesNothing and after: an interrupt before the
+// first act leaves the container as it was; one that lands while acting
+// lets the acts finish, recorded, and is still reported.
+func TestInterruptBeforeAndWhileContaining(t *testing.T) {
+	e := fake.New()
+	d := e.Create("victim")
+	e.Start(d.ID)
+	recs, err := contain.OpenRecords(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := contain.New(e, recs, "")
+	o := contain.DefaultOptions()
+	o.Network = false
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Contain(ctx, d.Container, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Contain after an interrupt = %v, want canceled", err)
+	}
+	if got, _ := e.Details(d.ID); got.State != runtime.StateRunning || e.Count(fake.OpPause) != 0 {
+		t.Fatalf("an interrupted Contain acted: %s, %d pauses", got.State, e.Count(fake.OpPause))
+	}
+	if rec, _ := c.Status(d.ID); rec != nil {
+		t.Fatalf("an interrupted Contain left a record: %+v", rec)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	e.OnCall(func(_ context.Context, call fake.Call) error {
+		if call.Op == fake.OpPause {
+			cancel() // Ctrl-C lands as the freeze is sent
+		}
+		return nil
+	})
+	_, err = c.Contain(ctx, d.Container, o)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "were finished") {
+		t.Fatalf("Contain interrupted while acting = %v, want canceled, saying the acts finished", err)
+	}
+	if got, _ := e.Details(d.ID); got.State != runtime.StatePaused {
+		t.Errorf("after an interrupt mid-act the container is %s, want paused", got.State)
+	}
+	if rec, _ := c.Status(d.ID); rec == nil || rec.Phase != "contained" {
+		t.Errorf("record after an interrupt mid-act = %+v, want contained", rec)
+	}
+}

@@ -51,6 +51,7 @@ func containResult(r *contain.Result) map[string]any {
 	out := map[string]any{"changed": !r.Unchanged, "changes": int64(len(r.Changes))}
 	if v := r.Verification; v != nil {
 		out["verdict"] = string(v.Verdict) // CEL compares strings
+		out["verdict_detail"] = v.Detail
 	} else {
 		out["verdict"] = "not-applicable" // no network was cut: nothing to verify
 	}
@@ -73,6 +74,7 @@ func (containNetwork) Describe() Description {
 		},
 		Outputs: []OutputSpec{
 			{Name: "verdict", Type: "string", Doc: "isolated, not-isolated, unverified"},
+			{Name: "verdict_detail", Type: "string", Doc: "why: which peers answered before and after"},
 			{Name: "changed", Type: "bool", Doc: "whether anything had to change"},
 			{Name: "changes", Type: "int", Doc: "number of acts"},
 		},

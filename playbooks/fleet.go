@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"firebreak/internal/flock"
+	"firebreak/contain"
 	"firebreak/runtime"
 )
 
@@ -52,20 +49,18 @@ func (r *runner) runFleet(ctx context.Context, done finishedSteps) ([]TargetRepo
 	return reports, errors.Join(errs...)
 }
 
-// lock takes the run lock of a target for the life of the run. It survives
-// nothing but the process: a crashed run's lock is free again, and its
-// file names who held it.
+// lock takes the target's run lock for the life of the run (the one
+// contain and release from outside a run take too). It survives nothing
+// but the process: a crashed run's lock is free again, and its file names
+// who held it.
 func (r *runner) lock(t runtime.Container) (func(), error) {
-	p := filepath.Join(r.e.StateDir, "runs", "locks", r.e.Env.Runtime.Name()+"_"+t.ID+".lock")
-	host, _ := os.Hostname()
-	holder := fmt.Sprintf("pid %d on %s, case %s, playbook %s, since %s", os.Getpid(), host, r.opts.Case, r.pb.Name, time.Now().UTC().Format(time.RFC3339))
-	l, err := flock.TryLock(p, holder)
-	var held *flock.HeldError
-	if errors.As(err, &held) {
-		return nil, &LockedError{Target: targetLabel(t), Holder: held.Holder}
+	unlock, err := r.e.Env.Contain.LockTarget(t.ID, fmt.Sprintf("case %s, playbook %s", r.opts.Case, r.pb.Name))
+	var busy *contain.BusyError
+	if errors.As(err, &busy) {
+		return nil, &LockedError{Target: targetLabel(t), Holder: busy.Holder}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("taking the run lock of %s: %w", targetLabel(t), err)
 	}
-	return func() { _ = l.Unlock() }, nil
+	return unlock, nil
 }

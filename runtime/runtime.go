@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,6 +28,7 @@ const (
 type Container struct {
 	ID      string            `json:"id"`
 	Name    string            `json:"name,omitempty"`
+	Names   []string          `json:"other_names,omitempty"` // further names that resolve to it (Docker links: "web/db")
 	Image   string            `json:"image,omitempty"`
 	Created time.Time         `json:"created"`
 	State   State             `json:"state"`
@@ -147,8 +149,10 @@ type NetworkAttacher interface {
 	// Disconnect detaches the container from the network. Detaching from a
 	// network it is not attached to yields an error.
 	Disconnect(ctx context.Context, id, network string) error
-	// Connect attaches the container with the recorded aliases, links and,
-	// where static is true, the recorded addresses as static IPAM config.
+	// Connect attaches the container with the recorded aliases and links
+	// and, where static is true, the addresses that were configured
+	// (StaticIPv4/StaticIPv6); an address the engine assigned is never
+	// asked for, so it stays the engine's to assign.
 	Connect(ctx context.Context, id string, a Attachment, static bool) error
 	// EnsureInternalNetwork returns the named network, creating it as an
 	// internal (no outside route) bridge network when it does not exist.
@@ -195,6 +199,10 @@ func (e *ReplacedError) Error() string {
 	return fmt.Sprintf("container %s (%s) was replaced since it was resolved (created %s, now %s); nothing was changed: resolve the target again",
 		e.Want.ShortID(), e.Want.Name, e.Want.Created.UTC().Format(time.RFC3339Nano), e.Now.Created.UTC().Format(time.RFC3339Nano))
 }
+
+// ErrNetworkNotFound is matched by errors.Is when a network named in a call
+// does not exist (removed, or recreated under a new ID).
+var ErrNetworkNotFound = errors.New("network not found")
 
 // ErrNotFound is matched by errors.Is for every not-found error an adapter
 // returns.
@@ -258,6 +266,11 @@ func resolveIn(all []Container, ref string) (Container, error) {
 	}
 	for _, c := range all {
 		if c.Name == ref {
+			return c, nil
+		}
+	}
+	for _, c := range all {
+		if slices.Contains(c.Names, ref) {
 			return c, nil
 		}
 	}

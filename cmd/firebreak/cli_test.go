@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"firebreak/contain"
+	"firebreak/playbooks"
 	"firebreak/runtime"
 	"firebreak/runtime/runtimetest"
 )
@@ -100,6 +101,10 @@ func TestExitCode(t *testing.T) {
 		{"Canceled", fmt.Errorf("x: %w", context.Canceled), exitInterrupted},
 		{"JoinedWorstWins", errors.Join(&runtime.NotFoundError{Ref: "x"}, errors.New("boom")), exitFailed},
 		{"JoinedRefusedOverUsage", errors.Join(&runtime.NotFoundError{Ref: "x"}, &runtime.RefusedError{Container: c}), exitRefused},
+		// A run keeps the exit codes of contain: a step that failed because
+		// the target is not isolated exits 4, not 1.
+		{"RunStepNotIsolated", errors.Join(&playbooks.StepFailedError{Target: "web", Step: "isolate", Err: &contain.NotIsolatedError{Container: c}}), exitNotIsolated},
+		{"RunLocked", &playbooks.LockedError{Target: "web", Holder: "pid 1"}, exitRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"firebreak/contain"
+	"firebreak/internal/app"
 )
 
 type containOptions struct {
@@ -102,16 +103,12 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 		return err
 	}
 	defer s.Close()
-	c, err := s.Containment()
-	if err != nil {
-		return err
-	}
 	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
-		target, err := s.ResolveOne(ctx, ref)
+		targets, err := s.Resolve(ctx, app.Selection{Refs: []string{ref}, Act: !opts.DryRun})
 		if err != nil {
 			return nil, err
 		}
-		return c.Contain(ctx, target, opts)
+		return s.Contain(ctx, targets[0], opts)
 	})
 	if err := printOutcomes(d.stdout, g.Output, "contain", outs); err != nil {
 		return err

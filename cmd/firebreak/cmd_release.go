@@ -46,16 +46,12 @@ func runRelease(ctx context.Context, g *globalOptions, o *releaseOptions, refs [
 		return err
 	}
 	defer s.Close()
-	c, err := s.Containment()
-	if err != nil {
-		return err
-	}
 	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
 		target, err := s.ResolveHeld(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
-		return c.Release(ctx, target, o.DryRun)
+		return s.Release(ctx, target, o.DryRun)
 	})
 	if err := printOutcomes(d.stdout, g.Output, "release", outs); err != nil {
 		return err

@@ -113,7 +113,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 	if err != nil {
 		return err
 	}
-	targets, err := s.Resolve(ctx, app.Selection{Refs: o.Targets, Selectors: o.Selectors})
+	targets, err := s.Resolve(ctx, app.Selection{Refs: o.Targets, Selectors: o.Selectors, Act: !o.DryRun})
 	if err != nil {
 		return err
 	}
@@ -159,9 +159,23 @@ func eventPrinter(d *deps, output string) func(playbooks.Event) {
 		case playbooks.EventPlan:
 			fmt.Fprintf(d.stdout, "plan %s: %-10s %-16s %s\n", who, ev.Step, ev.Action, safe(ev.Detail))
 		case playbooks.EventStepStarted:
-			fmt.Fprintf(d.stderr, "%s %s: %s (%s) started\n", ev.Time.Format("15:04:05"), who, ev.Step, ev.Action)
+			attempt := ""
+			if ev.Attempt > 1 {
+				attempt = fmt.Sprintf(", attempt %d", ev.Attempt)
+			}
+			fmt.Fprintf(d.stderr, "%s %s: %s (%s%s) started\n", ev.Time.Format("15:04:05"), who, ev.Step, ev.Action, attempt)
 		case playbooks.EventStepFinished:
 			line := fmt.Sprintf("%s %s: %s %s", ev.Time.Format("15:04:05"), who, ev.Step, strings.ToUpper(string(ev.Status)))
+			if v, ok := ev.Outputs["verdict"].(string); ok && v != "not-applicable" {
+				line += " (" + strings.ToUpper(v)
+				if d, ok := ev.Outputs["verdict_detail"].(string); ok && d != "" {
+					line += ": " + safe(d)
+				}
+				line += ")"
+			}
+			if ev.Attempt > 1 {
+				line += fmt.Sprintf(" (attempt %d)", ev.Attempt)
+			}
 			if ev.Error != "" {
 				line += ": " + safe(ev.Error)
 			}
@@ -189,8 +203,11 @@ func printRunSummary(w io.Writer, rep *playbooks.Report) {
 		fmt.Fprintf(w, "%s %s (%s): %s\n", rep.Playbook, t.Container.ShortID(), safe(t.Container.Name), strings.ToUpper(string(t.Status)))
 		for _, s := range t.Steps {
 			note := ""
+			if v, ok := s.Outputs["verdict"].(string); ok && v != "not-applicable" {
+				note += " " + strings.ToUpper(v)
+			}
 			if s.Resumed {
-				note = " (finished before the interruption)"
+				note += " (finished in an earlier run of this case)"
 			}
 			if s.Error != "" {
 				note += ": " + safe(s.Error)

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,6 +80,26 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 		}
 		rows[i].Live = &live
 	}
+	if len(refs) == 0 {
+		// Holds kept for another engine or namespace are not shown here,
+		// but never hidden: say where they are.
+		others, err := c.Elsewhere()
+		if err != nil {
+			return err
+		}
+		for _, where := range slices.Sorted(maps.Keys(others)) {
+			rt, ns, _ := strings.Cut(where, "/")
+			flags := "--runtime " + rt
+			if ns != "" {
+				flags += " --namespace " + ns
+			}
+			n := fmt.Sprintf("%d containers", others[where])
+			if others[where] == 1 {
+				n = "1 container"
+			}
+			fmt.Fprintf(d.stderr, "note: %s held on %s (this is %s): firebreak status %s\n", n, where, s.Runtime().Name(), flags)
+		}
+	}
 	if g.Output == "json" {
 		return writeJSON(d, rows)
 	}
@@ -135,19 +158,22 @@ func printStatusText(d *deps, r statusJSON) {
 			fmt.Fprintln(w, "  now: the container is gone or was replaced (`firebreak release` retires the record)")
 		default:
 			fmt.Fprintf(w, "  now: %s, drop rules %s, networks %v", l.State, l.Firewall, l.Networks)
-			runs := l.State == runtime.StateRunning || l.State == runtime.StatePaused
 			switch {
-			case !runs:
+			case l.State != runtime.StateRunning && l.State != runtime.StatePaused:
 				fmt.Fprint(w, " (not running: nothing of it can reach out)")
-			case l.Firewall == contain.FirewallMissing || (rec.Pause != nil && rec.Pause.Paused && l.State != runtime.StatePaused):
-				fmt.Fprint(w, "  -- DRIFT: no longer as contained; run `firebreak contain` again")
+			case l.Drift != "":
+				fmt.Fprintf(w, "  -- DRIFT: %s; run `firebreak contain` again", l.Drift)
 			}
 			fmt.Fprintln(w)
 		}
 	}
 	if len(rec.Log) > 0 {
 		last := rec.Log[len(rec.Log)-1]
-		fmt.Fprintf(w, "  last act: %s %s at %s", last.Action, safe(last.Detail), last.Time.Format(time.RFC3339))
+		act := last.Action
+		if last.Detail != "" {
+			act += " " + safe(last.Detail)
+		}
+		fmt.Fprintf(w, "  last act: %s at %s", act, last.Time.Format(time.RFC3339))
 		if last.Error != "" {
 			fmt.Fprintf(w, " (error: %s)", safe(last.Error))
 		}

@@ -131,6 +131,9 @@ func printOutcomeText(w io.Writer, verb string, o contain.Outcome) {
 		}
 		if v := r.Verification; v != nil {
 			fmt.Fprintf(w, "  verification: %s (%s); drop rules %s\n", strings.ToUpper(string(v.Verdict)), safe(v.Detail), v.Firewall)
+			for _, n := range v.Notes {
+				fmt.Fprintf(w, "    note: %s\n", safe(n))
+			}
 			for i, b := range v.Before {
 				after := ""
 				for _, a := range v.After {
@@ -144,7 +147,15 @@ func printOutcomeText(w io.Writer, verb string, o contain.Outcome) {
 			}
 		}
 		if t := r.Timings; t != nil {
-			fmt.Fprintf(w, "  timings: cut %s, cut+frozen %s, all done %s\n", ms(t.Cut), ms(t.Frozen), ms(t.Total))
+			var parts []string
+			if t.Cut > 0 {
+				parts = append(parts, "cut "+ms(t.Cut))
+			}
+			if t.Frozen > 0 && t.Frozen != t.Cut {
+				parts = append(parts, "cut+frozen "+ms(t.Frozen))
+			}
+			parts = append(parts, "all done "+ms(t.Total))
+			fmt.Fprintf(w, "  timings: %s\n", strings.Join(parts, ", "))
 		}
 	}
 	if o.Err != nil {

@@ -20,8 +20,9 @@ import (
 )
 
 // keepOpen lets one fake engine outlive the session of each command, as a
-// daemon outlives the CLI's connection to it.
-type keepOpen struct{ runtime.Runtime }
+// daemon outlives the CLI's connection to it; every other method (network
+// attach, stop, kill) is the fake's.
+type keepOpen struct{ *fake.Engine }
 
 func (keepOpen) Close() error { return nil }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"firebreak/runtime"
@@ -19,6 +20,11 @@ type Selection struct {
 	// the engine no longer knows can still be named (release retires its
 	// record) and a prefix shared by held containers is ambiguous.
 	Held bool
+	// Act marks a selection for an act that changes a container (contain,
+	// kill, a playbook run): an ID prefix must then have at least
+	// MinActPrefix characters, so a slip of one character on a shared
+	// host cannot freeze the wrong service.
+	Act bool
 	// Listed takes the label and --all matches as the engine lists them,
 	// without inspecting each (whole-second creation times on Docker): for
 	// verbs that only read and inspect each target themselves (triage).
@@ -40,6 +46,19 @@ func (sel Selection) check() error {
 		}
 	}
 	return nil
+}
+
+// MinActPrefix is the shortest ID prefix an act that changes a container
+// accepts (a safety rule; full IDs and names are always accepted).
+const MinActPrefix = 4
+
+// checkPrefix refuses a short ID prefix for an act.
+func checkPrefix(ref string, c runtime.Container) error {
+	ref = strings.TrimPrefix(strings.TrimSpace(ref), "/")
+	if ref == c.ID || ref == c.Name || slices.Contains(c.Names, ref) || len(ref) >= MinActPrefix {
+		return nil
+	}
+	return inputf("%q is a %d-character ID prefix: an act that changes a container needs at least %d characters of its ID, or its name (it matched %s %s)", ref, len(ref), MinActPrefix, c.ShortID(), c.Name)
 }
 
 // Resolve turns a selection into containers, each once, in the order named
@@ -66,6 +85,11 @@ func (s *Session) Resolve(ctx context.Context, sel Selection) ([]runtime.Contain
 		c, err := resolve(ctx, ref)
 		if err != nil {
 			return nil, err
+		}
+		if sel.Act {
+			if err := checkPrefix(ref, c); err != nil {
+				return nil, err
+			}
 		}
 		add(c)
 	}

@@ -5,6 +5,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -70,13 +71,11 @@ func (d *Docker) List(ctx context.Context) ([]runtime.Container, error) {
 	}
 	out := make([]runtime.Container, 0, len(list))
 	for _, s := range list {
-		name := ""
-		if len(s.Names) > 0 {
-			name = strings.TrimPrefix(s.Names[0], "/")
-		}
+		name, others := primaryName(s.Names)
 		out = append(out, runtime.Container{
 			ID:      s.ID,
 			Name:    name,
+			Names:   others,
 			Image:   s.Image,
 			Created: time.Unix(s.Created, 0).UTC(),
 			State:   stateOf(string(s.State)),
@@ -84,6 +83,28 @@ func (d *Docker) List(ctx context.Context) ([]runtime.Container, error) {
 		})
 	}
 	return out, nil
+}
+
+// primaryName picks a container's own name from Docker's list of names:
+// the list also holds the names other containers link to it by
+// ("/web/db" for a --link db from web), and those may come first. The own
+// name is the one without an inner slash; the others are returned too,
+// without their leading slash, so they still resolve.
+func primaryName(names []string) (string, []string) {
+	primary := ""
+	var others []string
+	for _, n := range names {
+		n = strings.TrimPrefix(n, "/")
+		if primary == "" && !strings.Contains(n, "/") {
+			primary = n
+			continue
+		}
+		others = append(others, n)
+	}
+	if primary == "" && len(others) > 0 {
+		primary, others = others[0], others[1:]
+	}
+	return primary, others
 }
 
 func stateOf(s string) runtime.State {
@@ -238,18 +259,11 @@ func (d *Docker) Connect(ctx context.Context, id string, a runtime.Attachment, s
 		Links:      a.Links,
 		DriverOpts: a.DriverOpts,
 	}
-	if static {
-		v4, v6 := a.StaticIPv4, a.StaticIPv6
-		if v4 == "" {
-			v4 = a.IPv4Address
-		}
-		if v6 == "" {
-			v6 = a.IPv6Address
-		}
-		if v4 != "" || v6 != "" || len(a.LinkLocal) > 0 {
-			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: v4, IPv6Address: v6, LinkLocalIPs: a.LinkLocal}
-		}
-	} else if a.StaticIPv4 != "" || a.StaticIPv6 != "" {
+	// Only an address that was configured (IPAM config at create or
+	// connect time) is asked for: asking for an engine-assigned one would
+	// pin it in the container's configuration, and a later start fails
+	// once another container holds it.
+	if static && (a.StaticIPv4 != "" || a.StaticIPv6 != "" || len(a.LinkLocal) > 0) {
 		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a.StaticIPv4, IPv6Address: a.StaticIPv6, LinkLocalIPs: a.LinkLocal}
 	}
 	ref := a.NetworkID
@@ -257,6 +271,11 @@ func (d *Docker) Connect(ctx context.Context, id string, a runtime.Attachment, s
 		ref = a.Network
 	}
 	if err := d.api.NetworkConnect(ctx, ref, id, es); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			if _, nerr := d.api.NetworkInspect(ctx, ref, network.InspectOptions{}); cerrdefs.IsNotFound(nerr) {
+				return fmt.Errorf("docker NetworkConnect %s to %s: %w", short(id), a.Network, errors.Join(runtime.ErrNetworkNotFound, err))
+			}
+		}
 		return fmt.Errorf("docker NetworkConnect %s to %s: %w", short(id), a.Network, err)
 	}
 	return nil

@@ -332,8 +332,8 @@ func (e *Engine) Disconnect(ctx context.Context, id, net string) error {
 
 // Connect attaches the container to the network a.NetworkID (or, when empty,
 // a.Network) names, with a's aliases, links and driver options. With static
-// the recorded addresses become its static IPAM config, as the Docker adapter
-// does. A running or paused container gets its addresses at once; an address
+// its configured addresses (StaticIPv4/6) are asked for again, as the Docker
+// adapter does; an engine-assigned address is not. A running or paused container gets its addresses at once; an address
 // another container holds on that network is refused. Joining a network
 // twice, an unknown network, or a container that does not have its own
 // network namespace, is an error.
@@ -349,7 +349,7 @@ func (e *Engine) Connect(ctx context.Context, id string, a runtime.Attachment, s
 	}
 	n := e.network(cmp.Or(a.NetworkID, a.Network))
 	if n == nil {
-		return fmt.Errorf("fake Connect %s to %s: network not found", runtime.ShortID(id), cmp.Or(a.Network, a.NetworkID))
+		return fmt.Errorf("fake Connect %s to %s: %w", runtime.ShortID(id), cmp.Or(a.Network, a.NetworkID), runtime.ErrNetworkNotFound)
 	}
 	if c.mode.Kind != "private" {
 		return fmt.Errorf("fake Connect %s to %s: container has network mode %s", runtime.ShortID(id), n.name, c.mode.Kind)
@@ -364,12 +364,9 @@ func (e *Engine) Connect(ctx context.Context, id string, a runtime.Attachment, s
 		Links:      slices.Clone(a.Links),
 		DriverOpts: maps.Clone(a.DriverOpts),
 		LinkLocal:  slices.Clone(a.LinkLocal),
-		StaticIPv4: a.StaticIPv4,
-		StaticIPv6: a.StaticIPv6,
 	}
-	if static {
-		att.StaticIPv4 = cmp.Or(a.StaticIPv4, a.IPv4Address)
-		att.StaticIPv6 = cmp.Or(a.StaticIPv6, a.IPv6Address)
+	if static { // only configured addresses, as the Docker adapter does
+		att.StaticIPv4, att.StaticIPv6 = a.StaticIPv4, a.StaticIPv6
 	}
 	if c.live() {
 		if err := e.address(c.id, n, &att); err != nil {

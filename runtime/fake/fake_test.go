@@ -301,17 +301,28 @@ func TestNetworkAttacher(t *testing.T) {
 
 	// A static address another container holds is refused; a's own old
 	// one, free since it left, is not.
-	taken := runtime.Attachment{Network: fake.DefaultNetwork, IPv4Address: b.Networks[0].IPv4Address}
+	taken := runtime.Attachment{Network: fake.DefaultNetwork, StaticIPv4: b.Networks[0].IPv4Address}
 	if err := e.Connect(ctx, a.ID, taken, true); err == nil {
 		t.Error("Connect with an address another container holds succeeded")
 	}
-	old := runtime.Attachment{Network: fake.DefaultNetwork, IPv4Address: a.Networks[0].IPv4Address, Aliases: []string{"web"}}
+	old := runtime.Attachment{Network: fake.DefaultNetwork, StaticIPv4: a.Networks[0].IPv4Address, Aliases: []string{"web"}}
 	if err := e.Connect(ctx, a.ID, old, true); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = e.Details(a.ID)
-	if at := got.Networks[0]; at.Network != fake.DefaultNetwork || at.IPv4Address != old.IPv4Address || at.StaticIPv4 != old.IPv4Address || !slices.Equal(at.Aliases, old.Aliases) {
+	if at := got.Networks[0]; at.Network != fake.DefaultNetwork || at.IPv4Address != old.StaticIPv4 || at.StaticIPv4 != old.StaticIPv4 || !slices.Equal(at.Aliases, old.Aliases) {
 		t.Errorf("reconnected as %+v, want %+v with the address static", at, old)
+	}
+	// An engine-assigned address is not pinned by a static reconnect.
+	if err := e.Disconnect(ctx, a.ID, fake.DefaultNetwork); err != nil {
+		t.Fatal(err)
+	}
+	dyn := runtime.Attachment{Network: fake.DefaultNetwork, IPv4Address: old.StaticIPv4}
+	if err := e.Connect(ctx, a.ID, dyn, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = e.Details(a.ID); got.Networks[0].StaticIPv4 != "" {
+		t.Errorf("a dynamic address was pinned: %+v", got.Networks[0])
 	}
 
 	if err := e.Stop(ctx, a.ID, 0); err != nil {

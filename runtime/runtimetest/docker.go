@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,9 +77,14 @@ func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Det
 			hc.Resources = container.Resources{Memory: 64 << 20, NanoCPUs: 500_000_000, PidsLimit: &pids}
 		}
 	}
+	hc.Links = spec.Links
 	if spec.Network != "" {
 		hc.NetworkMode = container.NetworkMode(spec.Network)
-		nc.EndpointsConfig = map[string]*network.EndpointSettings{spec.Network: {Aliases: spec.Aliases}}
+		es := &network.EndpointSettings{Aliases: spec.Aliases}
+		if spec.IPv4 != "" {
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: spec.IPv4}
+		}
+		nc.EndpointsConfig = map[string]*network.EndpointSettings{spec.Network: es}
 	}
 	resp, err := h.rt.API().ContainerCreate(ctx, &container.Config{
 		Image:  Image(),
@@ -143,6 +149,31 @@ func (h *DockerHarness) removeNetworkAtEnd(t testing.TB, name string) {
 			t.Logf("removing test network %s: %v", name, err)
 		}
 	})
+}
+
+// SubnetNetwork makes a user network with a configured IPv4 /24 (so static
+// addresses can be asked for), removed when the test ends. It returns the
+// network's name and the subnet's first three octets ("172.31.7").
+func (h *DockerHarness) SubnetNetwork(t testing.TB, name string) (string, string) {
+	t.Helper()
+	for try := 0; try < 20; try++ {
+		b := make([]byte, 1)
+		_, _ = rand.Read(b)
+		prefix := fmt.Sprintf("172.31.%d", 100+int(b[0])%150)
+		_, err := h.rt.API().NetworkCreate(Context(t), name, network.CreateOptions{
+			Driver: "bridge", Labels: map[string]string{Label: t.Name()},
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: prefix + ".0/24", Gateway: prefix + ".1"}}},
+		})
+		if err == nil {
+			h.removeNetworkAtEnd(t, name)
+			return name, prefix
+		}
+		if !strings.Contains(err.Error(), "overlap") {
+			t.Fatalf("creating test network %s: %v", name, err)
+		}
+	}
+	t.Fatalf("creating test network %s: no free 172.31.x.0/24", name)
+	return "", ""
 }
 
 // IPv6Network makes a user network with IPv4 and a random unique-local

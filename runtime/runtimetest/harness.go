@@ -12,6 +12,8 @@ type Spec struct {
 	HostNetwork bool
 	Network     string   // Docker: user network to attach (created by the test)
 	Aliases     []string // Docker: aliases on Network
+	IPv4        string   // Docker: a static address on Network (it needs a configured subnet: SubnetNetwork)
+	Links       []string // Docker: legacy links, "name:alias"
 	NetNS       string   // containerd: path of a network namespace to join
 	Labels      map[string]string
 	HostPID     bool     // share the host's PID namespace

@@ -1,0 +1,4 @@
+package contain
+
+// FirewallPresentForTest lets the engine tests check the drop rules.
+var FirewallPresentForTest = firewallPresent
