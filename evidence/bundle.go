@@ -18,7 +18,10 @@ import (
 	"time"
 )
 
-// CaseInfo is case.json: who opened the case, when, where.
+// CaseInfo is case.json: who opened the case, when, where (Host: this
+// host's name when not given), with which tool, for which targets. It is
+// written once, by the case's first run; each run's own targets are in its
+// manifest.
 type CaseInfo struct {
 	ID       string    `json:"id"`
 	Created  time.Time `json:"created"`
@@ -77,7 +80,8 @@ type Manifest struct {
 	CaseInfo    ArtifactRef `json:"case_info"`
 	Custody     ArtifactRef `json:"custody"`
 	CustodyHead string      `json:"custody_head"`
-	CustodyPrev string      `json:"custody_prev"` // head of the run before, "" for the first
+	CustodyPrev string      `json:"custody_prev"`      // head of the run before, "" for the first
+	Targets     []string    `json:"targets,omitempty"` // what this run was given to act on
 	Artifacts   []Artifact  `json:"artifacts"`
 	Incomplete  []string    `json:"incomplete,omitempty"` // what was asked for and not captured, with why
 }
@@ -145,6 +149,10 @@ func OpenRun(ctx context.Context, store Store, signer *Signer, info CaseInfo) (*
 	if info.Created.IsZero() {
 		info.Created = started
 	}
+	if info.Host == "" {
+		info.Host, _ = os.Hostname()
+	}
+	r.info = info
 	b, _ := json.MarshalIndent(info, "", "  ")
 	obj, err := store.Put(ctx, caseKey, bytes.NewReader(append(b, '\n')), nil)
 	switch {
@@ -287,6 +295,7 @@ func (r *Run) Finish(ctx context.Context) (Manifest, error) {
 		Host: host, Actor: r.info.Actor, Tool: r.info.Tool, PublicKey: r.signer.PublicKeyString(),
 		CaseInfo: r.caseRef, Custody: ArtifactRef{Key: cobj.Key, SHA256: cobj.SHA256},
 		CustodyHead: r.prev, CustodyPrev: prevOfRun, Artifacts: arts, Incomplete: r.incomplete,
+		Targets: r.info.Targets,
 	}
 	if m.Artifacts == nil {
 		m.Artifacts = []Artifact{}

@@ -24,18 +24,96 @@ type FileStore struct {
 	dir string
 }
 
-var _ Store = (*FileStore)(nil)
+var (
+	_ Store       = (*FileStore)(nil)
+	_ Preflighter = (*FileStore)(nil)
+)
 
-// NewFileStore opens (creating if needed) a local store at dir.
+// NewFileStore opens a local store at dir to write in it, creating the
+// directory if needed. A path that is not a directory, or a directory that
+// cannot be written, is a permanent *StoreError saying what to change.
 func NewFileStore(dir string) (*FileStore, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating evidence directory %s: %w (hint: choose another with --store file:///path)", dir, err)
-	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &FileStore{dir: abs}, nil
+	s := &FileStore{dir: abs}
+	if err := s.checkDir(false); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, s.storeError("cannot be created", err)
+	}
+	if err := s.checkWritable(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenFileStore opens an existing local store only to read it: nothing is
+// created, and a missing directory is a permanent *StoreError.
+func OpenFileStore(dir string) (*FileStore, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &FileStore{dir: abs}
+	if err := s.checkDir(true); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkDir refuses a store path that is not a directory, and a missing one
+// when it must exist.
+func (s *FileStore) checkDir(mustExist bool) error {
+	fi, err := os.Stat(s.dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && mustExist:
+		return &StoreError{Store: s.String(), Problem: "does not exist", Permanent: true,
+			Hint: "check the path given with --store; a local store is made by the first collect into it"}
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return s.storeError("cannot be read", err)
+	case !fi.IsDir():
+		return &StoreError{Store: s.String(), Problem: "is a file, not a directory", Permanent: true,
+			Hint: "give the directory that holds the evidence, or a new one, with --store file:///path"}
+	}
+	return nil
+}
+
+// checkWritable writes and removes a probe file: a read-only file system
+// or a directory without write permission is found before any evidence is
+// captured, not after.
+func (s *FileStore) checkWritable() error {
+	f, err := os.CreateTemp(s.dir, ".partial-probe-*")
+	if err != nil {
+		return s.storeError("cannot be written", err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return s.storeError("cannot be written", err)
+	}
+	return nil
+}
+
+func (s *FileStore) storeError(problem string, err error) error {
+	return &StoreError{Store: s.String(), Problem: problem, Err: err, Permanent: true,
+		Hint: "fix the directory's permissions or file system, or choose another with --store file:///path"}
+}
+
+// Preflight checks that the directory is there, is a directory, and can be
+// written.
+func (s *FileStore) Preflight(context.Context) error {
+	if err := s.checkDir(false); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return s.storeError("cannot be created", err)
+	}
+	return s.checkWritable()
 }
 
 // Dir is the store's directory.

@@ -3,19 +3,26 @@ package evidence
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
 // S3Config says where an S3 store is and how to reach it.
@@ -41,8 +48,9 @@ type S3Store struct {
 }
 
 var (
-	_ Store    = (*S3Store)(nil)
-	_ Retainer = (*S3Store)(nil)
+	_ Store       = (*S3Store)(nil)
+	_ Retainer    = (*S3Store)(nil)
+	_ Preflighter = (*S3Store)(nil)
 )
 
 // DefaultPartSize and DefaultThreads bound memory: minio-go buffers one part
@@ -109,6 +117,17 @@ func (s *S3Store) object(key string) (string, error) {
 	return s.cfg.Prefix + key, nil
 }
 
+// RetentionError is a refusal before anything is written: retention was
+// asked of a bucket that cannot lock objects.
+type RetentionError struct {
+	Bucket string
+	Why    string
+}
+
+func (e *RetentionError) Error() string {
+	return fmt.Sprintf("bucket %s cannot retain evidence (%s); nothing was written (hint: create the bucket with object lock (mc mb --with-lock), or drop --retain)", e.Bucket, e.Why)
+}
+
 func (s *S3Store) CheckRetention(ctx context.Context) error {
 	if s.cfg.Retain <= 0 {
 		return nil
@@ -122,9 +141,124 @@ func (s *S3Store) CheckRetention(ctx context.Context) error {
 		if err != nil {
 			why = err.Error()
 		}
-		return fmt.Errorf("bucket %s cannot retain evidence (%s): create the bucket with object lock (`mc mb --with-lock`), or drop --retain; nothing was written", s.cfg.Bucket, why)
+		return &RetentionError{Bucket: s.cfg.Bucket, Why: why}
 	}
 	return nil
+}
+
+// preflightTimeout bounds the whole preflight: a store that does not answer
+// in this time is taken as unreachable.
+const preflightTimeout = 20 * time.Second
+
+// Preflight asks the server, with few retries and a deadline, whether the
+// bucket exists and whether the credentials may write in it (a multipart
+// upload started and aborted: nothing is stored, even in a locked bucket),
+// and, when retention is asked, whether the bucket can lock objects.
+func (s *S3Store) Preflight(ctx context.Context) error {
+	api, err := minio.New(s.cfg.Endpoint, &minio.Options{
+		Creds:      credentials.NewStaticV4(s.cfg.AccessKey, s.cfg.SecretKey, ""),
+		Secure:     !s.cfg.Insecure,
+		Region:     s.cfg.Region,
+		MaxRetries: 2,
+	})
+	if err != nil {
+		return &StoreError{Store: s.String(), Problem: "bad endpoint", Err: err, Permanent: true,
+			Hint: "give endpoint=HOST:PORT in the store URL"}
+	}
+	if err := s3utils.CheckValidBucketNameStrict(s.cfg.Bucket); err != nil {
+		return &StoreError{Store: s.String(), Problem: "the bucket name " + s.cfg.Bucket + " is not valid", Err: err, Permanent: true,
+			Hint: "give 3 to 63 lower-case letters, digits, dots and hyphens in s3://BUCKET/PREFIX"}
+	}
+	pctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	ok, err := api.BucketExists(pctx, s.cfg.Bucket)
+	if err != nil {
+		return s.preflightError(ctx, "checking bucket "+s.cfg.Bucket, err)
+	}
+	if !ok {
+		return &StoreError{Store: s.String(), Problem: "bucket " + s.cfg.Bucket + " does not exist", Permanent: true,
+			Hint: "create it (mc mb, with --with-lock for --retain) or fix the bucket name in --store"}
+	}
+	core := minio.Core{Client: api}
+	rnd := make([]byte, 6)
+	_, _ = rand.Read(rnd)
+	probe := s.cfg.Prefix + ".firebreak-preflight-" + hex.EncodeToString(rnd)
+	id, err := core.NewMultipartUpload(pctx, s.cfg.Bucket, probe, minio.PutObjectOptions{})
+	if err != nil {
+		return s.preflightError(ctx, "starting a test upload to bucket "+s.cfg.Bucket, err)
+	}
+	if err := core.AbortMultipartUpload(pctx, s.cfg.Bucket, probe, id); err != nil {
+		return s.preflightError(ctx, "aborting the test upload "+probe, err)
+	}
+	if s.cfg.Retain > 0 {
+		if err := s.CheckRetention(pctx); err != nil {
+			if errors.Is(err, ErrUnreachable) {
+				return s.preflightError(ctx, "checking object lock", err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// preflightError sorts a failure into what the user must change
+// (permanent) and what an outage explains (no answer: refused, reset, timed
+// out, no route, a name that does not resolve now, a server error), for
+// which evidence can wait in the spool.
+func (s *S3Store) preflightError(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	perm := func(problem, hint string) error {
+		return &StoreError{Store: s.String(), Problem: problem, Err: err, Permanent: true, Hint: hint}
+	}
+	outage := &StoreError{Store: s.String(), Problem: op + ": cannot be reached", Err: err}
+	msg := err.Error()
+	var (
+		rec     tls.RecordHeaderError
+		unknown x509.UnknownAuthorityError
+		invalid x509.CertificateInvalidError
+		host    x509.HostnameError
+		verify  *tls.CertificateVerificationError
+		opErr   *net.OpError
+		dnsErr  *net.DNSError
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &rec), strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+		return perm(op+": the endpoint speaks plain HTTP", "add &insecure=true to the store URL, or give endpoint=http://HOST:PORT")
+	case strings.Contains(msg, "HTTP request to an HTTPS server"):
+		return perm(op+": the endpoint speaks HTTPS", "drop insecure=true from the store URL")
+	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &host), errors.As(err, &verify):
+		return perm(op+": the endpoint's TLS certificate is not trusted", "give the endpoint's name as in its certificate, or trust its CA (SSL_CERT_FILE)")
+	case strings.Contains(msg, "malformed HTTP"):
+		return perm(op+": the endpoint does not answer as an S3 server", "check the host and port of endpoint= in the store URL")
+	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return outage
+	}
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case "":
+		return perm(op+": cannot be used", "check the store URL")
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidClientTokenId":
+		return perm(op+": the credentials are refused",
+			"check the access key and secret (--s3-credentials, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and that they may write in bucket "+s.cfg.Bucket)
+	case "NoSuchBucket":
+		return perm(op+": bucket "+s.cfg.Bucket+" does not exist", "create it (mc mb, with --with-lock for --retain) or fix the bucket name in --store")
+	case "AuthorizationHeaderMalformed", "InvalidRegion":
+		return perm(op+": wrong region", "give &region=R in the store URL or set AWS_REGION")
+	case "InvalidBucketName":
+		return perm(op+": the bucket name is not valid", "fix the bucket name in --store")
+	}
+	if resp.StatusCode >= 500 {
+		return outage
+	}
+	if strings.Contains(resp.Code, " ") { // an HTTP status line: not an S3 answer
+		return perm(op+": the endpoint does not answer as an S3 server", "check the host and port of endpoint= in the store URL")
+	}
+	return perm(op+": refused ("+resp.Code+")", "check the store URL and the credentials")
 }
 
 // Put streams r as a multipart upload of unknown length (memory: one part).

@@ -33,8 +33,9 @@ type Spool struct {
 }
 
 var (
-	_ Store    = (*Spool)(nil)
-	_ Retainer = (*Spool)(nil)
+	_ Store       = (*Spool)(nil)
+	_ Retainer    = (*Spool)(nil)
+	_ Preflighter = (*Spool)(nil)
 )
 
 // CheckRetention asks the remote. A remote that cannot be reached is not a
@@ -42,7 +43,7 @@ var (
 // synced with the same settings.
 func (s *Spool) CheckRetention(ctx context.Context) error {
 	r, ok := s.remote.(Retainer)
-	if !ok {
+	if !ok || s.Down() != nil {
 		return nil
 	}
 	err := r.CheckRetention(ctx)
@@ -53,19 +54,203 @@ func (s *Spool) CheckRetention(ctx context.Context) error {
 	return err
 }
 
-// NewSpool wraps remote with a spool under dir (one subdirectory per remote).
+// Preflight checks the remote. What the user must fix is returned as it is;
+// a remote that cannot be reached is marked down, so that what follows goes
+// straight to the spool, and its error (not permanent) is returned for the
+// caller to tell.
+func (s *Spool) Preflight(ctx context.Context) error {
+	err := Preflight(ctx, s.remote)
+	var se *StoreError
+	if errors.As(err, &se) && !se.Permanent {
+		s.markDown(err)
+	}
+	return err
+}
+
+// spoolSubdir is where the spool of one remote lives under dir.
+func spoolSubdir(dir, remote string) string {
+	sum := sha256.Sum256([]byte(remote))
+	return filepath.Join(dir, hex.EncodeToString(sum[:8]))
+}
+
+// NewSpool wraps remote with a spool under dir (one subdirectory per remote,
+// which records the remote's name in its file "remote").
 func NewSpool(remote Store, dir string) (*Spool, error) {
-	sum := sha256.Sum256([]byte(remote.String()))
-	d := filepath.Join(dir, hex.EncodeToString(sum[:8]))
-	local, err := NewFileStore(filepath.Join(d, "objects"))
+	d := spoolSubdir(dir, remote.String())
+	local, err := newSpoolStore(d)
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w (hint: set --spool-dir)", err)
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(d, "remote"), []byte(remote.String()+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, spoolError(d, err)
 	}
 	return &Spool{remote: remote, local: local, dir: d}, nil
 }
+
+func newSpoolStore(d string) (*FileStore, error) {
+	local, err := NewFileStore(filepath.Join(d, "objects"))
+	var se *StoreError
+	if errors.As(err, &se) {
+		return nil, spoolError(d, se.Err)
+	}
+	return local, err
+}
+
+func spoolError(dir string, err error) error {
+	return &StoreError{Store: "spool " + dir, Problem: "cannot be written", Err: err, Permanent: true,
+		Hint: "give a writable directory with --spool-dir"}
+}
+
+// ExistingSpool is the spool kept for remote under dir, opened to read what
+// waits in it, or nil when nothing was ever spooled for it; nothing is
+// created.
+func ExistingSpool(remote Store, dir string) (*Spool, error) {
+	d := spoolSubdir(dir, remote.String())
+	objects := filepath.Join(d, "objects")
+	if _, err := os.Stat(objects); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	local, err := OpenFileStore(objects)
+	if err != nil {
+		return nil, err
+	}
+	return &Spool{remote: remote, local: local, dir: d}, nil
+}
+
+// Waiting is how many objects wait in the spool, and their bytes.
+func (s *Spool) Waiting(ctx context.Context) (int, int64, error) {
+	objs, err := s.local.List(ctx, "")
+	if err != nil {
+		return 0, 0, err
+	}
+	var n int64
+	for _, o := range objs {
+		n += o.Size
+	}
+	return len(objs), n, nil
+}
+
+// NewSpoolFrom is the spool kept for the remote named from (a store URL, or
+// the name ListSpool shows), in front of another remote: Sync then sends
+// evidence spooled for one store to another, as when the first was
+// misconfigured. The spool keeps its record of the store it was made for.
+func NewSpoolFrom(remote Store, dir, from string) (*Spool, error) {
+	kept, err := spoolDirs(dir)
+	if err != nil {
+		return nil, err
+	}
+	want := from
+	if canon, err := CanonicalURL(from, nil); err == nil {
+		want = canon
+	}
+	var names []string
+	for _, k := range kept {
+		if k.remote == want || k.remote == from {
+			local, err := newSpoolStore(k.dir)
+			if err != nil {
+				return nil, err
+			}
+			return &Spool{remote: remote, local: local, dir: k.dir}, nil
+		}
+		names = append(names, k.remote)
+	}
+	problem := "holds nothing for " + from
+	if len(names) > 0 {
+		problem += " (it holds evidence for: " + strings.Join(names, ", ") + ")"
+	}
+	return nil, &StoreError{Store: "spool " + dir, Problem: problem, Permanent: true,
+		Hint: "give --from as firebreak evidence spool ls shows the store, and the --spool-dir it was spooled to"}
+}
+
+type keptSpool struct{ remote, dir string }
+
+// spoolDirs are the spools of remotes under dir, by the remote each records.
+func spoolDirs(dir string) ([]keptSpool, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading spool %s: %w", dir, err)
+	}
+	var out []keptSpool
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		d := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(filepath.Join(d, "remote"))
+		if err != nil {
+			continue // not the spool of a remote
+		}
+		out = append(out, keptSpool{remote: strings.TrimSpace(string(b)), dir: d})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].remote < out[j].remote })
+	return out, nil
+}
+
+// SpoolInfo is what waits in the spool for one remote store.
+type SpoolInfo struct {
+	Remote string      `json:"store"` // the store the evidence was meant for
+	Dir    string      `json:"dir"`
+	Cases  []SpoolCase `json:"cases"`
+}
+
+// SpoolCase is what waits in a spool for one case ("" for objects outside
+// any case).
+type SpoolCase struct {
+	Case    string `json:"case"`
+	Objects int    `json:"objects"`
+	Bytes   int64  `json:"bytes"`
+}
+
+// ListSpool says what waits under a spool directory, per remote store and
+// case; a store for which nothing waits is left out. A spool directory that
+// does not exist holds nothing; nothing is created.
+func ListSpool(ctx context.Context, dir string) ([]SpoolInfo, error) {
+	kept, err := spoolDirs(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := []SpoolInfo{}
+	for _, k := range kept {
+		local, err := OpenFileStore(filepath.Join(k.dir, "objects"))
+		if err != nil {
+			continue // nothing was ever spooled there
+		}
+		objs, err := local.List(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		if len(objs) == 0 {
+			continue
+		}
+		byCase := map[string]*SpoolCase{}
+		for _, o := range objs {
+			id := ""
+			if rest, ok := strings.CutPrefix(o.Key, "cases/"); ok {
+				id, _, _ = strings.Cut(rest, "/")
+			}
+			c := byCase[id]
+			if c == nil {
+				c = &SpoolCase{Case: id}
+				byCase[id] = c
+			}
+			c.Objects++
+			c.Bytes += o.Size
+		}
+		info := SpoolInfo{Remote: k.remote, Dir: k.dir, Cases: []SpoolCase{}}
+		for _, c := range byCase {
+			info.Cases = append(info.Cases, *c)
+		}
+		sort.Slice(info.Cases, func(i, j int) bool { return info.Cases[i].Case < info.Cases[j].Case })
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Remote is the store the spool is in front of.
+func (s *Spool) Remote() Store { return s.remote }
 
 // Dir is the spool directory of this remote.
 func (s *Spool) Dir() string { return s.dir }

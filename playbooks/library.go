@@ -27,44 +27,64 @@ type Entry struct {
 }
 
 // Load reads and parses a playbook; it does not validate it against a
-// registry (see Validate).
+// registry (see Validate, or Check for both).
 func (l Library) Load(ref string) (*Playbook, error) {
+	file, data, err := l.read(ref)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(file, data)
+}
+
+// Check reads a playbook, parses it and validates it against the registry,
+// reporting every error it can find in one pass (see the function Check).
+func (l Library) Check(ref string, reg *Registry) (*Playbook, error) {
+	file, data, err := l.read(ref)
+	if err != nil {
+		return nil, err
+	}
+	return Check(file, data, reg)
+}
+
+// read finds a playbook and reads it: the name it goes by in errors, and
+// its bytes.
+func (l Library) read(ref string) (string, []byte, error) {
 	if strings.ContainsRune(ref, os.PathSeparator) || strings.HasSuffix(ref, ".yaml") || strings.HasSuffix(ref, ".yml") {
-		return loadFile(ref)
+		return readFile(ref)
 	}
 	for _, d := range l.Dirs {
 		for _, ext := range []string{".yaml", ".yml"} {
 			p := filepath.Join(d, ref+ext)
 			if _, err := os.Stat(p); err == nil {
-				return loadFile(p)
+				return readFile(p)
 			}
 		}
 	}
 	b, err := builtinFS.ReadFile("builtin/" + ref + ".yaml")
 	if err != nil {
-		return nil, fmt.Errorf("no playbook %q: not a file, not in %v, not built in (`firebreak playbook list` shows them)", ref, l.Dirs)
+		return "", nil, fmt.Errorf("no playbook %q: not a file, not in %v, not built in (`firebreak playbook list` shows them)", ref, l.Dirs)
 	}
-	return Parse("builtin/"+ref+".yaml", b)
+	return "builtin/" + ref + ".yaml", b, nil
 }
 
-func loadFile(p string) (*Playbook, error) {
+func readFile(p string) (string, []byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("reading playbook: %w", err)
+		return "", nil, fmt.Errorf("reading playbook: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if fi.Size() > MaxFileSize {
-		return nil, Errors{{Pos: Pos{File: p, Line: 1, Col: 1}, Msg: fmt.Sprintf("file is %d bytes; a playbook may be at most %d", fi.Size(), MaxFileSize)}}
+		return "", nil, Errors{{Pos: Pos{File: p, Line: 1, Col: 1}, Msg: fmt.Sprintf("file is %d bytes; a playbook may be at most %d", fi.Size(), MaxFileSize)}}
 	}
 	b := make([]byte, fi.Size())
 	if _, err := f.ReadAt(b, 0); err != nil && fi.Size() > 0 {
-		return nil, fmt.Errorf("reading playbook: %w", err)
+		return "", nil, fmt.Errorf("reading playbook: %w", err)
 	}
-	return Parse(p, b)
+	return p, b, nil
 }
 
 // List returns every playbook the library can load, user ones first.

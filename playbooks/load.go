@@ -105,28 +105,9 @@ var (
 // (unknown keys, wrong shapes, bad durations, duplicate IDs); Validate checks
 // the rest against the action registry.
 func Parse(file string, data []byte) (*Playbook, error) {
-	if len(data) > MaxFileSize {
-		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: fmt.Sprintf("file is %d bytes; a playbook may be at most %d", len(data), MaxFileSize)}}
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{yamlError(file, err)}
-	}
-	p := &parser{file: file}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "empty playbook: give name and steps"}}
-	}
-	if err := p.checkTree(doc.Content[0], 0); err != nil {
-		return nil, Errors{err}
-	}
-	pb := p.playbook(doc.Content[0])
-	pb.Source = data
-	if len(p.errs) > 0 {
-		sort.SliceStable(p.errs, func(i, j int) bool {
-			a, b := p.errs[i].Pos, p.errs[j].Pos
-			return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
-		})
-		return nil, p.errs
+	pb, errs := parsePartial(file, data)
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return pb, nil
 }

@@ -2,9 +2,104 @@ package playbooks
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
 	"sort"
 	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
 )
+
+// Check parses a playbook and validates it against the registry in one
+// pass: the parts that parsed are validated even when other parts have
+// structural errors, so that every error that can be found is reported at
+// once (only a file that is not YAML at all, or too big or deep, stops at
+// the first). It returns the playbook when there are no errors, else
+// Errors in file order.
+func Check(file string, data []byte, reg *Registry) (*Playbook, error) {
+	pb, errs := parsePartial(file, data)
+	if pb == nil {
+		return nil, errs
+	}
+	verr := Validate(pb, reg)
+	if verr == nil && len(errs) == 0 {
+		return pb, nil
+	}
+	vs, ok := verr.(Errors)
+	if verr != nil && !ok {
+		return nil, verr
+	}
+	// A part that did not parse is reported once, as it was found.
+	at := map[Pos]bool{}
+	for _, e := range errs {
+		at[e.Pos] = true
+	}
+	for _, e := range vs {
+		if !at[e.Pos] {
+			errs = append(errs, e)
+		}
+	}
+	sortErrors(errs)
+	return nil, errs
+}
+
+// parsePartial parses what it can: the playbook as far as it parsed, and
+// the structural errors. A nil playbook means nothing could be parsed.
+// (Parse is this with the playbook dropped when there are errors.)
+func parsePartial(file string, data []byte) (*Playbook, Errors) {
+	if len(data) > MaxFileSize {
+		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: fmt.Sprintf("file is %d bytes; a playbook may be at most %d", len(data), MaxFileSize)}}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{yamlError(file, err)}
+	}
+	p := &parser{file: file}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "empty playbook: give name and steps"}}
+	}
+	if err := p.checkTree(doc.Content[0], 0); err != nil {
+		return nil, Errors{err}
+	}
+	pb := p.playbook(doc.Content[0])
+	pb.Source = data
+	sortErrors(p.errs)
+	return pb, p.errs
+}
+
+func sortErrors(es Errors) {
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i].Pos, es[j].Pos
+		return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
+	})
+}
+
+// paramChecks check literal values beyond their type, at validation, for
+// what the action would otherwise refuse only when it runs: action name ->
+// parameter -> check of the converted value.
+var paramChecks = map[string]map[string]func(any) error{
+	"contain.network": {"allow": checkCIDRs},
+	"notify.webhook":  {"url": checkWebhookURL},
+}
+
+func checkCIDRs(v any) error {
+	l, _ := v.([]string)
+	for _, c := range l {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			return fmt.Errorf("%q is not a CIDR: give an address and prefix length, like 10.0.0.0/8 or 192.0.2.7/32", c)
+		}
+	}
+	return nil
+}
+
+func checkWebhookURL(v any) error {
+	s, _ := v.(string)
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q: give an http:// or https:// URL with a host, like https://hooks.example.internal/ir", s)
+	}
+	return nil
+}
 
 // Validate checks a parsed playbook as a whole against the registry: known
 // actions, known and well-typed parameters, required ones present, needs
@@ -30,6 +125,7 @@ func Validate(pb *Playbook, reg *Registry) error {
 	for _, s := range pb.Steps {
 		for i, n := range s.Needs {
 			switch {
+			case n == "": // did not parse; reported there
 			case n == s.ID:
 				v.errorf(s.NeedsPos[i], "step %s needs itself", s.ID)
 			case v.byID[n] == nil:
@@ -39,6 +135,9 @@ func Validate(pb *Playbook, reg *Registry) error {
 	}
 	v.cycles()
 	for _, s := range pb.Steps {
+		if s.Action == "" {
+			continue // a step without an action did not parse; reported there
+		}
 		a, ok := reg.Get(s.Action)
 		if !ok {
 			v.errorf(s.ActionPos, "unknown action %q (known: %s)", s.Action, strings.Join(reg.Names(), ", "))
@@ -67,8 +166,15 @@ func Validate(pb *Playbook, reg *Registry) error {
 				v.refs(s, val.Expr, val.Pos, declared)
 				continue
 			}
-			if _, err := spec.Type.Convert(val.Literal, val.Tag); err != nil {
+			conv, err := spec.Type.Convert(val.Literal, val.Tag)
+			if err != nil {
 				v.errorf(val.Pos, "%s of %s: %v", k, s.Action, err)
+				continue
+			}
+			if check := paramChecks[desc.Name][k]; check != nil {
+				if err := check(conv); err != nil {
+					v.errorf(val.Pos, "%s of %s: %v", k, s.Action, err)
+				}
 			}
 		}
 		for _, p := range desc.Params {
@@ -86,10 +192,7 @@ func Validate(pb *Playbook, reg *Registry) error {
 	if len(v.errs) == 0 {
 		return nil
 	}
-	sort.SliceStable(v.errs, func(i, j int) bool {
-		a, b := v.errs[i].Pos, v.errs[j].Pos
-		return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
-	})
+	sortErrors(v.errs)
 	return v.errs
 }
 

@@ -54,6 +54,11 @@ func TestValidateErrorsHaveLineAndColumn(t *testing.T) {
 		{"Alias", "name: x\nsteps:\n  - &s\n    id: a\n    action: contain.pause\n  - *s\n", 3, 5, "aliases are not allowed"},
 		{"BadYAML", "name: x\nsteps: [\n", 2, 1, "not valid YAML"},
 		{"BadParamDefault", "name: x\nparams:\n  n:\n    type: int\n    default: many\nsteps:\n  - id: a\n    action: contain.pause\n", 5, 14, "want int"},
+		{"AllowNotCIDR", "name: x\nsteps:\n  - id: a\n    action: contain.network\n    with:\n      allow: [10.0.0.0/8, 10.0.0.300/32]\n", 6, 14, `"10.0.0.300/32" is not a CIDR`},
+		{"AllowBareAddress", "name: x\nsteps:\n  - id: a\n    action: contain.network\n    with:\n      allow: [192.0.2.7]\n", 6, 14, "192.0.2.7/32"},
+		{"WebhookFileScheme", "name: x\nsteps:\n  - id: a\n    action: notify.webhook\n    with:\n      url: file:///etc/passwd\n", 6, 12, "give an http:// or https:// URL"},
+		{"WebhookNoHost", "name: x\nsteps:\n  - id: a\n    action: notify.webhook\n    with:\n      url: https:///x\n", 6, 12, "with a host"},
+		{"WebhookGopher", "name: x\nsteps:\n  - id: a\n    action: notify.webhook\n    with:\n      url: gopher://h/x\n", 6, 12, "give an http:// or https:// URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,5 +107,81 @@ steps:
 `
 	if es := check(src); len(es) != 0 {
 		t.Fatalf("errors: %v", es)
+	}
+}
+
+// TestCheckReportsEveryErrorInOnePass: a structural error (unknown key,
+// step without an action) does not hide the semantic ones of the parts
+// that parsed, and each is reported once.
+func TestCheckReportsEveryErrorInOnePass(t *testing.T) {
+	src := `name: x
+stepz: 1
+steps:
+  - id: a
+    action: contain.nuke
+    retry: 2
+  - id: b
+    needs: [a]
+  - id: c
+    action: notify.webhook
+    with: {url: "ftp://h/x"}
+    needs: [zz]
+`
+	_, err := playbooks.Check("t.yaml", []byte(src), registry())
+	var es playbooks.Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Check = %v, want Errors", err)
+	}
+	want := []string{
+		`2:1: unknown key "stepz"`,
+		`5:13: unknown action "contain.nuke"`,
+		`6:5: unknown key "retry"`,
+		`7:5: step "b" has no action`,
+		`11:17: url of notify.webhook`,
+		`12:13: step c needs "zz"`,
+	}
+	if len(es) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(es), len(want), es)
+	}
+	for i, w := range want {
+		if i < len(es) && !strings.Contains(es[i].Error(), w) {
+			t.Errorf("error %d = %q, want %q", i, es[i], w)
+		}
+	}
+	// Parse alone still stops at the structural errors.
+	if _, err := playbooks.Parse("t.yaml", []byte(src)); err == nil || strings.Contains(err.Error(), "contain.nuke") {
+		t.Errorf("Parse = %v", err)
+	}
+}
+
+func TestCheckAcceptsAGoodPlaybook(t *testing.T) {
+	pb, err := playbooks.Check("t.yaml", []byte("name: x\nsteps:\n  - id: a\n    action: contain.pause\n"), registry())
+	if err != nil || pb == nil || len(pb.Steps) != 1 {
+		t.Fatalf("Check = %v, %v", pb, err)
+	}
+	if _, err := playbooks.Check("t.yaml", []byte("steps: [\n"), registry()); err == nil {
+		t.Error("Check of broken YAML passed")
+	}
+}
+
+// TestBuiltinPlaybooksSayOnlyWhatExists: the built-in playbooks are valid
+// and their descriptions promise nothing Firebreak does not do yet.
+func TestBuiltinPlaybooksSayOnlyWhatExists(t *testing.T) {
+	entries, err := playbooks.Library{}.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		pb, err := playbooks.Library{}.Check(e.Name, registry())
+		if err != nil {
+			t.Errorf("%s: %v", e.Name, err)
+			continue
+		}
+		desc := strings.ToLower(pb.Description)
+		for _, planned := range []string{"restor", "recover", "backup", "rebuild", "redeploy", "drill"} {
+			if strings.Contains(desc, planned) {
+				t.Errorf("%s's description speaks of %q, which does not exist yet: %s", e.Name, planned, pb.Description)
+			}
+		}
 	}
 }

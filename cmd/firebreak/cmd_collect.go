@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"firebreak/collect"
 	"firebreak/evidence"
@@ -18,6 +21,7 @@ import (
 )
 
 // storeOptions are the flags that choose and configure the evidence store.
+// Each command adds only the ones it uses.
 type storeOptions struct {
 	URL      string
 	KeyDir   string
@@ -26,17 +30,40 @@ type storeOptions struct {
 	SpoolDir string
 	CredFile string
 	Profile  string
+
+	flags *pflag.FlagSet // where the flags were added, to tell which were given
 }
 
+// AddFlags adds every store flag: for the commands that write evidence.
 func (o *storeOptions) AddFlags(cmd *cobra.Command) {
+	o.addLocationFlags(cmd)
+	o.addKeyDirFlag(cmd)
+	o.addRetentionFlags(cmd)
+	o.addSpoolDirFlag(cmd)
+}
+
+// addLocationFlags adds what names and opens a store: for every command
+// that reads one.
+func (o *storeOptions) addLocationFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.URL, "store", envOr("FIREBREAK_STORE", "file://"+evidence.DefaultDir), "evidence store: file:///path or s3://BUCKET/PREFIX?endpoint=HOST:PORT ($FIREBREAK_STORE)")
-	f.StringVar(&o.KeyDir, "key-dir", envOr("FIREBREAK_KEY_DIR", evidence.DefaultKeyDir), "where the ed25519 signing key is kept, created on first use ($FIREBREAK_KEY_DIR)")
-	f.StringVar(&o.Retain, "retain", "", "S3 Object Lock retention for every object, e.g. 90d or 720h (the bucket must have object lock)")
-	f.StringVar(&o.LockMode, "lock-mode", "governance", "S3 Object Lock mode: governance or compliance")
+	o.flags = f
+	f.StringVar(&o.URL, "store", envOr("FIREBREAK_STORE", "file://"+evidence.DefaultDir), "evidence store: file:///ABSOLUTE/PATH or s3://BUCKET/PREFIX?endpoint=HOST:PORT ($FIREBREAK_STORE)")
 	f.StringVar(&o.CredFile, "s3-credentials", os.Getenv("AWS_SHARED_CREDENTIALS_FILE"), "AWS shared credentials file for the S3 store ($AWS_SHARED_CREDENTIALS_FILE)")
 	f.StringVar(&o.Profile, "s3-profile", "", "profile in the credentials file (default $AWS_PROFILE, else default)")
-	f.StringVar(&o.SpoolDir, "spool-dir", envOr("FIREBREAK_SPOOL_DIR", evidence.DefaultSpoolDir), "where evidence waits when the remote store fails ($FIREBREAK_SPOOL_DIR)")
+}
+
+func (o *storeOptions) addKeyDirFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.KeyDir, "key-dir", envOr("FIREBREAK_KEY_DIR", evidence.DefaultKeyDir), "where the ed25519 signing key is kept, created on first use ($FIREBREAK_KEY_DIR)")
+}
+
+func (o *storeOptions) addRetentionFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.Retain, "retain", "", "S3 Object Lock retention for every object, e.g. 90d or 720h (the bucket must have object lock)")
+	f.StringVar(&o.LockMode, "lock-mode", "governance", "S3 Object Lock mode with --retain: governance or compliance")
+}
+
+func (o *storeOptions) addSpoolDirFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.SpoolDir, "spool-dir", envOr("FIREBREAK_SPOOL_DIR", evidence.DefaultSpoolDir), "where evidence waits when the remote store fails ($FIREBREAK_SPOOL_DIR)")
 }
 
 // options are the store flags as the session takes them.
@@ -45,42 +72,87 @@ func (o *storeOptions) options() (app.StoreOptions, error) {
 	if err != nil {
 		return app.StoreOptions{}, err
 	}
+	if o.flags != nil && o.flags.Lookup("lock-mode") != nil {
+		switch o.LockMode {
+		case "governance", "compliance":
+		default:
+			return app.StoreOptions{}, usagef("--lock-mode %q: use governance or compliance", o.LockMode)
+		}
+		if o.flags.Changed("lock-mode") && retain == 0 {
+			return app.StoreOptions{}, usagef("--lock-mode %s without --retain locks nothing: give --retain too (e.g. --retain 90d), or drop --lock-mode", o.LockMode)
+		}
+	}
 	return app.StoreOptions{URL: o.URL, KeyDir: o.KeyDir, Retain: retain, LockMode: o.LockMode, SpoolDir: o.SpoolDir, CredentialsFile: o.CredFile, Profile: o.Profile}, nil
 }
 
-// open opens the store alone, for reading.
+// open opens the store alone, only to read it: a local store that does not
+// exist is an error, and nothing is created.
 func (o *storeOptions) open() (evidence.Store, error) {
 	so, err := o.options()
 	if err != nil {
 		return nil, err
 	}
+	so.ReadOnly = true
 	return app.OpenStore(so)
 }
 
-// parseRetention reads a duration that may be given in days ("90d").
+// parseAge reads a length of time as Go durations ("36h", "90m") or whole
+// days ("90d"); it is the one parser for such flags. It refuses negative
+// lengths; zero is allowed.
+func parseAge(s string) (time.Duration, bool) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || strconv.Itoa(n) != days || n > 100*365 {
+			return 0, false
+		}
+		return time.Duration(n) * 24 * time.Hour, true
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, false
+	}
+	return d, true
+}
+
+// parseRetention reads --retain: days ("90d") or a duration ("720h").
 func parseRetention(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n int
-		if _, err := fmt.Sscanf(days, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != days {
-			return 0, usagef("--retain %q: give whole days like 90d, or a duration like 720h", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
+	d, ok := parseAge(s)
+	if !ok || d <= 0 {
 		return 0, usagef("--retain %q: give whole days like 90d, or a duration like 720h", s)
 	}
 	return d, nil
+}
+
+// parseSince reads --since: how far back, as days ("90d") or a duration
+// ("2h"), or from a time (RFC 3339, "2026-11-28T09:00:00Z"), which must not
+// lie in the future. "" and 0 mean all.
+func parseSince(s string, now time.Time) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if d, ok := parseAge(s); ok {
+		return d, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		if t.After(now) {
+			return 0, usagef("--since %s lies in the future: give a time before now, or a length like 2h or 7d", s)
+		}
+		return max(now.Sub(t), time.Nanosecond), nil
+	}
+	if strings.HasPrefix(s, "-") {
+		return 0, usagef("--since %q: a negative length would reach into the future: give how far back, like 2h or 7d", s)
+	}
+	return 0, usagef("--since %q: give how far back, like 90m, 2h or 7d, or a time like 2026-11-28T09:00:00Z", s)
 }
 
 type collectOptions struct {
 	store    storeOptions
 	Case     string
 	What     []string
-	Since    time.Duration
+	Since    string
 	LogCap   int64
 	MaxFile  int64
 	MaxTotal int64
@@ -92,10 +164,35 @@ func (o *collectOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Case, "case", "", "case ID to collect into (default: a new one)")
 	f.StringSliceVar(&o.What, "what", collect.Names(collect.All), "collectors to run: "+strings.Join(collect.Names(collect.All), ","))
-	f.DurationVar(&o.Since, "since", 0, "logs: only this far back (default: all)")
-	f.Int64Var(&o.LogCap, "log-cap", def.LogCap, "logs: bytes kept per stream: the first quarter and the newest lines (what lies between is counted and recorded as dropped)")
-	f.Int64Var(&o.MaxFile, "max-file", def.Limits.MaxFile, "fsdiff: content bytes captured per file (larger files are capped and marked truncated)")
-	f.Int64Var(&o.MaxTotal, "max-total", def.Limits.MaxTotal, "fsdiff: content bytes captured in all")
+	f.StringVar(&o.Since, "since", "", "logs: only this far back: 90m, 2h, 7d, or from a time like 2026-11-28T09:00:00Z (default: all)")
+	f.Int64Var(&o.LogCap, "log-cap", def.LogCap, "logs: bytes kept per stream: the first quarter and the newest lines (what lies between is counted and recorded as dropped); 0 keeps all")
+	f.Int64Var(&o.MaxFile, "max-file", def.Limits.MaxFile, "fsdiff: content bytes captured per file (larger files are capped and marked truncated); 0 for no cap")
+	f.Int64Var(&o.MaxTotal, "max-total", def.Limits.MaxTotal, "fsdiff: content bytes captured in all; 0 for no cap")
+}
+
+// options checks every flag of collect before anything is captured, and
+// makes the collector's options of them.
+func (o *collectOptions) options(now time.Time) (collect.Options, error) {
+	opts := collect.DefaultOptions()
+	what, err := collect.ParseCollectors(o.What)
+	if err != nil {
+		return opts, usagef("--what: %v", err)
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"--log-cap", o.LogCap}, {"--max-file", o.MaxFile}, {"--max-total", o.MaxTotal}} {
+		if f.v < 0 {
+			return opts, usagef("%s %d: give a number of bytes, or 0 for no cap", f.name, f.v)
+		}
+	}
+	since, err := parseSince(o.Since, now)
+	if err != nil {
+		return opts, err
+	}
+	opts.What, opts.Since, opts.LogCap = what, since, o.LogCap
+	opts.Limits = collect.Limits{MaxFile: o.MaxFile, MaxTotal: o.MaxTotal}
+	return opts, nil
 }
 
 func newCollectCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -111,7 +208,7 @@ Timesketch timeline. Every artifact's digest goes into a signed manifest and a
 hash-chained custody log; 'firebreak evidence verify CASE' checks them.`,
 		Example: `  firebreak collect --case IR-42 web-1
   firebreak collect --store 's3://evidence/ir?endpoint=10.0.0.5:9000' --retain 90d web-1`,
-		Args: cobra.MinimumNArgs(1),
+		Args: withUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCollect(cmd.Context(), g, o, args, d)
 		},
@@ -130,9 +227,9 @@ type collectJSON struct {
 }
 
 func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs []string, d *deps) error {
-	what, err := collect.ParseCollectors(o.What)
+	opts, err := o.options(time.Now())
 	if err != nil {
-		return usagef("--what: %v", err)
+		return err
 	}
 	caseID := o.Case
 	if caseID == "" {
@@ -146,22 +243,27 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	}
 	defer s.Close()
 	targets := make([]runtime.Container, len(refs)) // one per reference, as named
+	names := make([]string, len(refs))
 	for i, ref := range refs {
 		if targets[i], err = s.ResolveOne(ctx, ref); err != nil {
 			return err
+		}
+		names[i] = targets[i].Name
+		if names[i] == "" {
+			names[i] = targets[i].ID
 		}
 	}
 	ev, err := s.Evidence()
 	if err != nil {
 		return err
 	}
-	run, err := evidence.OpenRun(ctx, ev.Sink, ev.Signer, s.CaseInfo(caseID, "", refs))
+	if err := s.Preflight(ctx); err != nil {
+		return err
+	}
+	run, err := evidence.OpenRun(ctx, ev.Sink, ev.Signer, s.CaseInfo(caseID, "", names))
 	if err != nil {
 		return err
 	}
-	opts := collect.DefaultOptions()
-	opts.What, opts.Since, opts.LogCap = what, o.Since, o.LogCap
-	opts.Limits = collect.Limits{MaxFile: o.MaxFile, MaxTotal: o.MaxTotal}
 	var prog *progress
 	if g.Output == "text" && isTerminal(d.stderr) {
 		prog = &progress{w: d.stderr, start: time.Now()}
@@ -186,12 +288,41 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, ev.Pending())
+	pending := ev.Pending()
+	errs = append(errs, pending)
 	if g.Output == "text" && ferr == nil {
-		fmt.Fprintf(d.stdout, "case %s: %d artifacts in %s (manifest %s); verify with: firebreak evidence verify %s --store '%s'\n",
-			caseID, len(m.Artifacts), ev.Store, "cases/"+caseID+"/runs/"+m.Run+"/manifest.json", caseID, ev.Store)
+		manifest := "cases/" + caseID + "/runs/" + m.Run + "/manifest.json"
+		store := ev.Store.String()
+		if pending != nil {
+			fmt.Fprintf(d.stdout, "case %s: %s captured, NOT yet in %s: %s in the local spool %s (manifest %s); when the store is back: firebreak evidence sync --store '%s'\n",
+				caseID, plural(len(m.Artifacts), "artifact"), store, plural(ev.Spool.Pending(), "object"), ev.Spool.Dir(), manifest, store)
+		} else {
+			fmt.Fprintf(d.stdout, "case %s: %s in %s (manifest %s); verify with: firebreak evidence verify %s --store '%s'\n",
+				caseID, plural(len(m.Artifacts), "artifact"), store, manifest, caseID, store)
+		}
 	}
 	return joinErrors(errs)
+}
+
+// plural says how many of a thing: "1 artifact", "2 artifacts"; many is
+// the plural form when it is not noun+"s".
+func plural[N int | int64](n N, noun string, many ...string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if len(many) > 0 {
+		return strconv.FormatInt(int64(n), 10) + " " + many[0]
+	}
+	return strconv.FormatInt(int64(n), 10) + " " + noun + "s"
+}
+
+// nameSuffix is " (NAME)" after a container's short ID, or nothing when it
+// has no name.
+func nameSuffix(c runtime.Container) string {
+	if c.Name == "" || c.Name == c.ID {
+		return ""
+	}
+	return " (" + safe(c.Name) + ")"
 }
 
 func printCollect(w io.Writer, output, caseID, ref string, r *collect.Result, err error) error {
@@ -210,12 +341,12 @@ func printCollect(w io.Writer, output, caseID, ref string, r *collect.Result, er
 	if err != nil {
 		status = "FAILED"
 	}
-	fmt.Fprintf(w, "collect %s (%s): %s\n", r.Container.ShortID(), safe(r.Container.Name), status)
+	fmt.Fprintf(w, "collect %s%s: %s\n", r.Container.ShortID(), nameSuffix(r.Container), status)
 	for _, a := range r.Artifacts {
 		fmt.Fprintf(w, "  ✓ %-26s %10d bytes  sha256:%.16s…\n", strings.TrimPrefix(a.Key, r.Prefix), a.Size, a.SHA256)
 	}
 	if r.FS != nil {
-		fmt.Fprintf(w, "  fsdiff: %d entries, %d files, %d bytes captured, %d capped\n", r.FS.Entries, r.FS.Files, r.FS.Bytes, r.FS.Truncated)
+		fmt.Fprintf(w, "  fsdiff: %s, %s, %s captured, %d capped\n", plural(r.FS.Entries, "entry", "entries"), plural(r.FS.Files, "file"), plural(r.FS.Bytes, "byte"), r.FS.Truncated)
 	}
 	if r.Processes > 0 {
 		fmt.Fprintf(w, "  processes: %d", r.Processes)
@@ -254,7 +385,7 @@ func (p *progress) update(files int, bytes int64) {
 	}
 	p.last, p.shown = now, true
 	secs := now.Sub(p.start).Seconds()
-	fmt.Fprintf(p.w, "\r  capturing: %d files, %.1f MiB, %.1f MiB/s   ", files, float64(bytes)/(1<<20), float64(bytes)/(1<<20)/max(secs, 0.001))
+	fmt.Fprintf(p.w, "\r  capturing: %s, %.1f MiB, %.1f MiB/s   ", plural(files, "file"), float64(bytes)/(1<<20), float64(bytes)/(1<<20)/max(secs, 0.001))
 }
 
 func (p *progress) done() {
@@ -268,16 +399,21 @@ func (p *progress) done() {
 	}
 }
 
+// isTerminal reports whether w is a terminal (a tty, not merely a
+// character device such as /dev/null).
 func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
-func toolVersion() string { return "firebreak " + version }
+// toolVersion is the tool and version stamped into evidence: "firebreak"
+// and the build's version (see buildVersion).
+func toolVersion() string { return "firebreak " + readVersion().String() }
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; "dev"
+// means the version comes from the build information.
 var version = "dev"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -24,15 +25,12 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "validate FILE|NAME...",
 		Short: "Check playbooks as a whole; every error with file:line:column and what to fix",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  withUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reg := registry()
 			var errs []error
 			for _, a := range args {
-				pb, err := playbooks.Library{Dirs: dirs}.Load(a)
-				if err == nil {
-					err = playbooks.Validate(pb, reg)
-				}
+				pb, err := playbooks.Library{Dirs: dirs}.Check(a, reg)
 				if err != nil {
 					for _, line := range strings.Split(err.Error(), "\n") {
 						fmt.Fprintln(d.stdout, safe(line))
@@ -40,36 +38,52 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 					errs = append(errs, usagef("%s is not valid", a))
 					continue
 				}
-				fmt.Fprintf(d.stdout, "%s: ok (%d steps)\n", a, len(pb.Steps))
+				fmt.Fprintf(d.stdout, "%s: ok (%s)\n", safe(a), plural(len(pb.Steps), "step"))
 			}
 			return joinErrors(errs)
 		},
 	}, &cobra.Command{
 		Use:   "list",
-		Short: "List the playbooks: yours (--playbooks) and the built-in ones",
-		Args:  cobra.NoArgs,
+		Short: "List the playbooks: yours (--playbooks) and the built-in ones; invalid ones are marked",
+		Args:  withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			entries, err := playbooks.Library{Dirs: dirs}.List()
+			lib := playbooks.Library{Dirs: dirs}
+			entries, err := lib.List()
 			if err != nil {
 				return err
 			}
-			if g.Output == "json" {
-				return writeJSON(d, entries)
-			}
+			reg := registry()
+			rows := make([]playbookRow, 0, len(entries))
 			for _, e := range entries {
-				pb, err := playbooks.Library{Dirs: dirs}.Load(e.Name)
-				desc := ""
-				if err == nil {
-					desc = firstSentence(pb.Description)
+				row := playbookRow{Entry: e, Valid: true}
+				ref := e.Source
+				if ref == "builtin" {
+					ref = e.Name
 				}
-				fmt.Fprintf(d.stdout, "%-18s %-10s %s\n", safe(e.Name), safe(e.Source), safe(desc))
+				pb, err := lib.Check(ref, reg)
+				if err != nil {
+					row.Valid, row.Error = false, firstError(err)
+				} else {
+					row.Description = firstSentence(pb.Description)
+				}
+				rows = append(rows, row)
+			}
+			if g.Output == "json" {
+				return writeJSON(d, rows)
+			}
+			for _, r := range rows {
+				desc := r.Description
+				if !r.Valid {
+					desc = "INVALID: " + r.Error
+				}
+				fmt.Fprintf(d.stdout, "%-18s %-10s %s\n", safe(r.Name), safe(r.Source), safe(desc))
 			}
 			return nil
 		},
 	}, &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a playbook as a readable outline",
-		Args:  cobra.ExactArgs(1),
+		Args:  withUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pb, err := playbooks.Library{Dirs: dirs}.Load(args[0])
 			if err != nil {
@@ -129,7 +143,7 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 	}, &cobra.Command{
 		Use:   "actions",
 		Short: "List the actions steps can use, from their own descriptions",
-		Args:  cobra.NoArgs,
+		Args:  withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			descs := registry().Descriptions()
 			if g.Output == "json" {
@@ -163,6 +177,24 @@ func newPlaybookCommand(g *globalOptions, d *deps) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// playbookRow is one playbook in `playbook list`.
+type playbookRow struct {
+	playbooks.Entry
+	Description string `json:"description,omitempty"`
+	Valid       bool   `json:"valid"`
+	Error       string `json:"error,omitempty"` // the first error, when not valid
+}
+
+// firstError is the first line of an error (the first of a playbook's).
+func firstError(err error) string {
+	var es playbooks.Errors
+	if errors.As(err, &es) && len(es) > 0 {
+		return es[0].Error()
+	}
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
 }
 
 func firstSentence(s string) string {

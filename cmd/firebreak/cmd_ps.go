@@ -18,7 +18,7 @@ type psOptions struct {
 }
 
 func (o *psOptions) AddFlags(cmd *cobra.Command) {
-	cmd.Flags().BoolVarP(&o.All, "all", "a", true, "show stopped and created containers too")
+	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "show stopped and created containers too (without it: running and paused ones, and any that Firebreak holds)")
 }
 
 func newPsCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -26,7 +26,7 @@ func newPsCommand(g *globalOptions, d *deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ps",
 		Short: "List the containers of the selected engine and whether Firebreak holds them",
-		Args:  cobra.NoArgs,
+		Args:  withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPs(cmd.Context(), g, o, d)
 		},
@@ -68,14 +68,14 @@ func runPs(ctx context.Context, g *globalOptions, o *psOptions, d *deps) error {
 	slices.SortFunc(list, func(a, b runtime.Container) int { return b.Created.Compare(a.Created) })
 	rows := make([]psRow, 0, len(list))
 	for _, c := range list {
-		if !o.All && c.State != runtime.StateRunning && c.State != runtime.StatePaused {
-			continue
-		}
 		row := psRow{Container: c, Runtime: rt.Name()}
 		if r := held[c.ID]; r != nil && r.Container.Created.Unix() == c.Created.Unix() {
 			row.Contained, row.Phase = r.Held(), r.Phase
 			since := r.Since
 			row.Since = &since
+		}
+		if !o.All && c.State != runtime.StateRunning && c.State != runtime.StatePaused && row.Since == nil {
+			continue
 		}
 		rows = append(rows, row)
 	}

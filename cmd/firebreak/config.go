@@ -42,7 +42,7 @@ var configEnv = map[string]string{
 type siteConfig struct {
 	path   string
 	values map[string][]string
-	pos    map[string]string
+	pos    map[string]string // where each setting's value is: file:line:column
 }
 
 // loadConfig reads the config file. A missing default file is no error; a
@@ -91,7 +91,7 @@ func loadConfig(path string, explicit bool) (*siteConfig, error) {
 		default:
 			return nil, usagef("%s:%d:%d: %s: give a value or a list", path, v.Line, v.Column, k.Value)
 		}
-		c.pos[name] = fmt.Sprintf("%s:%d:%d", path, k.Line, k.Column)
+		c.pos[name] = fmt.Sprintf("%s:%d:%d", path, v.Line, v.Column)
 	}
 	return c, nil
 }
@@ -113,19 +113,83 @@ func (c *siteConfig) apply(cmd *cobra.Command) error {
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
 			if err := sv.Replace(vals); err != nil {
-				errs = append(errs, usagef("%s: %s: %v", c.pos[f.Name], f.Name, err))
+				errs = append(errs, c.badValue(f, strings.Join(vals, ", ")))
 			}
 			return
 		}
 		if len(vals) != 1 {
-			errs = append(errs, usagef("%s: %s takes one value", c.pos[f.Name], f.Name))
+			errs = append(errs, usagef("%s: setting %s takes one value, not a list: give %s", c.pos[f.Name], settingName(f.Name), wantOf(f)))
+			return
+		}
+		if err := checkSetting(f.Name, vals[0]); err != nil {
+			errs = append(errs, c.badValue(f, vals[0]))
 			return
 		}
 		if err := f.Value.Set(vals[0]); err != nil {
-			errs = append(errs, usagef("%s: %s: %v", c.pos[f.Name], f.Name, err))
+			errs = append(errs, c.badValue(f, vals[0]))
 		}
 	}
 	cmd.Flags().VisitAll(visit)
 	cmd.InheritedFlags().VisitAll(visit)
 	return errors.Join(errs...)
+}
+
+// badValue says which setting has a value it cannot take, where, and what
+// to give instead.
+func (c *siteConfig) badValue(f *pflag.Flag, val string) error {
+	return usagef("%s: setting %s: %q is not valid: give %s", c.pos[f.Name], settingName(f.Name), val, wantOf(f))
+}
+
+func settingName(flag string) string { return strings.ReplaceAll(flag, "-", "_") }
+
+// settingWants says what a setting takes, where its type alone does not.
+var settingWants = map[string]string{
+	"runtime":   "docker or containerd",
+	"output":    "text or json",
+	"retain":    "whole days like 90d, or a duration like 720h",
+	"lock-mode": "governance or compliance",
+	"parallel":  "a whole number of containers at once, like 4",
+}
+
+// checkSetting refuses values of settings whose flags take any string but
+// that only some strings make sense for, so that the file's position is
+// in the error rather than a later one about a flag that was never typed.
+func checkSetting(name, val string) error {
+	switch name {
+	case "runtime":
+		if val != "docker" && val != "containerd" && val != "" {
+			return errors.New("bad runtime")
+		}
+	case "output":
+		if val != "text" && val != "json" {
+			return errors.New("bad output")
+		}
+	case "retain":
+		if _, err := parseRetention(val); err != nil {
+			return err
+		}
+	case "lock-mode":
+		if val != "governance" && val != "compliance" {
+			return errors.New("bad lock mode")
+		}
+	}
+	return nil
+}
+
+// wantOf says what a flag takes, in words.
+func wantOf(f *pflag.Flag) string {
+	if w, ok := settingWants[f.Name]; ok {
+		return w
+	}
+	switch f.Value.Type() {
+	case "int", "int64", "uint", "uint64":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	case "duration":
+		return "a duration like 30s, 5m or 2h"
+	case "stringSlice", "stringArray":
+		return "a list of values, like [a, b]"
+	}
+	return "a value as for --" + f.Name
 }

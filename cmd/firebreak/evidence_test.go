@@ -34,6 +34,20 @@ func minioCLI(t *testing.T, lock bool) (*storetest.Server, *evidence.S3Store, []
 	return srv, st, flags
 }
 
+// dropFlag leaves out a flag and its value (sync, for one, signs nothing
+// and takes no --key-dir).
+func dropFlag(flags []string, name string) []string {
+	var out []string
+	for i := 0; i < len(flags); i++ {
+		if flags[i] == name {
+			i++
+			continue
+		}
+		out = append(out, flags[i])
+	}
+	return out
+}
+
 func cli(t *testing.T, flags []string, args ...string) cliResult {
 	t.Helper()
 	return runCLI(t, append(args, flags...)...)
@@ -203,7 +217,7 @@ func TestCLICollectWithMinIODownSpoolsAndSyncs(t *testing.T) {
 		t.Fatalf("spool holds %d files: %v", len(spooled), spooled)
 	}
 	srv.Start()
-	r = cli(t, flags, "evidence", "sync")
+	r = cli(t, dropFlag(flags, "--key-dir"), "evidence", "sync")
 	if r.code != exitOK {
 		t.Fatalf("sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -248,7 +262,7 @@ func TestCLICollectWithMinIOStoppedMidway(t *testing.T) {
 		t.Fatalf("collect with MinIO stopped midway: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	srv.Start()
-	if r := cli(t, flags, "evidence", "sync"); r.code != exitOK {
+	if r := cli(t, dropFlag(flags, "--key-dir"), "evidence", "sync"); r.code != exitOK {
 		t.Fatalf("sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := cli(t, flags, "evidence", "verify", "MID-1"); r.code != exitOK {

@@ -7,7 +7,10 @@ import (
 	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"firebreak/contain"
+	"firebreak/evidence"
 	"firebreak/internal/app"
 	"firebreak/playbooks"
 	"firebreak/runtime"
@@ -23,6 +26,7 @@ const (
 	exitUnverified  = 5   // evidence verification found differences
 	exitSpooled     = 6   // evidence kept in the local spool, not yet in the remote store
 	exitApproval    = 7   // a playbook step needed an approval that was not given
+	exitNotRestored = 8   // released and running again, but not as before (a network is gone)
 	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
 )
 
@@ -35,6 +39,7 @@ const exitCodesHelp = `Exit codes:
   5    evidence verification found differences
   6    evidence is safe in the local spool but not yet in the remote store (run 'firebreak evidence sync')
   7    a playbook step needs an approval that was not given (the run stopped there; --resume continues)
+  8    released and running again, but not exactly as before (a network it was on no longer exists)
   130  interrupted`
 
 // usageError marks errors the user fixes by changing the command line.
@@ -44,6 +49,42 @@ func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
+
+// withUsage makes a command's argument errors (cobra's "accepts 1 arg(s),
+// received 0") usage errors that carry the command's usage line.
+func withUsage(args cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := args(cmd, a); err != nil {
+			return usageLine(cmd, err)
+		}
+		return nil
+	}
+}
+
+// usageLine adds the command's usage line to an error of its arguments or
+// flags (once), as a usage error.
+func usageLine(cmd *cobra.Command, err error) error {
+	if strings.Contains(err.Error(), "\nUsage: ") {
+		return err
+	}
+	return &usageError{fmt.Errorf("%w\nUsage: %s (see %s --help)", err, cmd.UseLine(), cmd.CommandPath())}
+}
+
+// addUsageToErrors gives every command under root the usage line in its
+// argument and flag errors: call it once the commands are added.
+func addUsageToErrors(root *cobra.Command) {
+	root.SetFlagErrorFunc(usageLine)
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Args != nil {
+			c.Args = withUsage(c.Args)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
 
 // exitCode maps an error (possibly joined from many targets) to one code:
 // the most severe class present wins.
@@ -86,7 +127,12 @@ func classify(err error) int {
 		locked    *playbooks.LockedError
 		pbErrors  playbooks.Errors
 		failOn    *failOnError
+		store     *evidence.StoreError
+		retention *evidence.RetentionError
+		syncLeft  *syncIncompleteError
+		different *contain.NotRestoredError
 	)
+	var badInput interface{ BadInput() bool }
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
@@ -94,19 +140,27 @@ func classify(err error) int {
 		return exitNotIsolated
 	case errors.As(err, &unverif):
 		return exitUnverified
-	case errors.As(err, &spooled):
+	case errors.As(err, &spooled), errors.As(err, &syncLeft):
 		return exitSpooled
 	case errors.As(err, &approval):
 		return exitApproval
+	case errors.As(err, &different):
+		return exitNotRestored
 	case errors.As(err, &locked):
 		return exitRefused
 	case errors.As(err, &pbErrors):
 		return exitUsage
 	case errors.As(err, &failOn):
 		return exitFailed
-	case errors.As(err, &refused), errors.As(err, &replaced), errors.As(err, &busy):
+	case errors.As(err, &refused), errors.As(err, &replaced), errors.As(err, &busy), errors.As(err, &retention):
 		return exitRefused
+	case errors.As(err, &store) && store.Permanent:
+		return exitUsage
 	case errors.As(err, &usage), errors.As(err, &input), errors.As(err, &notFound), errors.As(err, &ambiguous):
+		return exitUsage
+	case errors.As(err, &badInput) && badInput.BadInput():
+		// A domain package's error the user fixes by changing the command
+		// line (a case with no run to resume), without cmd/ naming its type.
 		return exitUsage
 	}
 	return exitFailed
@@ -126,6 +180,8 @@ func rank(code int) int {
 	case exitNotIsolated:
 		return 4
 	case exitApproval:
+		return 4
+	case exitNotRestored:
 		return 4
 	case exitSpooled:
 		return 5

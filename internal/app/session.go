@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ type StoreOptions struct {
 	SpoolDir        string        // where evidence waits when the remote store fails
 	CredentialsFile string        // AWS shared credentials file
 	Profile         string        // its profile
+	ReadOnly        bool          // only to read: a local store must exist, nothing is created
 }
 
 // Options are what every front end maps its settings to.
@@ -142,12 +144,16 @@ type NotReplicatedError struct {
 }
 
 func (e *NotReplicatedError) Error() string {
-	return fmt.Sprintf("%d objects are NOT yet replicated to %s (%v): they are kept whole in the spool %s; when the store is back run `firebreak evidence sync --store '%s'`", e.N, e.Store, e.Cause, e.Dir, e.Store)
+	objects := fmt.Sprintf("%d objects are", e.N)
+	if e.N == 1 {
+		objects = "1 object is"
+	}
+	return fmt.Sprintf("%s NOT yet replicated to %s (%v): kept whole in the spool %s; when the store is back run `firebreak evidence sync --store '%s'`", objects, e.Store, e.Cause, e.Dir, e.Store)
 }
 
 // OpenStore opens the named store alone, for reading (no spool, no key).
 func OpenStore(o StoreOptions) (evidence.Store, error) {
-	st, err := evidence.OpenURL(o.URL, evidence.StoreOptions{Retain: o.Retain, LockMode: o.LockMode, CredentialsFile: o.CredentialsFile, Profile: o.Profile})
+	st, err := evidence.OpenURL(o.URL, evidence.StoreOptions{Retain: o.Retain, LockMode: o.LockMode, CredentialsFile: o.CredentialsFile, Profile: o.Profile, ReadOnly: o.ReadOnly})
 	if err != nil {
 		return nil, &InputError{err}
 	}
@@ -196,6 +202,25 @@ func (s *Session) Evidence() (*Evidence, error) {
 	return s.ev, nil
 }
 
+// Preflight checks the store before anything is captured into it. What the
+// user must fix (credentials, no such bucket, TLS mismatch) is an error; a
+// remote store that cannot be reached is not: evidence goes to the spool,
+// which Notice says.
+func (s *Session) Preflight(ctx context.Context) error {
+	ev, err := s.Evidence()
+	if err != nil {
+		return err
+	}
+	if err := evidence.Preflight(ctx, ev.Sink); err != nil {
+		var se *evidence.StoreError
+		if !errors.As(err, &se) || se.Permanent || ev.Spool == nil {
+			return err
+		}
+		s.notice(fmt.Sprintf("%v; evidence goes to the local spool %s until it is back (then: firebreak evidence sync)", err, ev.Spool.Dir()))
+	}
+	return nil
+}
+
 // CaseInfo is what a case records of who opened it, with what.
 func (s *Session) CaseInfo(caseID, playbook string, targets []string) evidence.CaseInfo {
 	return evidence.CaseInfo{ID: caseID, Actor: s.opts.Actor, Tool: s.opts.Tool, Playbook: playbook, Targets: targets}
@@ -205,12 +230,13 @@ func (s *Session) CaseInfo(caseID, playbook string, targets []string) evidence.C
 // ones) and validates it against the registry. Problems are *InputError,
 // wrapping playbooks.Errors where the file has them.
 func (s *Session) LoadPlaybook(ref string) (*playbooks.Playbook, error) {
-	pb, err := playbooks.Library{Dirs: s.opts.PlaybookDirs}.Load(ref)
+	pb, err := playbooks.Library{Dirs: s.opts.PlaybookDirs}.Check(ref, s.registry)
+	var es playbooks.Errors
+	if errors.As(err, &es) {
+		return nil, &InputError{fmt.Errorf("playbook %s is not valid:\n%w", ref, err)}
+	}
 	if err != nil {
 		return nil, &InputError{err}
-	}
-	if err := playbooks.Validate(pb, s.registry); err != nil {
-		return nil, &InputError{fmt.Errorf("playbook %s is not valid:\n%w", ref, err)}
 	}
 	return pb, nil
 }
@@ -248,6 +274,9 @@ func (s *Session) Run(ctx context.Context, spec RunSpec) (*playbooks.Report, err
 	}
 	env := &playbooks.Env{Runtime: s.rt, Contain: c, Case: spec.Case, Playbook: spec.Playbook.Name, Actor: s.opts.Actor}
 	if !spec.DryRun {
+		if err := s.Preflight(ctx); err != nil {
+			return nil, err
+		}
 		ev, err := s.Evidence()
 		if err != nil {
 			return nil, err

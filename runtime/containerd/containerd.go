@@ -46,14 +46,15 @@ const (
 
 // nameOf is a container's name: nerdctl's, or for a container of a
 // Kubernetes pod NAMESPACE/POD/CONTAINER (as a responder names it from
-// kubectl), or "" (only the ID then).
-func nameOf(labels map[string]string) string {
+// kubectl), or else its ID, which in containerd is chosen by whoever made
+// it (ctr run IMAGE ID) and is how such a container is known.
+func nameOf(id string, labels map[string]string) string {
 	if n := labels[NameLabel]; n != "" {
 		return n
 	}
 	ns, pod, ctr := labels[criPodNamespaceLabel], labels[criPodNameLabel], labels[criContainerLabel]
 	if pod == "" || ctr == "" {
-		return "" // a pod's sandbox ("pause") container has no container name
+		return id // no name label; a pod's sandbox ("pause") container has no container name either
 	}
 	return ns + "/" + pod + "/" + ctr
 }
@@ -119,7 +120,7 @@ func (c *Containerd) List(ctx context.Context) ([]runtime.Container, error) {
 		}
 		out = append(out, runtime.Container{
 			ID:      info.ID,
-			Name:    nameOf(info.Labels),
+			Name:    nameOf(info.ID, info.Labels),
 			Image:   info.Image,
 			Created: info.CreatedAt.UTC(),
 			State:   state,
@@ -197,7 +198,7 @@ func (c *Containerd) Inspect(ctx context.Context, id string) (runtime.Details, e
 	d := runtime.Details{
 		Container: runtime.Container{
 			ID:      info.ID,
-			Name:    nameOf(info.Labels),
+			Name:    nameOf(info.ID, info.Labels),
 			Image:   info.Image,
 			Created: info.CreatedAt.UTC(),
 			State:   state,
