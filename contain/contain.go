@@ -26,6 +26,12 @@ type Options struct {
 	Probe             []string       // extra peers to probe (host or host:port)
 	ProbePort         int            // port for peers named without one
 	ProbeTimeout      time.Duration  // per probe
+	// WithSharers cuts a network namespace that other containers share
+	// too (a named namespace several containers joined, none of them its
+	// owner): the rules cut all of them, deliberately. The caller contains
+	// every sharer (see runtime.NetworkMode.SharedWith), so each is frozen
+	// and recorded, and release keeps the rules until the last lets go.
+	WithSharers bool
 }
 
 // DefaultParallel is how many containers a fleet run acts on at once. The
@@ -150,7 +156,7 @@ func refuseShared(d runtime.Details) error {
 		for _, o := range d.NetworkMode.SharedWith {
 			others = append(others, runtime.ShortID(o))
 		}
-		return &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf("it shares its network namespace with %s; cutting it would cut them too. Nothing was changed. Contain the container whose namespace it is (when one owns it), or freeze this one with `firebreak contain --network=false`", strings.Join(others, ", "))}
+		return &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf("it shares its network namespace with %s; cutting it would cut them too. Nothing was changed. Contain the container whose namespace it is (when one owns it), cut the namespace with every sharer contained (`firebreak contain --with-sharers`), or freeze this one with `firebreak contain --network=false`", strings.Join(others, ", "))}
 	}
 	if d.NetNSPath != "" {
 		host, herr := netnsInode(hostNetNS)
@@ -280,7 +286,14 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 	res.Container = d.Container
 	if opts.Network {
 		if err := refuseShared(d); err != nil {
-			return res, err
+			if !opts.WithSharers || d.NetworkMode.Kind != "container" || d.NetNSPath == "" {
+				return res, err
+			}
+			var others []string
+			for _, o := range d.NetworkMode.SharedWith {
+				others = append(others, runtime.ShortID(o))
+			}
+			res.Notes = append(res.Notes, "its network namespace is shared with "+strings.Join(others, ", ")+": the drop rules cut them too (--with-sharers)")
 		}
 	}
 	rec, unlock, err := c.lockRecord(d.ID, opts.DryRun)
@@ -292,7 +305,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 	if err != nil {
 		return res, err
 	}
-	res.Changes, res.Notes = changes, notes
+	res.Changes, res.Notes = changes, append(res.Notes, notes...)
 	if len(changes) == 0 && !rec.Held() && d.State != runtime.StateRunning && d.State != runtime.StatePaused {
 		return res, &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf(
 			"NOT held: it is %s, with no process to freeze and no network namespace or engine network to cut, so it would start unconstrained. Contain it once it runs, or remove it; nothing was changed", d.State)}

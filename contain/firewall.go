@@ -148,6 +148,10 @@ func tablePresent(conn *nftables.Conn) (bool, error) {
 // firewallPresent reports whether Firebreak's table is in the namespace and
 // still has its three drop-policy chains (a container with NET_ADMIN can
 // delete or change them from inside).
+// HasDropRules reports whether Firebreak's drop rules are in the network
+// namespace at nsPath.
+func HasDropRules(nsPath string) (bool, error) { return firewallPresent(nsPath) }
+
 func firewallPresent(nsPath string) (bool, error) {
 	conn, err := nftIn(nsPath)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"firebreak/runtime"
@@ -45,6 +46,15 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 	}
 	res.Container = d.Container
 	changes := releasePlan(d, rec)
+	if has(changes, "unfirewall") {
+		// A namespace cut with its sharers keeps its rules until the last
+		// sharer held is released.
+		if others := c.sharersHeld(rec); len(others) > 0 {
+			changes = slices.DeleteFunc(changes, func(ch Change) bool { return ch.Action == "unfirewall" })
+			rec.Network.Firewall = false // this record no longer holds them
+			res.Notes = append(res.Notes, "the drop rules stay in the shared network namespace: "+strings.Join(others, ", ")+" still held")
+		}
+	}
 	res.Changes = changes
 	if dryRun {
 		return res, nil
@@ -137,6 +147,25 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 		return res, &NotRestoredError{Container: d.Container, Missing: missing}
 	}
 	return res, nil
+}
+
+// sharersHeld names the other held containers whose drop rules are in the
+// same network namespace as rec's.
+func (c *Containment) sharersHeld(rec *Record) []string {
+	if rec.Network == nil || rec.Network.NetNSInode == 0 {
+		return nil
+	}
+	recs, err := c.store.List(c.rt.Name(), c.namespace)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range recs {
+		if r.Container.ID != rec.Container.ID && r.Network != nil && r.Network.Firewall && r.Network.NetNSInode == rec.Network.NetNSInode {
+			out = append(out, r.Container.ShortID())
+		}
+	}
+	return out
 }
 
 // NotRestoredError says a release brought the container back (thawed, drop

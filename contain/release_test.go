@@ -116,7 +116,7 @@ func TestReleaseWithARemovedNetwork(t *testing.T) {
 	if !strings.Contains(strings.Join(res.Notes, "\n"), "recreated") {
 		t.Errorf("notes %q do not say %s was reconnected by name", res.Notes, again)
 	}
-	if present, _ := contain.FirewallPresentForTest(now.NetNSPath); present {
+	if present, _ := contain.HasDropRules(now.NetNSPath); present {
 		t.Error("drop rules are still in its namespace")
 	}
 	if rec, _ := c.Status(d.ID); rec != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"firebreak/runtime"
 )
@@ -71,6 +72,11 @@ func (e *Engine) Run(ctx context.Context, pb *Playbook, opts RunOptions) (*Repor
 	params, err := resolveParams(pb, opts.Params)
 	if err != nil {
 		return rep, err
+	}
+	for _, id := range opts.Approve {
+		if !slices.ContainsFunc(pb.Steps, func(s *Step) bool { return s.ID == id }) {
+			return rep, &ParamError{fmt.Sprintf("--approve %s: playbook %s has no such step (steps: %s)", id, pb.Name, joinNames(stepIDs(pb)))}
+		}
 	}
 	if len(opts.Targets) == 0 {
 		return rep, errors.New("no targets: give --target or --selector")
@@ -151,4 +157,12 @@ func (r *runner) finishRun(ctx context.Context, runErr error) error {
 	ev.Status = status
 	r.e.emit(ev)
 	return errors.Join(errs...)
+}
+
+func stepIDs(pb *Playbook) []string {
+	var out []string
+	for _, s := range pb.Steps {
+		out = append(out, s.ID)
+	}
+	return out
 }

@@ -58,11 +58,11 @@ func resolveParams(pb *Playbook, given map[string]string) (map[string]any, error
 	for _, k := range names {
 		d, ok := declared[k]
 		if !ok {
-			return nil, fmt.Errorf("--param %s: playbook %s has no such parameter (it has: %s)", k, pb.Name, declNames(pb))
+			return nil, &ParamError{fmt.Sprintf("--param %s: playbook %s has no such parameter (it has: %s)", k, pb.Name, declNames(pb))}
 		}
 		v, err := d.Type.FromString(given[k])
 		if err != nil {
-			return nil, fmt.Errorf("--param %s: %v", k, err)
+			return nil, &ParamError{fmt.Sprintf("--param %s: %v", k, err)}
 		}
 		out[k] = v
 	}
@@ -71,7 +71,7 @@ func resolveParams(pb *Playbook, given map[string]string) (map[string]any, error
 			continue
 		}
 		if d.Required {
-			return nil, fmt.Errorf("playbook %s needs --param %s=<%s> (%s)", pb.Name, d.Name, d.Type, d.Description)
+			return nil, &ParamError{fmt.Sprintf("playbook %s needs --param %s=<%s> (%s)", pb.Name, d.Name, d.Type, d.Description)}
 		}
 		if d.Default != nil {
 			out[d.Name] = d.Default
@@ -140,3 +140,11 @@ func (r *runner) stepParams(s *Step, d Description, vars map[string]any) (map[st
 	}
 	return out, nil
 }
+
+// ParamError says a run's parameters do not fit the playbook: bad input.
+type ParamError struct{ Msg string }
+
+func (e *ParamError) Error() string { return e.Msg }
+
+// BadInput marks it as bad input for front ends.
+func (e *ParamError) BadInput() bool { return true }

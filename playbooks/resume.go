@@ -1,7 +1,9 @@
 package playbooks
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"firebreak/runtime"
 )
@@ -15,6 +17,9 @@ type finishedSteps map[string]map[string]Record
 // playbook must be the one the case started with, byte for byte.
 func (e *Engine) loadResume(pb *Playbook, pbSHA string, opts *RunOptions) (finishedSteps, error) {
 	recs, err := LoadJournal(e.StateDir, opts.Case)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &NoRunError{Case: opts.Case, StateDir: e.StateDir}
+	}
 	if err != nil {
 		return nil, &runtime.RefusedError{Reason: fmt.Sprintf("cannot resume case %s: %v", opts.Case, err)}
 	}
@@ -35,7 +40,7 @@ func (e *Engine) loadResume(pb *Playbook, pbSHA string, opts *RunOptions) (finis
 		}
 	}
 	if started == nil {
-		return nil, &runtime.RefusedError{Reason: fmt.Sprintf("case %s has no run to resume", opts.Case)}
+		return nil, &NoRunError{Case: opts.Case, StateDir: e.StateDir}
 	}
 	if started.PlaybookSHA != pbSHA {
 		return nil, &runtime.RefusedError{Reason: fmt.Sprintf("playbook %s changed since case %s started (sha256 %.12s, now %.12s): resume with the same playbook", pb.Name, opts.Case, started.PlaybookSHA, pbSHA)}
@@ -48,3 +53,15 @@ func (e *Engine) loadResume(pb *Playbook, pbSHA string, opts *RunOptions) (finis
 	}
 	return done, nil
 }
+
+// NoRunError says there is no run of the case to resume: a case ID or state
+// directory mistyped, or a case never run here. The user fixes it by
+// changing the command line.
+type NoRunError struct{ Case, StateDir string }
+
+func (e *NoRunError) Error() string {
+	return fmt.Sprintf("no run of case %s to resume in %s (hint: check --resume and --state-dir; `ls %s/runs` lists the cases run here)", e.Case, e.StateDir, e.StateDir)
+}
+
+// BadInput marks it as bad input for front ends.
+func (e *NoRunError) BadInput() bool { return true }

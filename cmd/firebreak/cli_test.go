@@ -198,8 +198,11 @@ func TestCLIRefusalsExitCodes(t *testing.T) {
 	h := runtimetest.Docker(t)
 	state := "--state-dir=" + t.TempDir()
 	r := runCLI(t, "contain", "--runtime=docker", state, "fbt-no-such-container-at-all")
-	if r.code != exitUsage || !strings.Contains(r.stderr, "no such container") {
-		t.Errorf("unknown target: exit %d, stderr %q", r.code, r.stderr)
+	if r.code != exitUsage || strings.Count(r.stdout+r.stderr, "no such container") != 1 {
+		t.Errorf("unknown target: exit %d, want 2 and the error said once:\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "failed for 1 of 1 targets") {
+		t.Errorf("stderr %q does not count the failures", r.stderr)
 	}
 	hostNet := h.Run(t, runtimetest.Name(t), runtimetest.Spec{HostNetwork: true})
 	r = runCLI(t, "contain", "--runtime=docker", state, hostNet.Name)

@@ -2,12 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"firebreak/contain"
+	"firebreak/evidence"
 	"firebreak/internal/app"
 )
 
@@ -23,6 +30,7 @@ type containOptions struct {
 	ProbePort         int
 	ProbeTimeout      time.Duration
 	Parallel          int
+	WithSharers       bool
 }
 
 func (o *containOptions) AddFlags(cmd *cobra.Command) {
@@ -39,6 +47,7 @@ func (o *containOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.ProbePort, "probe-port", def.ProbePort, "TCP port probed on peers named without one")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", def.ProbeTimeout, "how long one probe waits for an answer")
 	f.IntVar(&o.Parallel, "parallel", contain.DefaultParallel, "containers acted on at once")
+	f.BoolVar(&o.WithSharers, "with-sharers", false, "when its network namespace is shared (a named namespace several containers joined), cut it anyway and contain every container that shares it, listed in the plan")
 }
 
 func (o *containOptions) toOptions() (contain.Options, error) {
@@ -46,6 +55,20 @@ func (o *containOptions) toOptions() (contain.Options, error) {
 		Network: o.Network, Pause: o.Pause, QuarantineNetwork: o.QuarantineNetwork,
 		DryRun: o.DryRun, Case: o.Case, Actor: actor(),
 		Verify: o.Verify, Probe: o.Probe, ProbePort: o.ProbePort, ProbeTimeout: o.ProbeTimeout,
+		WithSharers: o.WithSharers,
+	}
+	if o.Case != "" {
+		if err := evidence.CheckCaseID(o.Case); err != nil {
+			return opts, usagef("--case: %v", err)
+		}
+	}
+	if o.ProbeTimeout <= 0 {
+		return opts, usagef("--probe-timeout %s: give a positive duration such as 250ms", o.ProbeTimeout)
+	}
+	for _, p := range o.Probe {
+		if err := checkProbe(p); err != nil {
+			return opts, usagef("--probe %q: %v", p, err)
+		}
 	}
 	if !o.Network && !o.Pause {
 		return opts, usagef("nothing to do: both --network and --pause are off")
@@ -103,7 +126,16 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 		return err
 	}
 	defer s.Close()
-	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
+	parallel := o.Parallel
+	if o.WithSharers {
+		// Every sharer is contained too, one after the other: they share
+		// one set of drop rules.
+		if refs, err = withSharers(ctx, s, refs); err != nil {
+			return err
+		}
+		parallel = 1
+	}
+	outs := contain.Each(ctx, refs, parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
 		targets, err := s.Resolve(ctx, app.Selection{Refs: []string{ref}, Act: !opts.DryRun})
 		if err != nil {
 			return nil, err
@@ -113,5 +145,45 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 	if err := printOutcomes(d.stdout, g.Output, "contain", outs); err != nil {
 		return err
 	}
-	return contain.Errors(outs)
+	return outcomesError("contain", g.Output, outs)
+}
+
+// withSharers adds to refs the full ID of every container that shares a
+// named target's network namespace.
+func withSharers(ctx context.Context, s *app.Session, refs []string) ([]string, error) {
+	out := slices.Clone(refs)
+	for _, ref := range refs {
+		targets, err := s.Resolve(ctx, app.Selection{Refs: []string{ref}, Act: true})
+		if err != nil {
+			return nil, err
+		}
+		d, err := s.Runtime().Inspect(ctx, targets[0].ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range d.NetworkMode.SharedWith {
+			if !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	return out, nil
+}
+
+// checkProbe checks a --probe peer: an address or host, with an optional
+// port from 1 to 65535.
+func checkProbe(p string) error {
+	host, port := p, ""
+	if h, pt, err := net.SplitHostPort(p); err == nil {
+		host, port = h, pt
+	}
+	if host == "" || strings.ContainsAny(host, " /") {
+		return errors.New("give an address or host, with :port if not the probe port")
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q: give 1 to 65535", port)
+		}
+	}
+	return nil
 }

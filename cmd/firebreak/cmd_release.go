@@ -56,5 +56,5 @@ func runRelease(ctx context.Context, g *globalOptions, o *releaseOptions, refs [
 	if err := printOutcomes(d.stdout, g.Output, "release", outs); err != nil {
 		return err
 	}
-	return contain.Errors(outs)
+	return outcomesError("release", g.Output, outs)
 }

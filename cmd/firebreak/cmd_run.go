@@ -36,7 +36,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringSliceVarP(&o.Targets, "target", "t", nil, "container to act on (ID, name or unique ID prefix; repeatable)")
 	f.StringSliceVar(&o.Selectors, "selector", nil, "act on every container with this label (key=value or key; repeatable, all must match)")
-	f.StringSliceVarP(&o.Params, "param", "p", nil, "playbook parameter key=value (repeatable)")
+	f.StringArrayVarP(&o.Params, "param", "p", nil, "playbook parameter key=value (repeatable; a list parameter takes comma-separated values)")
 	f.StringVar(&o.Case, "case", "", "case ID (default: a new one)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print every step it would take against every target, and change nothing")
 	f.StringSliceVar(&o.Approve, "approve", nil, "approve this step in advance (repeatable)")
@@ -86,6 +86,9 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 		if !ok {
 			return usagef("--param %q: give key=value", p)
 		}
+		if _, dup := params[k]; dup {
+			return usagef("--param %s is given twice: give it once", k)
+		}
 		params[k] = v
 	}
 	caseID := o.Case
@@ -104,7 +107,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 	if err := evidence.CheckCaseID(caseID); err != nil {
 		return usagef("%v", err)
 	}
-	s, err := openSession(ctx, g, d, &o.store)
+	s, err := openSession(ctx, g, d, &o.store, func(ao *app.Options) { ao.PlaybookDirs = o.Dirs })
 	if err != nil {
 		return err
 	}
@@ -200,7 +203,7 @@ func printRunSummary(w io.Writer, rep *playbooks.Report) {
 		return
 	}
 	for _, t := range rep.Targets {
-		fmt.Fprintf(w, "%s %s (%s): %s\n", rep.Playbook, t.Container.ShortID(), safe(t.Container.Name), strings.ToUpper(string(t.Status)))
+		fmt.Fprintf(w, "%s %s%s: %s\n", rep.Playbook, t.Container.ShortID(), nameSuffix(t.Container), strings.ToUpper(string(t.Status)))
 		for _, s := range t.Steps {
 			note := ""
 			if v, ok := s.Outputs["verdict"].(string); ok && v != "not-applicable" {

@@ -93,11 +93,7 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 			if ns != "" {
 				flags += " --namespace " + ns
 			}
-			n := fmt.Sprintf("%d containers", others[where])
-			if others[where] == 1 {
-				n = "1 container"
-			}
-			fmt.Fprintf(d.stderr, "note: %s held on %s (this is %s): firebreak status %s\n", n, where, s.Runtime().Name(), flags)
+			fmt.Fprintf(d.stderr, "note: %s held on %s (this is %s): firebreak status %s\n", plural(others[where], "container"), where, s.Runtime().Name(), flags)
 		}
 	}
 	if g.Output == "json" {
@@ -117,11 +113,11 @@ func printStatusText(d *deps, r statusJSON) {
 	w := d.stdout
 	c := r.Record.Container
 	if !r.Held {
-		fmt.Fprintf(w, "%s (%s): not held\n", c.ShortID(), safe(c.Name))
+		fmt.Fprintf(w, "%s%s: not held\n", c.ShortID(), nameSuffix(c))
 		return
 	}
 	rec := r.Record
-	fmt.Fprintf(w, "%s (%s): %s since %s (%s ago)", c.ShortID(), safe(c.Name), rec.Phase, rec.Since.UTC().Format(time.RFC3339), time.Since(rec.Since).Round(time.Second))
+	fmt.Fprintf(w, "%s%s: %s since %s (%s ago)", c.ShortID(), nameSuffix(c), rec.Phase, rec.Since.UTC().Format(time.RFC3339), time.Since(rec.Since).Round(time.Second))
 	if rec.Case != "" {
 		fmt.Fprintf(w, ", case %s", safe(rec.Case))
 	}

@@ -48,7 +48,7 @@ type failOnError struct {
 }
 
 func (e *failOnError) Error() string {
-	return fmt.Sprintf("%d containers have findings at or above %s", e.count, e.sev)
+	return fmt.Sprintf("%s with findings at or above %s", plural(e.count, "container"), e.sev)
 }
 
 func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []string, d *deps) error {
@@ -112,7 +112,7 @@ func printTriage(w io.Writer, as []collect.Assessment) {
 		if len(a.Findings) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s (%s), score %d\n", a.Container.ShortID(), safe(a.Container.Name), a.Score)
+		fmt.Fprintf(w, "\n%s%s, score %d\n", a.Container.ShortID(), nameSuffix(a.Container), a.Score)
 		for _, f := range a.Findings {
 			fmt.Fprintf(w, "  %-8s %-28s %s\n           why: %s\n           fix: %s\n", strings.ToUpper(string(f.Severity)), f.ID, safe(f.Evidence), f.Why, f.Remedy)
 		}
@@ -173,7 +173,7 @@ func writeSARIF(w io.Writer, as []collect.Assessment) error {
 		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
 		"version": "2.1.0",
 		"runs": []any{map[string]any{
-			"tool":    map[string]any{"driver": map[string]any{"name": "firebreak", "version": version, "rules": ruleList}},
+			"tool":    map[string]any{"driver": map[string]any{"name": "firebreak", "version": readVersion().Version, "rules": ruleList}},
 			"results": results,
 		}},
 	}

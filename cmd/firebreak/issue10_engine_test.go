@@ -10,6 +10,7 @@ import (
 	"firebreak/contain"
 	"firebreak/runtime"
 	"firebreak/runtime/fake"
+	"firebreak/runtime/runtimetest"
 )
 
 // TestActsOnAContainerARunHoldsAreRefused: contain and release from the
@@ -151,5 +152,158 @@ func TestRunShowsTheVerdict(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "isolate OK (UNVERIFIED: no network namespace to probe from)") || !strings.Contains(r.stdout, "ok UNVERIFIED") {
 		t.Errorf("the verdict is not shown:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}
+
+// hostileText carries what a terminal acts on: ESC sequences, BEL, a C1
+// CSI (U+009B), a bidi override (U+202E) and an isolate (U+2066).
+const hostileText = "evil\x1b[2J\x1b]0;owned\x07\u009b31m\u202eslaw\u2066x"
+
+// TestNoCommandPassesTerminalControls drives every command, in text and
+// JSON, over a real containerd container whose name (nerdctl's label),
+// labels and command line carry terminal controls, and over the hostile
+// playbook fixture: nothing of it reaches the output raw.
+func TestNoCommandPassesTerminalControls(t *testing.T) {
+	h := runtimetest.Containerd(t)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{
+		Labels: map[string]string{"nerdctl/name": "web-" + hostileText, "team" + hostileText: hostileText},
+		Cmd:    []string{"sh", "-c", "sleep 3600", hostileText},
+	})
+	if d.Name != "web-"+hostileText {
+		t.Fatalf("the container's name is %q, want the hostile label", d.Name)
+	}
+	pbDir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "testdata", "playbooks", "hostile-text.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pbDir, "hostile-text.yaml"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := "file://" + t.TempDir()
+	engine := []string{"--runtime", "containerd", "--namespace", runtimetest.ContainerdNamespace(), "--state-dir", t.TempDir()}
+	ev := []string{"--store", store, "--key-dir", t.TempDir()}
+	steps := [][]string{
+		{"ps"},
+		{"triage", d.ID},
+		{"contain", "--network=false", d.ID},
+		{"status"},
+		{"status", d.ID},
+		{"collect", "--case", "HOSTILE-1", "--what", "inspect,processes,indicators", d.ID},
+		{"evidence", "ls"},
+		{"evidence", "show", "HOSTILE-1"},
+		{"evidence", "verify", "HOSTILE-1"},
+		{"release", d.ID},
+		{"playbook", "show", "hostile-text", "--playbooks", pbDir},
+		{"playbook", "list", "--playbooks", pbDir},
+		{"run", "hostile-text", "--playbooks", pbDir, "--target", d.ID, "--yes", "--case", "HOSTILE-2"},
+		{"release", d.ID},
+	}
+	for _, output := range []string{"text", "json"} {
+		for _, step := range steps {
+			args := append(append([]string{}, step...), "-o", output)
+			args = append(args, engine...)
+			switch {
+			case step[0] == "collect" || step[0] == "run" || (step[0] == "evidence" && step[1] == "verify"):
+				args = append(args, ev...)
+			case step[0] == "evidence":
+				args = append(args, "--store", store)
+			}
+			if output == "json" && (step[0] == "collect" || step[0] == "run") {
+				for i, a := range args { // a case of its own for the JSON pass
+					if a == "HOSTILE-1" {
+						args[i] = "HOSTILE-1J"
+					}
+					if a == "HOSTILE-2" {
+						args[i] = "HOSTILE-2J"
+					}
+				}
+			}
+			r := runCLI(t, args...)
+			if r.code != exitOK {
+				t.Errorf("%v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+			}
+			if r, bad := hasUnsafe(r.stdout + r.stderr); bad {
+				t.Errorf("%v printed %U raw", args, r)
+			}
+			if step[0] == "ps" && !strings.Contains(r.stdout, `\x1b[2J`) && !strings.Contains(r.stdout, `\u001b[2J`) {
+				t.Errorf("%v hides the name instead of escaping it:\n%s", args, r.stdout)
+			}
+		}
+	}
+}
+
+// TestSharedNamedNamespaceCutWithSharers: two containerd containers that
+// joined one named network namespace each refused, naming the other, so
+// neither could be cut. --with-sharers cuts the namespace and contains both;
+// the rules stay until the last sharer is released.
+func TestSharedNamedNamespaceCutWithSharers(t *testing.T) {
+	h := runtimetest.Containerd(t)
+	vspec, pspec, addr := h.Network(t)
+	a := h.Run(t, runtimetest.Name(t)+"-a", vspec)
+	b := h.Run(t, runtimetest.Name(t)+"-b", vspec)
+	peer := h.Run(t, runtimetest.Name(t)+"-peer", pspec)
+	flags := []string{"--runtime", "containerd", "--namespace", runtimetest.ContainerdNamespace(), "--state-dir", t.TempDir()}
+	r := cli(t, flags, "contain", a.ID)
+	if r.code != exitRefused || !strings.Contains(r.stdout+r.stderr, runtime.ShortID(b.ID)) || !strings.Contains(r.stdout+r.stderr, "--with-sharers") {
+		t.Fatalf("contain of a sharer: exit %d, want 3 naming %s and --with-sharers\n%s%s", r.code, b.ShortID(), r.stdout, r.stderr)
+	}
+	r = cli(t, flags, "contain", "--with-sharers", "--probe", addr(peer), a.ID)
+	if r.code != exitOK {
+		t.Fatalf("contain --with-sharers: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, d := range []runtime.Details{a, b} {
+		if got := runtimetest.Inspect(t, h, d.ID); got.State != runtime.StatePaused {
+			t.Errorf("%s is %s after contain --with-sharers, want paused", d.Name, got.State)
+		}
+	}
+	if !strings.Contains(r.stdout, "ISOLATED") || !strings.Contains(r.stdout, "the drop rules cut them too") {
+		t.Errorf("contain --with-sharers output lacks the verdict or the note:\n%s", r.stdout)
+	}
+	if r := cli(t, flags, "release", a.ID); r.code != exitOK || !strings.Contains(r.stdout, "drop rules stay") {
+		t.Errorf("release of one sharer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if present, err := contain.HasDropRules(vspec.NetNS); err != nil || !present {
+		t.Errorf("drop rules after releasing one sharer: %v %v, want still there", present, err)
+	}
+	if r := cli(t, flags, "release", b.ID); r.code != exitOK {
+		t.Errorf("release of the last sharer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if present, err := contain.HasDropRules(vspec.NetNS); err != nil || present {
+		t.Errorf("drop rules after releasing every sharer: %v %v, want gone", present, err)
+	}
+}
+
+// TestRunAndContainInputIsChecked: what was accepted silently or exited 1 is
+// bad input, exit 2, saying what to fix.
+func TestRunAndContainInputIsChecked(t *testing.T) {
+	e := fake.New()
+	d := e.Create("victim", fake.WithNetwork(fake.DefaultNetwork))
+	e.Start(d.ID)
+	pb := writePlaybook(t, "name: p\nparams:\n  since: {type: duration, default: 1h}\nsteps:\n  - id: freeze\n    action: contain.pause\n")
+	state, keys, store := t.TempDir(), t.TempDir(), "file://"+t.TempDir()
+	run := func(args ...string) []string {
+		return append([]string{"run", pb, "--target", d.Name, "--state-dir", state, "--key-dir", keys, "--store", store}, args...)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{run("--param", "since=banana", "--case", "P1"), "--param since"},
+		{run("--param", "since=1h", "--param", "since=2h", "--case", "P2"), "given twice"},
+		{run("--approve", "no_such_step", "--case", "P3"), "no such step"},
+		{run("--resume", "NEVER-RAN"), "no run of case NEVER-RAN"},
+		{[]string{"contain", "--state-dir", state, "--case", "bad id!", d.Name}, "--case"},
+		{[]string{"contain", "--state-dir", state, "--probe-timeout", "-1s", d.Name}, "--probe-timeout"},
+		{[]string{"contain", "--state-dir", state, "--probe", "10.0.0.1:99999", d.Name}, "--probe"},
+		{[]string{"contain", "--state-dir", state, ""}, "empty target"},
+	} {
+		r := runFake(t, e, tc.args...)
+		if r.code != exitUsage || !strings.Contains(r.stdout+r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, want 2 saying %q\n%s%s", tc.args, r.code, tc.want, r.stdout, r.stderr)
+		}
+	}
+	if got, _ := e.Details(d.ID); got.State != runtime.StateRunning {
+		t.Errorf("bad input changed the container: %s", got.State)
 	}
 }

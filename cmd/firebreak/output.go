@@ -101,7 +101,7 @@ func printOutcomeText(w io.Writer, verb string, o contain.Outcome) {
 	r := o.Result
 	name := safe(o.Ref)
 	if r != nil && r.Container.ID != "" {
-		name = fmt.Sprintf("%s (%s)", r.Container.ShortID(), safe(r.Container.Name))
+		name = r.Container.ShortID() + nameSuffix(r.Container)
 	}
 	status := "done"
 	switch {
@@ -205,4 +205,37 @@ func safe(s string) string {
 		b.WriteString(q[1 : len(q)-1])
 	}
 	return b.String()
+}
+
+// reportedError is a failure whose parts were already printed with the
+// results (each target's error under its own line): the command's last
+// word only counts them, instead of printing each a second time. Its exit
+// code is the wrapped error's.
+type reportedError struct {
+	err          error
+	failed, of   int
+	verb, output string
+}
+
+func (e *reportedError) Error() string { return e.err.Error() }
+func (e *reportedError) Unwrap() error { return e.err }
+
+// summary is what stderr says for it in text.
+func (e *reportedError) summary() string {
+	return fmt.Sprintf("%s failed for %d of %d targets (each is reported above)", e.verb, e.failed, e.of)
+}
+
+// outcomesError is the error of a contain or release over many targets.
+func outcomesError(verb, output string, outs []contain.Outcome) error {
+	err := contain.Errors(outs)
+	if err == nil {
+		return nil
+	}
+	failed := 0
+	for _, o := range outs {
+		if o.Err != nil {
+			failed++
+		}
+	}
+	return &reportedError{err: err, failed: failed, of: len(outs), verb: verb, output: output}
 }

@@ -45,7 +45,7 @@ type globalOptions struct {
 func (g *globalOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&g.Config, "config", envOr("FIREBREAK_CONFIG", DefaultConfigFile), "file of site defaults for flags ($FIREBREAK_CONFIG); the command line and the environment win over it")
-	f.StringVar(&g.Runtime, "runtime", os.Getenv("FIREBREAK_RUNTIME"), "container engine: docker or containerd (default: docker when its socket answers, else containerd)")
+	f.StringVar(&g.Runtime, "runtime", os.Getenv("FIREBREAK_RUNTIME"), "container engine: docker or containerd ($FIREBREAK_RUNTIME; default: docker when its socket answers, else containerd)")
 	f.StringVarP(&g.Host, "host", "H", "", "Docker daemon socket (default: $DOCKER_HOST, else unix:///var/run/docker.sock)")
 	f.StringVar(&g.Address, "address", envOr("CONTAINERD_ADDRESS", containerd.DefaultAddress), "containerd socket ($CONTAINERD_ADDRESS)")
 	f.StringVarP(&g.Namespace, "namespace", "n", envOr("CONTAINERD_NAMESPACE", containerd.DefaultNamespace), "containerd namespace ($CONTAINERD_NAMESPACE)")
@@ -143,7 +143,9 @@ change.
 		newRunCommand(g, d),
 		newPlaybookCommand(g, d),
 		newTriageCommand(g, d),
+		newVersionCommand(g, d),
 	)
+	addUsageToErrors(root)
 	return root, g
 }
 
@@ -158,6 +160,11 @@ func run(ctx context.Context, args []string, d *deps) int {
 			err = &usageError{err}
 		}
 		code := exitCode(err)
+		var reported *reportedError
+		if errors.As(err, &reported) && g.Output != "json" {
+			fmt.Fprintf(d.stderr, "firebreak: %s\n", reported.summary())
+			return code
+		}
 		printError(d.stderr, g.Output, code, err)
 		return code
 	}
@@ -183,14 +190,14 @@ func (g *globalOptions) engineOptions() app.EngineOptions {
 // openSession opens the case session every command works through: the
 // engine, the records directory, the registry, and (when store is given)
 // the evidence store settings. Notices go to stderr.
-func openSession(ctx context.Context, g *globalOptions, d *deps, store *storeOptions) (*app.Session, error) {
+func openSession(ctx context.Context, g *globalOptions, d *deps, store *storeOptions, more ...func(*app.Options)) (*app.Session, error) {
 	o := app.Options{
 		Engine:      g.engineOptions(),
 		StateDir:    g.StateDir,
 		Actor:       actor(),
 		Tool:        toolVersion(),
 		OpenRuntime: d.openRuntime,
-		Notice:      func(msg string) { fmt.Fprintln(d.stderr, msg) },
+		Notice:      func(msg string) { fmt.Fprintf(d.stderr, "firebreak: %s\n", safeLines(msg)) },
 	}
 	if store != nil {
 		so, err := store.options()
@@ -198,6 +205,9 @@ func openSession(ctx context.Context, g *globalOptions, d *deps, store *storeOpt
 			return nil, err
 		}
 		o.Store = so
+	}
+	for _, f := range more {
+		f(&o)
 	}
 	return app.Open(ctx, o)
 }

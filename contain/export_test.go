@@ -1,4 +1,0 @@
-package contain
-
-// FirewallPresentForTest lets the engine tests check the drop rules.
-var FirewallPresentForTest = firewallPresent
