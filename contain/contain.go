@@ -322,6 +322,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 		return res, nil
 	}
 	if opts.DryRun {
+		res.Notes = append(res.Notes, c.joinersNote(ctx, d, opts)...)
 		return res, nil
 	}
 
@@ -453,6 +454,9 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 	if opts.Network {
 		res.Verification = c.verify(ctx, d, before, opts, allow)
 	}
+	// Who joined its namespace is asked after the acts: it is a note, and
+	// must not delay the cut.
+	res.Notes = append(res.Notes, c.joinersNote(ctx, d, opts)...)
 	rec.Phase = "contained"
 	if err := c.save(rec, "contained", "", nil); err != nil {
 		return res, err
@@ -466,6 +470,24 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 		return res, fmt.Errorf("interrupted while containing %s; the cut and the freeze were finished (`firebreak status` shows it): %w", d.ShortID(), err)
 	}
 	return res, nil
+}
+
+// joinersNote names the containers that joined d's network namespace
+// (Docker's --network container:X), which a cut of it cuts too.
+func (c *Containment) joinersNote(ctx context.Context, d runtime.Details, opts Options) []string {
+	j, ok := c.rt.(runtime.NamespaceJoiners)
+	if !ok || !opts.Network {
+		return nil
+	}
+	joined, err := j.Joiners(context.WithoutCancel(ctx), d.ID)
+	if err != nil || len(joined) == 0 {
+		return nil
+	}
+	var names []string
+	for _, o := range joined {
+		names = append(names, o.ShortID()+" ("+o.Name+")")
+	}
+	return []string{"its network namespace is joined by " + strings.Join(names, ", ") + ": cutting it cuts them too (freeze them with `firebreak contain --network=false`)"}
 }
 
 func has(changes []Change, action string) bool {

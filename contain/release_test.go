@@ -201,3 +201,22 @@ func TestAllowedPeerStaysReachable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestContainingAnOwnerNamesWhoJoinedIt: cutting a container whose network
+// namespace others joined (--network container:X) cuts them too; the plan
+// says so (it did without a word).
+func TestContainingAnOwnerNamesWhoJoinedIt(t *testing.T) {
+	h := runtimetest.Docker(t)
+	owner := h.Run(t, runtimetest.Name(t)+"-owner", runtimetest.Spec{})
+	joiner := h.Run(t, runtimetest.Name(t)+"-joiner", runtimetest.Spec{JoinNetNS: owner.ID})
+	c, _ := newContainment(t, h)
+	o := testOptions()
+	o.DryRun = true
+	res, err := c.Contain(runtimetest.Context(t), owner.Container, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(res.Notes, "\n"); !strings.Contains(notes, joiner.ShortID()) || !strings.Contains(notes, "cuts them too") {
+		t.Errorf("notes %q do not name %s", notes, joiner.ShortID())
+	}
+}

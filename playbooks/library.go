@@ -62,7 +62,11 @@ func (l Library) read(ref string) (string, []byte, error) {
 	}
 	b, err := builtinFS.ReadFile("builtin/" + ref + ".yaml")
 	if err != nil {
-		return "", nil, fmt.Errorf("no playbook %q: not a file, not in %v, not built in (`firebreak playbook list` shows them)", ref, l.Dirs)
+		where := "no playbook directory was given (--playbooks, $FIREBREAK_PLAYBOOKS)"
+		if len(l.Dirs) > 0 {
+			where = "not in " + strings.Join(l.Dirs, ", ")
+		}
+		return "", nil, fmt.Errorf("no playbook %q: not a file, %s, not built in (`firebreak playbook list` shows them)", ref, where)
 	}
 	return "builtin/" + ref + ".yaml", b, nil
 }

@@ -95,6 +95,14 @@ type Attachment struct {
 	DriverOpts  map[string]string `json:"driver_opts,omitempty"`
 }
 
+// NamespaceJoiners is implemented by engines where a container can join
+// another's network namespace (Docker's --network container:X): Joiners
+// lists the containers that joined id's namespace, so cutting id can say it
+// cuts them too.
+type NamespaceJoiners interface {
+	Joiners(ctx context.Context, id string) ([]Container, error)
+}
+
 // RefusedError says an act was refused for safety before anything changed:
 // a shared network namespace, a playbook run that cannot start or resume.
 // Every verb uses this one type, and the CLI maps it to one exit code.

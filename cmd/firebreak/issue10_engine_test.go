@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -305,5 +306,35 @@ func TestRunAndContainInputIsChecked(t *testing.T) {
 	}
 	if got, _ := e.Details(d.ID); got.State != runtime.StateRunning {
 		t.Errorf("bad input changed the container: %s", got.State)
+	}
+}
+
+// TestRunJSONEventsHaveOneTypeKey: every JSON line of a run has one "type"
+// (the envelope: event or report) and the event's kind under "event"; the
+// key "type" was written twice, so jq found no event.
+func TestRunJSONEventsHaveOneTypeKey(t *testing.T) {
+	e := fake.New()
+	d := e.Create("victim")
+	e.Start(d.ID)
+	pb := writePlaybook(t, "name: p\nsteps:\n  - id: freeze\n    action: contain.pause\n")
+	r := runFake(t, e, "run", pb, "--target", d.Name, "-o", "json", "--state-dir", t.TempDir(), "--key-dir", t.TempDir(), "--store", "file://"+t.TempDir())
+	if r.code != exitOK {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	events := 0
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if n := strings.Count(line, `"type":`); n != 1 {
+			t.Errorf("%d type keys in %s", n, line)
+		}
+		var v struct{ Type, Event string }
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if v.Type == "event" && v.Event != "" {
+			events++
+		}
+	}
+	if events < 4 { // run_started, step_started, step_finished, target_finished, run_finished
+		t.Errorf("%d events with a kind, want at least 4:\n%s", events, r.stdout)
 	}
 }

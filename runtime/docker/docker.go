@@ -85,6 +85,30 @@ func (d *Docker) List(ctx context.Context) ([]runtime.Container, error) {
 	return out, nil
 }
 
+// Joiners lists the containers whose network mode is container:<id> (or
+// container:<name>): they run in id's network namespace.
+func (d *Docker) Joiners(ctx context.Context, id string) ([]runtime.Container, error) {
+	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("docker ContainerList: %w", err)
+	}
+	var name string
+	for _, s := range list {
+		if s.ID == id {
+			name, _ = primaryName(s.Names)
+		}
+	}
+	var out []runtime.Container
+	for _, s := range list {
+		mode := s.HostConfig.NetworkMode
+		if s.ID != id && (mode == "container:"+id || (name != "" && mode == "container:"+name)) {
+			n, others := primaryName(s.Names)
+			out = append(out, runtime.Container{ID: s.ID, Name: n, Names: others, Image: s.Image, State: stateOf(string(s.State))})
+		}
+	}
+	return out, nil
+}
+
 // primaryName picks a container's own name from Docker's list of names:
 // the list also holds the names other containers link to it by
 // ("/web/db" for a --link db from web), and those may come first. The own

@@ -78,6 +78,9 @@ func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Det
 		}
 	}
 	hc.Links = spec.Links
+	if spec.JoinNetNS != "" {
+		hc.NetworkMode = container.NetworkMode("container:" + spec.JoinNetNS)
+	}
 	if spec.Network != "" {
 		hc.NetworkMode = container.NetworkMode(spec.Network)
 		es := &network.EndpointSettings{Aliases: spec.Aliases}

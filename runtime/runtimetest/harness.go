@@ -14,6 +14,7 @@ type Spec struct {
 	Aliases     []string // Docker: aliases on Network
 	IPv4        string   // Docker: a static address on Network (it needs a configured subnet: SubnetNetwork)
 	Links       []string // Docker: legacy links, "name:alias"
+	JoinNetNS   string   // Docker: run in this container's network namespace (--network container:X)
 	NetNS       string   // containerd: path of a network namespace to join
 	Labels      map[string]string
 	HostPID     bool     // share the host's PID namespace
