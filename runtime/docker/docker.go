@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -24,6 +25,13 @@ import (
 // Docker talks to one Docker Engine.
 type Docker struct {
 	api *client.Client
+
+	// joinList is the engine's container list as Joiners last read it: a
+	// fleet containment asks once per target, and one list serves them all
+	// (dockerd serialises its API; 50 lists slowed the others' freeze).
+	joinMu   sync.Mutex
+	joinList []container.Summary
+	joinAt   time.Time
 }
 
 var (
@@ -88,10 +96,17 @@ func (d *Docker) List(ctx context.Context) ([]runtime.Container, error) {
 // Joiners lists the containers whose network mode is container:<id> (or
 // container:<name>): they run in id's network namespace.
 func (d *Docker) Joiners(ctx context.Context, id string) ([]runtime.Container, error) {
-	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true})
-	if err != nil {
-		return nil, fmt.Errorf("docker ContainerList: %w", err)
+	d.joinMu.Lock()
+	if time.Since(d.joinAt) > 2*time.Second {
+		list, err := d.api.ContainerList(ctx, container.ListOptions{All: true})
+		if err != nil {
+			d.joinMu.Unlock()
+			return nil, fmt.Errorf("docker ContainerList: %w", err)
+		}
+		d.joinList, d.joinAt = list, time.Now()
 	}
+	list := d.joinList
+	d.joinMu.Unlock()
 	var name string
 	for _, s := range list {
 		if s.ID == id {
