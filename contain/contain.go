@@ -34,6 +34,16 @@ type Options struct {
 	WithSharers bool
 }
 
+// CheckAllow refuses a prefix kept open in the drop rules that opens
+// everything (0.0.0.0/0, ::/0): a containment with it cuts nothing, yet its
+// verdict could read isolated.
+func CheckAllow(p netip.Prefix) error {
+	if p.Bits() == 0 {
+		return fmt.Errorf("%s keeps every address open: that is no containment; allow the forensic host or subnet only", p)
+	}
+	return nil
+}
+
 // DefaultParallel is how many containers a fleet run acts on at once. The
 // engine serialises its own network changes, so a bound lower than the fleet
 // leaves the last targets waiting behind others' detach before their cut.

@@ -198,6 +198,16 @@ func (r *Run) appendEntry(e CustodyEntry) {
 	if e.Actor == "" {
 		e.Actor = r.info.Actor
 	}
+	// JSON carries only valid UTF-8: a byte that is not (a file name from
+	// inside a container, in an error) would come back from the stored log
+	// as U+FFFD and no longer hash the same, which verify reads as
+	// tampering. The entry is made of what JSON can keep.
+	for _, f := range []*string{&e.Actor, &e.Action, &e.Target, &e.Result} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD")
+	}
+	for i := range e.Artifacts {
+		e.Artifacts[i].Key = strings.ToValidUTF8(e.Artifacts[i].Key, "\uFFFD")
+	}
 	e.Prev = r.prev
 	e.Hash = entryHash(e)
 	r.prev = e.Hash

@@ -161,3 +161,73 @@ func firstManifest(t *testing.T, dir string) string {
 func firstCustody(t *testing.T, dir string) string {
 	return filepath.Join(firstRunDir(t, dir), "custody.jsonl")
 }
+
+// TestVerifyCaseWithInvalidUTF8InCustody: custody text that is not valid
+// UTF-8 (a file name from inside a container in an error) made an untouched
+// case fail verify as altered; a suspect could make its own evidence look
+// tampered.
+func TestVerifyCaseWithInvalidUTF8InCustody(t *testing.T) {
+	store, err := evidence.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg := signer(t)
+	ctx := context.Background()
+	r, err := evidence.OpenRun(ctx, store, sg, evidence.CaseInfo{ID: "IR-U", Actor: "tester\xff", Tool: "firebreak test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Log("collect", "c\x9b", "failed: open /srv/\xfe\xfd: permission denied")
+	r.Incomplete("fsdiff: \x80 unreadable")
+	if _, err := r.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := evidence.Verify(ctx, store, "IR-U", sg.Pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("an untouched case with invalid UTF-8 in its custody log does not verify: %+v", rep.Problems)
+	}
+}
+
+// TestFileStoreLinks: a store given as a link is its target (it listed as
+// empty); a link planted inside the store is never followed by Get (it
+// printed the host's file).
+func TestFileStoreLinks(t *testing.T) {
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "store")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	st, err := evidence.NewFileStore(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeCase(t, st, signer(t))
+	ro, err := evidence.OpenFileStore(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := ro.List(context.Background(), "cases/")
+	if err != nil || len(objs) == 0 {
+		t.Fatalf("List through a store link = %d objects, %v", len(objs), err)
+	}
+	marker := filepath.Join(t.TempDir(), "host-secret")
+	if err := os.WriteFile(marker, []byte("host secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(marker, filepath.Join(real, "cases", "IR-1", "planted")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Dir(marker), filepath.Join(real, "cases", "IR-1", "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"cases/IR-1/planted", "cases/IR-1/dirlink/host-secret", "cases/IR-1"} {
+		rc, err := ro.Get(context.Background(), key)
+		if err == nil {
+			rc.Close()
+			t.Errorf("Get(%s) opened something through a link or a directory", key)
+		}
+	}
+}

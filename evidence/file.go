@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"firebreak/internal/fsutil"
 )
@@ -33,7 +34,7 @@ var (
 // directory if needed. A path that is not a directory, or a directory that
 // cannot be written, is a permanent *StoreError saying what to change.
 func NewFileStore(dir string) (*FileStore, error) {
-	abs, err := filepath.Abs(dir)
+	abs, err := storeRoot(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func NewFileStore(dir string) (*FileStore, error) {
 // OpenFileStore opens an existing local store only to read it: nothing is
 // created, and a missing directory is a permanent *StoreError.
 func OpenFileStore(dir string) (*FileStore, error) {
-	abs, err := filepath.Abs(dir)
+	abs, err := storeRoot(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +63,21 @@ func OpenFileStore(dir string) (*FileStore, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// storeRoot is the store's directory as an absolute path, with a link
+// given as the store itself followed (an operator's choice: the walk of
+// List does not enter links, so the store is its target). Links inside the
+// store are never followed.
+func storeRoot(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real, nil
+	}
+	return abs, nil // not there yet: made by the first write
 }
 
 // checkDir refuses a store path that is not a directory, and a missing one
@@ -179,11 +195,32 @@ func (s *FileStore) Get(ctx context.Context, key string) (io.ReadCloser, error) 
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	// Only a regular file of the store is read: a link planted in the
+	// store is not followed (it could lead to a host file), a directory is
+	// no object.
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return nil, s.storeError("cannot be read", err)
+	}
+	defer root.Close()
+	rel, _ := filepath.Rel(s.dir, p)
+	// os.Root keeps every component inside the store; O_NOFOLLOW refuses a
+	// link as the object itself.
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
-	return f, err
+	if errors.Is(err, syscall.ELOOP) || (err != nil && strings.Contains(err.Error(), "escapes")) {
+		return nil, fmt.Errorf("%s: a link in the store, not an object: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file in the store: %w", key, ErrNotFound)
+	}
+	return f, nil
 }
 
 func (s *FileStore) Stat(ctx context.Context, key string) (Object, error) {

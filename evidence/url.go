@@ -3,9 +3,11 @@ package evidence
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -122,6 +124,8 @@ func parseStoreURL(raw string, o StoreOptions) (dir string, cfg *S3Config, err e
 	return "", nil, fmt.Errorf("store URL %q: unknown scheme %q (use file:// or s3://)", raw, u.Scheme)
 }
 
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
 func s3ConfigOf(raw string, u *url.URL, o StoreOptions, getenv func(string) string) (*S3Config, error) {
 	q := u.Query()
 	for k := range q {
@@ -166,6 +170,21 @@ func s3ConfigOf(raw string, u *url.URL, o StoreOptions, getenv func(string) stri
 	}
 	if cfg.Endpoint == "" {
 		return nil, fmt.Errorf("store URL %q: no endpoint: add ?endpoint=HOST:PORT or set AWS_ENDPOINT_URL", raw)
+	}
+	if !bucketName.MatchString(cfg.Bucket) || strings.Contains(cfg.Bucket, "..") {
+		return nil, fmt.Errorf("store URL %q: bucket %q: an S3 bucket name is 3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit", raw, cfg.Bucket)
+	}
+	for _, seg := range strings.Split(cfg.Prefix, "/") {
+		if seg == ".." || seg == "." {
+			return nil, fmt.Errorf("store URL %q: the prefix %q has a %q segment: give a plain path", raw, cfg.Prefix, seg)
+		}
+	}
+	if host, port, err := net.SplitHostPort(cfg.Endpoint); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+			return nil, fmt.Errorf("store URL %q: endpoint %q: give HOST:PORT with a port from 1 to 65535", raw, cfg.Endpoint)
+		}
+	} else if strings.ContainsAny(cfg.Endpoint, "/?#@ ") {
+		return nil, fmt.Errorf("store URL %q: endpoint %q: give HOST or HOST:PORT", raw, cfg.Endpoint)
 	}
 	if o.CredentialsFile != "" {
 		profile := o.Profile

@@ -41,21 +41,21 @@ func TestOpenURL(t *testing.T) {
 				t.Errorf("config %+v", c)
 			}
 		}},
-		{name: "S3EndpointFromEnv", url: "s3://b", env: map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:9000/", "MINIO_ROOT_USER": "u", "MINIO_ROOT_PASSWORD": "p"}, check: func(t *testing.T, s Store) {
+		{name: "S3EndpointFromEnv", url: "s3://bkt", env: map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:9000/", "MINIO_ROOT_USER": "u", "MINIO_ROOT_PASSWORD": "p"}, check: func(t *testing.T, s Store) {
 			c := s.(*S3Store).Config()
 			if c.Endpoint != "127.0.0.1:9000" || !c.Insecure || c.AccessKey != "u" || c.SecretKey != "p" {
 				t.Errorf("config %+v", c)
 			}
 		}},
-		{name: "S3CredentialsFileWins", url: "s3://b?endpoint=h:1", env: env, opts: StoreOptions{CredentialsFile: creds, Profile: "ir"}, check: func(t *testing.T, s Store) {
+		{name: "S3CredentialsFileWins", url: "s3://bkt?endpoint=h:1", env: env, opts: StoreOptions{CredentialsFile: creds, Profile: "ir"}, check: func(t *testing.T, s Store) {
 			if c := s.(*S3Store).Config(); c.AccessKey != "IRKEY" || c.SecretKey != "IRSECRET" {
 				t.Errorf("config %+v", c)
 			}
 		}},
-		{name: "S3NoEndpoint", url: "s3://b", env: env, wantErr: "endpoint"},
-		{name: "S3NoCredentials", url: "s3://b?endpoint=h:1", wantErr: "credentials"},
-		{name: "S3UnknownParam", url: "s3://b?endpoint=h:1&secret=x", env: env, wantErr: "unknown parameter"},
-		{name: "S3BadLockMode", url: "s3://b?endpoint=h:1", env: env, opts: StoreOptions{Retain: time.Hour, LockMode: "forever"}, wantErr: "lock mode"},
+		{name: "S3NoEndpoint", url: "s3://bkt", env: env, wantErr: "endpoint"},
+		{name: "S3NoCredentials", url: "s3://bkt?endpoint=h:1", wantErr: "credentials"},
+		{name: "S3UnknownParam", url: "s3://bkt?endpoint=h:1&secret=x", env: env, wantErr: "unknown parameter"},
+		{name: "S3BadLockMode", url: "s3://bkt?endpoint=h:1", env: env, opts: StoreOptions{Retain: time.Hour, LockMode: "forever"}, wantErr: "lock mode"},
 		{name: "UnknownScheme", url: "ftp://x/y", wantErr: "unknown scheme"},
 	}
 	for _, tt := range tests {
@@ -86,6 +86,21 @@ func TestCheckKey(t *testing.T) {
 	for _, k := range []string{"", "/a", "a/", "a//b", "./a", "a/..", "a\x00", `a\b`} {
 		if CheckKey(k) == nil {
 			t.Errorf("CheckKey(%q) accepted", k)
+		}
+	}
+}
+
+func TestS3URLsAreChecked(t *testing.T) {
+	env := func(string) string { return "" }
+	for _, raw := range []string{
+		"s3://b/p?endpoint=127.0.0.1:9000",          // bucket too short
+		"s3://Bad_Bucket/p?endpoint=127.0.0.1:9000", // not a bucket name
+		"s3://bucket/p?endpoint=127.0.0.1:99999",    // port out of range
+		"s3://bucket/../x?endpoint=127.0.0.1:9000",  // a .. in the prefix
+		"s3://bucket/p?endpoint=host/path:9000",     // not host:port
+	} {
+		if _, err := OpenURL(raw, StoreOptions{Getenv: env}); err == nil {
+			t.Errorf("OpenURL(%q) accepted", raw)
 		}
 	}
 }

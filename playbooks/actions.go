@@ -92,6 +92,9 @@ func containOptions(p map[string]any, env *Env) (contain.Options, error) {
 		if err != nil {
 			return o, fmt.Errorf("allow %q: give a CIDR", a)
 		}
+		if err := contain.CheckAllow(pre); err != nil {
+			return o, fmt.Errorf("allow: %v", err)
+		}
 		o.Allow = append(o.Allow, pre)
 	}
 	o.QuarantineNetwork = str(p, "quarantine_network")

@@ -98,6 +98,7 @@ const (
 
 var (
 	idPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	exprPattern = regexp.MustCompile(`^\$\{\{(.*)\}\}$`)
 )
 
@@ -217,7 +218,12 @@ func (p *parser) playbook(n *yaml.Node) *Playbook {
 	pb := &Playbook{Pos: p.pos(n), OnTargetFailure: TargetFailureContinue}
 	var stepsNode *yaml.Node
 	p.fields(n, "the playbook", map[string]func(*yaml.Node){
-		"name":        func(v *yaml.Node) { pb.Name = p.str(v, "name") },
+		"name": func(v *yaml.Node) {
+			pb.Name = p.str(v, "name")
+			if pb.Name != "" && !namePattern.MatchString(pb.Name) {
+				p.errorf(v, "name %q: use letters, digits, '.', '_' and '-' (it names the playbook in journals, cases and `run`)", pb.Name)
+			}
+		},
 		"description": func(v *yaml.Node) { pb.Description = p.str(v, "description") },
 		"params":      func(v *yaml.Node) { pb.Params = p.params(v) },
 		"steps":       func(v *yaml.Node) { stepsNode = v },

@@ -7,7 +7,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/moby/sys/signal"
 	yaml "go.yaml.in/yaml/v3"
+
+	"firebreak/collect"
+	"firebreak/contain"
 )
 
 // Check parses a playbook and validates it against the registry in one
@@ -80,14 +84,34 @@ func sortErrors(es Errors) {
 var paramChecks = map[string]map[string]func(any) error{
 	"contain.network": {"allow": checkCIDRs},
 	"notify.webhook":  {"url": checkWebhookURL},
+	"collect":         {"what": checkCollectors},
+	"contain.kill":    {"signal": checkSignal},
 }
 
 func checkCIDRs(v any) error {
 	l, _ := v.([]string)
 	for _, c := range l {
-		if _, err := netip.ParsePrefix(c); err != nil {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
 			return fmt.Errorf("%q is not a CIDR: give an address and prefix length, like 10.0.0.0/8 or 192.0.2.7/32", c)
 		}
+		if err := contain.CheckAllow(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkCollectors(v any) error {
+	l, _ := v.([]string)
+	_, err := collect.ParseCollectors(l)
+	return err
+}
+
+func checkSignal(v any) error {
+	s, _ := v.(string)
+	if _, err := signal.ParseSignal(s); err != nil {
+		return fmt.Errorf("signal %q: give a signal name like SIGKILL or SIGTERM, or its number", s)
 	}
 	return nil
 }

@@ -185,3 +185,32 @@ func TestBuiltinPlaybooksSayOnlyWhatExists(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateChecksValuesActionsRefuseAtRun: a collector or signal name
+// that the action would refuse only when it runs (after earlier steps had
+// contained the target) is an error at validation; so is an allow that
+// opens everything.
+func TestValidateChecksValuesActionsRefuseAtRun(t *testing.T) {
+	for name, tc := range map[string]struct{ src, want string }{
+		"collector": {"name: x\nsteps:\n  - id: a\n    action: collect\n    with: {what: [nope]}\n", `unknown collector "nope"`},
+		"signal":    {"name: x\nsteps:\n  - id: a\n    action: contain.kill\n    with: {signal: SIGFOO}\n", `signal "SIGFOO"`},
+		"allow-all": {"name: x\nsteps:\n  - id: a\n    action: contain.network\n    with: {allow: [0.0.0.0/0]}\n", "keeps every address open"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			es := check(tc.src)
+			if len(es) == 0 || !strings.Contains(es.Error(), tc.want) {
+				t.Errorf("errors %v, want one saying %q", es, tc.want)
+			}
+		})
+	}
+	if es := check("name: x\nsteps:\n  - id: a\n    action: contain.kill\n    with: {signal: SIGTERM}\n"); len(es) != 0 {
+		t.Errorf("SIGTERM refused: %v", es)
+	}
+}
+
+func TestPlaybookNameIsChecked(t *testing.T) {
+	es := check("name: \"evil\\e[31mRED\"\nsteps:\n  - id: a\n    action: wait\n    with: {for: 1s}\n")
+	if len(es) != 1 || !strings.Contains(es.Error(), "t.yaml:1:7: name") {
+		t.Errorf("errors %v, want the name refused at 1:7", es)
+	}
+}

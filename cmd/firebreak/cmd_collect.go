@@ -266,7 +266,7 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	}
 	var prog *progress
 	if g.Output == "text" && isTerminal(d.stderr) {
-		prog = &progress{w: d.stderr, start: time.Now()}
+		prog = &progress{w: d.rawStderr, start: time.Now()}
 		opts.Progress = prog.update
 	}
 	var errs []error

@@ -82,6 +82,9 @@ func (o *containOptions) toOptions() (contain.Options, error) {
 			}
 			p = netip.PrefixFrom(addr, addr.BitLen())
 		}
+		if err := contain.CheckAllow(p); err != nil {
+			return opts, usagef("--allow %s", err)
+		}
 		opts.Allow = append(opts.Allow, p)
 	}
 	if o.ProbePort < 1 || o.ProbePort > 65535 {

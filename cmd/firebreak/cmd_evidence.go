@@ -181,12 +181,12 @@ func runEvidenceShow(ctx context.Context, g *globalOptions, o *storeOptions, cas
 		fmt.Fprintln(d.stdout, "no finished run (an interrupted playbook run is finished by run --resume)")
 	}
 	for _, m := range ms {
-		fmt.Fprintf(d.stdout, "run %s by %s on %s, %s to %s\n", m.Run, safe(m.Actor), safe(orUnknown(m.Host)), m.Started.Format("2006-01-02T15:04:05Z"), m.Finished.Format("15:04:05Z"))
+		fmt.Fprintf(d.stdout, "run %s by %s on %s, %s to %s\n", safe(m.Run), safe(m.Actor), safe(orUnknown(m.Host)), m.Started.Format("2006-01-02T15:04:05Z"), m.Finished.Format("15:04:05Z"))
 		if t := runTargets(m, info, infoErr == nil && m.Run == ms[0].Run); len(t) > 0 {
 			fmt.Fprintf(d.stdout, "  targets: %s\n", safe(strings.Join(t, ", ")))
 		}
 		for _, a := range m.Artifacts {
-			fmt.Fprintf(d.stdout, "  %10d  sha256:%.16s…  %s\n", a.Size, a.SHA256, safe(a.Key))
+			fmt.Fprintf(d.stdout, "  %10d  sha256:%.16s…  %s\n", a.Size, safe(a.SHA256), safe(a.Key))
 		}
 		for _, inc := range m.Incomplete {
 			fmt.Fprintf(d.stdout, "  incomplete: %s\n", safe(inc))
@@ -277,7 +277,7 @@ func runEvidenceGet(ctx context.Context, o *storeOptions, key, out string, raw b
 		return err
 	}
 	defer rc.Close()
-	var w io.Writer = d.stdout
+	var w io.Writer = d.rawStdout // the artifact's own bytes, as asked (-f, --raw, or not a terminal)
 	if out != "" {
 		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {

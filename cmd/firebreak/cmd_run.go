@@ -107,15 +107,20 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 	if err := evidence.CheckCaseID(caseID); err != nil {
 		return usagef("%v", err)
 	}
+	// The playbook and the command line are checked before any engine is
+	// asked: bad input is exit 2 whether or not the engine answers.
+	pb, err := app.LoadPlaybook(o.Dirs, ref, app.NewRegistry())
+	if err != nil {
+		return err
+	}
+	if len(o.Targets) == 0 && len(o.Selectors) == 0 && o.Resume == "" {
+		return usagef("no targets: give --target or --selector")
+	}
 	s, err := openSession(ctx, g, d, &o.store, func(ao *app.Options) { ao.PlaybookDirs = o.Dirs })
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	pb, err := s.LoadPlaybook(ref)
-	if err != nil {
-		return err
-	}
 	targets, err := s.Resolve(ctx, app.Selection{Refs: o.Targets, Selectors: o.Selectors, Act: !o.DryRun})
 	if err != nil {
 		return err

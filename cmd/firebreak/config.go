@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -47,6 +48,8 @@ type siteConfig struct {
 
 // loadConfig reads the config file. A missing default file is no error; a
 // missing file named with --config or $FIREBREAK_CONFIG is.
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
 func loadConfig(path string, explicit bool) (*siteConfig, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
@@ -57,7 +60,12 @@ func loadConfig(path string, explicit bool) (*siteConfig, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, usagef("config file %s is not valid YAML: %v", path, err)
+		msg := err.Error()
+		line := "1"
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line = m[1]
+		}
+		return nil, usagef("%s:%s:1: not valid YAML: %s", path, line, strings.TrimPrefix(msg, "yaml: "))
 	}
 	c := &siteConfig{path: path, values: map[string][]string{}, pos: map[string]string{}}
 	if len(doc.Content) == 0 {
@@ -77,6 +85,9 @@ func loadConfig(path string, explicit bool) (*siteConfig, error) {
 		name := strings.ReplaceAll(k.Value, "_", "-")
 		if _, ok := configEnv[name]; !ok {
 			return nil, usagef("%s:%d:%d: unknown setting %q (known: %s)", path, k.Line, k.Column, k.Value, strings.Join(known, ", "))
+		}
+		if at, dup := c.pos[name]; dup {
+			return nil, usagef("%s:%d:%d: setting %s is given twice (first at %s): keep one", path, k.Line, k.Column, k.Value, at)
 		}
 		switch v.Kind {
 		case yaml.ScalarNode:
@@ -103,11 +114,13 @@ func (c *siteConfig) apply(cmd *cobra.Command) error {
 		return nil
 	}
 	var errs []error
+	seen := map[string]bool{} // a global flag is both the command's and inherited
 	visit := func(f *pflag.Flag) {
 		vals, ok := c.values[f.Name]
-		if !ok || f.Changed {
+		if !ok || f.Changed || seen[f.Name] {
 			return
 		}
+		seen[f.Name] = true
 		if env := configEnv[f.Name]; env != "" && os.Getenv(env) != "" {
 			return
 		}

@@ -338,3 +338,23 @@ func TestRunJSONEventsHaveOneTypeKey(t *testing.T) {
 		t.Errorf("%d events with a kind, want at least 4:\n%s", events, r.stdout)
 	}
 }
+
+// TestConfigErrorsOnceWithPlace: a bad value was reported twice, a repeated
+// setting was taken silently (the last won), a YAML error had no place.
+func TestConfigErrorsOnceWithPlace(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ src, want string }{
+		"bad":  {"output: yaml\n", "bad.yaml:1:9: setting output"},
+		"dup":  {"runtime: docker\nstate_dir: /a\nstate-dir: /b\n", "dup.yaml:3:1: setting state-dir is given twice"},
+		"yaml": {"store: [a\n", "yaml.yaml:1:1: not valid YAML"},
+	} {
+		p := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(p, []byte(tc.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runCLI(t, "--config", p, "version")
+		if r.code != exitUsage || strings.Count(r.stderr, tc.want) != 1 {
+			t.Errorf("%s: exit %d, want 2 and %q once:\n%s", name, r.code, tc.want, r.stderr)
+		}
+	}
+}

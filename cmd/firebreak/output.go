@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"firebreak/contain"
 )
@@ -238,4 +239,56 @@ func outcomesError(verb, output string, outs []contain.Outcome) error {
 		}
 	}
 	return &reportedError{err: err, failed: failed, of: len(outs), verb: verb, output: output}
+}
+
+// terminalSafe is how every text line leaves Firebreak: whatever a terminal
+// would act on (terminalUnsafe: C0 and C1 controls, DEL, bidi marks) and
+// bytes that are not UTF-8 (a lone 0x9b is a CSI to some terminals) are
+// escaped as they are written, except line feeds and tabs. It guards the
+// places a value was printed without safe(); JSON passes through it
+// unchanged (encodeJSON escaped it already). Artifact bytes and the
+// progress line go to the raw writers beside it.
+type terminalSafe struct{ w io.Writer }
+
+func (t terminalSafe) Write(p []byte) (int, error) {
+	if !needsEscape(p) {
+		return t.w.Write(p)
+	}
+	var b bytes.Buffer
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRune(p[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, "\\x%02x", p[i])
+		case r == '\n' || r == '\t' || !terminalUnsafe(r):
+			b.Write(p[i : i+n])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+	}
+	if _, err := t.w.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func needsEscape(p []byte) bool {
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRune(p[i:])
+		if (r == utf8.RuneError && n <= 1) || (r != '\n' && r != '\t' && terminalUnsafe(r)) {
+			return true
+		}
+		i += n
+	}
+	return false
+}
+
+// Fd lets isTerminal see the terminal behind it.
+func (t terminalSafe) Fd() uintptr {
+	if f, ok := t.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
 }

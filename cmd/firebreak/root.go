@@ -22,12 +22,16 @@ import (
 // reach an engine. Tests substitute them.
 type deps struct {
 	stdin          io.Reader
-	stdout, stderr io.Writer
-	openRuntime    func(ctx context.Context, o app.EngineOptions) (runtime.Runtime, error)
+	stdout, stderr io.Writer // text and JSON: terminal controls escaped (terminalSafe)
+	// rawStdout and rawStderr are the same streams unescaped: for artifact
+	// bytes asked for (evidence get) and the progress line's own \r.
+	rawStdout, rawStderr io.Writer
+	openRuntime          func(ctx context.Context, o app.EngineOptions) (runtime.Runtime, error)
 }
 
 func newDeps(stdout, stderr io.Writer) *deps {
-	return &deps{stdin: os.Stdin, stdout: stdout, stderr: stderr, openRuntime: app.OpenRuntime}
+	return &deps{stdin: os.Stdin, stdout: terminalSafe{stdout}, stderr: terminalSafe{stderr},
+		rawStdout: stdout, rawStderr: stderr, openRuntime: app.OpenRuntime}
 }
 
 // globalOptions are the flags every command shares. They follow the engines'

@@ -304,3 +304,20 @@ func TestPlaybookShowIsStable(t *testing.T) {
 		}
 	}
 }
+
+func TestTerminalSafeWriter(t *testing.T) {
+	var b bytes.Buffer
+	w := terminalSafe{&b}
+	in := "ok\tcol\nline \x1b[2J bell\x07 c1\u009b lone\x9b bidi\u202e é\n"
+	n, err := io.WriteString(w, in)
+	if err != nil || n != len(in) {
+		t.Fatalf("Write = %d, %v; want %d", n, err, len(in))
+	}
+	want := "ok\tcol\nline \\x1b[2J bell\\a c1\\u009b lone\\x9b bidi\\u202e é\n"
+	if b.String() != want {
+		t.Errorf("wrote %q, want %q", b.String(), want)
+	}
+	if r, bad := hasUnsafe(b.String()); bad {
+		t.Errorf("%U left raw", r)
+	}
+}

@@ -230,7 +230,13 @@ func (s *Session) CaseInfo(caseID, playbook string, targets []string) evidence.C
 // ones) and validates it against the registry. Problems are *InputError,
 // wrapping playbooks.Errors where the file has them.
 func (s *Session) LoadPlaybook(ref string) (*playbooks.Playbook, error) {
-	pb, err := playbooks.Library{Dirs: s.opts.PlaybookDirs}.Check(ref, s.registry)
+	return LoadPlaybook(s.opts.PlaybookDirs, ref, s.registry)
+}
+
+// LoadPlaybook is Session.LoadPlaybook for a front end that checks its input
+// before it opens a session (no engine is needed to read a playbook).
+func LoadPlaybook(dirs []string, ref string, reg *playbooks.Registry) (*playbooks.Playbook, error) {
+	pb, err := playbooks.Library{Dirs: dirs}.Check(ref, reg)
 	var es playbooks.Errors
 	if errors.As(err, &es) {
 		return nil, &InputError{fmt.Errorf("playbook %s is not valid:\n%w", ref, err)}
