@@ -224,7 +224,9 @@ func (c *collection) processes() error {
 // settings and the live signs of an escape, from the process tree already
 // read when processes were collected.
 func (c *collection) indicators() error {
-	a := assess(c.ctx, c.rt.Name(), c.opts.ProcRoot, c.d, c.procs)
+	x := assessTree(c.ctx, c.rt.Name(), c.opts.ProcRoot, c.d, c.procs)
+	addKernelHelpers(c.ctx, c.rt, DefaultHelperFiles(), []*assessed{&x})
+	a := x.a
 	c.res.Indicators, c.res.Highest = len(a.Findings), a.Max()
 	return c.putJSON("indicators.json", WhatIndicators, a)
 }

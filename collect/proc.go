@@ -206,14 +206,37 @@ func (p *procReader) processTree(initPID int) ([]*Process, error) {
 		}
 	}
 	all[initPID] = init
-	descends := func(pid int) bool {
+	descendsFrom := func(pid, root int) bool {
 		for i := 0; i < 4096 && pid > 1; i++ {
-			if pid == initPID {
+			if pid == root {
 				return true
 			}
 			pr := all[pid]
 			if pr == nil {
 				return false
+			}
+			pid = pr.PPID
+		}
+		return false
+	}
+	// The container's shim (the init's parent) starts what `docker exec`
+	// and `ctr task exec` run: such a process is not the init's
+	// descendant, and one that entered the host's namespaces and moved to
+	// another cgroup is tied to the container by nothing else. The init of
+	// another container under the same shim (a pod) is PID 1 of its own
+	// PID namespace: it and its descendants are left out.
+	shim := 0
+	if parent := all[init.PPID]; parent != nil && strings.HasPrefix(parent.Comm, "containerd-shim") {
+		shim = init.PPID
+	}
+	otherInit := func(pid int) bool {
+		for i := 0; i < 4096 && pid > 1 && pid != shim; i++ {
+			pr := all[pid]
+			if pr == nil {
+				return false
+			}
+			if pid != initPID && pr.PPID == shim && pr.Namespaces["pid"] != init.Namespaces["pid"] && p.nsInit(pid) {
+				return true
 			}
 			pid = pr.PPID
 		}
@@ -232,23 +255,37 @@ func (p *procReader) processTree(initPID int) ([]*Process, error) {
 			pr.Reason = "cgroup"
 		case !hostPIDNS && pr.Namespaces["pid"] == init.Namespaces["pid"]:
 			pr.Reason = "pid-namespace"
-		case descends(pid):
+		case descendsFrom(pid, initPID):
 			pr.Reason = "descendant"
+		case shim > 0 && pid != shim && descendsFrom(pid, shim) && !otherInit(pid):
+			pr.Reason = "shim-descendant"
 		default:
 			continue
 		}
-		if !equalLines(pr.Cgroup, init.Cgroup) {
-			pr.Outside = append(pr.Outside, "cgroup differs from the container's")
-		}
-		for _, n := range nsNames {
-			if init.Namespaces[n] != "" && pr.Namespaces[n] != init.Namespaces[n] {
-				pr.Outside = append(pr.Outside, n+" namespace differs from the container's ("+pr.Namespaces[n]+")")
+		// A zombie has no namespaces or cgroup left to read: it is listed,
+		// never judged (it read as an escape before).
+		if pr.State != "Z" && pr.State != "X" {
+			if len(pr.Cgroup) > 0 && !equalLines(pr.Cgroup, init.Cgroup) {
+				pr.Outside = append(pr.Outside, "cgroup differs from the container's")
+			}
+			for _, n := range nsNames {
+				// An unreadable link is unknown, never different.
+				if init.Namespaces[n] != "" && pr.Namespaces[n] != "" && pr.Namespaces[n] != init.Namespaces[n] {
+					pr.Outside = append(pr.Outside, n+" namespace differs from the container's ("+pr.Namespaces[n]+")")
+				}
 			}
 		}
 		p.details(pr)
 		out = append(out, pr)
 	}
 	return out, nil
+}
+
+// nsInit reports whether pid is PID 1 of its own PID namespace (the last
+// NSpid entry), as a container's init is.
+func (p *procReader) nsInit(pid int) bool {
+	st, err := p.fs.Status(pid)
+	return err == nil && len(st.NSPIDs) > 1 && st.NSPIDs[len(st.NSPIDs)-1] == 1
 }
 
 func equalLines(a, b []string) bool {

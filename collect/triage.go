@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,7 +137,7 @@ func liveFindings(ctx context.Context, procRoot string, d runtime.Details, procs
 	}
 	out = append(out, hostFDs(procRoot, d, procs)...)
 	for _, m := range d.Security.Mounts {
-		if !m.RW || m.Type != "bind" || started.IsZero() {
+		if !m.RW || m.Type != "bind" || started.IsZero() || !watchedForWrites(m.Source) {
 			continue
 		}
 		if n, first := newerThan(ctx, m.Source, started, 10000); n > 0 {
@@ -148,11 +149,51 @@ func liveFindings(ctx context.Context, procRoot string, d runtime.Details, procs
 	return out
 }
 
+// systemTrees are host directories whose contents the host itself changes
+// all the time (logs, runtime state, pseudo files): a change under them
+// after the container started is no evidence that the container wrote it.
+// Their bind mounts are configuration findings (host-mount-*); they are not
+// walked for writes.
+var systemTrees = []string{"/", "/proc", "/sys", "/dev", "/run", "/var/run", "/var", "/var/log", "/var/lib", "/tmp", "/etc", "/usr", "/boot", "/home", "/root", "/lib", "/lib64", "/bin", "/sbin", "/opt", "/srv", "/mnt", "/media"}
+
+// pseudoFS are filesystems with no writes by anyone to find: kernel views.
+var pseudoFS = map[int64]bool{
+	0x9fa0:     true, // proc
+	0x62656572: true, // sysfs
+	0x1cd1:     true, // devpts
+	0x27e0eb:   true, // cgroup v1
+	0x63677270: true, // cgroup2
+	0x64626720: true, // debugfs
+	0x74726163: true, // tracefs
+	0x73636673: true, // securityfs
+	0xcafe4a11: true, // bpf
+}
+
+// watchedForWrites says whether writes under a host mount's source can be
+// told apart from the host's own: not a system tree, not a pseudo
+// filesystem.
+func watchedForWrites(src string) bool {
+	src = filepath.Clean(src)
+	if slices.Contains(systemTrees, src) || strings.HasPrefix(src, "/proc/") || strings.HasPrefix(src, "/sys/") || strings.HasPrefix(src, "/dev/") {
+		return false
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(src, &st); err != nil || pseudoFS[int64(st.Type)] {
+		return false
+	}
+	return true
+}
+
 // newerThan counts entries under dir modified after t, looking at most at
-// limit entries and never following links.
+// limit entries, never following links and never leaving dir's filesystem
+// (a mount below it is another filesystem, written by others).
 func newerThan(ctx context.Context, dir string, t time.Time, limit int) (int, string) {
 	n, seen := 0, 0
 	first := ""
+	var root syscall.Stat_t
+	if err := syscall.Lstat(dir, &root); err != nil {
+		return 0, ""
+	}
 	_ = filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil || ctx.Err() != nil {
 			return filepath.SkipDir
@@ -165,7 +206,16 @@ func newerThan(ctx context.Context, dir string, t time.Time, limit int) (int, st
 			return nil
 		}
 		fi, err := de.Info()
-		if err == nil && fi.ModTime().After(t) {
+		if err != nil {
+			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Dev != root.Dev {
+			if de.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if fi.ModTime().After(t) {
 			n++
 			if first == "" {
 				first = p
@@ -183,19 +233,43 @@ func safeShort(s string) string {
 	return strconv.Quote(s)
 }
 
+// AssessOptions say how triage reads the host.
+type AssessOptions struct {
+	ProcRoot string      // /proc unless a test says otherwise
+	Helpers  HelperFiles // the host's usermode helper settings (DefaultHelperFiles)
+	Parallel int         // containers read at once
+}
+
+// DefaultAssessOptions read the host's own /proc and settings.
+func DefaultAssessOptions() AssessOptions {
+	return AssessOptions{ProcRoot: "/proc", Helpers: DefaultHelperFiles(), Parallel: 8}
+}
+
 // Assess triages one container: configuration findings always, live ones
 // when it runs. procRoot is /proc unless a test says otherwise.
 func Assess(ctx context.Context, rt runtime.Runtime, procRoot string, c runtime.Container) (Assessment, error) {
-	d, err := rt.Inspect(ctx, c.ID)
+	o := DefaultAssessOptions()
+	o.ProcRoot = procRoot
+	as, err := AssessWith(ctx, rt, []runtime.Container{c}, o)
 	if err != nil {
 		return Assessment{}, err
 	}
-	return assess(ctx, rt.Name(), procRoot, d, nil), nil
+	if len(as) == 0 {
+		return Assessment{}, &runtime.NotFoundError{Ref: c.ID}
+	}
+	return as[0], nil
 }
 
-// assess triages an inspected container; procs is its process tree when
-// already read (nil to read it).
-func assess(ctx context.Context, engine, procRoot string, d runtime.Details, procs []*Process) Assessment {
+// assessed is one container's assessment with what its live part read.
+type assessed struct {
+	a     Assessment
+	d     runtime.Details
+	procs []*Process
+}
+
+// assessTree triages an inspected container; procs is its process tree
+// when already read (nil to read it).
+func assessTree(ctx context.Context, engine, procRoot string, d runtime.Details, procs []*Process) assessed {
 	a := Assessment{Container: d.Container, Runtime: engine, Findings: Configuration(d)}
 	if d.Pid > 0 {
 		var err error
@@ -210,14 +284,49 @@ func assess(ctx context.Context, engine, procRoot string, d runtime.Details, pro
 	} else {
 		a.Notes = append(a.Notes, "not running: configuration findings only")
 	}
+	score(&a)
+	return assessed{a: a, d: d, procs: procs}
+}
+
+// score sorts the findings and sums their weights.
+func score(a *Assessment) {
 	sortFindings(a.Findings)
+	a.Score = 0
 	for _, f := range a.Findings {
 		a.Score += severityWeight[f.Severity]
 	}
 	if a.Findings == nil {
 		a.Findings = []Finding{}
 	}
-	return a
+}
+
+// addKernelHelpers adds, to the running containers among them, the host's
+// usermode helpers that point into their filesystems (read once for all).
+func addKernelHelpers(ctx context.Context, rt runtime.Runtime, h HelperFiles, as []*assessed) {
+	var fss []containerFS
+	for _, x := range as {
+		if x.d.Pid <= 0 {
+			continue
+		}
+		fs := containerFS{c: x.d.Container, dirs: layerDirs(ctx, rt, x.d.ID)}
+		for _, p := range x.procs {
+			fs.pids = append(fs.pids, p.PID)
+			if p.PID == x.d.Pid {
+				fs.cgroup = p.Cgroup
+			}
+		}
+		fss = append(fss, fs)
+	}
+	if len(fss) == 0 {
+		return
+	}
+	found := kernelHelperFindings(h, fss)
+	for _, x := range as {
+		if f := found[x.d.ID]; len(f) > 0 {
+			x.a.Findings = append(x.a.Findings, f...)
+			score(&x.a)
+		}
+	}
 }
 
 func sortFindings(fs []Finding) {
@@ -245,18 +354,35 @@ func Rank(as []Assessment) {
 
 // AssessAll triages containers with at most parallel at once and ranks them.
 func AssessAll(ctx context.Context, rt runtime.Runtime, procRoot string, targets []runtime.Container, parallel int) ([]Assessment, error) {
-	out := make([]Assessment, len(targets))
+	o := DefaultAssessOptions()
+	o.ProcRoot, o.Parallel = procRoot, parallel
+	return AssessWith(ctx, rt, targets, o)
+}
+
+// AssessWith triages containers as o says and ranks them. A container
+// removed meanwhile is left out; other failures are joined.
+func AssessWith(ctx context.Context, rt runtime.Runtime, targets []runtime.Container, o AssessOptions) ([]Assessment, error) {
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	out := make([]*assessed, len(targets))
 	errs := make([]error, len(targets))
 	var g errgroup.Group
-	g.SetLimit(max(parallel, 1))
+	g.SetLimit(max(o.Parallel, 1))
 	for i, t := range targets {
 		g.Go(func() error {
-			out[i], errs[i] = Assess(ctx, rt, procRoot, t)
-			return nil // each target's error is kept in errs
+			d, err := rt.Inspect(ctx, t.ID)
+			if err != nil {
+				errs[i] = err
+				return nil // each target's error is kept in errs
+			}
+			x := assessTree(ctx, rt.Name(), o.ProcRoot, d, nil)
+			out[i] = &x
+			return nil
 		})
 	}
 	_ = g.Wait() // every func returns nil
-	var kept []Assessment
+	var kept []*assessed
 	var failed []error
 	for i := range out {
 		if errs[i] != nil {
@@ -268,11 +394,13 @@ func AssessAll(ctx context.Context, rt runtime.Runtime, procRoot string, targets
 		}
 		kept = append(kept, out[i])
 	}
-	Rank(kept)
-	if kept == nil {
-		kept = []Assessment{}
+	addKernelHelpers(ctx, rt, o.Helpers, kept)
+	as := make([]Assessment, 0, len(kept))
+	for _, x := range kept {
+		as = append(as, x.a)
 	}
-	return kept, errors.Join(failed...)
+	Rank(as)
+	return as, errors.Join(failed...)
 }
 
 // hostFDs finds open files of the container's processes that live on a
