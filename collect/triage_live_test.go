@@ -232,3 +232,25 @@ func syscallKill(pid int) error {
 	}
 	return p.Kill()
 }
+
+// TestTriageHostOnDocker: the engine reports its runc and containerd
+// versions, the kernel's is read, the runtime binaries are hashed and kept
+// for the next run.
+func TestTriageHostOnDocker(t *testing.T) {
+	h := runtimetest.Docker(t)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{})
+	f := collect.DefaultHostFiles(t.TempDir())
+	a := collect.TriageHost(runtimetest.Context(t), h.Runtime(), f, "/proc", []runtime.Container{d.Container})
+	if a.Versions.Engine == "" || a.Versions.Runc == "" || a.Versions.Containerd == "" || a.Versions.Kernel == "" {
+		t.Errorf("versions %+v, want engine, runc, containerd and kernel", a.Versions)
+	}
+	if len(a.Binaries) == 0 {
+		t.Errorf("no runtime binary hashed (%v)", f.Binaries)
+	}
+	if _, err := os.Stat(f.StateFile); err != nil {
+		t.Errorf("the digests are not kept: %v", err)
+	}
+	if again := collect.TriageHost(runtimetest.Context(t), h.Runtime(), f, "/proc", nil); slices.ContainsFunc(again.Findings, func(x collect.Finding) bool { return x.ID == "host-binary-changed" }) {
+		t.Errorf("an unchanged binary is reported changed: %+v", again.Findings)
+	}
+}

@@ -95,6 +95,21 @@ type Attachment struct {
 	DriverOpts  map[string]string `json:"driver_opts,omitempty"`
 }
 
+// HostVersions are the versions of what runs containers on the host, as the
+// engine reports them ("" where it does not).
+type HostVersions struct {
+	Engine     string // the engine and its version, e.g. "docker 20.10.24"
+	Runc       string
+	Containerd string
+	Kernel     string
+}
+
+// HostInformer is implemented by engines that report the versions of the
+// host's container stack.
+type HostInformer interface {
+	HostVersions(ctx context.Context) (HostVersions, error)
+}
+
 // NamespaceJoiners is implemented by engines where a container can join
 // another's network namespace (Docker's --network container:X): Joiners
 // lists the containers that joined id's namespace, so cutting id can say it

@@ -23,6 +23,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"golang.org/x/sys/unix"
 
 	"firebreak/runtime"
 )
@@ -87,6 +88,21 @@ func New(address, namespace string) (*Containerd, error) {
 }
 
 // Client returns the containerd client, for tests that set up fixtures.
+// HostVersions reads containerd's version; runc's is not reported by
+// containerd, and the kernel's is the host's own (uname).
+func (c *Containerd) HostVersions(ctx context.Context) (runtime.HostVersions, error) {
+	v, err := c.api.Version(c.ctx(ctx))
+	if err != nil {
+		return runtime.HostVersions{}, fmt.Errorf("containerd Version: %w", err)
+	}
+	out := runtime.HostVersions{Engine: "containerd " + v.Version, Containerd: v.Version}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		out.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	return out, nil
+}
+
 func (c *Containerd) Client() *client.Client { return c.api }
 
 // Namespace is the containerd namespace this adapter works in.

@@ -93,6 +93,25 @@ func (d *Docker) List(ctx context.Context) ([]runtime.Container, error) {
 	return out, nil
 }
 
+// HostVersions reads the engine's version and its components' (runc,
+// containerd) and the kernel's, as dockerd reports them.
+func (d *Docker) HostVersions(ctx context.Context) (runtime.HostVersions, error) {
+	v, err := d.api.ServerVersion(ctx)
+	if err != nil {
+		return runtime.HostVersions{}, fmt.Errorf("docker ServerVersion: %w", err)
+	}
+	out := runtime.HostVersions{Engine: "docker " + v.Version, Kernel: v.KernelVersion}
+	for _, c := range v.Components {
+		switch strings.ToLower(c.Name) {
+		case "runc":
+			out.Runc = c.Version
+		case "containerd":
+			out.Containerd = c.Version
+		}
+	}
+	return out, nil
+}
+
 // Joiners lists the containers whose network mode is container:<id> (or
 // container:<name>): they run in id's network namespace.
 func (d *Docker) Joiners(ctx context.Context, id string) ([]runtime.Container, error) {
