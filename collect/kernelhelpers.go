@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -103,9 +104,8 @@ func (fs containerFS) owns(program string) bool {
 // that points into its filesystem, and a cgroup v1 notify_on_release set on
 // one of its cgroups (with a release_agent, the kernel runs that agent as
 // root when the cgroup empties).
-func kernelHelperFindings(h HelperFiles, fss []containerFS) map[string][]Finding {
+func kernelHelperFindings(h HelperFiles, helpers []helper, fss []containerFS) map[string][]Finding {
 	out := map[string][]Finding{}
-	helpers := h.read()
 	for _, fs := range fss {
 		for _, hp := range helpers {
 			if !fs.owns(hp.program) {
@@ -138,6 +138,22 @@ func kernelHelperFindings(h HelperFiles, fss []containerFS) map[string][]Finding
 		}
 	}
 	return out
+}
+
+// hostPrograms are where a host's own helpers live: a helper there needs
+// no look at the containers' layers.
+var hostPrograms = []string{"/sbin/", "/bin/", "/usr/sbin/", "/usr/bin/", "/usr/lib/", "/usr/libexec/", "/usr/share/", "/lib/"}
+
+// suspicious reports whether any helper names a program outside the host's
+// own directories (where a container's files would be).
+func suspicious(helpers []helper) bool {
+	for _, hp := range helpers {
+		p := filepath.Clean(hp.program)
+		if !slices.ContainsFunc(hostPrograms, func(dir string) bool { return strings.HasPrefix(p, dir) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // layerDirs are the container's writable layer and its merged view on the

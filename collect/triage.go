@@ -303,12 +303,19 @@ func score(a *Assessment) {
 // addKernelHelpers adds, to the running containers among them, the host's
 // usermode helpers that point into their filesystems (read once for all).
 func addKernelHelpers(ctx context.Context, rt runtime.Runtime, h HelperFiles, as []*assessed) {
+	helpers := h.read()
+	// The layers are looked up only when a helper points somewhere a
+	// container's files could be (an engine call per container otherwise).
+	lookLayers := suspicious(helpers)
 	var fss []containerFS
 	for _, x := range as {
 		if x.d.Pid <= 0 {
 			continue
 		}
-		fs := containerFS{c: x.d.Container, dirs: layerDirs(ctx, rt, x.d.ID)}
+		fs := containerFS{c: x.d.Container}
+		if lookLayers {
+			fs.dirs = layerDirs(ctx, rt, x.d.ID)
+		}
 		for _, p := range x.procs {
 			fs.pids = append(fs.pids, p.PID)
 			if p.PID == x.d.Pid {
@@ -320,7 +327,7 @@ func addKernelHelpers(ctx context.Context, rt runtime.Runtime, h HelperFiles, as
 	if len(fss) == 0 {
 		return
 	}
-	found := kernelHelperFindings(h, fss)
+	found := kernelHelperFindings(h, helpers, fss)
 	for _, x := range as {
 		if f := found[x.d.ID]; len(f) > 0 {
 			x.a.Findings = append(x.a.Findings, f...)

@@ -395,6 +395,33 @@ type Security struct {
 	PidsLimit       int64    `json:"pids_limit"`        // 0 for none
 	Devices         []string `json:"devices,omitempty"` // host devices passed through
 	Mounts          []Mount  `json:"mounts,omitempty"`
+
+	// SystemPathsUnconfined: /proc/sys is not read-only (it is among the
+	// paths engines mask or make read-only by default): Docker's
+	// --security-opt systempaths=unconfined, or a spec without it.
+	SystemPathsUnconfined bool `json:"systempaths_unconfined,omitempty"`
+	// DeviceCgroupRules are device access rules beyond the engine's
+	// defaults, in Docker's form "b *:* rwm" (type, major:minor, access).
+	DeviceCgroupRules []string `json:"device_cgroup_rules,omitempty"`
+	// HostUserns: the host's user namespace was asked for explicitly
+	// (Docker --userns=host), as opposed to the engine's default.
+	HostUserns bool `json:"host_userns,omitempty"`
+	// UsernsRemap is engine-wide: the engine gives every container a user
+	// namespace unless told otherwise (Docker's userns-remap).
+	UsernsRemap bool `json:"userns_remap,omitempty"`
+	// CgroupVersion is host-wide: 1 or 2, 0 when unknown.
+	CgroupVersion int `json:"cgroup_version,omitempty"`
+
+	// What the CIS Docker Benchmark's hygiene checks read. An engine that
+	// cannot tell leaves a field empty (see its adapter).
+	RestartPolicy  string          `json:"restart_policy,omitempty"`  // "no", "always", "unless-stopped", "on-failure"
+	RestartRetries int             `json:"restart_retries,omitempty"` // with on-failure; 0 for no limit
+	Healthcheck    string          `json:"healthcheck,omitempty"`     // the check's command, "none" when there is none
+	Ports          []PublishedPort `json:"ports,omitempty"`           // published on the host
+	CgroupParent   string          `json:"cgroup_parent,omitempty"`   // set at create (--cgroup-parent)
+	Ulimits        []string        `json:"ulimits,omitempty"`         // set at create, "nofile=1024:2048"
+	DefaultBridge  bool            `json:"default_bridge,omitempty"`  // on the engine's default bridge network (docker0)
+	Command        []string        `json:"command,omitempty"`         // entrypoint and arguments as configured
 }
 
 // Mount is one mount into a container.
@@ -403,4 +430,13 @@ type Mount struct {
 	Source      string `json:"source"`
 	Destination string `json:"destination"`
 	RW          bool   `json:"rw"`
+	Propagation string `json:"propagation,omitempty"` // shared, rshared, slave, rslave, private, rprivate; "" for the default
+}
+
+// PublishedPort is a container port published on the host.
+type PublishedPort struct {
+	HostIP        string `json:"host_ip"`   // "", "0.0.0.0" or "::": every interface
+	HostPort      int    `json:"host_port"` // 0: the engine picks one
+	ContainerPort int    `json:"container_port"`
+	Protocol      string `json:"protocol"` // tcp, udp, sctp
 }

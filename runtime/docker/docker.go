@@ -4,11 +4,13 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
 
 	"firebreak/runtime"
 )
@@ -32,6 +35,11 @@ type Docker struct {
 	joinMu   sync.Mutex
 	joinList []container.Summary
 	joinAt   time.Time
+
+	// engineInfo is what Info said of the engine-wide settings, read once
+	// (see engine).
+	engineMu   sync.Mutex
+	engineInfo *engineInfo
 }
 
 var (
@@ -229,7 +237,7 @@ func (d *Docker) Inspect(ctx context.Context, id string) (runtime.Details, error
 			det.NetworkMode.Kind = "none"
 		}
 	}
-	det.Security = securityOf(c)
+	det.Security = securityOf(c, d.engine(ctx))
 	if c.NetworkSettings != nil {
 		names := make([]string, 0, len(c.NetworkSettings.Networks))
 		for n := range c.NetworkSettings.Networks {
@@ -483,8 +491,48 @@ var allCaps = []string{"AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSP
 
 func normCap(c string) string { return strings.TrimPrefix(strings.ToUpper(c), "CAP_") }
 
-func securityOf(c container.InspectResponse) runtime.Security {
-	s := runtime.Security{Seccomp: "default", AppArmor: c.AppArmorProfile}
+// engineInfo is what the engine says of itself that bears on every
+// container's isolation.
+type engineInfo struct {
+	usernsRemap   bool // dockerd --userns-remap: containers get a user namespace by default
+	apparmor      bool // the engine applies AppArmor (docker-default unless told otherwise)
+	cgroupVersion int  // 1 or 2; 0 unknown
+}
+
+// engine reads the engine-wide settings from Info once. Until a read
+// succeeds each call tries again, and a failed one reports nothing known
+// (no remapping, no AppArmor, cgroup version unknown): Inspect never fails
+// for want of it.
+func (d *Docker) engine(ctx context.Context) engineInfo {
+	d.engineMu.Lock()
+	defer d.engineMu.Unlock()
+	if d.engineInfo != nil {
+		return *d.engineInfo
+	}
+	info, err := d.api.Info(ctx)
+	if err != nil {
+		return engineInfo{}
+	}
+	e := engineInfo{}
+	for _, o := range info.SecurityOptions { // "name=userns", "name=seccomp,profile=builtin", ...
+		for _, kv := range strings.Split(o, ",") {
+			switch kv {
+			case "name=userns":
+				e.usernsRemap = true
+			case "name=apparmor":
+				e.apparmor = true
+			}
+		}
+	}
+	e.cgroupVersion, _ = strconv.Atoi(info.CgroupVersion)
+	d.engineInfo = &e
+	return e
+}
+
+// securityOf reads isolation settings from the inspect document and the
+// engine-wide settings.
+func securityOf(c container.InspectResponse, e engineInfo) runtime.Security {
+	s := runtime.Security{Seccomp: "default", AppArmor: c.AppArmorProfile, UsernsRemap: e.usernsRemap, CgroupVersion: e.cgroupVersion}
 	hc := c.HostConfig
 	if hc == nil {
 		return s
@@ -539,7 +587,11 @@ func securityOf(c container.InspectResponse) runtime.Security {
 	if hc.CgroupnsMode.IsHost() {
 		s.HostNamespaces = append(s.HostNamespaces, "cgroup")
 	}
-	s.UserNamespace = hc.UsernsMode != "" && !hc.UsernsMode.IsHost()
+	// UsernsMode is "" (the engine's default) or "host": with
+	// userns-remap, only "host" leaves a container in the host's.
+	s.HostUserns = hc.UsernsMode.IsHost()
+	s.UserNamespace = e.usernsRemap && !s.HostUserns
+	var labels []string
 	for _, o := range hc.SecurityOpt {
 		k, v, _ := strings.Cut(strings.Replace(o, ":", "=", 1), "=")
 		switch k {
@@ -552,16 +604,34 @@ func securityOf(c container.InspectResponse) runtime.Security {
 		case "apparmor":
 			s.AppArmor = v
 		case "label":
-			s.SELinux = v
+			labels = append(labels, v)
 		case "no-new-privileges":
 			s.NoNewPrivileges = v == "" || v == "true"
 		}
 	}
+	s.SELinux = strings.Join(labels, ",")
+	if s.SELinux == "" {
+		s.SELinux = c.ProcessLabel // the engine's own label for the container, on an SELinux host
+	}
+	if s.AppArmor == "" && e.apparmor && !hc.Privileged {
+		// Docker records the profile when the container starts; a created
+		// one will get docker-default.
+		s.AppArmor = "docker-default"
+	}
 	if hc.Privileged {
 		s.Seccomp, s.AppArmor = "unconfined", "unconfined"
 	}
+	// --security-opt systempaths=unconfined sends empty lists; nil is the
+	// engine's defaults (or privileged, which needs no second finding).
+	s.SystemPathsUnconfined = !hc.Privileged && hc.ReadonlyPaths != nil && !slices.Contains(hc.ReadonlyPaths, "/proc/sys")
+	s.DeviceCgroupRules = slices.Clone(hc.DeviceCgroupRules)
 	if c.Config != nil {
 		s.User = c.Config.User
+		s.Command = append(slices.Clone(c.Config.Entrypoint), c.Config.Cmd...)
+		s.Healthcheck = "none"
+		if h := c.Config.Healthcheck; h != nil && len(h.Test) > 0 && h.Test[0] != "NONE" {
+			s.Healthcheck = strings.Join(h.Test, " ")
+		}
 	}
 	s.ReadonlyRootfs = hc.ReadonlyRootfs
 	s.MemoryLimit = hc.Memory
@@ -573,7 +643,48 @@ func securityOf(c container.InspectResponse) runtime.Security {
 		s.Devices = append(s.Devices, dv.PathOnHost)
 	}
 	for _, m := range c.Mounts {
-		s.Mounts = append(s.Mounts, runtime.Mount{Type: string(m.Type), Source: m.Source, Destination: m.Destination, RW: m.RW})
+		s.Mounts = append(s.Mounts, runtime.Mount{Type: string(m.Type), Source: m.Source, Destination: m.Destination, RW: m.RW, Propagation: string(m.Propagation)})
+	}
+	s.RestartPolicy, s.RestartRetries = string(hc.RestartPolicy.Name), hc.RestartPolicy.MaximumRetryCount
+	if s.RestartPolicy == "" {
+		s.RestartPolicy = "no"
+	}
+	s.Ports = portsOf(c)
+	s.CgroupParent = hc.CgroupParent
+	for _, u := range hc.Ulimits {
+		if u != nil {
+			s.Ulimits = append(s.Ulimits, fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard))
+		}
+	}
+	switch hc.NetworkMode {
+	case "", "default", "bridge":
+		s.DefaultBridge = true
 	}
 	return s
+}
+
+// portsOf lists the ports published on the host as configured (bindings,
+// and every exposed port with -P), in a stable order.
+func portsOf(c container.InspectResponse) []runtime.PublishedPort {
+	var out []runtime.PublishedPort
+	add := func(p nat.Port, b nat.PortBinding) {
+		hp, _ := strconv.Atoi(b.HostPort) // "" or a range: the engine picks
+		out = append(out, runtime.PublishedPort{HostIP: b.HostIP, HostPort: hp, ContainerPort: p.Int(), Protocol: p.Proto()})
+	}
+	for p, bs := range c.HostConfig.PortBindings {
+		for _, b := range bs {
+			add(p, b)
+		}
+	}
+	if c.HostConfig.PublishAllPorts && c.Config != nil {
+		for p := range c.Config.ExposedPorts {
+			if _, ok := c.HostConfig.PortBindings[p]; !ok {
+				add(p, nat.PortBinding{})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b runtime.PublishedPort) int {
+		return cmp.Or(cmp.Compare(a.ContainerPort, b.ContainerPort), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.HostIP, b.HostIP), cmp.Compare(a.HostPort, b.HostPort))
+	})
+	return out
 }
