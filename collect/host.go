@@ -357,10 +357,15 @@ func TriageHost(ctx context.Context, rt runtime.Runtime, f HostFiles, procRoot s
 		notes = append(notes, "the engine does not report runc's version: runc's CVEs are not checked by version (its digest is still kept)")
 	}
 	var oldest time.Time
+	var secs []runtime.Security
 	pr := newProcReader(procRoot)
 	for _, t := range targets {
 		d, err := rt.Inspect(ctx, t.ID)
-		if err != nil || d.Pid <= 0 {
+		if err != nil {
+			continue
+		}
+		secs = append(secs, d.Security)
+		if d.Pid <= 0 {
 			continue
 		}
 		if p, err := pr.basic(d.Pid); err == nil && !p.Start.IsZero() && (oldest.IsZero() || p.Start.Before(oldest)) {
@@ -368,6 +373,13 @@ func TriageHost(ctx context.Context, rt runtime.Runtime, f HostFiles, procRoot s
 		}
 	}
 	h := AssessHost(v, f, oldest)
+	// Conditions of the whole host (cgroup v1, no user namespace
+	// remapping) are said here once, not on every container.
+	h.Findings = append(h.Findings, HostFindings(rt.Name(), secs)...)
+	for i := range h.Findings {
+		h.Findings[i].CIS = CISOf(h.Findings[i].ID)
+	}
+	sortFindings(h.Findings)
 	h.Notes = append(notes, h.Notes...)
 	return h
 }

@@ -30,10 +30,10 @@ const (
 	Low      Severity = "low"
 )
 
-var severityRank = map[Severity]int{Low: 1, Medium: 2, High: 3, Critical: 4}
-var severityWeight = map[Severity]int{Low: 1, Medium: 5, High: 15, Critical: 40}
+var severityRank = map[Severity]int{Info: 1, Low: 2, Medium: 3, High: 4, Critical: 5}
+var severityWeight = map[Severity]int{Info: 0, Low: 1, Medium: 5, High: 15, Critical: 40}
 
-// Rank orders severities (low 1 .. critical 4; 0 for unknown).
+// Rank orders severities (info 1 .. critical 5; 0 for unknown).
 func (s Severity) Rank() int { return severityRank[s] }
 
 // ParseSeverity reads a severity name.
@@ -41,7 +41,7 @@ func ParseSeverity(s string) (Severity, error) {
 	if _, ok := severityRank[Severity(s)]; ok {
 		return Severity(s), nil
 	}
-	return "", fmt.Errorf("severity %q: use low, medium, high or critical", s)
+	return "", fmt.Errorf("severity %q: use info, low, medium, high or critical", s)
 }
 
 // FindingKind says what a finding was judged from.
@@ -61,6 +61,7 @@ type Finding struct {
 	Evidence string      `json:"evidence"` // the exact setting or observation
 	Why      string      `json:"why"`
 	Remedy   string      `json:"remedy"`
+	CIS      string      `json:"cis,omitempty"` // the CIS Docker Benchmark recommendation it answers, e.g. "5.4"
 }
 
 // Assessment is triage of one container.
@@ -288,13 +289,16 @@ func assessTree(ctx context.Context, engine, procRoot string, d runtime.Details,
 	return assessed{a: a, d: d, procs: procs}
 }
 
-// score sorts the findings and sums their weights.
+// score sorts the findings, names their CIS recommendations and scores
+// them on the escape profile (triage --profile may score again).
 func score(a *Assessment) {
-	sortFindings(a.Findings)
-	a.Score = 0
-	for _, f := range a.Findings {
-		a.Score += severityWeight[f.Severity]
+	for i := range a.Findings {
+		if a.Findings[i].CIS == "" {
+			a.Findings[i].CIS = CISOf(a.Findings[i].ID)
+		}
 	}
+	sortFindings(a.Findings)
+	a.Score = ProfileEscape.Score(a.Findings)
 	if a.Findings == nil {
 		a.Findings = []Finding{}
 	}

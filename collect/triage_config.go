@@ -151,6 +151,7 @@ func lower(s Severity) Severity {
 // exposes nothing sensitive).
 func judgeHostPath(src string, rw bool) (hostPath, Severity, string) {
 	src = filepath.Clean(src)
+	orig := src
 	if rest, ok := strings.CutPrefix(src, "/var/run/"); ok {
 		src = "/run/" + rest // /var/run is a link to /run
 	}
@@ -167,7 +168,7 @@ func judgeHostPath(src string, rw bool) (hostPath, Severity, string) {
 	for _, h := range hostPaths {
 		switch {
 		case h.path == src:
-			rule, sev, name, found = h, sevOf(h), src, true
+			rule, sev, name, found = h, sevOf(h), orig, true
 		case h.path != "/" && under(src, h.path) && !found && len(h.path) > len(name):
 			s := sevOf(h)
 			if !h.whole {
@@ -181,7 +182,7 @@ func judgeHostPath(src string, rw bool) (hostPath, Severity, string) {
 		if under(h.path, src) && sevOf(h).Rank() > sev.Rank() {
 			sev = sevOf(h)
 			rule = hostPath{path: h.path, socket: h.socket, why: "it holds " + h.path + ": " + h.why}
-			name = src
+			name = orig
 		}
 	}
 	if sev == "" {
@@ -211,9 +212,15 @@ func deviceRule(r string) (blockRW, charAll bool) {
 	return false, false
 }
 
-// selinuxUnconfined says an SELinux label option turns confinement off.
-func selinuxUnconfined(label string) bool {
-	return label == "disable" || strings.Contains(label, "spc_t") || strings.Contains(label, "unconfined_t")
+// selinuxUnconfined says SELinux label options ("disable",
+// "type:spc_t,level:s0", ...) turn confinement off.
+func selinuxUnconfined(labels string) bool {
+	for _, l := range strings.Split(labels, ",") {
+		if l == "disable" || l == "type:spc_t" || l == "type:unconfined_t" || strings.Contains(l, ":spc_t:") || strings.Contains(l, ":unconfined_t:") {
+			return true
+		}
+	}
+	return false
 }
 
 // Configuration returns the configuration findings of a container: no
@@ -286,7 +293,7 @@ func Configuration(d runtime.Details) []Finding {
 		if m.Type == "bind" {
 			if rule, sev, name := judgeHostPath(m.Source, m.RW); sev != "" {
 				evidence := fmt.Sprintf("%s mounted at %s, %s", m.Source, m.Destination, rwWord)
-				if filepath.Clean(m.Source) != name && name == rule.path {
+				if filepath.Clean(m.Source) != name {
 					evidence += " (under " + name + ")"
 				}
 				switch {

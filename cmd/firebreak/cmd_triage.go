@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -11,11 +13,14 @@ import (
 
 	"firebreak/collect"
 	"firebreak/internal/app"
+	"firebreak/runtime"
 )
 
 type triageOptions struct {
-	All    bool
-	FailOn string
+	All     bool
+	FailOn  string
+	Profile string
+	Host    bool
 }
 
 func newTriageCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -27,10 +32,13 @@ func newTriageCommand(g *globalOptions, d *deps) *cobra.Command {
 and, for running ones, its processes from /proc on the host, and reports
 findings with severity, the exact setting, why it matters and the remedy,
 riskiest container first. --output sarif writes SARIF 2.1.0 for code-scanning
-tools; --fail-on SEVERITY exits 1 when a finding at or above it exists.`,
+tools; --fail-on SEVERITY exits 1 when a finding at or above it exists.
+--profile chooses what the score counts: escape (the default) the ways out,
+with CIS hygiene findings shown at weight 0; cis every CIS finding.`,
 		Example: `  firebreak triage --all
   firebreak triage --all --output sarif > triage.sarif
-  firebreak triage --all --fail-on high   # in cron or CI`,
+  firebreak triage --all --fail-on high   # in cron or CI
+  firebreak triage --all --profile cis    # rank by CIS Docker Benchmark findings`,
 		Annotations: map[string]string{outputsAnnotation: "text,json,sarif"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTriage(cmd.Context(), g, o, args, d)
@@ -38,6 +46,8 @@ tools; --fail-on SEVERITY exits 1 when a finding at or above it exists.`,
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "every container of the engine")
 	cmd.Flags().StringVar(&o.FailOn, "fail-on", "", "exit 1 when a finding at or above this severity exists: low, medium, high, critical")
+	cmd.Flags().BoolVar(&o.Host, "host", false, "also triage the host: engine, runc, containerd and kernel versions against known escape CVEs, runtime binaries and kernel modules changed since the last triage, and host-wide conditions (cgroup v1, no user namespace remapping)")
+	cmd.Flags().StringVar(&o.Profile, "profile", string(collect.ProfileEscape), "what the score counts: escape (ways out; hygiene weighs 0) or cis (every CIS finding)")
 	return cmd
 }
 
@@ -60,6 +70,10 @@ func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []s
 		}
 		failOn = s
 	}
+	profile, err := collect.ParseProfile(o.Profile)
+	if err != nil {
+		return usagef("--profile: %v", err)
+	}
 	if len(refs) == 0 && !o.All {
 		return usagef("name containers, or give --all")
 	}
@@ -76,12 +90,32 @@ func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []s
 	if err != nil {
 		return err
 	}
-	switch g.Output {
-	case "json":
+	profile.Apply(as)
+	var host *collect.HostAssessment
+	if o.Host {
+		h := collect.TriageHost(ctx, s.Runtime(), collect.DefaultHostFiles(g.StateDir), "/proc", targets)
+		host = &h
+	}
+	switch {
+	case g.Output == "json" && host != nil:
+		err = writeJSON(d, struct {
+			Host       *collect.HostAssessment `json:"host"`
+			Containers []collect.Assessment    `json:"containers"`
+		}{host, as})
+	case g.Output == "json":
 		err = writeJSON(d, as)
-	case "sarif":
-		err = writeSARIF(d.stdout, as)
+	case g.Output == "sarif":
+		all := as
+		if host != nil {
+			// The host's findings are results located at the host.
+			name, _ := os.Hostname()
+			all = append(slices.Clone(as), collect.Assessment{Container: runtime.Container{ID: "host", Name: name}, Runtime: "host", Findings: host.Findings})
+		}
+		err = writeSARIF(d.stdout, all)
 	default:
+		if host != nil {
+			printHost(d.stdout, host)
+		}
 		printTriage(d.stdout, as)
 	}
 	if err != nil {
@@ -99,6 +133,21 @@ func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []s
 		}
 	}
 	return nil
+}
+
+func printHost(w io.Writer, h *collect.HostAssessment) {
+	v := h.Versions
+	fmt.Fprintf(w, "host: %s, runc %s, containerd %s, kernel %s\n", orUnknown(v.Engine), orUnknown(v.Runc), orUnknown(v.Containerd), orUnknown(v.Kernel))
+	for _, f := range h.Findings {
+		fmt.Fprintf(w, "  %-8s %-28s %s\n           why: %s\n           fix: %s\n", strings.ToUpper(string(f.Severity)), f.ID, f.Evidence, f.Why, f.Remedy)
+	}
+	for _, n := range h.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	if len(h.Findings) == 0 {
+		fmt.Fprintln(w, "  no host findings")
+	}
+	fmt.Fprintln(w)
 }
 
 func printTriage(w io.Writer, as []collect.Assessment) {
@@ -144,8 +193,8 @@ func writeSARIF(w io.Writer, as []collect.Assessment) error {
 	rules := map[string]rule{}
 	var order []string
 	results := []result{}
-	level := map[collect.Severity]string{collect.Critical: "error", collect.High: "error", collect.Medium: "warning", collect.Low: "note"}
-	score := map[collect.Severity]string{collect.Critical: "9.5", collect.High: "8.0", collect.Medium: "5.0", collect.Low: "2.0"}
+	level := map[collect.Severity]string{collect.Critical: "error", collect.High: "error", collect.Medium: "warning", collect.Low: "note", collect.Info: "note"}
+	score := map[collect.Severity]string{collect.Critical: "9.5", collect.High: "8.0", collect.Medium: "5.0", collect.Low: "2.0", collect.Info: "0.0"}
 	for _, a := range as {
 		for _, f := range a.Findings {
 			if _, ok := rules[f.ID]; !ok {

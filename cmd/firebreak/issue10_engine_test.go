@@ -358,3 +358,29 @@ func TestConfigErrorsOnceWithPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestTriageHostFlag: --host adds the host's assessment: a section in text,
+// {"host", "containers"} in JSON, results located at the host in SARIF.
+func TestTriageHostFlag(t *testing.T) {
+	e := fake.New()
+	d := e.Create("web")
+	e.Start(d.ID)
+	state := t.TempDir()
+	r := runFake(t, e, "triage", "--all", "--host", "--state-dir", state, "-o", "json")
+	if r.code != exitOK {
+		t.Fatalf("triage --host: exit %d\n%s", r.code, r.stderr)
+	}
+	var out struct {
+		Host       *struct{ Versions struct{ Kernel string } } `json:"host"`
+		Containers []json.RawMessage                           `json:"containers"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Host == nil || out.Host.Versions.Kernel == "" || len(out.Containers) != 1 {
+		t.Errorf("triage --host JSON = %v %+v:\n%s", err, out, r.stdout)
+	}
+	if r := runFake(t, e, "triage", "--all", "--host", "--state-dir", state); !strings.HasPrefix(r.stdout, "host: ") {
+		t.Errorf("text output does not start with the host:\n%s", r.stdout)
+	}
+	if r := runFake(t, e, "triage", "--all", "--state-dir", state, "-o", "json"); !strings.HasPrefix(strings.TrimSpace(r.stdout), "[") {
+		t.Errorf("without --host the JSON is no longer the array:\n%s", r.stdout)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-connections/nat"
 
 	"firebreak/runtime"
 	"firebreak/runtime/docker"
@@ -77,6 +79,10 @@ func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Det
 			hc.Resources = container.Resources{Memory: 64 << 20, NanoCPUs: 500_000_000, PidsLimit: &pids}
 		}
 	}
+	cfg := &container.Config{Image: Image(), Cmd: sleepCmd(spec), Labels: labels, User: spec.User}
+	if err := dockerExtras(spec, cfg, hc); err != nil {
+		t.Fatalf("test container %s: %v", name, err)
+	}
 	hc.Links = spec.Links
 	if spec.JoinNetNS != "" {
 		hc.NetworkMode = container.NetworkMode("container:" + spec.JoinNetNS)
@@ -89,12 +95,7 @@ func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Det
 		}
 		nc.EndpointsConfig = map[string]*network.EndpointSettings{spec.Network: es}
 	}
-	resp, err := h.rt.API().ContainerCreate(ctx, &container.Config{
-		Image:  Image(),
-		Cmd:    sleepCmd(spec),
-		Labels: labels,
-		User:   spec.User,
-	}, hc, nc, nil, name)
+	resp, err := h.rt.API().ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	if err != nil {
 		t.Fatalf("creating test container %s: %v", name, err)
 	}
@@ -104,6 +105,83 @@ func (h *DockerHarness) Create(t testing.TB, name string, spec Spec) runtime.Det
 		t.Fatal(err)
 	}
 	return d
+}
+
+// dockerExtras maps the Docker-only fields of a Spec onto the container's
+// configuration, as the docker CLI would.
+func dockerExtras(spec Spec, cfg *container.Config, hc *container.HostConfig) error {
+	hc.CapDrop = append(hc.CapDrop, spec.CapDrop...)
+	hc.ReadonlyRootfs = hc.ReadonlyRootfs || spec.ReadonlyRootfs
+	if spec.Memory > 0 {
+		hc.Memory = spec.Memory
+	}
+	if spec.NanoCPUs > 0 {
+		hc.NanoCPUs = spec.NanoCPUs
+	}
+	if spec.PidsLimit > 0 {
+		hc.PidsLimit = &spec.PidsLimit
+	}
+	if spec.HostIPC {
+		hc.IpcMode = "host"
+	}
+	if spec.HostUTS {
+		hc.UTSMode = "host"
+	}
+	if spec.HostCgroupns {
+		hc.CgroupnsMode = container.CgroupnsModeHost
+	}
+	if spec.HostUserns {
+		hc.UsernsMode = "host"
+	}
+	if spec.SystemPathsUnconfined {
+		hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{} // what the CLI sends
+	}
+	for _, d := range spec.Devices {
+		parts := strings.Split(d, ":")
+		m := container.DeviceMapping{PathOnHost: parts[0], PathInContainer: parts[0], CgroupPermissions: "rwm"}
+		if len(parts) > 1 {
+			m.PathInContainer = parts[1]
+		}
+		if len(parts) > 2 {
+			m.CgroupPermissions = parts[2]
+		}
+		hc.Devices = append(hc.Devices, m)
+	}
+	hc.DeviceCgroupRules = spec.DeviceCgroupRules
+	if len(spec.Publish) > 0 {
+		exposed, bindings, err := nat.ParsePortSpecs(spec.Publish)
+		if err != nil {
+			return fmt.Errorf("ports %v: %w", spec.Publish, err)
+		}
+		cfg.ExposedPorts, hc.PortBindings = exposed, bindings
+	}
+	if spec.Restart != "" {
+		name, n, _ := strings.Cut(spec.Restart, ":")
+		hc.RestartPolicy.Name = container.RestartPolicyMode(name)
+		if n != "" {
+			retries, err := strconv.Atoi(n)
+			if err != nil {
+				return fmt.Errorf("restart %q: %w", spec.Restart, err)
+			}
+			hc.RestartPolicy.MaximumRetryCount = retries
+		}
+	}
+	if len(spec.Healthcheck) > 0 {
+		cfg.Healthcheck = &container.HealthConfig{Test: spec.Healthcheck, Interval: 30 * time.Second}
+	}
+	hc.CgroupParent = spec.CgroupParent
+	for _, u := range spec.Ulimits {
+		name, limits, _ := strings.Cut(u, "=")
+		soft, hard, _ := strings.Cut(limits, ":")
+		s, err1 := strconv.ParseInt(soft, 10, 64)
+		h, err2 := strconv.ParseInt(hard, 10, 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("ulimit %q: want name=soft:hard", u)
+		}
+		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: name, Soft: s, Hard: h})
+	}
+	cfg.Entrypoint = spec.Entrypoint
+	return nil
 }
 
 func (h *DockerHarness) Run(t testing.TB, name string, spec Spec) runtime.Details {

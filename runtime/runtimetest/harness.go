@@ -29,6 +29,30 @@ type Spec struct {
 	NoLimits bool // with Hardened: leave out the limits
 	// SeccompUnconfined: containerd: no seccomp filter (Docker: SecurityOpt).
 	SeccompUnconfined bool
+
+	// Docker only (the CIS fleet test): the other harnesses ignore these.
+	// The hardening pieces one at a time, for a container hardened but
+	// for one of them (Hardened sets them all).
+	CapDrop        []string // e.g. ALL
+	ReadonlyRootfs bool
+	Memory         int64 // bytes
+	NanoCPUs       int64
+	PidsLimit      int64
+	HostIPC        bool
+	HostUTS        bool
+	HostCgroupns   bool // --cgroupns=host
+	HostUserns     bool // --userns=host
+	// SystemPathsUnconfined: nothing masked or read-only under /proc and
+	// /sys (--security-opt systempaths=unconfined).
+	SystemPathsUnconfined bool
+	Devices               []string // "/dev/host[:/dev/container[:rwm]]"
+	DeviceCgroupRules     []string // "b *:* rwm"
+	Publish               []string // "[hostIP:]hostPort:containerPort[/proto]"
+	Restart               string   // "always", "on-failure:5"
+	Healthcheck           []string // e.g. {"CMD", "true"}
+	CgroupParent          string
+	Ulimits               []string // "nofile=1024:2048"
+	Entrypoint            []string
 }
 
 // Harness makes test containers on one engine.
