@@ -254,3 +254,52 @@ func TestTriageHostOnDocker(t *testing.T) {
 		t.Errorf("an unchanged binary is reported changed: %+v", again.Findings)
 	}
 }
+
+// TestTriageSensitivePathsOnDocker: each sensitive host path, bound
+// read-only into a created container on the real engine, is flagged on its
+// container (matched as a path: sub-paths of /proc/sys and /sys/fs/cgroup,
+// files such as /etc/shadow, directories above the engine socket); and a
+// privileged container scores at least as high as one with every
+// capability added.
+func TestTriageSensitivePathsOnDocker(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	base := func(bind string) runtimetest.Spec {
+		return runtimetest.Spec{Hardened: true, User: "1000:1000", Binds: []string{bind}}
+	}
+	cases := map[string]string{
+		"/proc/sys:/x:ro":             "host-mount-proc-sys",
+		"/sys/fs/cgroup/memory:/x:ro": "host-mount-sys-fs-cgroup",
+		"/lib:/x:ro":                  "host-mount-lib",
+		"/usr/lib:/x:ro":              "host-mount-usr-lib",
+		"/bin:/x:ro":                  "host-mount-bin",
+		"/sbin:/x:ro":                 "host-mount-sbin",
+		"/etc/shadow:/x:ro":           "host-mount-etc-shadow",
+		"/var/log:/x:ro":              "host-mount-var-log",
+		"/run/containerd:/x:ro":       "engine-socket",
+		"/var/run:/x:ro":              "host-mount-var-run",
+	}
+	for bind, want := range cases {
+		d := h.Create(t, runtimetest.Name(t), base(bind))
+		a, err := collect.Assess(ctx, h.Runtime(), "/proc", d.Container)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(a.Findings, func(f collect.Finding) bool { return f.ID == want }) {
+			t.Errorf("bind %s: findings %v lack %s", bind, ids(a), want)
+		}
+	}
+	priv := h.Create(t, runtimetest.Name(t)+"-priv", runtimetest.Spec{Privileged: true})
+	all := h.Create(t, runtimetest.Name(t)+"-all", runtimetest.Spec{CapAdd: []string{"ALL"}})
+	as, err := collect.AssessWith(ctx, h.Runtime(), []runtime.Container{priv.Container, all.Container}, collect.DefaultAssessOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := map[string]int{}
+	for _, a := range as {
+		score[a.Container.ID] = a.Score
+	}
+	if score[priv.ID] < score[all.ID] {
+		t.Errorf("privileged scores %d, below --cap-add ALL's %d", score[priv.ID], score[all.ID])
+	}
+}
