@@ -426,7 +426,8 @@ type Security struct {
 
 // Mount is one mount into a container.
 type Mount struct {
-	Type        string `json:"type"` // bind, volume, tmpfs, ...
+	Type        string `json:"type"`           // bind, volume, tmpfs, ...
+	Name        string `json:"name,omitempty"` // the engine's volume name (Docker volumes)
 	Source      string `json:"source"`
 	Destination string `json:"destination"`
 	RW          bool   `json:"rw"`

@@ -13,6 +13,7 @@ import (
 	"firebreak/evidence"
 	"firebreak/internal/app"
 	"firebreak/playbooks"
+	"firebreak/recover"
 	"firebreak/runtime"
 )
 
@@ -131,6 +132,7 @@ func classify(err error) int {
 		retention *evidence.RetentionError
 		syncLeft  *syncIncompleteError
 		different *contain.NotRestoredError
+		snapBad   *recover.VerifyError
 	)
 	var badInput interface{ BadInput() bool }
 	switch {
@@ -138,7 +140,7 @@ func classify(err error) int {
 		return exitInterrupted
 	case errors.As(err, &notIso):
 		return exitNotIsolated
-	case errors.As(err, &unverif):
+	case errors.As(err, &unverif), errors.As(err, &snapBad):
 		return exitUnverified
 	case errors.As(err, &spooled), errors.As(err, &syncLeft):
 		return exitSpooled

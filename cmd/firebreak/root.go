@@ -147,6 +147,7 @@ change.
 		newRunCommand(g, d),
 		newPlaybookCommand(g, d),
 		newTriageCommand(g, d),
+		newBackupCommand(g, d),
 		newVersionCommand(g, d),
 	)
 	addUsageToErrors(root)

@@ -177,6 +177,24 @@ func Read(t testing.TB, s evidence.Store, key string) []byte {
 	return b
 }
 
+// Corrupt flips one byte of a stored object behind the store's back (the
+// object is written again through the S3 client), as an attacker with the
+// bucket's credentials and no object lock could.
+func Corrupt(t testing.TB, s *evidence.S3Store, key string) {
+	t.Helper()
+	b := Read(t, s, key)
+	if len(b) == 0 {
+		t.Fatalf("%s is empty: nothing to corrupt", key)
+	}
+	b[len(b)/2] ^= 0x01
+	cfg := s.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Client().PutObject(ctx, cfg.Bucket, cfg.Prefix+key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("corrupting %s: %v", key, err)
+	}
+}
+
 // MinIO returns an S3 store on a fresh bucket of the test MinIO server,
 // removed with its objects when the test ends. With lock, the bucket has
 // object lock enabled.

@@ -643,7 +643,7 @@ func securityOf(c container.InspectResponse, e engineInfo) runtime.Security {
 		s.Devices = append(s.Devices, dv.PathOnHost)
 	}
 	for _, m := range c.Mounts {
-		s.Mounts = append(s.Mounts, runtime.Mount{Type: string(m.Type), Source: m.Source, Destination: m.Destination, RW: m.RW, Propagation: string(m.Propagation)})
+		s.Mounts = append(s.Mounts, runtime.Mount{Type: string(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination, RW: m.RW, Propagation: string(m.Propagation)})
 	}
 	s.RestartPolicy, s.RestartRetries = string(hc.RestartPolicy.Name), hc.RestartPolicy.MaximumRetryCount
 	if s.RestartPolicy == "" {

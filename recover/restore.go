@@ -1,0 +1,297 @@
+package recover
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// RestoreLimits bound what a restore will do, so that a hostile or damaged
+// manifest cannot make it use unbounded time or space.
+type RestoreLimits struct {
+	MaxEntries int   // files, directories and links in one volume
+	MaxBytes   int64 // content in all
+	Devices    bool  // create device nodes (refused unless asked)
+}
+
+// DefaultRestoreLimits are generous for real volumes.
+func DefaultRestoreLimits() RestoreLimits {
+	return RestoreLimits{MaxEntries: 5_000_000, MaxBytes: 1 << 40}
+}
+
+// RestoreError says a restore was refused: what, and why. Nothing was
+// written outside the target, and a refusal found before writing leaves
+// the target untouched.
+type RestoreError struct {
+	Path, Why string
+}
+
+func (e *RestoreError) Error() string {
+	return fmt.Sprintf("restore refused at %q: %s", e.Path, e.Why)
+}
+
+// RestoreVolume writes a volume of a snapshot into dst (an empty
+// directory). Every entry is checked before anything is written (paths that
+// are absolute, hold "..", repeat, or hang below a non-directory; hard
+// links to what is not an earlier file; devices unless asked; more than the
+// limits), and every write goes through a root confined to dst, never
+// following a link (a symlink in the volume stays a symlink; nothing is
+// written through it). Each file's content is checked against its digest
+// as it is written.
+func (r *Repo) RestoreVolume(ctx context.Context, s *Snapshot, volume string, dst string, lim RestoreLimits) error {
+	var v *Volume
+	for i := range s.Volumes {
+		if s.Volumes[i].Name == volume || s.Volumes[i].Destination == volume {
+			v = &s.Volumes[i]
+		}
+	}
+	if v == nil {
+		return fmt.Errorf("snapshot %s has no volume %q", s.ID, volume)
+	}
+	if err := checkEntries(v.Files, lim); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if ents, err := fs.ReadDir(root.FS(), "."); err != nil || len(ents) > 0 {
+		return fmt.Errorf("restore target %s must be an empty directory", dst)
+	}
+	if err := r.restoreInto(ctx, root, v); err != nil {
+		// A refused or failed restore leaves the target as it was: empty.
+		if ents, rerr := fs.ReadDir(root.FS(), "."); rerr == nil {
+			for _, e := range ents {
+				_ = root.RemoveAll(e.Name())
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume) error {
+	var dirs []Entry // their modes and times are set last, deepest first
+	for _, e := range v.Files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := entryPath(e)
+		switch e.Type {
+		case "dir":
+			if err := root.Mkdir(p, 0o700); err != nil {
+				return err
+			}
+			dirs = append(dirs, e)
+			continue
+		case "file":
+			if err := r.restoreFile(ctx, root, p, e); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		case "symlink":
+			if err := root.Symlink(e.Link, p); err != nil {
+				return err
+			}
+		case "hardlink":
+			if err := root.Link(e.Link, p); err != nil {
+				return err
+			}
+			continue // it shares the first one's inode and attributes
+		case "fifo", "char", "block":
+			if err := mknodAt(root, p, e); err != nil {
+				return err
+			}
+		default: // sockets are not restored: a process makes its own
+			continue
+		}
+		if err := attributes(root, p, e); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := attributes(root, entryPath(dirs[i]), dirs[i]); err != nil {
+			return fmt.Errorf("%s: %w", entryPath(dirs[i]), err)
+		}
+	}
+	return nil
+}
+
+// entryPath is the entry's path as the bytes it had.
+func entryPath(e Entry) string {
+	if e.PathB64 != "" {
+		if b, err := base64.StdEncoding.DecodeString(e.PathB64); err == nil {
+			return string(b)
+		}
+	}
+	return e.Path
+}
+
+// checkEntries refuses a volume's list before anything is written.
+func checkEntries(files []Entry, lim RestoreLimits) error {
+	if len(files) > lim.MaxEntries {
+		return &RestoreError{Path: ".", Why: fmt.Sprintf("%d entries, more than the %d a restore takes", len(files), lim.MaxEntries)}
+	}
+	kind := map[string]string{}
+	var total int64
+	for _, e := range files {
+		p := entryPath(e)
+		if !plainPath(p) {
+			return &RestoreError{Path: p, Why: "not a plain relative path (absolute, empty, or with . or .. parts)"}
+		}
+		if _, dup := kind[p]; dup {
+			return &RestoreError{Path: p, Why: "listed twice"}
+		}
+		if parent := path.Dir(p); parent != "." && kind[parent] != "dir" {
+			return &RestoreError{Path: p, Why: "its parent " + parent + " is not a directory listed before it"}
+		}
+		switch e.Type {
+		case "file":
+			if e.Size < 0 || len(e.SHA256) != 64 {
+				return &RestoreError{Path: p, Why: "a file without a size and digest"}
+			}
+			total += e.Size
+			if total > lim.MaxBytes {
+				return &RestoreError{Path: p, Why: fmt.Sprintf("more than the %d bytes a restore takes", lim.MaxBytes)}
+			}
+			for _, c := range e.Chunks {
+				if _, err := hex.DecodeString(c); err != nil || len(c) != 64 {
+					return &RestoreError{Path: p, Why: "a chunk that is not a digest"}
+				}
+			}
+		case "hardlink":
+			if kind[e.Link] != "file" {
+				return &RestoreError{Path: p, Why: "a hard link to " + e.Link + ", which is not a file restored before it"}
+			}
+		case "symlink":
+			if e.Link == "" || strings.Contains(e.Link, "\x00") {
+				return &RestoreError{Path: p, Why: "an empty symlink target"}
+			}
+		case "char", "block":
+			if !lim.Devices {
+				return &RestoreError{Path: p, Why: "a device node (restore devices only when asked)"}
+			}
+		case "dir", "fifo", "socket":
+		default:
+			return &RestoreError{Path: p, Why: fmt.Sprintf("unknown entry type %q", e.Type)}
+		}
+		if e.Mode&^0o7777 != 0 {
+			return &RestoreError{Path: p, Why: "mode bits beyond permissions, setuid, setgid and sticky"}
+		}
+		kind[p] = e.Type
+	}
+	return nil
+}
+
+// plainPath reports a relative path of plain names: no empty, . or ..
+// element, not absolute, no NUL (any other byte is a name's own).
+func plainPath(p string) bool {
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\x00") {
+		return false
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == "" || el == "." || el == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// restoreFile writes one file's chunks, checking the whole digest: the file
+// is made new (never an existing one, never through a link).
+func (r *Repo) restoreFile(ctx context.Context, root *os.Root, p string, e Entry) error {
+	f, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	var n int64
+	for _, c := range e.Chunks {
+		data, err := r.chunk(ctx, c)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("chunk %.12s: %w", c, err)
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return err
+		}
+		h.Write(data)
+		n += int64(len(data))
+	}
+	if n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.SHA256 {
+		f.Close()
+		return errors.New("its chunks do not make the content the manifest lists (refused)")
+	}
+	for k, v := range e.Xattrs {
+		if err := unix.Fsetxattr(int(f.Fd()), k, v, 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
+			f.Close()
+			return fmt.Errorf("xattr %s: %w", k, err)
+		}
+	}
+	return f.Close()
+}
+
+// attributes sets owner, mode and modification time, never through a link.
+func attributes(root *os.Root, p string, e Entry) error {
+	if err := root.Lchown(p, e.UID, e.GID); err != nil {
+		return err
+	}
+	if e.Type == "symlink" {
+		return nil // a link's own mode and times are not kept
+	}
+	if e.Type == "dir" && len(e.Xattrs) > 0 {
+		if d, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_DIRECTORY, 0); err == nil {
+			for k, v := range e.Xattrs {
+				_ = unix.Fsetxattr(int(d.Fd()), k, v, 0) // best effort: a filesystem may refuse a namespace
+			}
+			d.Close()
+		}
+	}
+	if err := root.Chmod(p, fs.FileMode(e.Mode&0o777)|modeBits(e.Mode)); err != nil {
+		return err
+	}
+	return root.Chtimes(p, e.MTime, e.MTime)
+}
+
+func modeBits(m uint32) fs.FileMode {
+	var b fs.FileMode
+	if m&0o4000 != 0 {
+		b |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		b |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		b |= fs.ModeSticky
+	}
+	return b
+}
+
+// mknodAt makes a FIFO or (asked for) device node inside the root: in its
+// parent, opened through the root, by name.
+func mknodAt(root *os.Root, p string, e Entry) error {
+	dir, err := root.OpenFile(path.Dir(p), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	mode := uint32(unix.S_IFIFO)
+	switch e.Type {
+	case "char":
+		mode = unix.S_IFCHR
+	case "block":
+		mode = unix.S_IFBLK
+	}
+	return unix.Mknodat(int(dir.Fd()), path.Base(p), mode|0o600, int(e.Rdev))
+}

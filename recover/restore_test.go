@@ -1,0 +1,157 @@
+package recover
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"firebreak/evidence"
+)
+
+func testRepo(t *testing.T) *Repo {
+	t.Helper()
+	st, err := evidence.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenRepo(context.Background(), st, sg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// file makes a file entry whose chunk is stored.
+func file(t *testing.T, r *Repo, p, content string) Entry {
+	t.Helper()
+	sum := sha256.Sum256([]byte(content))
+	key := hex.EncodeToString(sum[:])
+	if _, err := r.putChunk(context.Background(), key, []byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	return Entry{Path: p, Type: "file", Mode: 0o644, Size: int64(len(content)), SHA256: key, Chunks: []string{key}, MTime: time.Unix(1e9, 0)}
+}
+
+func dir(p string) Entry { return Entry{Path: p, Type: "dir", Mode: 0o755, MTime: time.Unix(1e9, 0)} }
+func link(p, to string) Entry {
+	return Entry{Path: p, Type: "symlink", Link: to, MTime: time.Unix(1e9, 0)}
+}
+
+// listing is every path under dir, with its type, for before/after checks.
+func listing(t *testing.T, d string) string {
+	t.Helper()
+	var b strings.Builder
+	_ = filepath.WalkDir(d, func(p string, de os.DirEntry, err error) error {
+		if err == nil {
+			b.WriteString(p + " " + de.Type().String() + "\n")
+		}
+		return nil
+	})
+	return b.String()
+}
+
+// TestRestoreRefusesHostileArchives: each hostile manifest is refused (or
+// confined), nothing is created outside the target, and a refused restore
+// leaves the target empty.
+func TestRestoreRefusesHostileArchives(t *testing.T) {
+	r := testRepo(t)
+	outside := t.TempDir()
+	marker := filepath.Join(outside, "host-file")
+	if err := os.WriteFile(marker, []byte("host"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := listing(t, outside)
+	good := file(t, r, "ok", "fine")
+	bad := file(t, r, "bad", "real content")
+	bad.SHA256 = strings.Repeat("0", 64) // chunks that do not make the listed content
+	many := make([]Entry, 0, 1_000_001)
+	for i := 0; i < 1_000_001; i++ {
+		many = append(many, Entry{Path: "f" + string(rune('a'+i%26)) + hex.EncodeToString([]byte{byte(i), byte(i >> 8), byte(i >> 16)}), Type: "fifo"})
+	}
+	huge := file(t, r, "huge", "x")
+	huge.Size = 1 << 50
+	cases := map[string][]Entry{
+		"absolute path":              {file(t, r, "/etc/evil", "x")},
+		"dot-dot":                    {file(t, r, "../evil", "x")},
+		"dot-dot inside":             {dir("a"), file(t, r, "a/../../evil", "x")},
+		"dot part":                   {file(t, r, "./evil", "x")},
+		"listed twice":               {good, good},
+		"parent not listed":          {file(t, r, "nodir/x", "x")},
+		"write through a symlink":    {link("l", outside), file(t, r, "l/evil", "x")},
+		"chain of two links":         {link("a", "b"), link("b", outside), file(t, r, "a/evil", "x")},
+		"hardlink outside":           {Entry{Path: "h", Type: "hardlink", Link: "../" + filepath.Base(outside) + "/host-file"}},
+		"hardlink to absolute":       {Entry{Path: "h", Type: "hardlink", Link: marker}},
+		"hardlink to a symlink":      {link("s", marker), Entry{Path: "h", Type: "hardlink", Link: "s"}},
+		"hardlink before its file":   {Entry{Path: "h", Type: "hardlink", Link: "ok"}, good},
+		"char device":                {Entry{Path: "mem", Type: "char", Rdev: 0x0101}},
+		"block device":               {Entry{Path: "sda", Type: "block", Rdev: 0x0800}},
+		"a million tiny entries":     many,
+		"huge size":                  {huge},
+		"chunk that is no digest":    {{Path: "c", Type: "file", Size: 1, SHA256: strings.Repeat("a", 64), Chunks: []string{"../../../etc/passwd"}}},
+		"mode beyond permissions":    {{Path: "m", Type: "fifo", Mode: 0o170000}},
+		"unknown type":               {{Path: "u", Type: "whiteout"}},
+		"content not the listed one": {good, bad},
+		"NUL in a name":              {file(t, r, "a\x00b", "x")},
+	}
+	for name, files := range cases {
+		t.Run(name, func(t *testing.T) {
+			dst := t.TempDir()
+			s := &Snapshot{ID: "20261128T000000Z-000000", Volumes: []Volume{{Name: "v", Files: files}}}
+			lim := DefaultRestoreLimits()
+			lim.MaxEntries = 1_000_000
+			lim.MaxBytes = 1 << 30
+			err := r.RestoreVolume(context.Background(), s, "v", dst, lim)
+			if err == nil {
+				t.Fatal("restored")
+			}
+			if ents, _ := os.ReadDir(dst); len(ents) != 0 {
+				t.Errorf("a refused restore left %d entries in the target", len(ents))
+			}
+			if after := listing(t, outside); after != before {
+				t.Errorf("something changed outside the target:\n%s", after)
+			}
+			if b, _ := os.ReadFile(marker); string(b) != "host" {
+				t.Error("the host file was changed")
+			}
+		})
+	}
+}
+
+// TestRestoreConfinesLinks: a symlink pointing outside is restored as a
+// link (data of the volume), and nothing is written through it.
+func TestRestoreConfinesLinks(t *testing.T) {
+	r := testRepo(t)
+	outside := t.TempDir()
+	dst := t.TempDir()
+	s := &Snapshot{ID: "20261128T000000Z-000001", Volumes: []Volume{{Name: "v", Files: []Entry{link("out", outside), file(t, r, "in", "data")}}}}
+	if err := r.RestoreVolume(context.Background(), s, "v", dst, DefaultRestoreLimits()); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Readlink(filepath.Join(dst, "out")); err != nil || l != outside {
+		t.Errorf("link restored as %q, %v", l, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "in")); err != nil || !bytes.Equal(b, []byte("data")) {
+		t.Errorf("file restored as %q, %v", b, err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Error("something was written through the link")
+	}
+	var re *RestoreError
+	if err := r.RestoreVolume(context.Background(), s, "v", dst, DefaultRestoreLimits()); err == nil || errors.As(err, &re) {
+		// a target that is not empty is refused before anything is checked
+		if err == nil {
+			t.Error("restore into a non-empty target succeeded")
+		}
+	}
+}
