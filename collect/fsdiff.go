@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"firebreak/internal/fsutil"
 	"firebreak/runtime"
 )
 
@@ -181,7 +182,7 @@ func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exi
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	c := FileChange{
 		Path:  "/" + rel,
-		Mode:  fmt.Sprintf("%04o", uint32(fi.Mode().Perm())|specialBits(fi.Mode())),
+		Mode:  fmt.Sprintf("%04o", uint32(fi.Mode().Perm())|fsutil.SpecialBits(fi.Mode())),
 		Size:  fi.Size(),
 		MTime: fi.ModTime().UTC(),
 	}
@@ -191,7 +192,7 @@ func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exi
 	if st != nil {
 		c.UID, c.GID = int(st.Uid), int(st.Gid)
 	}
-	hdr := &tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()) | int64(specialBits(fi.Mode())), ModTime: c.MTime, Uid: c.UID, Gid: c.GID, Format: tar.FormatPAX}
+	hdr := &tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()) | int64(fsutil.SpecialBits(fi.Mode())), ModTime: c.MTime, Uid: c.UID, Gid: c.GID, Format: tar.FormatPAX}
 	w.stats.Entries++
 	kind := func() string {
 		if !inImage {
@@ -382,20 +383,6 @@ func opaque(dir *os.Root, name string) bool {
 		}
 	}
 	return false
-}
-
-func specialBits(m fs.FileMode) uint32 {
-	var b uint32
-	if m&fs.ModeSetuid != 0 {
-		b |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		b |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		b |= 0o1000
-	}
-	return b
 }
 
 // jsonArrayWriter writes a JSON array one element at a time.

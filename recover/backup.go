@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"firebreak/evidence"
+	"firebreak/internal/fsutil"
 	"firebreak/runtime"
 )
 
@@ -193,25 +194,11 @@ func (r *Repo) putList(ctx context.Context, files []Entry) (*ListRef, int64, err
 	}
 	sum := sha256.Sum256(b)
 	ref := &ListRef{Entries: len(files), SHA256: hex.EncodeToString(sum[:])}
-	var stored int64
-	ch := chunker.New(bytes.NewReader(b), r.pol)
-	buf := make([]byte, chunker.MaxSize)
-	for {
-		c, err := ch.Next(buf)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		cs := sha256.Sum256(c.Data)
-		key := hex.EncodeToString(cs[:])
-		n, err := r.putChunk(ctx, key, c.Data)
-		if err != nil {
-			return nil, 0, err
-		}
-		stored += n
+	stored, err := r.storeChunks(ctx, bytes.NewReader(b), func(key string, _ int, _ int64) {
 		ref.Chunks = append(ref.Chunks, key)
+	})
+	if err != nil {
+		return nil, 0, err
 	}
 	return ref, stored, nil
 }
@@ -239,7 +226,7 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, t *Totals) (Vo
 			return err
 		}
 		st, _ := fi.Sys().(*syscall.Stat_t)
-		e := Entry{Path: p, Mode: uint32(fi.Mode().Perm()) | specialBits(fi.Mode()), MTime: fi.ModTime().UTC()}
+		e := Entry{Path: p, Mode: uint32(fi.Mode().Perm()) | fsutil.SpecialBits(fi.Mode()), MTime: fi.ModTime().UTC()}
 		if !utf8.ValidString(p) {
 			e.PathB64 = base64.StdEncoding.EncodeToString([]byte(p))
 		}
@@ -312,33 +299,47 @@ func (r *Repo) backupFile(ctx context.Context, root *os.Root, p string, want *sy
 	}
 	e.Xattrs = xattrsOf(int(f.Fd()))
 	whole := sha256.New()
-	ch := chunker.New(io.TeeReader(f, whole), r.pol)
-	buf := make([]byte, chunker.MaxSize)
-	for {
-		c, err := ch.Next(buf)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(c.Data)
-		key := hex.EncodeToString(sum[:])
+	_, err = r.storeChunks(ctx, io.TeeReader(f, whole), func(key string, n int, stored int64) {
 		e.Chunks = append(e.Chunks, key)
-		e.Size += int64(c.Length)
+		e.Size += int64(n)
 		t.Chunks++
-		stored, err := r.putChunk(ctx, key, c.Data)
-		if err != nil {
-			return err
-		}
 		if stored > 0 {
 			t.NewChunks++
 			t.StoredBytes += stored
 		}
+	})
+	if err != nil {
+		return err
 	}
 	t.Bytes += e.Size
 	e.SHA256 = hex.EncodeToString(whole.Sum(nil))
 	return nil
+}
+
+// storeChunks splits rd by content and stores each chunk once, telling
+// each chunk's digest, plain size and the bytes it took in the store (0
+// when it was there already). It returns the bytes stored.
+func (r *Repo) storeChunks(ctx context.Context, rd io.Reader, each func(key string, n int, stored int64)) (int64, error) {
+	var total int64
+	ch := chunker.New(rd, r.pol)
+	buf := make([]byte, chunker.MaxSize)
+	for {
+		c, err := ch.Next(buf)
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		sum := sha256.Sum256(c.Data)
+		key := hex.EncodeToString(sum[:])
+		stored, err := r.putChunk(ctx, key, c.Data)
+		if err != nil {
+			return total, err
+		}
+		total += stored
+		each(key, int(c.Length), stored)
+	}
 }
 
 var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
@@ -419,20 +420,6 @@ func xattrsOf(fd int) map[string][]byte {
 		return nil
 	}
 	return out
-}
-
-func specialBits(m fs.FileMode) uint32 {
-	var b uint32
-	if m&fs.ModeSetuid != 0 {
-		b |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		b |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		b |= 0o1000
-	}
-	return b
 }
 
 func volumeName(m runtime.Mount) string {
