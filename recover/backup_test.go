@@ -211,3 +211,5 @@ func TestBackupRoundTripOnDocker(t *testing.T) {
 		t.Errorf("Load after one changed manifest byte = %v, want the signature named", err)
 	}
 }
+
+func volumeListOptions() dvolume.ListOptions { return dvolume.ListOptions{} }

@@ -95,6 +95,39 @@ type Attachment struct {
 	DriverOpts  map[string]string `json:"driver_opts,omitempty"`
 }
 
+// Restorer is implemented by engines that can bring a container back from
+// a backup: make volumes, recreate a container from the engine's own
+// document of another, and watch it come up.
+type Restorer interface {
+	// Rename renames a container.
+	Rename(ctx context.Context, id, name string) error
+	// CreateVolume makes a named volume and returns its directory on the
+	// host, where its files are written.
+	CreateVolume(ctx context.Context, name string, labels map[string]string) (string, error)
+	// RemoveVolume deletes a volume; a missing one is not an error.
+	RemoveVolume(ctx context.Context, name string) error
+	// Recreate creates (does not start) a container as spec says.
+	Recreate(ctx context.Context, spec RecreateSpec) (string, error)
+	// Start starts a created container.
+	Start(ctx context.Context, id string) error
+	// Remove deletes a container, running or not.
+	Remove(ctx context.Context, id string) error
+	// Health is the container's health as the engine judges it: healthy,
+	// unhealthy, starting, or none when it has no health check; and
+	// whether it runs.
+	Health(ctx context.Context, id string) (health string, running bool, err error)
+}
+
+// RecreateSpec says how to recreate a container from the engine's own
+// document of the original.
+type RecreateSpec struct {
+	Config  []byte            // the original's inspect document (a backup's)
+	Name    string            // the new container's name
+	Volumes map[string]string // original volume name -> the volume to mount instead
+	Image   string            // image to use instead of the original's (pinned by digest or ID); "" keeps it
+	Labels  map[string]string // added to the original's labels
+}
+
 // HostVersions are the versions of what runs containers on the host, as the
 // engine reports them ("" where it does not).
 type HostVersions struct {

@@ -9,6 +9,7 @@ import (
 
 	"firebreak/runtime"
 	"firebreak/runtime/fake"
+	"firebreak/runtime/runtimetest"
 )
 
 // TestBackupCommands: backup, ls, show and verify through the CLI, over a
@@ -76,5 +77,33 @@ func TestBackupCommands(t *testing.T) {
 	}
 	if r := runFake(t, e, append([]string{"backup", "show", "20990101T000000Z-000000"}, ls...)...); r.code != exitUsage {
 		t.Errorf("backup show of an unknown snapshot: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+}
+
+// TestRecoverCLIPlansAndAsks: recover --dry-run verifies and prints the
+// plan; without a terminal and without --yes it acts on nothing (exit 7).
+func TestRecoverCLIPlansAndAsks(t *testing.T) {
+	h := runtimetest.Docker(t)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{})
+	flags := []string{"--store", "file://" + t.TempDir(), "--key-dir", t.TempDir(), "--state-dir", t.TempDir(), "--runtime", "docker"}
+	if r := cli(t, flags, "backup", d.Name); r.code != exitOK {
+		t.Fatalf("backup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := h.Runtime().Pause(runtimetest.Context(t), d.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, flags, "recover", d.Name, "--case", "IR-1", "--dry-run")
+	if r.code != exitOK || !strings.Contains(r.stdout, "signature good") || !strings.Contains(r.stdout, "rename") || !strings.Contains(r.stdout, d.Name+".suspect-IR-1") {
+		t.Errorf("recover --dry-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = cli(t, flags, "recover", d.Name, "--case", "IR-1")
+	if r.code != exitApproval {
+		t.Errorf("recover without --yes off a terminal: exit %d, want 7\n%s", r.code, r.stderr)
+	}
+	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
+		t.Errorf("recover changed the suspect without approval: %s %s", got.Name, got.State)
+	}
+	if r := cli(t, flags, "recover", d.Name); r.code != exitUsage {
+		t.Errorf("recover without --case: exit %d, want 2", r.code)
 	}
 }

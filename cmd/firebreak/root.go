@@ -148,6 +148,7 @@ change.
 		newPlaybookCommand(g, d),
 		newTriageCommand(g, d),
 		newBackupCommand(g, d),
+		newRecoverCommand(g, d),
 		newVersionCommand(g, d),
 	)
 	addUsageToErrors(root)

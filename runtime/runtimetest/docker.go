@@ -167,7 +167,11 @@ func dockerExtras(spec Spec, cfg *container.Config, hc *container.HostConfig) er
 		}
 	}
 	if len(spec.Healthcheck) > 0 {
-		cfg.Healthcheck = &container.HealthConfig{Test: spec.Healthcheck, Interval: 30 * time.Second}
+		iv := spec.HealthInterval
+		if iv == 0 {
+			iv = 30 * time.Second
+		}
+		cfg.Healthcheck = &container.HealthConfig{Test: spec.Healthcheck, Interval: iv, Retries: 2}
 	}
 	hc.CgroupParent = spec.CgroupParent
 	for _, u := range spec.Ulimits {

@@ -2,6 +2,7 @@ package runtimetest
 
 import (
 	"testing"
+	"time"
 
 	"firebreak/runtime"
 )
@@ -45,11 +46,12 @@ type Spec struct {
 	// SystemPathsUnconfined: nothing masked or read-only under /proc and
 	// /sys (--security-opt systempaths=unconfined).
 	SystemPathsUnconfined bool
-	Devices               []string // "/dev/host[:/dev/container[:rwm]]"
-	DeviceCgroupRules     []string // "b *:* rwm"
-	Publish               []string // "[hostIP:]hostPort:containerPort[/proto]"
-	Restart               string   // "always", "on-failure:5"
-	Healthcheck           []string // e.g. {"CMD", "true"}
+	Devices               []string      // "/dev/host[:/dev/container[:rwm]]"
+	DeviceCgroupRules     []string      // "b *:* rwm"
+	Publish               []string      // "[hostIP:]hostPort:containerPort[/proto]"
+	Restart               string        // "always", "on-failure:5"
+	Healthcheck           []string      // e.g. {"CMD", "true"}
+	HealthInterval        time.Duration // default 30s
 	CgroupParent          string
 	Ulimits               []string // "nofile=1024:2048"
 	Entrypoint            []string

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"firebreak/evidence"
+	"firebreak/playbooks"
+	"firebreak/recover"
+)
+
+type recoverOptions struct {
+	store         storeOptions
+	From          string
+	Case          string
+	DryRun        bool
+	Yes           bool
+	HealthTimeout time.Duration
+	Image         string
+	PubKey        string
+}
+
+func newRecoverCommand(g *globalOptions, d *deps) *cobra.Command {
+	o := &recoverOptions{}
+	cmd := &cobra.Command{
+		Use:   "recover NAME --case ID",
+		Short: "Bring a container back from a verified backup, keeping the suspect as evidence (Docker)",
+		Long: `Recover verifies the chosen snapshot whole (every chunk, every digest, the
+signature) before touching anything, then plans: the container now named NAME
+(the suspect, which must be contained or stopped) is renamed
+NAME.suspect-<case> and kept with its volumes; each volume is restored into a
+new volume; a container is created from the snapshot's configuration (the
+image it ran, by ID), with NAME, its networks and aliases, and the new
+volumes; it is started and must be healthy (or keep running, without a health
+check) within --health-timeout. On any failure or Ctrl-C everything made is
+removed and the suspect gets its name back. --dry-run prints the plan. On a
+terminal recover asks before acting; otherwise it acts only with --yes
+(exit 7 without).`,
+		Example: `  firebreak recover shop-db --case IR-42 --dry-run
+  firebreak recover shop-db --case IR-42 --from 20261128T101500Z-3fa2c1 --yes`,
+		Args: withUsage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRecover(cmd.Context(), g, o, args[0], d)
+		},
+	}
+	o.store.AddFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.From, "from", "latest", "the snapshot: latest (of NAME) or an ID from `firebreak backup ls`")
+	f.StringVar(&o.Case, "case", "", "the case (names the renamed suspect; labels what is made)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "verify and print the plan; change nothing")
+	f.BoolVar(&o.Yes, "yes", false, "act without asking (scripted runs)")
+	f.DurationVar(&o.HealthTimeout, "health-timeout", time.Minute, "how long the new container may take to be healthy")
+	f.StringVar(&o.Image, "image", "", "an image to use instead of the snapshot's (pin it: REF@sha256:...)")
+	f.StringVar(&o.PubKey, "pubkey", "", "trusted public key (base64); default: signing.pub in --key-dir")
+	return cmd
+}
+
+func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name string, d *deps) error {
+	if err := evidence.CheckCaseID(o.Case); err != nil {
+		return usagef("--case: %v (recover needs the case it belongs to)", err)
+	}
+	if o.HealthTimeout <= 0 {
+		return usagef("--health-timeout %s: give a positive duration", o.HealthTimeout)
+	}
+	s, err := openSession(ctx, g, d, &o.store)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	repo, err := openRepo(ctx, s)
+	if err != nil {
+		return err
+	}
+	key, err := trustedKey(o.store.KeyDir, o.PubKey)
+	if err != nil {
+		return err
+	}
+	id := o.From
+	if id == "latest" {
+		snaps, err := repo.List(ctx)
+		if err != nil {
+			return err
+		}
+		id = ""
+		for _, sn := range snaps {
+			if sn.Container.Name == name {
+				id = sn.ID // oldest first: the last one is the newest
+			}
+		}
+		if id == "" {
+			return usagef("no snapshot of %s in %s (`firebreak backup ls` lists them)", name, o.store.URL)
+		}
+	}
+	opts := recover.RecoverOptions{Case: o.Case, DryRun: true, HealthTimeout: o.HealthTimeout, Image: o.Image}
+	plan, err := repo.Recover(ctx, s.Runtime(), id, key, opts)
+	if perr := printRecovery(d, g.Output, plan, "plan"); perr != nil {
+		return perr
+	}
+	if err != nil || o.DryRun {
+		return usageOr(err)
+	}
+	if !o.Yes {
+		if !isTerminal(d.stdin) || !isTerminal(d.stderr) {
+			return &playbooks.ApprovalMissingError{Target: name, Step: "recover", Prompt: "carry out this plan?", Why: "not a terminal and no --yes"}
+		}
+		fmt.Fprintf(d.stderr, "carry out this plan? [y/N] ")
+		line, _ := bufio.NewReader(d.stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return &playbooks.ApprovalMissingError{Target: name, Step: "recover", Prompt: "carry out this plan?", Why: "declined"}
+		}
+	}
+	opts.DryRun = false
+	rec, err := repo.Recover(ctx, s.Runtime(), id, key, opts)
+	return joinErrors([]error{err, printRecovery(d, g.Output, rec, "recover")})
+}
+
+func printRecovery(d *deps, output string, rec *recover.Recovery, what string) error {
+	if rec == nil {
+		return nil
+	}
+	if output == "json" {
+		return jsonLine(d.stdout, what, rec) // the error, if any, follows on stderr
+	}
+	fmt.Fprintf(d.stdout, "%s from snapshot %s:\n", what, rec.Snapshot)
+	for _, st := range rec.Steps {
+		mark := "  ·"
+		switch {
+		case st.Done:
+			mark = "  ✓"
+		case st.Error != "":
+			mark = "  ✗"
+		}
+		fmt.Fprintf(d.stdout, "%s %-8s %s\n", mark, st.Action, st.Detail)
+		if st.Error != "" {
+			fmt.Fprintf(d.stdout, "      error: %s\n", st.Error)
+		}
+	}
+	if rec.RolledBack {
+		fmt.Fprintln(d.stdout, "  rolled back: what was made is removed, the suspect has its name back")
+	}
+	return nil
+}

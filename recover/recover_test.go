@@ -1,0 +1,149 @@
+package recover_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"firebreak/evidence"
+	"firebreak/recover"
+	"firebreak/runtime"
+	"firebreak/runtime/runtimetest"
+)
+
+// recoverFixture is a service with a named volume, on a user network with
+// an alias, backed up; then the attacker damages its data.
+func recoverFixture(t *testing.T, health []string) (*runtimetest.DockerHarness, *recover.Repo, *evidence.Signer, runtime.Details, string, string) {
+	t.Helper()
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	name := runtimetest.Name(t)
+	dir := volume(t, h, name+"-data")
+	fill(t, dir, 300)
+	if err := os.WriteFile(filepath.Join(dir, "ok"), []byte("healthy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	net := h.UserNetwork(t, name+"-net", false)
+	d := h.Run(t, name, runtimetest.Spec{Binds: []string{name + "-data:/data"}, Network: net, Aliases: []string{"db"},
+		Labels: map[string]string{"app": "shop"}, Healthcheck: health, HealthInterval: 300 * time.Millisecond})
+	st, err := evidence.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := recover.OpenRepo(ctx, st, sg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := repo.Backup(ctx, h.Runtime(), d.Container, recover.BackupOptions{Pause: true})
+	if err == nil {
+		err = repo.Commit(ctx, s)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The compromise: data damaged, then the responder froze it.
+	if err := os.WriteFile(filepath.Join(dir, "ok"), []byte("ransom"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "big.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Runtime().Pause(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		api := h.Docker().API()
+		for _, v := range []string{name + "-data.restored-" + strings.SplitN(s.ID, "-", 2)[1]} {
+			_ = api.VolumeRemove(context.Background(), v, true)
+		}
+	})
+	return h, repo, sg, d, s.ID, dir
+}
+
+func TestRecoverOnDocker(t *testing.T) {
+	h, repo, sg, d, id, dir := recoverFixture(t, []string{"CMD", "grep", "-q", "healthy", "/data/ok"})
+	ctx := runtimetest.Context(t)
+	// A dry run plans and changes nothing.
+	plan, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-7", DryRun: true})
+	if err != nil || len(plan.Steps) < 6 {
+		t.Fatalf("dry run = %+v, %v", plan, err)
+	}
+	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
+		t.Fatalf("the dry run changed the suspect: %s %s", got.Name, got.State)
+	}
+	rec, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-7", HealthTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("Recover: %v (%+v)", err, rec)
+	}
+	t.Cleanup(func() { h.Remove(t, rec.Container.ID) })
+	suspect := runtimetest.Inspect(t, h, d.ID)
+	if suspect.Name != d.Name+".suspect-IR-7" || suspect.State != runtime.StatePaused {
+		t.Errorf("suspect is %s %s, want renamed and still paused", suspect.Name, suspect.State)
+	}
+	nc := runtimetest.Inspect(t, h, rec.Container.ID)
+	if nc.Name != d.Name || nc.State != runtime.StateRunning || nc.Labels["app"] != "shop" || nc.Labels["io.firebreak.case"] != "IR-7" {
+		t.Errorf("new container %s %s labels %v", nc.Name, nc.State, nc.Labels)
+	}
+	if len(nc.Networks) != 1 || nc.Networks[0].Network != d.Networks[0].Network || !strings.Contains(strings.Join(nc.Networks[0].Aliases, ","), "db") {
+		t.Errorf("new container networks %+v, want %s with alias db", nc.Networks, d.Networks[0].Network)
+	}
+	// The suspect's damaged volume is untouched; the new one holds the data
+	// as backed up.
+	if b, _ := os.ReadFile(filepath.Join(dir, "ok")); string(b) != "ransom" {
+		t.Errorf("the suspect's volume was changed: %q", b)
+	}
+	for _, m := range nc.Security.Mounts {
+		if m.Destination == "/data" {
+			if b, err := os.ReadFile(filepath.Join(m.Source, "ok")); err != nil || string(b) != "healthy" {
+				t.Errorf("restored ok = %q, %v", b, err)
+			}
+			if _, err := os.Stat(filepath.Join(m.Source, "big.bin")); err != nil {
+				t.Errorf("restored big.bin: %v", err)
+			}
+		}
+	}
+}
+
+// TestRecoverRollsBack: a new container that never gets healthy is removed
+// with its volumes, and the suspect gets its name back, as it was.
+func TestRecoverRollsBack(t *testing.T) {
+	h, repo, sg, d, id, _ := recoverFixture(t, []string{"CMD", "false"})
+	ctx := runtimetest.Context(t)
+	before, err := h.Runtime().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-8", HealthTimeout: 5 * time.Second})
+	if err == nil || !rec.RolledBack || !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "not healthy") {
+		t.Fatalf("Recover with a failing health check = %v (%+v), want rolled back", err, rec)
+	}
+	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
+		t.Errorf("suspect after the rollback: %s %s", got.Name, got.State)
+	}
+	after, err := h.Runtime().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Errorf("%d containers after the rollback, %d before", len(after), len(before))
+	}
+	vols, err := h.Docker().API().VolumeList(ctx, volumeListOptions())
+	if err == nil {
+		for _, v := range vols.Volumes {
+			if v.Labels["io.firebreak.case"] == "IR-8" {
+				t.Errorf("volume %s left after the rollback", v.Name)
+			}
+		}
+	}
+	if _, err := repo.Recover(ctx, h.Runtime(), "20990101T000000Z-000000", sg.Pub, recover.RecoverOptions{Case: "IR-9"}); err == nil || !errors.Is(err, evidence.ErrNotFound) {
+		t.Errorf("Recover of a missing snapshot = %v", err)
+	}
+}
