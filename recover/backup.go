@@ -99,7 +99,7 @@ type BackupOptions struct {
 // Backup takes one container: its configuration and the files of its
 // volumes. Every file is read through a root confined to its volume, never
 // following a link; each chunk is stored once.
-func (r *Repo) Backup(ctx context.Context, rt runtime.Runtime, target runtime.Container, o BackupOptions) (*Snapshot, error) {
+func (r *Repo) Backup(ctx context.Context, rt runtime.Runtime, target runtime.Container, o BackupOptions) (snap *Snapshot, err error) {
 	if r.signer == nil {
 		return nil, errors.New("this store was opened only to read: no backup can be taken")
 	}
@@ -138,7 +138,10 @@ func (r *Repo) Backup(ctx context.Context, rt runtime.Runtime, target runtime.Co
 			return nil, fmt.Errorf("freezing %s for the backup: %w", d.ShortID(), err)
 		}
 		defer func() {
-			_ = rt.Unpause(context.WithoutCancel(ctx), d.ID) // it was running: it runs again
+			// It was running: it runs again, or the error says it does not.
+			if uerr := rt.Unpause(context.WithoutCancel(ctx), d.ID); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("thawing %s after the backup: %w (it is still frozen: docker unpause %s)", d.ShortID(), uerr, d.ShortID()))
+			}
 			s.FreezeMS = time.Since(start).Milliseconds()
 		}()
 	}
@@ -282,24 +285,33 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, t *Totals) (Vo
 // backupFile chunks one regular file. It is opened without following a
 // link and checked to be the file the walk saw (a swap is refused).
 func (r *Repo) backupFile(ctx context.Context, root *os.Root, p string, want *syscall.Stat_t, e *Entry, t *Totals) error {
-	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	// O_PATH first: nothing of the file (a device swapped in runs its
+	// driver on open) is touched before it is known to be the regular file
+	// the walk saw; then it is opened for reading through that handle.
+	ph, err := root.OpenFile(p, unix.O_PATH|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	var st syscall.Stat_t
+	err = syscall.Fstat(int(ph.Fd()), &st)
+	if err == nil && (st.Mode&syscall.S_IFMT != syscall.S_IFREG || want != nil && (st.Ino != want.Ino || st.Dev != want.Dev)) {
+		err = errors.New("replaced while it was read (a link, device or file swapped in): refused")
+	}
+	if err != nil {
+		ph.Close()
+		return err
+	}
+	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", ph.Fd()), os.O_RDONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	ph.Close()
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return err
-	}
-	if want != nil && (st.Ino != want.Ino || st.Dev != want.Dev) {
-		return errors.New("replaced while it was read (a link or file swap): refused")
-	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return errors.New("not a regular file when opened")
-	}
 	e.Xattrs = xattrsOf(int(f.Fd()))
 	whole := sha256.New()
-	_, err = r.storeChunks(ctx, io.TeeReader(f, whole), func(key string, n int, stored int64) {
+	// Read no more than its size at open: a file the container keeps
+	// writing does not keep the backup (and a paused service) waiting.
+	_, err = r.storeChunks(ctx, io.TeeReader(io.LimitReader(f, st.Size), whole), func(key string, n int, stored int64) {
 		e.Chunks = append(e.Chunks, key)
 		e.Size += int64(n)
 		t.Chunks++
@@ -324,6 +336,9 @@ func (r *Repo) storeChunks(ctx context.Context, rd io.Reader, each func(key stri
 	ch := chunker.New(rd, r.pol)
 	buf := make([]byte, chunker.MaxSize)
 	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
 		c, err := ch.Next(buf)
 		if errors.Is(err, io.EOF) {
 			return total, nil
@@ -341,6 +356,10 @@ func (r *Repo) storeChunks(ctx context.Context, rd io.Reader, each func(key stri
 		each(key, int(c.Length), stored)
 	}
 }
+
+// chunkMin is the chunker's least chunk (all but a file's last are at least
+// this long).
+const chunkMin = chunker.MinSize
 
 var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
 

@@ -62,7 +62,11 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	if err != nil {
 		return rec, err
 	}
-	rec.Steps = append(rec.Steps, Step{Action: "verify", Detail: fmt.Sprintf("snapshot %s: %d files, %d bytes re-read, signature good", id, files, n), Done: true})
+	sig := "signature good under the trusted key"
+	if trusted == nil {
+		sig = "signature NOT checked (no trusted key)"
+	}
+	rec.Steps = append(rec.Steps, Step{Action: "verify", Detail: fmt.Sprintf("snapshot %s: %d files, %d bytes re-read, %s", id, files, n, sig), Done: true})
 	s, _, err := r.Load(ctx, id, trusted)
 	if err != nil {
 		return rec, err
@@ -97,6 +101,9 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		if v.Type != "volume" {
 			continue // bind mounts are the host's: not recreated here
 		}
+		if _, twice := volumes[v.Name]; twice {
+			continue // one volume mounted at two places is restored once
+		}
 		volumes[v.Name] = nv
 		rec.Steps = append(rec.Steps, Step{Action: "volume", Detail: fmt.Sprintf("new volume %s for %s", nv, v.Destination)},
 			Step{Action: "restore", Detail: fmt.Sprintf("%d entries of %s into %s", len(v.Files), v.Name, nv)})
@@ -121,7 +128,7 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 				errs = append(errs, err)
 			}
 		}
-		rec.RolledBack = true
+		rec.RolledBack = len(errs) == 0
 		if len(errs) > 0 {
 			return rec, fmt.Errorf("%w; and rolling back failed: %v", cause, errors.Join(errs...))
 		}
@@ -148,11 +155,13 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		made = append(made, func() error { return rs.Rename(actx, suspect.ID, name) })
 	}
 	labels := map[string]string{"io.firebreak.case": o.Case, "io.firebreak.snapshot": id}
+	restored := map[string]bool{}
 	for _, v := range s.Volumes {
 		nv, ok := volumes[v.Name]
-		if !ok {
+		if !ok || restored[v.Name] {
 			continue
 		}
+		restored[v.Name] = true
 		st := step("volume")
 		dir, err := rs.CreateVolume(actx, nv, labels)
 		if err != nil {

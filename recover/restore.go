@@ -130,9 +130,11 @@ func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume) error 
 // entryPath is the entry's path as the bytes it had.
 func entryPath(e Entry) string {
 	if e.PathB64 != "" {
-		if b, err := base64.StdEncoding.DecodeString(e.PathB64); err == nil {
-			return string(b)
+		b, err := base64.StdEncoding.DecodeString(e.PathB64)
+		if err != nil {
+			return "" // refused by checkEntries: not a plain path
 		}
+		return string(b)
 	}
 	return e.Path
 }
@@ -159,6 +161,11 @@ func checkEntries(files []Entry, lim RestoreLimits) error {
 		case "file":
 			if e.Size < 0 || len(e.SHA256) != 64 {
 				return &RestoreError{Path: p, Why: "a file without a size and digest"}
+			}
+			// Each chunk but the last holds at least the chunker's least
+			// (512 KiB), so a size bounds the count of its chunks.
+			if e.Size == 0 && len(e.Chunks) > 0 || int64(len(e.Chunks)) > e.Size/chunkMin+1 {
+				return &RestoreError{Path: p, Why: fmt.Sprintf("%d chunks for %d bytes", len(e.Chunks), e.Size)}
 			}
 			total += e.Size
 			if total > lim.MaxBytes {
@@ -222,6 +229,10 @@ func (r *Repo) restoreFile(ctx context.Context, root *os.Root, p string, e Entry
 			f.Close()
 			return fmt.Errorf("chunk %.12s: %w", c, err)
 		}
+		if n+int64(len(data)) > e.Size {
+			f.Close()
+			return errors.New("its chunks hold more than its listed size (refused before writing past it)")
+		}
 		if _, err := f.Write(data); err != nil {
 			f.Close()
 			return err
@@ -233,13 +244,29 @@ func (r *Repo) restoreFile(ctx context.Context, root *os.Root, p string, e Entry
 		f.Close()
 		return errors.New("its chunks do not make the content the manifest lists (refused)")
 	}
+	return f.Close()
+}
+
+// restorable says which extended attributes a restore writes: the user's
+// and ACLs, and file capabilities (set after the owner, which clears
+// them). trusted.* (overlay's own among them) and security.* labels are
+// the host's to set, not a backup's.
+func restorable(name string) bool {
+	return strings.HasPrefix(name, "user.") || name == "system.posix_acl_access" || name == "system.posix_acl_default" || name == "security.capability"
+}
+
+// setXattrs writes an entry's restorable extended attributes on an open
+// file or directory.
+func setXattrs(fd int, e Entry) error {
 	for k, v := range e.Xattrs {
-		if err := unix.Fsetxattr(int(f.Fd()), k, v, 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
-			f.Close()
+		if !restorable(k) {
+			continue
+		}
+		if err := unix.Fsetxattr(fd, k, v, 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
 			return fmt.Errorf("xattr %s: %w", k, err)
 		}
 	}
-	return f.Close()
+	return nil
 }
 
 // attributes sets owner, mode and modification time, never through a link.
@@ -250,16 +277,23 @@ func attributes(root *os.Root, p string, e Entry) error {
 	if e.Type == "symlink" {
 		return nil // a link's own mode and times are not kept
 	}
-	if e.Type == "dir" && len(e.Xattrs) > 0 {
-		if d, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_DIRECTORY, 0); err == nil {
-			for k, v := range e.Xattrs {
-				_ = unix.Fsetxattr(int(d.Fd()), k, v, 0) // best effort: a filesystem may refuse a namespace
-			}
-			d.Close()
-		}
-	}
 	if err := root.Chmod(p, fs.FileMode(e.Mode&0o777)|modeBits(e.Mode)); err != nil {
 		return err
+	}
+	if len(e.Xattrs) > 0 && (e.Type == "dir" || e.Type == "file") {
+		flags := os.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+		if e.Type == "dir" {
+			flags |= syscall.O_DIRECTORY
+		}
+		f, err := root.OpenFile(p, flags, 0)
+		if err != nil {
+			return err
+		}
+		err = setXattrs(int(f.Fd()), e)
+		f.Close()
+		if err != nil {
+			return err
+		}
 	}
 	return root.Chtimes(p, e.MTime, e.MTime)
 }

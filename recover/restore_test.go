@@ -81,6 +81,13 @@ func TestRestoreRefusesHostileArchives(t *testing.T) {
 	}
 	huge := file(t, r, "huge", "x")
 	huge.Size = 1 << 50
+	// The same stored chunk listed many times: a small store that would
+	// fill the disk.
+	repeated := file(t, r, "rep", strings.Repeat("r", 1000))
+	repeated.Size = 1
+	repeated.Chunks = []string{repeated.Chunks[0], repeated.Chunks[0], repeated.Chunks[0]}
+	overlong := file(t, r, "over", strings.Repeat("o", 1000))
+	overlong.Size = 10 // one chunk of 1000 bytes for a 10-byte file
 	cases := map[string][]Entry{
 		"absolute path":              {file(t, r, "/etc/evil", "x")},
 		"dot-dot":                    {file(t, r, "../evil", "x")},
@@ -98,6 +105,8 @@ func TestRestoreRefusesHostileArchives(t *testing.T) {
 		"block device":               {Entry{Path: "sda", Type: "block", Rdev: 0x0800}},
 		"a million tiny entries":     many,
 		"huge size":                  {huge},
+		"chunks beyond its size":     {repeated},
+		"a chunk longer than it":     {overlong},
 		"chunk that is no digest":    {{Path: "c", Type: "file", Size: 1, SHA256: strings.Repeat("a", 64), Chunks: []string{"../../../etc/passwd"}}},
 		"mode beyond permissions":    {{Path: "m", Type: "fifo", Mode: 0o170000}},
 		"unknown type":               {{Path: "u", Type: "whiteout"}},

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -26,7 +27,15 @@ func (d *Docker) Rename(ctx context.Context, id, name string) error {
 	return nil
 }
 
+// CreateVolume makes a new volume; a volume of that name that exists
+// already is an error (Docker would hand it back, and a rollback would then
+// remove what this run did not make).
 func (d *Docker) CreateVolume(ctx context.Context, name string, labels map[string]string) (string, error) {
+	if _, err := d.api.VolumeInspect(ctx, name); err == nil {
+		return "", fmt.Errorf("a volume %s exists already: remove it or recover from another snapshot", name)
+	} else if !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("docker VolumeInspect %s: %w", name, err)
+	}
 	v, err := d.api.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: labels})
 	if err != nil {
 		return "", fmt.Errorf("docker VolumeCreate %s: %w", name, err)
@@ -129,8 +138,8 @@ func (d *Docker) Recreate(ctx context.Context, spec runtime.RecreateSpec) (strin
 			continue // joined at create
 		}
 		if err := d.api.NetworkConnect(ctx, n, resp.ID, endpoint(n)); err != nil {
-			_ = d.api.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
-			return "", fmt.Errorf("docker NetworkConnect %s to %s: %w", spec.Name, n, err)
+			rerr := d.Remove(context.WithoutCancel(ctx), resp.ID)
+			return "", errors.Join(fmt.Errorf("docker NetworkConnect %s to %s: %w", spec.Name, n, err), rerr)
 		}
 	}
 	return resp.ID, nil
@@ -144,7 +153,8 @@ func (d *Docker) Start(ctx context.Context, id string) error {
 }
 
 func (d *Docker) Remove(ctx context.Context, id string) error {
-	err := d.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	// Anonymous volumes it made (an image's VOLUME) go with it.
+	err := d.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("docker ContainerRemove %s: %w", short(id), err)
 	}
