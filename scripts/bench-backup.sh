@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Backup and restore of a ~1 GiB volume (10,000 small files and four large
+# random files) into and from the test MinIO, beside restic (Debian's
+# package) into and from the same MinIO and `tar czf` / `tar xzf` into a
+# volume, in one run, with wall time and peak RSS of each. Needs
+# scripts/testenv.sh up (MinIO and dockerd) and restic installed.
+# Usage: scripts/bench-backup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/testenv.sh env)"
+export PATH=$PATH:/usr/local/go/bin
+command -v restic >/dev/null || apt-get install -y restic >/dev/null
+go build -o bin/firebreak ./cmd/firebreak
+work=$(mktemp -d /var/tmp/fb-bench-backup.XXXXXX)
+tag=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+vol=fbbench-$tag
+cleanup() {
+  docker rm -f "$vol" "$vol-tar" >/dev/null 2>&1 || true
+  docker ps -aq --filter "label=io.firebreak.snapshot" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker volume ls -q | grep "^$vol" | xargs -r docker volume rm -f >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+docker volume create "$vol" >/dev/null
+data=$(docker volume inspect -f '{{.Mountpoint}}' "$vol")
+python3 - "$data" <<'PY'
+import os, sys, random
+root = sys.argv[1]
+random.seed(7)
+for i in range(10000):
+    d = os.path.join(root, "small", "d%03d" % (i % 100))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d.txt" % i), "w") as f:
+        f.write(("line %d of a small file\n" % i) * random.randint(1, 400))
+for i in range(4):
+    with open(os.path.join(root, "large%d.bin" % i), "wb") as f:
+        for _ in range(245):
+            f.write(os.urandom(1 << 20))
+PY
+size=$(du -sb "$data" | cut -f1)
+image=$FIREBREAK_TEST_IMAGE
+docker run -d --name "$vol" -v "$vol:/data" --health-cmd 'test -f /data/large0.bin' --health-interval 1s "$image" sleep 3600 >/dev/null
+
+export AWS_ACCESS_KEY_ID=$FIREBREAK_TEST_MINIO_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$FIREBREAK_TEST_MINIO_SECRET_KEY RESTIC_PASSWORD=bench
+bucket=fbbench-$tag
+restic -q -r "s3:http://$FIREBREAK_TEST_MINIO_ENDPOINT/$bucket/restic" init >/dev/null
+store="s3://$bucket/firebreak?endpoint=$FIREBREAK_TEST_MINIO_ENDPOINT&insecure=true"
+keys=$work/keys state=$work/state
+
+measure() { # label command...: wall seconds and peak RSS (MiB)
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/t" "$@" >"$work/out" 2>&1 || { cat "$work/out"; exit 1; }
+  read -r wall rss <"$work/t"
+  printf '%-40s %8.2f s %8.1f MiB\n' "$label" "$wall" "$((rss / 1024)).$(((rss % 1024) * 10 / 1024))"
+}
+
+printf 'volume: %d bytes, %d files\n\n' "$size" "$(find "$data" -type f | wc -l)"
+printf '%-40s %10s %12s\n' "" "wall" "peak RSS"
+measure "firebreak backup -> MinIO" bin/firebreak backup "$vol" --store "$store" --key-dir "$keys" --state-dir "$state"
+measure "firebreak backup again (unchanged)" bin/firebreak backup "$vol" --store "$store" --key-dir "$keys" --state-dir "$state"
+grep -o 'manifest [0-9]* bytes' "$work/out" | sed 's/^/  second backup: /'
+measure "restic backup -> MinIO" restic -q -r "s3:http://$FIREBREAK_TEST_MINIO_ENDPOINT/$bucket/restic" backup "$data"
+measure "tar czf" tar czf "$work/vol.tgz" -C "$data" .
+docker pause "$vol" >/dev/null
+measure "firebreak recover (verify, restore, start, healthy)" bin/firebreak recover "$vol" --case BENCH-1 --yes --store "$store" --key-dir "$keys" --state-dir "$state" --health-timeout 60s
+mkdir -p "$work/restic-restore"
+measure "restic restore <- MinIO" restic -q -r "s3:http://$FIREBREAK_TEST_MINIO_ENDPOINT/$bucket/restic" restore latest --target "$work/restic-restore"
+docker volume create "$vol-tar" >/dev/null
+measure "docker run tar xzf into a volume" docker run --rm -v "$vol-tar:/d" -v "$work:/w:ro" "$image" tar xzf /w/vol.tgz -C /d
