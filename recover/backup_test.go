@@ -157,6 +157,9 @@ func TestBackupRoundTripOnDocker(t *testing.T) {
 	if err := repo.Commit(ctx, again); err != nil {
 		t.Fatal(err)
 	}
+	if again.Totals.Unchanged < 3000 {
+		t.Errorf("the second backup read %d unchanged files again", again.Totals.Files-again.Totals.Unchanged)
+	}
 	if again.Totals.NewChunks != 0 || again.Totals.StoredBytes+again.Totals.ManifestSize > 1<<20 {
 		t.Errorf("a second backup of unchanged data stored %d chunks, %d bytes and a %d-byte manifest", again.Totals.NewChunks, again.Totals.StoredBytes, again.Totals.ManifestSize)
 	}

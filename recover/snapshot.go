@@ -40,7 +40,8 @@ type Totals struct {
 	Bytes        int64 `json:"bytes"`
 	Chunks       int   `json:"chunks"`
 	NewChunks    int   `json:"new_chunks"`
-	StoredBytes  int64 `json:"stored_bytes"` // compressed bytes of the new chunks
+	Unchanged    int   `json:"unchanged_files"` // taken from the last snapshot without reading (same size and mtime)
+	StoredBytes  int64 `json:"stored_bytes"`    // compressed bytes of the new chunks
 	ManifestSize int64 `json:"manifest_bytes,omitempty"`
 }
 
