@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ type recoverOptions struct {
 	HealthTimeout time.Duration
 	Image         string
 	PubKey        string
+	Before        string
 }
 
 func newRecoverCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -57,7 +59,20 @@ terminal recover asks before acting; otherwise it acts only with --yes
 	f.DurationVar(&o.HealthTimeout, "health-timeout", time.Minute, "how long the new container may take to be healthy")
 	f.StringVar(&o.Image, "image", "", "an image to use instead of the snapshot's (pin it: REF@sha256:...)")
 	f.StringVar(&o.PubKey, "pubkey", "", "trusted public key (base64); default: signing.pub in --key-dir")
+	f.StringVar(&o.Before, "before", "", "with --from latest: the newest snapshot taken before this time (RFC 3339, or an age such as 6h or 2d): the compromise time")
 	return cmd
+}
+
+// pickSnapshot is the newest snapshot of name taken before the cutoff
+// (zero: none), "" when there is none.
+func pickSnapshot(snaps []recover.Snapshot, name string, cutoff time.Time) string {
+	id := ""
+	for _, sn := range snaps { // oldest first
+		if sn.Container.Name == name && (cutoff.IsZero() || sn.Time.Before(cutoff)) {
+			id = sn.ID
+		}
+	}
+	return id
 }
 
 func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name string, d *deps) error {
@@ -82,19 +97,34 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 	}
 	id := o.From
 	if id == "latest" {
+		// Never a snapshot taken after the compromise: before --before, and
+		// before the suspect was first contained (its record's start).
+		var cutoff time.Time
+		if o.Before != "" {
+			if cutoff, err = parseWhen(o.Before); err != nil {
+				return usagef("--before %q: %v", o.Before, err)
+			}
+		}
+		if c, err := s.Containment(); err == nil {
+			if cur, err := s.ResolveOne(ctx, name); err == nil {
+				if rec, err := c.Status(cur.ID); err == nil && rec != nil && !rec.Since.IsZero() && (cutoff.IsZero() || rec.Since.Before(cutoff)) {
+					cutoff = rec.Since
+				}
+			}
+		}
 		snaps, err := repo.List(ctx)
 		if err != nil {
 			return err
 		}
-		id = ""
-		for _, sn := range snaps {
-			if sn.Container.Name == name {
-				id = sn.ID // oldest first: the last one is the newest
+		if id = pickSnapshot(snaps, name, cutoff); id == "" {
+			when := ""
+			if !cutoff.IsZero() {
+				when = " taken before " + cutoff.UTC().Format(time.RFC3339)
 			}
+			return usagef("no snapshot of %s%s in %s (`firebreak backup ls` lists them)", name, when, o.store.URL)
 		}
-		if id == "" {
-			return usagef("no snapshot of %s in %s (`firebreak backup ls` lists them)", name, o.store.URL)
-		}
+	} else if o.Before != "" {
+		return usagef("--before goes with --from latest")
 	}
 	opts := recover.RecoverOptions{Case: o.Case, DryRun: true, HealthTimeout: o.HealthTimeout, Image: o.Image}
 	plan, err := repo.Recover(ctx, s.Runtime(), id, key, opts)
@@ -144,4 +174,20 @@ func printRecovery(d *deps, output string, rec *recover.Recovery, what string) e
 		fmt.Fprintln(d.stdout, "  rolled back: what was made is removed, the suspect has its name back")
 	}
 	return nil
+}
+
+// parseWhen reads a point in time: RFC 3339, or an age before now (6h, 2d).
+func parseWhen(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			return time.Now().Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("give an RFC 3339 time or an age such as 6h or 2d")
 }
