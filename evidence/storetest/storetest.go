@@ -278,9 +278,11 @@ func (s *Server) Start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
+	// Ready, not live: a live server answers "Server not initialized yet"
+	// to requests for a moment after it starts.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get("http://" + s.Addr + "/minio/health/live")
+		resp, err := http.Get("http://" + s.Addr + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
