@@ -224,9 +224,19 @@ func (s *Records) List(rt, ns string) ([]*Record, error) {
 // contain or release. It fails at once, naming the holder, when another
 // Firebreak process holds it. The lock dies with the process that holds it.
 func (s *Records) Lock(rt, ns, id string) (unlock func(), err error) {
+	return lockFile(filepath.Join(s.dir, "held", key(rt, ns, id)+".lock"), id, "")
+}
+
+// lockFile takes one holder-recording lock for the container id; what, if
+// given, says what the holder does. A lock held elsewhere is a *BusyError.
+func lockFile(path, id, what string) (func(), error) {
 	host, _ := os.Hostname()
-	l, err := flock.TryLock(filepath.Join(s.dir, "held", key(rt, ns, id)+".lock"),
-		"pid "+strconv.Itoa(os.Getpid())+" on "+host+" since "+time.Now().UTC().Format(time.RFC3339))
+	holder := "pid " + strconv.Itoa(os.Getpid()) + " on " + host
+	if what != "" {
+		holder += ", " + what + ","
+	}
+	holder += " since " + time.Now().UTC().Format(time.RFC3339)
+	l, err := flock.TryLock(path, holder)
 	var held *flock.HeldError
 	if errors.As(err, &held) {
 		return nil, &BusyError{ID: id, Holder: held.Holder}
@@ -278,17 +288,7 @@ func (s *Records) Elsewhere(rt, ns string) (map[string]int, error) {
 // lands on a container a run is working on. It fails at once with a
 // *BusyError naming the holder (pid, host, and what it does).
 func (s *Records) LockTarget(rt, ns, id, what string) (unlock func(), err error) {
-	host, _ := os.Hostname()
-	holder := fmt.Sprintf("pid %d on %s, %s, since %s", os.Getpid(), host, what, time.Now().UTC().Format(time.RFC3339))
-	l, err := flock.TryLock(filepath.Join(s.dir, "runs", "locks", key(rt, ns, id)+".lock"), holder)
-	var held *flock.HeldError
-	if errors.As(err, &held) {
-		return nil, &BusyError{ID: id, Holder: held.Holder}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = l.Unlock() }, nil
+	return lockFile(filepath.Join(s.dir, "runs", "locks", key(rt, ns, id)+".lock"), id, what)
 }
 
 // BusyError says another Firebreak process is acting on the container.
