@@ -504,41 +504,25 @@ func pathXattrs(root *os.Root, p string) map[string][]byte {
 	}
 	defer f.Close()
 	link := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
-	size, err := unix.Listxattr(link, nil)
-	if err != nil || size <= 0 {
-		return nil
-	}
-	buf := make([]byte, size)
-	n, err := unix.Listxattr(link, buf)
-	if err != nil {
-		return nil
-	}
-	out := map[string][]byte{}
-	for _, name := range bytes.Split(buf[:n], []byte{0}) {
-		if len(name) == 0 {
-			continue
-		}
-		val := make([]byte, 64<<10)
-		vs, err := unix.Getxattr(link, string(name), val)
-		if err != nil {
-			continue
-		}
-		out[string(name)] = val[:vs]
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
+	return readXattrs(func(b []byte) (int, error) { return unix.Listxattr(link, b) },
+		func(name string, b []byte) (int, error) { return unix.Getxattr(link, name, b) })
 }
 
 // xattrsOf reads every extended attribute of an open file.
 func xattrsOf(fd int) map[string][]byte {
-	size, err := unix.Flistxattr(fd, nil)
+	return readXattrs(func(b []byte) (int, error) { return unix.Flistxattr(fd, b) },
+		func(name string, b []byte) (int, error) { return unix.Fgetxattr(fd, name, b) })
+}
+
+// readXattrs lists the attribute names and reads each value (sized first)
+// through list and get; nil when there are none or they cannot be read.
+func readXattrs(list func([]byte) (int, error), get func(string, []byte) (int, error)) map[string][]byte {
+	size, err := list(nil)
 	if err != nil || size <= 0 {
 		return nil
 	}
 	buf := make([]byte, size)
-	n, err := unix.Flistxattr(fd, buf)
+	n, err := list(buf)
 	if err != nil {
 		return nil
 	}
@@ -547,13 +531,13 @@ func xattrsOf(fd int) map[string][]byte {
 		if len(name) == 0 {
 			continue
 		}
-		vs, err := unix.Fgetxattr(fd, string(name), nil)
+		vs, err := get(string(name), nil)
 		if err != nil || vs < 0 {
 			continue
 		}
 		val := make([]byte, vs)
 		if vs > 0 {
-			if vs, err = unix.Fgetxattr(fd, string(name), val); err != nil {
+			if vs, err = get(string(name), val); err != nil {
 				continue
 			}
 		}
