@@ -16,22 +16,13 @@ import (
 // says so, so a failed kill never leaves a suspect running. (The fake
 // engine: what is tested is the order of acts and records.)
 func TestKillThatFailsFreezesAgain(t *testing.T) {
-	e := fake.New()
-	d := e.Create("victim")
-	e.Start(d.ID)
-	recs, err := contain.OpenRecords(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := contain.New(e, recs, "")
+	e, d, c, o := freezeOnly(t)
 	ctx := context.Background()
-	o := contain.DefaultOptions()
-	o.Network = false
 	if _, err := c.Contain(ctx, d.Container, o); err != nil {
 		t.Fatal(err)
 	}
 	e.FailNext(fake.OpKill, errors.New("engine hiccup"))
-	_, err = c.Kill(ctx, d.Container, "", "test", "K1")
+	_, err := c.Kill(ctx, d.Container, "", "test", "K1")
 	if err == nil || !strings.Contains(err.Error(), "engine hiccup") {
 		t.Fatalf("Kill = %v, want the engine's error", err)
 	}
@@ -64,20 +55,11 @@ func TestKillThatFailsFreezesAgain(t *testing.T) {
 	}
 }
 
-// TestInterruptBeforeActingChangesNothing and after: an interrupt before the
+// TestInterruptBeforeAndWhileContaining: an interrupt before the
 // first act leaves the container as it was; one that lands while acting
 // lets the acts finish, recorded, and is still reported.
 func TestInterruptBeforeAndWhileContaining(t *testing.T) {
-	e := fake.New()
-	d := e.Create("victim")
-	e.Start(d.ID)
-	recs, err := contain.OpenRecords(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := contain.New(e, recs, "")
-	o := contain.DefaultOptions()
-	o.Network = false
+	e, d, c, o := freezeOnly(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -99,7 +81,7 @@ func TestInterruptBeforeAndWhileContaining(t *testing.T) {
 		}
 		return nil
 	})
-	_, err = c.Contain(ctx, d.Container, o)
+	_, err := c.Contain(ctx, d.Container, o)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "were finished") {
 		t.Fatalf("Contain interrupted while acting = %v, want canceled, saying the acts finished", err)
 	}
@@ -109,4 +91,20 @@ func TestInterruptBeforeAndWhileContaining(t *testing.T) {
 	if rec, _ := c.Status(d.ID); rec == nil || rec.Phase != "contained" {
 		t.Errorf("record after an interrupt mid-act = %+v, want contained", rec)
 	}
+}
+
+// freezeOnly starts a victim on a fake engine and returns a containment
+// with fresh records and options that freeze without cutting the network.
+func freezeOnly(t *testing.T) (*fake.Engine, runtime.Details, *contain.Containment, contain.Options) {
+	t.Helper()
+	e := fake.New()
+	d := e.Create("victim")
+	e.Start(d.ID)
+	recs, err := contain.OpenRecords(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := contain.DefaultOptions()
+	o.Network = false
+	return e, d, contain.New(e, recs, ""), o
 }
