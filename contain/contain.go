@@ -105,6 +105,17 @@ func (c *Containment) Status(id string) (*Record, error) {
 	return c.store.Load(c.rt.Name(), c.namespace, id)
 }
 
+// HeldSince is when the container was first contained under its current
+// record (zero when it is not held or its record cannot be read): a backup
+// taken after that moment may hold the attacker's changes.
+func (c *Containment) HeldSince(id string) time.Time {
+	rec, err := c.Status(id)
+	if err != nil || rec == nil {
+		return time.Time{}
+	}
+	return rec.Since
+}
+
 // Held returns every record held on this engine (and namespace).
 func (c *Containment) Held() ([]*Record, error) {
 	return c.store.List(c.rt.Name(), c.namespace)

@@ -30,6 +30,8 @@ func RegisterBuiltins(r *Registry) {
 	r.Register(waitAction{})
 	r.Register(approvalAction{})
 	r.Register(triageAction{})
+	r.Register(recoverBackup{})
+	r.Register(recoverRestore{})
 }
 
 func str(p map[string]any, k string) string {

@@ -14,7 +14,7 @@ func TestBuiltinPlaybooksValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"escape-suspected": false, "evidence-only": false, "cryptominer": false, "release": false}
+	want := map[string]bool{"escape-suspected": false, "evidence-only": false, "cryptominer": false, "release": false, "restore-clean": false}
 	for _, e := range entries {
 		pb, err := lib.Load(e.Name)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"firebreak/contain"
 	"firebreak/evidence"
+	"firebreak/recover"
 	"firebreak/runtime"
 )
 
@@ -16,6 +17,9 @@ type Env struct {
 	Runtime  runtime.Runtime
 	Contain  *contain.Containment
 	Evidence *EvidenceSession // nil when the run writes no evidence
+	// Backups opens the snapshot repository (recover.backup,
+	// recover.restore); nil when the run has none.
+	Backups  func(context.Context) (*recover.Repo, error)
 	HTTP     *http.Client
 	Case     string
 	Playbook string

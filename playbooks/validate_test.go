@@ -178,7 +178,9 @@ func TestBuiltinPlaybooksSayOnlyWhatExists(t *testing.T) {
 			continue
 		}
 		desc := strings.ToLower(pb.Description)
-		for _, planned := range []string{"restor", "recover", "backup", "rebuild", "redeploy", "drill"} {
+		// Backup and restore exist (recover.backup, recover.restore); drills
+		// and redeploying from a pipeline do not.
+		for _, planned := range []string{"rebuild", "redeploy", "drill"} {
 			if strings.Contains(desc, planned) {
 				t.Errorf("%s's description speaks of %q, which does not exist yet: %s", e.Name, planned, pb.Description)
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,10 @@ type RecoverOptions struct {
 	DryRun        bool          // plan only
 	HealthTimeout time.Duration // how long the new container may take to be healthy (running, without a health check)
 	Image         string        // an image to use instead of the snapshot's (pinned by digest); "" keeps it
+	// Log receives each act as it happens, for the case's custody log:
+	// action is "recover.<step>" (recover.plan first, recover.rollback on
+	// failure, recover last), target the container's name. nil drops them.
+	Log func(action, target, result string)
 }
 
 // Step is one act of a recover, in order.
@@ -58,8 +63,14 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		o.HealthTimeout = time.Minute
 	}
 	rec := &Recovery{Snapshot: id, DryRun: o.DryRun}
+	logf := func(action, target, result string) {
+		if o.Log != nil && !o.DryRun {
+			o.Log(action, target, result)
+		}
+	}
 	files, n, err := r.Verify(ctx, id, trusted)
 	if err != nil {
+		logf("recover.verify", id, "REFUSED: "+err.Error())
 		return rec, err
 	}
 	sig := "signature good under the trusted key"
@@ -117,6 +128,8 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	if o.DryRun {
 		return rec, nil
 	}
+	logf("recover.plan", name, rec.PlanText())
+	logf("recover.verify", name, rec.Steps[0].Detail)
 
 	// Acting: every made thing is undone on failure or cancel.
 	actx := context.WithoutCancel(ctx)
@@ -130,8 +143,10 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		}
 		rec.RolledBack = len(errs) == 0
 		if len(errs) > 0 {
+			logf("recover.rollback", name, "FAILED: "+errors.Join(errs...).Error())
 			return rec, fmt.Errorf("%w; and rolling back failed: %v", cause, errors.Join(errs...))
 		}
+		logf("recover.rollback", name, fmt.Sprintf("%d acts undone: what was made is removed, the suspect has its name back", len(made)))
 		return rec, fmt.Errorf("%w (rolled back: what was made is removed, the suspect has its name back)", cause)
 	}
 	step := func(action string) *Step {
@@ -144,14 +159,19 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	}
 	fail := func(st *Step, err error) (*Recovery, error) {
 		st.Error = err.Error()
+		logf("recover."+st.Action, name, st.Detail+": FAILED: "+st.Error)
 		return rollback(err)
+	}
+	done := func(st *Step) {
+		st.Done = true
+		logf("recover."+st.Action, name, st.Detail)
 	}
 	if suspect != nil {
 		st := step("rename")
 		if err := rs.Rename(actx, suspect.ID, rec.Suspect); err != nil {
 			return fail(st, err)
 		}
-		st.Done = true
+		done(st)
 		made = append(made, func() error { return rs.Rename(actx, suspect.ID, name) })
 	}
 	labels := map[string]string{"io.firebreak.case": o.Case, "io.firebreak.snapshot": id}
@@ -167,7 +187,7 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		if err != nil {
 			return fail(st, err)
 		}
-		st.Done = true
+		done(st)
 		made = append(made, func() error { return rs.RemoveVolume(actx, nv) })
 		st = step("restore")
 		if err := ctx.Err(); err != nil {
@@ -176,14 +196,14 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		if err := r.RestoreVolume(ctx, s, v.Name, dir, DefaultRestoreLimits()); err != nil {
 			return fail(st, err)
 		}
-		st.Done = true
+		done(st)
 	}
 	st := step("create")
 	newID, err := rs.Recreate(actx, runtime.RecreateSpec{Config: s.Config, Name: name, Volumes: volumes, Image: o.Image, Labels: labels})
 	if err != nil {
 		return fail(st, err)
 	}
-	st.Done = true
+	done(st)
 	made = append(made, func() error { return rs.Remove(actx, newID) })
 	st = step("start")
 	if err := ctx.Err(); err != nil {
@@ -192,15 +212,16 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	if err := rs.Start(actx, newID); err != nil {
 		return fail(st, err)
 	}
-	st.Done = true
+	done(st)
 	st = step("health")
 	if err := waitHealthy(ctx, rs, newID, o.HealthTimeout); err != nil {
 		return fail(st, err)
 	}
-	st.Done = true
+	done(st)
 	if d, err := rt.Inspect(actx, newID); err == nil {
 		rec.Container = d.Container
 	}
+	logf("recover", name, fmt.Sprintf("recovered from snapshot %s: new container %s is healthy; the suspect is kept as %s", id, short12(newID), orNone(rec.Suspect)))
 	return rec, nil
 }
 
@@ -237,4 +258,94 @@ func waitHealthy(ctx context.Context, rs runtime.Restorer, id string, timeout ti
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// PlanText is the plan in one line, for a log.
+func (rec *Recovery) PlanText() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "snapshot %s:", rec.Snapshot)
+	for i, st := range rec.Steps {
+		fmt.Fprintf(&b, " %d. %s %s;", i+1, st.Action, st.Detail)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+func short12(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none: no container held the name)"
+	}
+	return s
+}
+
+// Choose names the snapshot a recover of the container name uses: from is
+// an ID, or "latest": the newest snapshot of name taken before cutoff (zero:
+// any), so that a backup taken after the compromise is never chosen.
+func (r *Repo) Choose(ctx context.Context, name, from string, cutoff time.Time) (string, error) {
+	if from != "latest" {
+		return from, nil
+	}
+	snaps, err := r.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	if id := Latest(snaps, name, cutoff); id != "" {
+		return id, nil
+	}
+	when := ""
+	if !cutoff.IsZero() {
+		when = " taken before " + cutoff.UTC().Format(time.RFC3339)
+	}
+	return "", &NoSnapshotError{Name: name, When: when}
+}
+
+// Cutoff is the time a "latest" snapshot must be older than: the earlier of
+// the compromise time the responder gives and the suspect's first
+// containment (either zero: unknown).
+func Cutoff(compromise, contained time.Time) time.Time {
+	if compromise.IsZero() || (!contained.IsZero() && contained.Before(compromise)) {
+		return contained
+	}
+	return compromise
+}
+
+// NoSnapshotError says no snapshot fits a recover.
+type NoSnapshotError struct{ Name, When string }
+
+func (e *NoSnapshotError) Error() string {
+	return fmt.Sprintf("no snapshot of %s%s (`firebreak backup ls` lists them)", e.Name, e.When)
+}
+
+// Latest is the newest of snaps (oldest first, as List returns them) of the
+// container name taken before cutoff (zero: any); "" when there is none.
+func Latest(snaps []Snapshot, name string, cutoff time.Time) string {
+	id := ""
+	for _, sn := range snaps {
+		if sn.Container.Name == name && (cutoff.IsZero() || sn.Time.Before(cutoff)) {
+			id = sn.ID
+		}
+	}
+	return id
+}
+
+// ParseWhen reads a point in time: RFC 3339, or an age before now (6h, 2d).
+func ParseWhen(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			return time.Now().Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("give an RFC 3339 time or an age such as 6h or 2d")
 }

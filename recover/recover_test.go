@@ -5,9 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	dnetwork "github.com/docker/docker/api/types/network"
 
 	"firebreak/evidence"
 	"firebreak/recover"
@@ -147,3 +150,72 @@ func TestRecoverRollsBack(t *testing.T) {
 		t.Errorf("Recover of a missing snapshot = %v", err)
 	}
 }
+
+// engineState is what a rollback must give back exactly: every container
+// (name and state), network and volume of the engine.
+func engineState(t *testing.T, h *runtimetest.DockerHarness) string {
+	t.Helper()
+	ctx := runtimetest.Context(t)
+	var lines []string
+	cs, err := h.Runtime().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		d := runtimetest.Inspect(t, h, c.ID)
+		var nets []string
+		for _, n := range d.Networks {
+			nets = append(nets, n.Network+"="+n.IPv4Address+"/"+n.MacAddress+"/"+strings.Join(n.Aliases, ","))
+		}
+		lines = append(lines, "container "+c.ID+" "+d.Name+" "+string(d.State)+" "+strings.Join(nets, " "))
+	}
+	ns, err := h.Docker().API().NetworkList(ctx, networkListOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		lines = append(lines, "network "+n.ID+" "+n.Name)
+	}
+	vs, err := h.Docker().API().VolumeList(ctx, volumeListOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs.Volumes {
+		lines = append(lines, "volume "+v.Name)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestRecoverCancelRollsBack: a Ctrl-C while the volume is restored (the
+// context ends right after the new volume is made) rolls the engine back to
+// exactly its prior state: containers with their names, states and
+// networks, networks, volumes.
+func TestRecoverCancelRollsBack(t *testing.T) {
+	h, repo, sg, d, id, _ := recoverFixture(t, []string{"CMD", "grep", "-q", "healthy", "/data/ok"})
+	before := engineState(t, h)
+	ctx, cancel := context.WithCancel(runtimetest.Context(t))
+	defer cancel()
+	var acts []string
+	rec, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-10", HealthTimeout: 30 * time.Second,
+		Log: func(action, _, _ string) {
+			acts = append(acts, action)
+			if action == "recover.volume" {
+				cancel() // the responder's Ctrl-C, mid-restore
+			}
+		}})
+	if err == nil || !errors.Is(err, context.Canceled) || !rec.RolledBack {
+		t.Fatalf("Recover cancelled mid-restore = %v (%+v), want cancelled and rolled back", err, rec)
+	}
+	if after := engineState(t, h); after != before {
+		t.Errorf("the engine after the rollback differs:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
+		t.Errorf("suspect after the rollback: %s %s", got.Name, got.State)
+	}
+	if !slices.Contains(acts, "recover.rollback") || slices.Contains(acts, "recover.create") {
+		t.Errorf("acts logged: %v, want a rollback and no create", acts)
+	}
+}
+
+func networkListOptions() dnetwork.ListOptions { return dnetwork.ListOptions{} }

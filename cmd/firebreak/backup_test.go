@@ -6,9 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"firebreak/recover"
 	"firebreak/runtime"
 	"firebreak/runtime/fake"
 	"firebreak/runtime/runtimetest"
@@ -107,29 +105,5 @@ func TestRecoverCLIPlansAndAsks(t *testing.T) {
 	}
 	if r := cli(t, flags, "recover", d.Name); r.code != exitUsage {
 		t.Errorf("recover without --case: exit %d, want 2", r.code)
-	}
-}
-
-func TestPickSnapshotBeforeTheCompromise(t *testing.T) {
-	at := func(h int) time.Time { return time.Date(2026, 11, 28, h, 0, 0, 0, time.UTC) }
-	snaps := []recover.Snapshot{
-		{ID: "s8", Time: at(8), Container: runtime.Container{Name: "db"}},
-		{ID: "x9", Time: at(9), Container: runtime.Container{Name: "web"}},
-		{ID: "s10", Time: at(10), Container: runtime.Container{Name: "db"}},
-		{ID: "s12", Time: at(12), Container: runtime.Container{Name: "db"}},
-	}
-	for _, tc := range []struct {
-		cutoff time.Time
-		want   string
-	}{{time.Time{}, "s12"}, {at(11), "s10"}, {at(10), "s8"}, {at(7), ""}} {
-		if got := pickSnapshot(snaps, "db", tc.cutoff); got != tc.want {
-			t.Errorf("cutoff %v: %q, want %q", tc.cutoff, got, tc.want)
-		}
-	}
-	if _, err := parseWhen("banana"); err == nil {
-		t.Error("parseWhen accepted banana")
-	}
-	if w, err := parseWhen("2d"); err != nil || time.Since(w) < 47*time.Hour {
-		t.Errorf("parseWhen(2d) = %v, %v", w, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"firebreak/evidence"
 	"firebreak/internal/app"
 	"firebreak/recover"
 )
@@ -18,6 +19,7 @@ type backupOptions struct {
 	Volumes      []string
 	IncludeBinds bool
 	Pause        bool
+	Case         string
 }
 
 func newBackupCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -47,20 +49,18 @@ while it is read unless --pause freezes it (the freeze is measured).
 	f := cmd.Flags()
 	f.StringSliceVar(&o.Volumes, "volumes", nil, "volumes to take, by name or mount destination (default: all)")
 	f.BoolVar(&o.IncludeBinds, "include-binds", false, "take bind mounts (host directories) too")
+	f.StringVar(&o.Case, "case", "", "log the backup in this case's custody log")
 	f.BoolVar(&o.Pause, "pause", false, "freeze the container while its files are read (a consistent snapshot; the freeze is measured)")
 	cmd.AddCommand(newBackupLsCommand(g, d), newBackupShowCommand(g, d), newBackupVerifyCommand(g, d))
 	return cmd
 }
 
-func openRepo(ctx context.Context, s *app.Session) (*recover.Repo, error) {
-	ev, err := s.Evidence()
-	if err != nil {
-		return nil, err
-	}
-	return recover.OpenRepo(ctx, ev.Store, ev.Signer)
-}
-
 func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []string, d *deps) error {
+	if o.Case != "" {
+		if err := evidence.CheckCaseID(o.Case); err != nil {
+			return usagef("--case: %v", err)
+		}
+	}
 	s, err := openSession(ctx, g, d, &o.store)
 	if err != nil {
 		return err
@@ -70,17 +70,10 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 	if err != nil {
 		return err
 	}
-	repo, err := openRepo(ctx, s)
-	if err != nil {
-		return err
-	}
 	var errs []error
 	for _, t := range targets {
 		start := time.Now()
-		snap, err := repo.Backup(ctx, s.Runtime(), t, recover.BackupOptions{Volumes: o.Volumes, IncludeBinds: o.IncludeBinds, Pause: o.Pause, Actor: actor(), Tool: toolVersion()})
-		if err == nil {
-			err = repo.Commit(ctx, snap)
-		}
+		snap, err := s.Backup(ctx, t, app.BackupSpec{Volumes: o.Volumes, IncludeBinds: o.IncludeBinds, Pause: o.Pause, Case: o.Case})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", t.ShortID(), err))
 			if g.Output == "json" {

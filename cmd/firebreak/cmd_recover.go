@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"firebreak/evidence"
+	"firebreak/internal/app"
 	"firebreak/playbooks"
 	"firebreak/recover"
 )
@@ -63,18 +63,6 @@ terminal recover asks before acting; otherwise it acts only with --yes
 	return cmd
 }
 
-// pickSnapshot is the newest snapshot of name taken before the cutoff
-// (zero: none), "" when there is none.
-func pickSnapshot(snaps []recover.Snapshot, name string, cutoff time.Time) string {
-	id := ""
-	for _, sn := range snaps { // oldest first
-		if sn.Container.Name == name && (cutoff.IsZero() || sn.Time.Before(cutoff)) {
-			id = sn.ID
-		}
-	}
-	return id
-}
-
 func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name string, d *deps) error {
 	if err := evidence.CheckCaseID(o.Case); err != nil {
 		return usagef("--case: %v (recover needs the case it belongs to)", err)
@@ -82,52 +70,28 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 	if o.HealthTimeout <= 0 {
 		return usagef("--health-timeout %s: give a positive duration", o.HealthTimeout)
 	}
-	s, err := openSession(ctx, g, d, &o.store)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	repo, err := openRepo(ctx, s)
-	if err != nil {
-		return err
+	spec := app.RecoverSpec{Name: name, Case: o.Case, From: o.From, DryRun: true, Image: o.Image, HealthTimeout: o.HealthTimeout}
+	if o.Before != "" {
+		if o.From != "latest" {
+			return usagef("--before goes with --from latest")
+		}
+		t, err := recover.ParseWhen(o.Before)
+		if err != nil {
+			return usagef("--before %q: %v", o.Before, err)
+		}
+		spec.Before = t
 	}
 	key, err := trustedKey(o.store.KeyDir, o.PubKey)
 	if err != nil {
 		return err
 	}
-	id := o.From
-	if id == "latest" {
-		// Never a snapshot taken after the compromise: before --before, and
-		// before the suspect was first contained (its record's start).
-		var cutoff time.Time
-		if o.Before != "" {
-			if cutoff, err = parseWhen(o.Before); err != nil {
-				return usagef("--before %q: %v", o.Before, err)
-			}
-		}
-		if c, err := s.Containment(); err == nil {
-			if cur, err := s.ResolveOne(ctx, name); err == nil {
-				if rec, err := c.Status(cur.ID); err == nil && rec != nil && !rec.Since.IsZero() && (cutoff.IsZero() || rec.Since.Before(cutoff)) {
-					cutoff = rec.Since
-				}
-			}
-		}
-		snaps, err := repo.List(ctx)
-		if err != nil {
-			return err
-		}
-		if id = pickSnapshot(snaps, name, cutoff); id == "" {
-			when := ""
-			if !cutoff.IsZero() {
-				when = " taken before " + cutoff.UTC().Format(time.RFC3339)
-			}
-			return usagef("no snapshot of %s%s in %s (`firebreak backup ls` lists them)", name, when, o.store.URL)
-		}
-	} else if o.Before != "" {
-		return usagef("--before goes with --from latest")
+	spec.Trusted = key
+	s, err := openSession(ctx, g, d, &o.store)
+	if err != nil {
+		return err
 	}
-	opts := recover.RecoverOptions{Case: o.Case, DryRun: true, HealthTimeout: o.HealthTimeout, Image: o.Image}
-	plan, err := repo.Recover(ctx, s.Runtime(), id, key, opts)
+	defer s.Close()
+	plan, err := s.Recover(ctx, spec)
 	if perr := printRecovery(d, g.Output, plan, "plan"); perr != nil {
 		return perr
 	}
@@ -144,8 +108,12 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 			return &playbooks.ApprovalMissingError{Target: name, Step: "recover", Prompt: "carry out this plan?", Why: "declined"}
 		}
 	}
-	opts.DryRun = false
-	rec, err := repo.Recover(ctx, s.Runtime(), id, key, opts)
+	// The plan's snapshot, not "latest" again: what was approved is what runs.
+	spec.DryRun, spec.From, spec.Before = false, plan.Snapshot, time.Time{}
+	rec, err := s.Recover(ctx, spec)
+	if err == nil {
+		fmt.Fprintf(d.stderr, "firebreak: recover logged in case %s (custody log and recovery.json)\n", o.Case)
+	}
 	return joinErrors([]error{err, printRecovery(d, g.Output, rec, "recover")})
 }
 
@@ -174,20 +142,4 @@ func printRecovery(d *deps, output string, rec *recover.Recovery, what string) e
 		fmt.Fprintln(d.stdout, "  rolled back: what was made is removed, the suspect has its name back")
 	}
 	return nil
-}
-
-// parseWhen reads a point in time: RFC 3339, or an age before now (6h, 2d).
-func parseWhen(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n > 0 {
-			return time.Now().Add(-time.Duration(n) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return time.Now().Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("give an RFC 3339 time or an age such as 6h or 2d")
 }

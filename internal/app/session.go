@@ -291,6 +291,7 @@ func (s *Session) Run(ctx context.Context, spec RunSpec) (*playbooks.Report, err
 		for _, t := range spec.Targets {
 			names = append(names, t.Name)
 		}
+		env.Backups = s.Backups
 		env.Evidence = &playbooks.EvidenceSession{Store: ev.Sink, Signer: ev.Signer, Trusted: ev.Signer.Pub,
 			Info: s.CaseInfo(spec.Case, spec.Playbook.Name, names)}
 	}

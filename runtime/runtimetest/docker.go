@@ -11,7 +11,9 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/go-connections/nat"
 
 	"firebreak/runtime"
@@ -211,6 +213,45 @@ func (h *DockerHarness) Remove(t testing.TB, id string) {
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		t.Logf("removing test container %s: %v", id, err)
 	}
+}
+
+// Volume creates a named volume, removed when the test ends, and returns
+// its directory on the host.
+func (h *DockerHarness) Volume(t testing.TB, name string) string {
+	t.Helper()
+	ctx := Context(t)
+	v, err := h.rt.API().VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: map[string]string{Label: t.Name()}})
+	if err != nil {
+		t.Fatalf("creating test volume %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := h.rt.API().VolumeRemove(ctx, name, true); err != nil && !cerrdefs.IsNotFound(err) {
+			t.Logf("removing test volume %s: %v", name, err)
+		}
+	})
+	return v.Mountpoint
+}
+
+// RemoveByLabel removes, when the test ends, every container and volume
+// labelled key=value (what a recover made under a case).
+func (h *DockerHarness) RemoveByLabel(t testing.TB, key, value string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		f := filters.NewArgs(filters.Arg("label", key+"="+value))
+		if cs, err := h.rt.API().ContainerList(ctx, container.ListOptions{All: true, Filters: f}); err == nil {
+			for _, c := range cs {
+				h.Remove(t, c.ID)
+			}
+		}
+		if vs, err := h.rt.API().VolumeList(ctx, volume.ListOptions{Filters: f}); err == nil {
+			for _, v := range vs.Volumes {
+				_ = h.rt.API().VolumeRemove(ctx, v.Name, true)
+			}
+		}
+	})
 }
 
 // UserNetwork creates a user-defined bridge network removed when the test ends.

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"firebreak/runtime"
+	"firebreak/runtime/runtimetest"
+)
+
+// recoverService is a running service with a named volume holding "healthy"
+// in /data/ok (its health check), backed up through the CLI, then damaged.
+func recoverService(t *testing.T, flags []string) (*runtimetest.DockerHarness, runtime.Details, string) {
+	t.Helper()
+	h := runtimetest.Docker(t)
+	name := runtimetest.Name(t)
+	dir := h.Volume(t, name+"-data")
+	if err := os.WriteFile(filepath.Join(dir, "ok"), []byte("healthy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := h.Run(t, name, runtimetest.Spec{Binds: []string{name + "-data:/data"}, Network: h.UserNetwork(t, name+"-net", false),
+		Healthcheck: []string{"CMD", "grep", "-q", "healthy", "/data/ok"}, HealthInterval: 300 * time.Millisecond})
+	if r := cli(t, flags, "backup", d.Name); r.code != exitOK {
+		t.Fatalf("backup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ok"), []byte("ransom"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return h, d, dir
+}
+
+// custody is every custody entry of a case in a file store, in one text.
+func custody(t *testing.T, store, caseID string) string {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(store, "cases", caseID, "runs", "*", "custody.jsonl"))
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("no custody log in case %s (%v)", caseID, err)
+	}
+	var all strings.Builder
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	return all.String()
+}
+
+// checkRecovered: the name is held by a new running container whose volume
+// says "healthy"; the suspect is renamed and still paused; the case's
+// custody log holds every act of the recover, in order.
+func checkRecovered(t *testing.T, h *runtimetest.DockerHarness, d runtime.Details, dir, store, caseID string) {
+	t.Helper()
+	suspect := runtimetest.Inspect(t, h, d.ID)
+	if suspect.Name != d.Name+".suspect-"+caseID || suspect.State != runtime.StatePaused {
+		t.Errorf("suspect is %s %s, want %s.suspect-%s and paused", suspect.Name, suspect.State, d.Name, caseID)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "ok")); string(b) != "ransom" {
+		t.Errorf("the suspect's volume was changed: %q", b)
+	}
+	nc, err := runtime.Resolve(runtimetest.Context(t), h.Runtime(), d.Name)
+	if err != nil || nc.ID == d.ID {
+		t.Fatalf("no new container named %s: %v", d.Name, err)
+	}
+	nd := runtimetest.Inspect(t, h, nc.ID)
+	if nd.State != runtime.StateRunning || nd.Labels["io.firebreak.case"] != caseID {
+		t.Errorf("new container %s labels %v", nd.State, nd.Labels)
+	}
+	for _, m := range nd.Security.Mounts {
+		if b, err := os.ReadFile(filepath.Join(m.Source, "ok")); m.Destination == "/data" && (err != nil || string(b) != "healthy") {
+			t.Errorf("restored ok = %q, %v", b, err)
+		}
+	}
+	log := custody(t, store, caseID)
+	last := -1
+	for _, act := range []string{`"recover.plan"`, `"recover.verify"`, `"recover.rename"`, `"recover.volume"`, `"recover.restore"`, `"recover.create"`, `"recover.start"`, `"recover.health"`, `"action":"recover"`} {
+		i := strings.Index(log, act)
+		if i < 0 {
+			t.Errorf("the custody log of %s has no %s entry:\n%s", caseID, act, log)
+			continue
+		}
+		if i < last {
+			t.Errorf("%s is logged out of order", act)
+		}
+		last = i
+	}
+}
+
+// TestRecoverCLILogsTheCase: a recover through the CLI leaves its whole
+// story in the case: every act in the custody log as it happened, the
+// recovery (plan and outcome) as recovery.json, and the case verifies.
+func TestRecoverCLILogsTheCase(t *testing.T) {
+	store, state := t.TempDir(), t.TempDir()
+	flags := []string{"--store", "file://" + store, "--key-dir", t.TempDir(), "--state-dir", state, "--runtime", "docker"}
+	h, d, dir := recoverService(t, flags)
+	h.RemoveByLabel(t, "io.firebreak.case", "IR-20")
+	engine := []string{"--state-dir", state, "--runtime", "docker"}
+	if r := cli(t, engine, "contain", d.Name, "--case", "IR-20"); r.code != exitOK {
+		t.Fatalf("contain: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := cli(t, flags, "recover", d.Name, "--case", "IR-20", "--yes", "--health-timeout", "30s")
+	if r.code != exitOK {
+		t.Fatalf("recover: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	checkRecovered(t, h, d, dir, store, "IR-20")
+	if keys, _ := filepath.Glob(filepath.Join(store, "cases", "IR-20", "recover", "*", "recovery.json")); len(keys) != 1 {
+		t.Errorf("recovery.json in the case: %v", keys)
+	}
+	if r := cli(t, flags, "evidence", "verify", "IR-20"); r.code != exitOK {
+		t.Errorf("evidence verify IR-20: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The suspect is still held: its record is kept under its ID.
+	if r := cli(t, engine, "status", d.ID); r.code != exitOK || !strings.Contains(r.stdout, "suspect-IR-20") && !strings.Contains(r.stdout, d.ID[:12]) {
+		t.Errorf("status of the suspect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestRestoreCleanPlaybook: the built-in restore-clean playbook contains,
+// captures and seals, then on approval restores the service; its journal
+// and the case hold each act.
+func TestRestoreCleanPlaybook(t *testing.T) {
+	store := t.TempDir()
+	flags := []string{"--store", "file://" + store, "--key-dir", t.TempDir(), "--state-dir", t.TempDir(), "--runtime", "docker"}
+	h, d, dir := recoverService(t, flags)
+	h.RemoveByLabel(t, "io.firebreak.case", "IR-21")
+	// Without the approval the restore does not happen (exit 7) and the
+	// suspect keeps its name, contained.
+	r := cli(t, flags, "run", "restore-clean", "--target", d.Name, "--case", "IR-21")
+	if r.code != exitApproval {
+		t.Fatalf("restore-clean without approval: exit %d, want 7\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
+		t.Fatalf("suspect after the unapproved run: %s %s", got.Name, got.State)
+	}
+	r = cli(t, flags, "run", "restore-clean", "--resume", "IR-21", "--approve", "restore")
+	if r.code != exitOK {
+		t.Fatalf("restore-clean resumed with the approval: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	checkRecovered(t, h, d, dir, store, "IR-21")
+	if log := custody(t, store, "IR-21"); !strings.Contains(log, `"step restore"`) {
+		t.Errorf("no custody entry for the playbook's restore step:\n%s", log)
+	}
+}

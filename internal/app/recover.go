@@ -1,0 +1,190 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"firebreak/evidence"
+	"firebreak/playbooks"
+	"firebreak/recover"
+	"firebreak/runtime"
+)
+
+// Backups is the snapshot repository in the session's store, written
+// straight to the store (not through the spool: a backup that cannot reach
+// its store fails and is taken again) and signed with the session's key.
+func (s *Session) Backups(ctx context.Context) (*recover.Repo, error) {
+	ev, err := s.Evidence()
+	if err != nil {
+		return nil, err
+	}
+	return recover.OpenRepo(ctx, ev.Store, ev.Signer)
+}
+
+// BackupSpec says what to back up of one container.
+type BackupSpec struct {
+	Volumes      []string // by name or mount destination; none: all
+	IncludeBinds bool
+	Pause        bool
+	Case         string // when set, the backup is logged in the case's custody log
+}
+
+// Backup takes a snapshot of one resolved container and commits it, holding
+// the target's run lock while it reads (a run working on it refuses it).
+func (s *Session) Backup(ctx context.Context, t runtime.Container, spec BackupSpec) (*recover.Snapshot, error) {
+	repo, err := s.Backups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.Containment()
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := c.LockTarget(t.ID, "firebreak backup by "+s.opts.Actor)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	snap, err := repo.Backup(ctx, s.rt, t, recover.BackupOptions{Volumes: spec.Volumes, IncludeBinds: spec.IncludeBinds, Pause: spec.Pause, Actor: s.opts.Actor, Tool: s.opts.Tool})
+	if err == nil {
+		err = repo.Commit(ctx, snap)
+	}
+	if spec.Case != "" {
+		result := "FAILED: " + fmt.Sprint(err)
+		if err == nil {
+			result = fmt.Sprintf("snapshot %s: %d files, %d bytes, %d new chunks", snap.ID, snap.Totals.Files, snap.Totals.Bytes, snap.Totals.NewChunks)
+		}
+		if lerr := s.logCase(ctx, spec.Case, []string{t.Name}, func(r *evidence.Run) { r.Log("backup", t.ID, result) }); lerr != nil {
+			return snap, errors.Join(err, lerr)
+		}
+	}
+	return snap, err
+}
+
+// RecoverSpec says how to bring a container back.
+type RecoverSpec struct {
+	Name          string    // the container's name (the suspect holds it now)
+	Case          string    // the case the recover belongs to
+	From          string    // a snapshot ID, or "latest"
+	Before        time.Time // with "latest": the compromise time (zero: unknown)
+	DryRun        bool
+	Image         string
+	HealthTimeout time.Duration
+	Trusted       ed25519.PublicKey // the snapshot's signer; nil: the session's own key
+}
+
+// Recover brings the named container back from a verified snapshot (see
+// recover.Repo.Recover), holding the suspect's run lock. Unless it is a dry
+// run, every act goes to the case's custody log as it happens, and the
+// recovery (plan and outcome) is stored in the case as recover/TIME/recovery.json, in a
+// signed run of its own: the case tells the whole story even when the
+// recover fails and rolls back.
+func (s *Session) Recover(ctx context.Context, spec RecoverSpec) (*recover.Recovery, error) {
+	if err := evidence.CheckCaseID(spec.Case); err != nil {
+		return nil, inputf("case: %v (recover needs the case it belongs to)", err)
+	}
+	repo, err := s.Backups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	trusted := spec.Trusted
+	if trusted == nil {
+		ev, err := s.Evidence()
+		if err != nil {
+			return nil, err
+		}
+		trusted = ev.Signer.Pub
+	}
+	var suspect *runtime.Container
+	if cur, err := s.ResolveOne(ctx, spec.Name); err == nil && cur.Name == spec.Name {
+		suspect = &cur
+	}
+	c, cerr := s.Containment()
+	if spec.From == "" {
+		spec.From = "latest"
+	}
+	var held time.Time
+	if c != nil && suspect != nil {
+		held = c.HeldSince(suspect.ID)
+	}
+	id, err := repo.Choose(ctx, spec.Name, spec.From, recover.Cutoff(spec.Before, held))
+	if err != nil {
+		var ns *recover.NoSnapshotError
+		if errors.As(err, &ns) {
+			return nil, &InputError{err}
+		}
+		return nil, err
+	}
+	o := recover.RecoverOptions{Case: spec.Case, DryRun: spec.DryRun, HealthTimeout: spec.HealthTimeout, Image: spec.Image}
+	if spec.DryRun {
+		return repo.Recover(ctx, s.rt, id, trusted, o)
+	}
+	if suspect != nil {
+		if cerr != nil {
+			return nil, cerr
+		}
+		unlock, err := c.LockTarget(suspect.ID, "firebreak recover by "+s.opts.Actor)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	if err := s.Preflight(ctx); err != nil {
+		return nil, err
+	}
+	ev, err := s.Evidence()
+	if err != nil {
+		return nil, err
+	}
+	run, err := evidence.OpenRun(ctx, ev.Sink, ev.Signer, s.CaseInfo(spec.Case, "", []string{spec.Name}))
+	if err != nil {
+		return nil, &playbooks.RecordError{What: "custody log of case " + spec.Case + " (nothing was changed)", Err: err}
+	}
+	o.Log = run.Log
+	rec, rerr := repo.Recover(ctx, s.rt, id, trusted, o)
+	return rec, errors.Join(rerr, finishRecovery(context.WithoutCancel(ctx), run, spec.Case, rec))
+}
+
+// finishRecovery stores the recovery in the case and seals the run.
+func finishRecovery(ctx context.Context, run *evidence.Run, caseID string, rec *recover.Recovery) error {
+	var errs []error
+	if rec != nil {
+		b, err := json.MarshalIndent(rec, "", "  ")
+		if err == nil {
+			key := evidence.CasePrefix(caseID) + "recover/" + time.Now().UTC().Format("20060102T150405.000Z") + "/recovery.json"
+			_, err = run.Put(ctx, key, bytes.NewReader(b), "recover", rec.Container.ID)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := run.Finish(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &playbooks.RecordError{What: "recovery record and custody log of case " + caseID, Err: err}
+	}
+	return nil
+}
+
+// logCase writes custody entries into the case in a run of their own.
+func (s *Session) logCase(ctx context.Context, caseID string, targets []string, fn func(*evidence.Run)) error {
+	ev, err := s.Evidence()
+	if err != nil {
+		return err
+	}
+	run, err := evidence.OpenRun(ctx, ev.Sink, ev.Signer, s.CaseInfo(caseID, "", targets))
+	if err != nil {
+		return &playbooks.RecordError{What: "custody log of case " + caseID, Err: err}
+	}
+	fn(run)
+	if _, err := run.Finish(ctx); err != nil {
+		return &playbooks.RecordError{What: "custody log of case " + caseID, Err: err}
+	}
+	return nil
+}
