@@ -32,6 +32,7 @@ type Snapshot struct {
 	Volumes  []Volume          `json:"volumes"`
 	Totals   Totals            `json:"totals"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	Hooks    []HookRun         `json:"hooks,omitempty"` // the commands run in the container around the read, in order
 }
 
 // Totals count what a backup read and what it had to store.

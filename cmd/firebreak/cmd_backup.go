@@ -20,6 +20,10 @@ type backupOptions struct {
 	IncludeBinds bool
 	Pause        bool
 	Case         string
+	PreHook      string
+	PostHook     string
+	HookTimeout  time.Duration
+	HookOnError  string
 }
 
 func newBackupCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -50,6 +54,10 @@ while it is read unless --pause freezes it (the freeze is measured).
 	f.StringSliceVar(&o.Volumes, "volumes", nil, "volumes to take, by name or mount destination (default: all)")
 	f.BoolVar(&o.IncludeBinds, "include-binds", false, "take bind mounts (host directories) too")
 	f.StringVar(&o.Case, "case", "", "log the backup in this case's custody log")
+	f.StringVar(&o.PreHook, "pre-hook", "", "a command run in the container (sh -c) before its files are read, e.g. a database's flush; never in a container Firebreak holds")
+	f.StringVar(&o.PostHook, "post-hook", "", "a command run in the container (sh -c) after its files are read (also after a failed read)")
+	f.DurationVar(&o.HookTimeout, "hook-timeout", recover.DefaultHookTimeout, "a hook still running after this is killed")
+	f.StringVar(&o.HookOnError, "hook-on-error", recover.HookFail, "what a failed hook does: fail (no snapshot) or continue (noted in the snapshot)")
 	f.BoolVar(&o.Pause, "pause", false, "freeze the container while its files are read (a consistent snapshot; the freeze is measured)")
 	cmd.AddCommand(newBackupLsCommand(g, d), newBackupShowCommand(g, d), newBackupVerifyCommand(g, d))
 	return cmd
@@ -60,6 +68,23 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 		if err := evidence.CheckCaseID(o.Case); err != nil {
 			return usagef("--case: %v", err)
 		}
+	}
+	spec := app.BackupSpec{Volumes: o.Volumes, IncludeBinds: o.IncludeBinds, Pause: o.Pause, Case: o.Case}
+	for _, h := range []struct {
+		flag, cmd string
+		to        **recover.Hook
+	}{{"--pre-hook", o.PreHook, &spec.PreHook}, {"--post-hook", o.PostHook, &spec.PostHook}} {
+		if h.cmd == "" {
+			continue
+		}
+		hook := recover.Hook{Command: []string{"sh", "-c", h.cmd}, Timeout: o.HookTimeout, OnError: o.HookOnError}
+		if strings.TrimSpace(h.cmd) == "" || o.HookTimeout <= 0 {
+			return usagef("%s %q with --hook-timeout %s: give a command and a positive timeout", h.flag, h.cmd, o.HookTimeout)
+		}
+		if err := recover.CheckHook(hook); err != nil {
+			return usagef("%s: %v", h.flag, err)
+		}
+		*h.to = &hook
 	}
 	s, err := openSession(ctx, g, d, &o.store)
 	if err != nil {
@@ -73,7 +98,7 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 	var errs []error
 	for _, t := range targets {
 		start := time.Now()
-		snap, err := s.Backup(ctx, t, app.BackupSpec{Volumes: o.Volumes, IncludeBinds: o.IncludeBinds, Pause: o.Pause, Case: o.Case})
+		snap, err := s.Backup(ctx, t, spec)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", t.ShortID(), err))
 			if g.Output == "json" {
@@ -86,7 +111,7 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 			continue
 		}
 		if g.Output == "json" {
-			if err := jsonLine(d.stdout, "backup", map[string]any{"ref": t.ID, "ok": true, "snapshot": snap.ID, "totals": snap.Totals, "freeze_ms": snap.FreezeMS, "seconds": time.Since(start).Seconds()}); err != nil {
+			if err := jsonLine(d.stdout, "backup", map[string]any{"ref": t.ID, "ok": true, "snapshot": snap.ID, "totals": snap.Totals, "freeze_ms": snap.FreezeMS, "hooks": snap.Hooks, "seconds": time.Since(start).Seconds()}); err != nil {
 				errs = append(errs, err)
 			}
 			continue
@@ -95,6 +120,7 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 		fmt.Fprintf(d.stdout, "backup %s%s: snapshot %s\n", snap.Container.ShortID(), nameSuffix(snap.Container), snap.ID)
 		fmt.Fprintf(d.stdout, "  %s in %s, %s: %s, %d new (%s stored), manifest %s, %.1fs\n",
 			plural(t.Files, "file"), plural(len(snap.Volumes), "volume"), plural(int(t.Bytes), "byte"), plural(t.Chunks, "chunk"), t.NewChunks, plural(int(t.StoredBytes), "byte"), plural(int(t.ManifestSize), "byte"), time.Since(start).Seconds())
+		printHooks(d.stdout, snap.Hooks)
 		if o.Pause {
 			fmt.Fprintf(d.stdout, "  frozen for %d ms while read\n", snap.FreezeMS)
 		} else {
@@ -185,6 +211,23 @@ func printSnapshot(w io.Writer, s *recover.Snapshot) {
 	}
 	t := s.Totals
 	fmt.Fprintf(w, "  %s, %s (%d new when taken, %s stored)\n", plural(int(t.Bytes), "byte"), plural(t.Chunks, "chunk"), t.NewChunks, plural(int(t.StoredBytes), "byte"))
+	printHooks(w, s.Hooks)
+}
+
+func printHooks(w io.Writer, runs []recover.HookRun) {
+	for _, h := range runs {
+		status := "ok"
+		switch {
+		case h.Error != "":
+			status = "FAILED: " + h.Error
+		case h.ExitCode != 0:
+			status = fmt.Sprintf("FAILED: exit %d", h.ExitCode)
+		}
+		if h.Ignored {
+			status += " (on-error continue)"
+		}
+		fmt.Fprintf(w, "  %s-hook %q: %s in %d ms\n", h.When, strings.Join(h.Command, " "), status, h.MS)
+	}
 }
 
 func newBackupVerifyCommand(g *globalOptions, d *deps) *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"firebreak/contain"
 	"firebreak/evidence"
 	"firebreak/playbooks"
 	"firebreak/recover"
@@ -32,6 +33,9 @@ type BackupSpec struct {
 	IncludeBinds bool
 	Pause        bool
 	Case         string // when set, the backup is logged in the case's custody log
+	// PreHook and PostHook run in the container before its files are read
+	// and after (nil: none); never in a container Firebreak holds.
+	PreHook, PostHook *recover.Hook
 }
 
 // Backup takes a snapshot of one resolved container and commits it, holding
@@ -50,10 +54,7 @@ func (s *Session) Backup(ctx context.Context, t runtime.Container, spec BackupSp
 		return nil, err
 	}
 	defer unlock()
-	snap, err := repo.Backup(ctx, s.rt, t, recover.BackupOptions{Volumes: spec.Volumes, IncludeBinds: spec.IncludeBinds, Pause: spec.Pause, Actor: s.opts.Actor, Tool: s.opts.Tool})
-	if err == nil {
-		err = repo.Commit(ctx, snap)
-	}
+	snap, err := s.backupWithHooks(ctx, c, repo, t, spec)
 	if spec.Case != "" {
 		result := "FAILED: " + fmt.Sprint(err)
 		if err == nil {
@@ -64,6 +65,50 @@ func (s *Session) Backup(ctx context.Context, t runtime.Container, spec BackupSp
 		}
 	}
 	return snap, err
+}
+
+// backupWithHooks runs the pre-hook, reads the container, runs the
+// post-hook (after a read that failed too: it undoes what the pre-hook did)
+// and commits the snapshot with both hooks' runs in it.
+func (s *Session) backupWithHooks(ctx context.Context, c *contain.Containment, repo *recover.Repo, t runtime.Container, spec BackupSpec) (*recover.Snapshot, error) {
+	var ex runtime.Execer
+	if spec.PreHook != nil || spec.PostHook != nil {
+		if rec, err := c.Status(t.ID); err != nil || rec != nil {
+			why := "Firebreak holds it (a suspect): a command run in it runs the attacker's binaries"
+			if err != nil {
+				why = fmt.Sprintf("whether Firebreak holds it cannot be read (%v)", err)
+			}
+			return nil, &runtime.RefusedError{Container: t, Reason: "backup hooks run commands inside the container, and " + why + ". Nothing was run or read; back it up without hooks"}
+		}
+		var ok bool
+		if ex, ok = s.rt.(runtime.Execer); !ok {
+			return nil, inputf("%s cannot run hooks in a container", s.rt.Name())
+		}
+	}
+	var runs []recover.HookRun
+	if spec.PreHook != nil {
+		run, err := recover.RunHook(ctx, ex, t.ID, "pre", *spec.PreHook)
+		runs = append(runs, run)
+		if err != nil {
+			return nil, err
+		}
+	}
+	snap, err := repo.Backup(ctx, s.rt, t, recover.BackupOptions{Volumes: spec.Volumes, IncludeBinds: spec.IncludeBinds, Pause: spec.Pause, Actor: s.opts.Actor, Tool: s.opts.Tool})
+	if spec.PostHook != nil {
+		run, perr := recover.RunHook(context.WithoutCancel(ctx), ex, t.ID, "post", *spec.PostHook)
+		runs = append(runs, run)
+		if perr != nil {
+			return nil, errors.Join(err, perr)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	snap.Hooks = runs
+	if err := repo.Commit(ctx, snap); err != nil {
+		return nil, err
+	}
+	return snap, nil
 }
 
 // RecoverSpec says how to bring a container back.

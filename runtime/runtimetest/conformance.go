@@ -1,6 +1,7 @@
 package runtimetest
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -195,6 +196,33 @@ func Conformance(t *testing.T, h Harness) {
 		if err := st.Stop(ctx, e.ID, time.Second); err != nil {
 			t.Errorf("Stop of a stopped container: %v", err)
 		}
+	})
+
+	t.Run("Exec", func(t *testing.T) {
+		ex, ok := rt.(runtime.Execer)
+		if !ok {
+			t.Skipf("%s runs no commands in containers (backup hooks are refused there)", rt.Name())
+		}
+		ctx := Context(t)
+		d := h.Run(t, Name(t), Spec{})
+		res, err := ex.Exec(ctx, d.ID, []string{"sh", "-c", "echo out; echo err >&2; exit 4"})
+		if err != nil || res.ExitCode != 4 || !strings.Contains(string(res.Output), "out") || !strings.Contains(string(res.Output), "err") {
+			t.Errorf("Exec = %d %q, %v; want exit 4 with both streams", res.ExitCode, res.Output, err)
+		}
+		res, err = ex.Exec(ctx, d.ID, []string{"sh", "-c", "yes firebreak | head -c 200000"})
+		if err != nil || len(res.Output) != runtime.MaxExecOutput {
+			t.Errorf("Exec of a long output kept %d bytes (%v), want %d", len(res.Output), err, runtime.MaxExecOutput)
+		}
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, err := ex.Exec(short, d.ID, []string{"sleep", "60"}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Exec past its deadline = %v, want the deadline", err)
+		}
+		// The killed command is gone: the container's only process is init.
+		Eventually(t, 10*time.Second, "the timed-out command is killed", func() bool {
+			res, err := ex.Exec(ctx, d.ID, []string{"sh", "-c", "ps | grep -c '[s]leep 60'"})
+			return err == nil && strings.TrimSpace(string(res.Output)) == "0"
+		})
 	})
 
 	t.Run("CheckSameDetectsReplacement", func(t *testing.T) {
