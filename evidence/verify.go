@@ -197,7 +197,18 @@ func checkCustody(ctx context.Context, s Store, rep *Report, m Manifest) map[str
 	return stored
 }
 
-// Manifests returns the manifests of a case, oldest run first.
+// NoRunError says a case has no finished run in a store (none, or only
+// interrupted ones); it matches ErrNotFound.
+type NoRunError struct{ Case, Store string }
+
+func (e *NoRunError) Error() string {
+	return fmt.Sprintf("case %s has no finished run in %s", e.Case, e.Store)
+}
+
+func (e *NoRunError) Is(target error) bool { return target == ErrNotFound }
+
+// Manifests returns the manifests of a case, oldest run first (a
+// *NoRunError when it has none).
 func Manifests(ctx context.Context, s Store, caseID string) ([]Manifest, error) {
 	if err := CheckCaseID(caseID); err != nil {
 		return nil, err
@@ -207,7 +218,7 @@ func Manifests(ctx context.Context, s Store, caseID string) ([]Manifest, error) 
 		return nil, err
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("case %s has no finished run in %s", caseID, s)
+		return nil, &NoRunError{Case: caseID, Store: s.String()}
 	}
 	out := make([]Manifest, 0, len(keys))
 	for _, k := range keys {

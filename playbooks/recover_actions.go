@@ -75,6 +75,7 @@ func (recoverRestore) Describe() Description {
 			{Name: "before", Type: TypeString, Default: "", Doc: "the compromise time: RFC 3339, or an age such as 6h or 2d (\"\": unknown)"},
 			{Name: "image", Type: TypeString, Default: "", Doc: "an image to use instead of the snapshot's, pinned by digest"},
 			{Name: "health_timeout", Type: TypeDuration, Default: time.Minute, Doc: "how long the new container may take to be healthy"},
+			{Name: "keep_suspect", Type: TypeBool, Default: true, Doc: "keep the target, contained and renamed; false removes it once the service is back (refused unless the case holds its writable layer)"},
 		},
 		Outputs: []OutputSpec{
 			{Name: "snapshot", Type: "string", Doc: "the snapshot restored"},
@@ -111,8 +112,15 @@ func (recoverRestore) Run(ctx context.Context, env *Env, t runtime.Container, p 
 	if err != nil {
 		return nil, err
 	}
+	keep, ok := p["keep_suspect"].(bool)
+	remove := ok && !keep
+	if remove {
+		if err := recover.CheckCaptured(ctx, env.Evidence.Store, env.Case, t); err != nil {
+			return nil, err
+		}
+	}
 	var logErr error
-	o := recover.RecoverOptions{Case: env.Case, HealthTimeout: duration(p, "health_timeout"), Image: str(p, "image"),
+	o := recover.RecoverOptions{Case: env.Case, HealthTimeout: duration(p, "health_timeout"), Image: str(p, "image"), RemoveSuspect: remove,
 		Log: func(action, target, result string) {
 			if logErr == nil {
 				logErr = env.Evidence.Log(ctx, action, target, result)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"firebreak/evidence"
 	"firebreak/runtime"
 )
 
@@ -18,6 +19,10 @@ type RecoverOptions struct {
 	DryRun        bool          // plan only
 	HealthTimeout time.Duration // how long the new container may take to be healthy (running, without a health check)
 	Image         string        // an image to use instead of the snapshot's (pinned by digest); "" keeps it
+	// RemoveSuspect removes the suspect once the new container is healthy
+	// (its writable layer and memory are lost; named volumes stay). The
+	// caller checks first that the case holds its evidence.
+	RemoveSuspect bool
 	// Log receives each act as it happens, for the case's custody log:
 	// action is "recover.<step>" (recover.plan first, recover.rollback on
 	// failure, recover last), target the container's name. nil drops them.
@@ -108,15 +113,16 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	}
 	volumes := map[string]string{}
 	for _, v := range s.Volumes {
-		nv := v.Name + ".restored-" + tag
-		if v.Type != "volume" {
-			continue // bind mounts are the host's: not recreated here
-		}
 		if _, twice := volumes[v.Name]; twice {
 			continue // one volume mounted at two places is restored once
 		}
+		if v.Type != "volume" {
+			continue // bind mounts are the host's: not recreated here
+		}
+		nv := v.Name + ".restored-" + tag
+		what := fmt.Sprintf("new volume %s for %s", nv, v.Destination)
 		volumes[v.Name] = nv
-		rec.Steps = append(rec.Steps, Step{Action: "volume", Detail: fmt.Sprintf("new volume %s for %s", nv, v.Destination)},
+		rec.Steps = append(rec.Steps, Step{Action: "volume", Detail: what},
 			Step{Action: "restore", Detail: fmt.Sprintf("%d entries of %s into %s", len(v.Files), v.Name, nv)})
 	}
 	img := s.Image
@@ -125,6 +131,9 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	}
 	rec.Steps = append(rec.Steps, Step{Action: "create", Detail: fmt.Sprintf("%s from the snapshot's configuration, image %s", name, img)},
 		Step{Action: "start", Detail: name}, Step{Action: "health", Detail: fmt.Sprintf("healthy (or running, without a health check) within %s", o.HealthTimeout)})
+	if o.RemoveSuspect && suspect != nil {
+		rec.Steps = append(rec.Steps, Step{Action: "remove", Detail: fmt.Sprintf("the suspect %s (%s) once the new container is healthy: its writable layer and memory are lost, its volumes kept", rec.Suspect, suspect.ShortID())})
+	}
 	if o.DryRun {
 		return rec, nil
 	}
@@ -221,7 +230,19 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	if d, err := rt.Inspect(actx, newID); err == nil {
 		rec.Container = d.Container
 	}
-	logf("recover", name, fmt.Sprintf("recovered from snapshot %s: new container %s is healthy; the suspect is kept as %s", id, short12(newID), orNone(rec.Suspect)))
+	kept := "the suspect is kept as " + orNone(rec.Suspect)
+	if o.RemoveSuspect && suspect != nil {
+		// Last, and not rolled back: the service is back either way.
+		st := step("remove")
+		if err := rs.Remove(actx, suspect.ID); err != nil {
+			st.Error = err.Error()
+			logf("recover.remove", name, st.Detail+": FAILED: "+st.Error)
+			return rec, fmt.Errorf("the service is back (new container %s healthy), but removing the suspect %s failed: %w", short12(newID), rec.Suspect, err)
+		}
+		done(st)
+		kept = "the suspect " + rec.Suspect + " is removed"
+	}
+	logf("recover", name, fmt.Sprintf("recovered from snapshot %s: new container %s is healthy; %s", id, short12(newID), kept))
 	return rec, nil
 }
 
@@ -348,4 +369,22 @@ func ParseWhen(s string) (time.Time, error) {
 		return time.Now().Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("give an RFC 3339 time or an age such as 6h or 2d")
+}
+
+// CheckCaptured says whether the case holds the container's writable layer
+// (a collect's fsdiff), which removing the container destroys: a
+// *runtime.RefusedError when it does not.
+func CheckCaptured(ctx context.Context, store evidence.Store, caseID string, t runtime.Container) error {
+	ms, err := evidence.Manifests(ctx, store, caseID)
+	if err != nil && !errors.Is(err, evidence.ErrNotFound) {
+		return err
+	}
+	for _, m := range ms {
+		for _, a := range m.Artifacts {
+			if a.Container == t.ID && a.Collector == "fsdiff" {
+				return nil
+			}
+		}
+	}
+	return &runtime.RefusedError{Container: t, Reason: fmt.Sprintf("removing the suspect destroys its writable layer, and case %s holds none of it: capture it first (firebreak collect %s --case %s) or keep the suspect. Nothing was changed", caseID, t.Name, caseID)}
 }

@@ -25,6 +25,7 @@ type recoverOptions struct {
 	Image         string
 	PubKey        string
 	Before        string
+	KeepSuspect   bool
 }
 
 func newRecoverCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -59,6 +60,7 @@ terminal recover asks before acting; otherwise it acts only with --yes
 	f.DurationVar(&o.HealthTimeout, "health-timeout", time.Minute, "how long the new container may take to be healthy")
 	f.StringVar(&o.Image, "image", "", "an image to use instead of the snapshot's (pin it: REF@sha256:...)")
 	f.StringVar(&o.PubKey, "pubkey", "", "trusted public key (base64); default: signing.pub in --key-dir")
+	f.BoolVar(&o.KeepSuspect, "keep-suspect", true, "keep the suspect, contained and renamed; =false removes it once the service is back (only when the case holds its writable layer: collect it first)")
 	f.StringVar(&o.Before, "before", "", "with --from latest: the newest snapshot taken before this time (RFC 3339, or an age such as 6h or 2d): the compromise time")
 	return cmd
 }
@@ -70,7 +72,7 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 	if o.HealthTimeout <= 0 {
 		return usagef("--health-timeout %s: give a positive duration", o.HealthTimeout)
 	}
-	spec := app.RecoverSpec{Name: name, Case: o.Case, From: o.From, DryRun: true, Image: o.Image, HealthTimeout: o.HealthTimeout}
+	spec := app.RecoverSpec{Name: name, Case: o.Case, From: o.From, DryRun: true, Image: o.Image, HealthTimeout: o.HealthTimeout, RemoveSuspect: !o.KeepSuspect}
 	if o.Before != "" {
 		if o.From != "latest" {
 			return usagef("--before goes with --from latest")

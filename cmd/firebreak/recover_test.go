@@ -145,3 +145,36 @@ func TestRestoreCleanPlaybook(t *testing.T) {
 		t.Errorf("no custody entry for the playbook's restore step:\n%s", log)
 	}
 }
+
+// TestRecoverRemovesTheSuspectOnlyWhenCaptured: --keep-suspect=false is
+// refused (exit 3, nothing changed) until the case holds the suspect's
+// writable layer; then the suspect is removed once the service is back.
+func TestRecoverRemovesTheSuspectOnlyWhenCaptured(t *testing.T) {
+	store, state := t.TempDir(), t.TempDir()
+	flags := []string{"--store", "file://" + store, "--key-dir", t.TempDir(), "--state-dir", state, "--runtime", "docker"}
+	h, d, _ := recoverService(t, flags)
+	h.RemoveByLabel(t, "io.firebreak.case", "IR-22")
+	if r := cli(t, []string{"--state-dir", state, "--runtime", "docker"}, "contain", d.Name, "--case", "IR-22"); r.code != exitOK {
+		t.Fatalf("contain: exit %d\n%s", r.code, r.stderr)
+	}
+	r := cli(t, flags, "recover", d.Name, "--case", "IR-22", "--yes", "--keep-suspect=false")
+	if r.code != exitRefused || !strings.Contains(r.stderr, "collect") {
+		t.Fatalf("recover --keep-suspect=false before a collect: exit %d, want 3\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
+		t.Fatalf("the refused recover changed the suspect: %s %s", got.Name, got.State)
+	}
+	if r := cli(t, flags, "collect", d.Name, "--case", "IR-22", "--what", "fsdiff,inspect"); r.code != exitOK {
+		t.Fatalf("collect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = cli(t, flags, "recover", d.Name, "--case", "IR-22", "--yes", "--keep-suspect=false", "--health-timeout", "30s")
+	if r.code != exitOK || !strings.Contains(r.stdout, "remove") {
+		t.Fatalf("recover --keep-suspect=false after a collect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := h.Runtime().Inspect(runtimetest.Context(t), d.ID); !runtime.IsNotFound(err) {
+		t.Errorf("the suspect is still there: %v", err)
+	}
+	if log := custody(t, store, "IR-22"); !strings.Contains(log, `"recover.remove"`) {
+		t.Errorf("no recover.remove in the custody log:\n%s", log)
+	}
+}

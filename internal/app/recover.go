@@ -121,6 +121,9 @@ type RecoverSpec struct {
 	Image         string
 	HealthTimeout time.Duration
 	Trusted       ed25519.PublicKey // the snapshot's signer; nil: the session's own key
+	// RemoveSuspect removes the suspect once the service is back; refused
+	// unless the case holds the suspect's writable layer (collect fsdiff).
+	RemoveSuspect bool
 }
 
 // Recover brings the named container back from a verified snapshot (see
@@ -165,7 +168,16 @@ func (s *Session) Recover(ctx context.Context, spec RecoverSpec) (*recover.Recov
 		}
 		return nil, err
 	}
-	o := recover.RecoverOptions{Case: spec.Case, DryRun: spec.DryRun, HealthTimeout: spec.HealthTimeout, Image: spec.Image}
+	o := recover.RecoverOptions{Case: spec.Case, DryRun: spec.DryRun, HealthTimeout: spec.HealthTimeout, Image: spec.Image, RemoveSuspect: spec.RemoveSuspect}
+	if spec.RemoveSuspect && suspect != nil {
+		ev, err := s.Evidence()
+		if err != nil {
+			return nil, err
+		}
+		if err := recover.CheckCaptured(ctx, ev.Sink, spec.Case, *suspect); err != nil {
+			return nil, err
+		}
+	}
 	if spec.DryRun {
 		return repo.Recover(ctx, s.rt, id, trusted, o)
 	}
