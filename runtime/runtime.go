@@ -126,6 +126,52 @@ type RecreateSpec struct {
 	Volumes map[string]string // original volume name -> the volume to mount instead
 	Image   string            // image to use instead of the original's (pinned by digest or ID); "" keeps it
 	Labels  map[string]string // added to the original's labels
+	Harden  *Hardening        // confines the new container beyond the original; nil recreates it as it was
+}
+
+// Hardening confines a recreated container beyond its original. Each
+// setting only tightens: what the original had already is kept, and a
+// setting that would widen it (a capability the original lacked, a root
+// user) is an error. Engines say in words what it changes before it is
+// applied (Docker: docker.HardeningChanges).
+type Hardening struct {
+	// Tmpfs are the paths given a tmpfs under the now read-only root
+	// filesystem: where the original wrote (the caller finds them, e.g. in
+	// its writable layer). A path that has a mount already keeps it.
+	Tmpfs []string
+	// KeepCaps are the capabilities kept when all others are dropped
+	// ("NET_BIND_SERVICE", with or without CAP_); each must be one the
+	// original had. None keeps none.
+	KeepCaps []string
+	// User is a non-root user to run as ("1000:1000", "app"); "" keeps the
+	// original's.
+	User string
+	// Memory (bytes), NanoCPUs (1e9 is one CPU) and PidsLimit are set where
+	// the original had no such limit; 0 takes the default
+	// (DefaultHardenMemory, DefaultHardenNanoCPUs, DefaultHardenPids).
+	Memory    int64
+	NanoCPUs  int64
+	PidsLimit int64
+}
+
+// The limits a hardened container gets where the original had none, unless
+// Hardening says otherwise.
+const (
+	DefaultHardenMemory   int64 = 512 << 20     // 512 MiB
+	DefaultHardenNanoCPUs int64 = 1_000_000_000 // one CPU
+	DefaultHardenPids     int64 = 256
+)
+
+// Limits are the memory, CPU and PID limits h sets where the original had
+// none, defaults filled in.
+func (h Hardening) Limits() (memory, nanoCPUs, pids int64) {
+	pick := func(v, def int64) int64 {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	return pick(h.Memory, DefaultHardenMemory), pick(h.NanoCPUs, DefaultHardenNanoCPUs), pick(h.PidsLimit, DefaultHardenPids)
 }
 
 // HostVersions are the versions of what runs containers on the host, as the
