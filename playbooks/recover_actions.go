@@ -75,6 +75,9 @@ func (recoverRestore) Describe() Description {
 			{Name: "before", Type: TypeString, Default: "", Doc: "the compromise time: RFC 3339, or an age such as 6h or 2d (\"\": unknown)"},
 			{Name: "image", Type: TypeString, Default: "", Doc: "an image to use instead of the snapshot's, pinned by digest"},
 			{Name: "health_timeout", Type: TypeDuration, Default: time.Minute, Doc: "how long the new container may take to be healthy"},
+			{Name: "harden", Type: TypeBool, Default: false, Doc: "confine the new container: read-only root with tmpfs where the target wrote (the case's fs diff), no-new-privileges, capabilities dropped but keep_caps, limits, default seccomp and AppArmor"},
+			{Name: "keep_caps", Type: TypeList, Default: []string{}, Doc: "with harden: capabilities to keep (ones the original had)"},
+			{Name: "run_as", Type: TypeString, Default: "", Doc: "with harden: a non-root user to run as"},
 			{Name: "keep_suspect", Type: TypeBool, Default: true, Doc: "keep the target, contained and renamed; false removes it once the service is back (refused unless the case holds its writable layer)"},
 		},
 		Outputs: []OutputSpec{
@@ -119,8 +122,20 @@ func (recoverRestore) Run(ctx context.Context, env *Env, t runtime.Container, p 
 			return nil, err
 		}
 	}
+	var harden *runtime.Hardening
+	hardenFrom := ""
+	if h, _ := p["harden"].(bool); h {
+		d, err := env.Runtime.Inspect(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		harden = &runtime.Hardening{KeepCaps: list(p, "keep_caps"), User: str(p, "run_as")}
+		if harden.Tmpfs, hardenFrom, err = recover.TmpfsFor(ctx, env.Evidence.Store, env.Case, &d); err != nil {
+			return nil, err
+		}
+	}
 	var logErr error
-	o := recover.RecoverOptions{Case: env.Case, HealthTimeout: duration(p, "health_timeout"), Image: str(p, "image"), RemoveSuspect: remove,
+	o := recover.RecoverOptions{Harden: harden, HardenFrom: hardenFrom, Case: env.Case, HealthTimeout: duration(p, "health_timeout"), Image: str(p, "image"), RemoveSuspect: remove,
 		Log: func(action, target, result string) {
 			if logErr == nil {
 				logErr = env.Evidence.Log(ctx, action, target, result)

@@ -19,6 +19,11 @@ type RecoverOptions struct {
 	DryRun        bool          // plan only
 	HealthTimeout time.Duration // how long the new container may take to be healthy (running, without a health check)
 	Image         string        // an image to use instead of the snapshot's (pinned by digest); "" keeps it
+	// Harden confines the new container beyond the original (nil: as it
+	// was); each change is a step of the plan. HardenFrom says where its
+	// tmpfs paths came from, for the plan.
+	Harden     *runtime.Hardening
+	HardenFrom string
 	// RemoveSuspect removes the suspect once the new container is healthy
 	// (its writable layer and memory are lost; named volumes stay). The
 	// caller checks first that the case holds its evidence.
@@ -45,6 +50,7 @@ type Recovery struct {
 	Steps      []Step            `json:"steps"`
 	DryRun     bool              `json:"dry_run"`
 	RolledBack bool              `json:"rolled_back,omitempty"`
+	Tmpfs      []string          `json:"tmpfs,omitempty"` // with a hardening: the tmpfs paths under the read-only root
 }
 
 // Recover brings a container back from a verified snapshot: the snapshot is
@@ -116,11 +122,15 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		if _, twice := volumes[v.Name]; twice {
 			continue // one volume mounted at two places is restored once
 		}
-		if v.Type != "volume" {
-			continue // bind mounts are the host's: not recreated here
-		}
 		nv := v.Name + ".restored-" + tag
 		what := fmt.Sprintf("new volume %s for %s", nv, v.Destination)
+		if v.Type == "bind" {
+			// A bind mount taken (backup --include-binds) comes back in a
+			// new volume, bound instead: the host directory, the
+			// suspect's, is left as it is.
+			nv = bindVolumeName(v.Name) + ".restored-" + tag
+			what = fmt.Sprintf("new volume %s for %s, bound instead of the host's %s (left as it is)", nv, v.Destination, v.Name)
+		}
 		volumes[v.Name] = nv
 		rec.Steps = append(rec.Steps, Step{Action: "volume", Detail: what},
 			Step{Action: "restore", Detail: fmt.Sprintf("%d entries of %s into %s", len(v.Files), v.Name, nv)})
@@ -128,6 +138,28 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	img := s.Image
 	if o.Image != "" {
 		img = o.Image
+	}
+	if o.Harden != nil {
+		rec.Tmpfs = o.Harden.Tmpfs
+		hd, ok := rt.(hardener)
+		if !ok {
+			return rec, fmt.Errorf("%s cannot harden a recreated container yet: recover without --harden", rt.Name())
+		}
+		changes, err := hd.HardeningChanges(s.Config, *o.Harden)
+		if err != nil {
+			return rec, &HardenError{Err: err}
+		}
+		if len(changes) == 0 {
+			changes = []string{"nothing: the original is as confined already"}
+		}
+		for _, c := range changes {
+			rec.Steps = append(rec.Steps, Step{Action: "harden", Detail: c})
+		}
+		for i := len(rec.Steps) - len(changes); i < len(rec.Steps) && o.HardenFrom != ""; i++ {
+			if strings.Contains(rec.Steps[i].Detail, "tmpfs") {
+				rec.Steps[i].Detail += " (tmpfs paths from " + o.HardenFrom + ")"
+			}
+		}
 	}
 	rec.Steps = append(rec.Steps, Step{Action: "create", Detail: fmt.Sprintf("%s from the snapshot's configuration, image %s", name, img)},
 		Step{Action: "start", Detail: name}, Step{Action: "health", Detail: fmt.Sprintf("healthy (or running, without a health check) within %s", o.HealthTimeout)})
@@ -208,9 +240,14 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		done(st)
 	}
 	st := step("create")
-	newID, err := rs.Recreate(actx, runtime.RecreateSpec{Config: s.Config, Name: name, Volumes: volumes, Image: o.Image, Labels: labels})
+	newID, err := rs.Recreate(actx, runtime.RecreateSpec{Config: s.Config, Name: name, Volumes: volumes, Image: o.Image, Labels: labels, Harden: o.Harden})
 	if err != nil {
 		return fail(st, err)
+	}
+	for i := range rec.Steps {
+		if rec.Steps[i].Action == "harden" {
+			done(&rec.Steps[i]) // applied by the create
+		}
 	}
 	done(st)
 	made = append(made, func() error { return rs.Remove(actx, newID) })
@@ -281,6 +318,21 @@ func waitHealthy(ctx context.Context, rs runtime.Restorer, id string, timeout ti
 	}
 }
 
+// bindVolumeName is a volume name for the data of a bind mount's source
+// path: "bind-" and the path's elements joined by "-", at most 64 bytes.
+func bindVolumeName(source string) string {
+	n := "bind" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' {
+			return r
+		}
+		return '-'
+	}, strings.TrimRight(source, "/"))
+	if len(n) > 64 {
+		n = n[:64]
+	}
+	return n
+}
+
 // PlanText is the plan in one line, for a log.
 func (rec *Recovery) PlanText() string {
 	var b strings.Builder
@@ -335,6 +387,13 @@ func Cutoff(compromise, contained time.Time) time.Time {
 	}
 	return compromise
 }
+
+// HardenError says a hardening cannot be applied to this original (a
+// capability kept that it lacked, a root user): the input is to change.
+type HardenError struct{ Err error }
+
+func (e *HardenError) Error() string { return "--harden: " + e.Err.Error() }
+func (e *HardenError) Unwrap() error { return e.Err }
 
 // NoSnapshotError says no snapshot fits a recover.
 type NoSnapshotError struct{ Name, When string }

@@ -18,6 +18,38 @@ import (
 	"firebreak/runtime/runtimetest"
 )
 
+// testRepo is a snapshot repository in a file store of the test's own,
+// signed by a key of its own.
+func testRepo(t *testing.T) (*recover.Repo, *evidence.Signer, evidence.Store) {
+	t.Helper()
+	st, err := evidence.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := recover.OpenRepo(context.Background(), st, sg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, sg, st
+}
+
+// backupNow takes and commits a snapshot of c.
+func backupNow(t *testing.T, repo *recover.Repo, rt runtime.Runtime, c runtime.Container, o recover.BackupOptions) *recover.Snapshot {
+	t.Helper()
+	s, err := repo.Backup(runtimetest.Context(t), rt, c, o)
+	if err == nil {
+		err = repo.Commit(runtimetest.Context(t), s)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // recoverFixture is a service with a named volume, on a user network with
 // an alias, backed up; then the attacker damages its data.
 func recoverFixture(t *testing.T, health []string) (*runtimetest.DockerHarness, *recover.Repo, *evidence.Signer, runtime.Details, string, string) {
@@ -33,25 +65,8 @@ func recoverFixture(t *testing.T, health []string) (*runtimetest.DockerHarness, 
 	net := h.UserNetwork(t, name+"-net", false)
 	d := h.Run(t, name, runtimetest.Spec{Binds: []string{name + "-data:/data"}, Network: net, Aliases: []string{"db"},
 		Labels: map[string]string{"app": "shop"}, Healthcheck: health, HealthInterval: 300 * time.Millisecond})
-	st, err := evidence.NewFileStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := recover.OpenRepo(ctx, st, sg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := repo.Backup(ctx, h.Runtime(), d.Container, recover.BackupOptions{Pause: true})
-	if err == nil {
-		err = repo.Commit(ctx, s)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, sg, _ := testRepo(t)
+	s := backupNow(t, repo, h.Runtime(), d.Container, recover.BackupOptions{Pause: true})
 	// The compromise: data damaged, then the responder froze it.
 	if err := os.WriteFile(filepath.Join(dir, "ok"), []byte("ransom"), 0o644); err != nil {
 		t.Fatal(err)
@@ -120,10 +135,7 @@ func TestRecoverOnDocker(t *testing.T) {
 func TestRecoverRollsBack(t *testing.T) {
 	h, repo, sg, d, id, _ := recoverFixture(t, []string{"CMD", "false"})
 	ctx := runtimetest.Context(t)
-	before, err := h.Runtime().List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := engineState(t, h, d.Name)
 	rec, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-8", HealthTimeout: 5 * time.Second})
 	if err == nil || !rec.RolledBack || !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "not healthy") {
 		t.Fatalf("Recover with a failing health check = %v (%+v), want rolled back", err, rec)
@@ -131,12 +143,8 @@ func TestRecoverRollsBack(t *testing.T) {
 	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
 		t.Errorf("suspect after the rollback: %s %s", got.Name, got.State)
 	}
-	after, err := h.Runtime().List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after) != len(before) {
-		t.Errorf("%d containers after the rollback, %d before", len(after), len(before))
+	if after := engineState(t, h, d.Name); after != before {
+		t.Errorf("the engine after the rollback differs:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	vols, err := h.Docker().API().VolumeList(ctx, volumeListOptions())
 	if err == nil {
@@ -152,8 +160,9 @@ func TestRecoverRollsBack(t *testing.T) {
 }
 
 // engineState is what a rollback must give back exactly: every container
-// (name and state), network and volume of the engine.
-func engineState(t *testing.T, h *runtimetest.DockerHarness) string {
+// (name and state), network and volume of the engine whose name starts with
+// prefix (the test's own: other packages' tests run at the same time).
+func engineState(t *testing.T, h *runtimetest.DockerHarness, prefix string) string {
 	t.Helper()
 	ctx := runtimetest.Context(t)
 	var lines []string
@@ -162,6 +171,9 @@ func engineState(t *testing.T, h *runtimetest.DockerHarness) string {
 		t.Fatal(err)
 	}
 	for _, c := range cs {
+		if !strings.HasPrefix(c.Name, prefix) {
+			continue
+		}
 		d := runtimetest.Inspect(t, h, c.ID)
 		var nets []string
 		for _, n := range d.Networks {
@@ -174,14 +186,18 @@ func engineState(t *testing.T, h *runtimetest.DockerHarness) string {
 		t.Fatal(err)
 	}
 	for _, n := range ns {
-		lines = append(lines, "network "+n.ID+" "+n.Name)
+		if strings.HasPrefix(n.Name, prefix) {
+			lines = append(lines, "network "+n.ID+" "+n.Name)
+		}
 	}
 	vs, err := h.Docker().API().VolumeList(ctx, volumeListOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range vs.Volumes {
-		lines = append(lines, "volume "+v.Name)
+		if strings.HasPrefix(v.Name, prefix) {
+			lines = append(lines, "volume "+v.Name)
+		}
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
@@ -193,7 +209,7 @@ func engineState(t *testing.T, h *runtimetest.DockerHarness) string {
 // networks, networks, volumes.
 func TestRecoverCancelRollsBack(t *testing.T) {
 	h, repo, sg, d, id, _ := recoverFixture(t, []string{"CMD", "grep", "-q", "healthy", "/data/ok"})
-	before := engineState(t, h)
+	before := engineState(t, h, d.Name)
 	ctx, cancel := context.WithCancel(runtimetest.Context(t))
 	defer cancel()
 	var acts []string
@@ -207,7 +223,7 @@ func TestRecoverCancelRollsBack(t *testing.T) {
 	if err == nil || !errors.Is(err, context.Canceled) || !rec.RolledBack {
 		t.Fatalf("Recover cancelled mid-restore = %v (%+v), want cancelled and rolled back", err, rec)
 	}
-	if after := engineState(t, h); after != before {
+	if after := engineState(t, h, d.Name); after != before {
 		t.Errorf("the engine after the rollback differs:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
@@ -219,3 +235,61 @@ func TestRecoverCancelRollsBack(t *testing.T) {
 }
 
 func networkListOptions() dnetwork.ListOptions { return dnetwork.ListOptions{} }
+
+// TestRecoverBindOnDocker: a bind mount taken with its data (backup
+// --include-binds) comes back in a new volume mounted instead of the host
+// directory, which stays as the suspect left it.
+func TestRecoverBindOnDocker(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	dir := t.TempDir()
+	fill(t, dir, 100)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Binds: []string{dir + ":/data"}})
+	repo, sg, _ := testRepo(t)
+	s := backupNow(t, repo, h.Runtime(), d.Container, recover.BackupOptions{IncludeBinds: true, Pause: true})
+	want := tree(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "d01", "f00001"), []byte("ransom"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Runtime().Pause(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := repo.Recover(ctx, h.Runtime(), s.ID, sg.Pub, recover.RecoverOptions{Case: "IR-11", HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("Recover: %v\n%+v", err, rec)
+	}
+	t.Cleanup(func() {
+		h.Remove(t, rec.Container.ID)
+		for _, st := range rec.Steps {
+			if st.Action == "volume" {
+				_ = h.Docker().API().VolumeRemove(context.Background(), strings.Fields(st.Detail)[2], true)
+			}
+		}
+	})
+	if b, _ := os.ReadFile(filepath.Join(dir, "d01", "f00001")); string(b) != "ransom" {
+		t.Errorf("the host directory was changed: %q", b)
+	}
+	nc := runtimetest.Inspect(t, h, rec.Container.ID)
+	found := false
+	for _, m := range nc.Security.Mounts {
+		if m.Destination != "/data" {
+			continue
+		}
+		found = true
+		if m.Type != "volume" || m.Source == dir {
+			t.Errorf("/data is %s from %s, want a restored volume", m.Type, m.Source)
+		}
+		if got := tree(t, m.Source); len(got) != len(want) {
+			t.Errorf("the restored volume holds %d entries, the backup %d", len(got), len(want))
+		} else {
+			for p, v := range want {
+				if got[p] != v {
+					t.Errorf("%q: %s, backed up %s", p, got[p], v)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the new container has no /data: %+v", nc.Security.Mounts)
+	}
+}

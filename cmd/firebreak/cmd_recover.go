@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"firebreak/internal/app"
 	"firebreak/playbooks"
 	"firebreak/recover"
+	"firebreak/runtime"
 )
 
 type recoverOptions struct {
@@ -26,26 +28,34 @@ type recoverOptions struct {
 	PubKey        string
 	Before        string
 	KeepSuspect   bool
+	Harden        bool
+	KeepCaps      []string
+	RunAs         string
+	Tmpfs         []string
 }
 
 func newRecoverCommand(g *globalOptions, d *deps) *cobra.Command {
 	o := &recoverOptions{}
 	cmd := &cobra.Command{
 		Use:   "recover NAME --case ID",
-		Short: "Bring a container back from a verified backup, keeping the suspect as evidence (Docker)",
+		Short: "Bring a container back from a verified backup, keeping the suspect as evidence",
 		Long: `Recover verifies the chosen snapshot whole (every chunk, every digest, the
 signature) before touching anything, then plans: the container now named NAME
 (the suspect, which must be contained or stopped) is renamed
 NAME.suspect-<case> and kept with its volumes; each volume is restored into a
-new volume; a container is created from the snapshot's configuration (the
-image it ran, by ID), with NAME, its networks and aliases, and the new
-volumes; it is started and must be healthy (or keep running, without a health
-check) within --health-timeout. On any failure or Ctrl-C everything made is
-removed and the suspect gets its name back. --dry-run prints the plan. On a
-terminal recover asks before acting; otherwise it acts only with --yes
-(exit 7 without).`,
+new volume (a bind mount taken with --include-binds too, bound instead of
+the host directory); a container is created from the snapshot's
+configuration (the image it ran, pinned to the same image), with NAME, its
+networks and aliases, and the new volumes, hardened with --harden (each
+change in the plan); it is started and must be healthy (or keep running,
+without a health check) within --health-timeout. On any failure or Ctrl-C
+everything made is removed and the suspect gets its name back. --dry-run
+prints the plan. On a terminal recover asks before acting; otherwise it
+acts only with --yes (exit 7 without). Every act goes to the case's custody
+log; the plan and outcome are stored in the case.`,
 		Example: `  firebreak recover shop-db --case IR-42 --dry-run
-  firebreak recover shop-db --case IR-42 --from 20261128T101500Z-3fa2c1 --yes`,
+  firebreak recover shop-db --case IR-42 --from 20261128T101500Z-3fa2c1 --yes
+  firebreak recover shop-db --case IR-42 --harden --keep-cap NET_BIND_SERVICE --run-as 999:999`,
 		Args: withUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRecover(cmd.Context(), g, o, args[0], d)
@@ -60,6 +70,10 @@ terminal recover asks before acting; otherwise it acts only with --yes
 	f.DurationVar(&o.HealthTimeout, "health-timeout", time.Minute, "how long the new container may take to be healthy")
 	f.StringVar(&o.Image, "image", "", "an image to use instead of the snapshot's (pin it: REF@sha256:...)")
 	f.StringVar(&o.PubKey, "pubkey", "", "trusted public key (base64); default: signing.pub in --key-dir")
+	f.BoolVar(&o.Harden, "harden", false, "confine the new container beyond the original: read-only root with tmpfs where the suspect wrote, no-new-privileges, every capability dropped but --keep-cap, limits where it had none, the engine's default seccomp and AppArmor; each change is in the plan (Docker)")
+	f.StringSliceVar(&o.KeepCaps, "keep-cap", nil, "with --harden: a capability to keep (one the original had), e.g. NET_BIND_SERVICE")
+	f.StringVar(&o.RunAs, "run-as", "", "with --harden: a non-root user to run as, UID:GID or a name of the image")
+	f.StringSliceVar(&o.Tmpfs, "tmpfs", nil, "with --harden: tmpfs paths under the read-only root (default: where the suspect wrote, from the case's fs diff of it; else /run and /tmp)")
 	f.BoolVar(&o.KeepSuspect, "keep-suspect", true, "keep the suspect, contained and renamed; =false removes it once the service is back (only when the case holds its writable layer: collect it first)")
 	f.StringVar(&o.Before, "before", "", "with --from latest: the newest snapshot taken before this time (RFC 3339, or an age such as 6h or 2d): the compromise time")
 	return cmd
@@ -83,6 +97,11 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 		}
 		spec.Before = t
 	}
+	if o.Harden {
+		spec.Harden = &runtime.Hardening{KeepCaps: o.KeepCaps, User: o.RunAs, Tmpfs: o.Tmpfs}
+	} else if len(o.KeepCaps) > 0 || o.RunAs != "" || len(o.Tmpfs) > 0 {
+		return usagef("--keep-cap, --run-as and --tmpfs go with --harden")
+	}
 	key, err := trustedKey(o.store.KeyDir, o.PubKey)
 	if err != nil {
 		return err
@@ -97,6 +116,10 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 	if perr := printRecovery(d, g.Output, plan, "plan"); perr != nil {
 		return perr
 	}
+	var he *recover.HardenError
+	if errors.As(err, &he) {
+		return usagef("%v", err)
+	}
 	if err != nil || o.DryRun {
 		return usageOr(err)
 	}
@@ -110,8 +133,12 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 			return &playbooks.ApprovalMissingError{Target: name, Step: "recover", Prompt: "carry out this plan?", Why: "declined"}
 		}
 	}
-	// The plan's snapshot, not "latest" again: what was approved is what runs.
+	// The plan's snapshot and tmpfs paths, not worked out again: what was
+	// approved is what runs.
 	spec.DryRun, spec.From, spec.Before = false, plan.Snapshot, time.Time{}
+	if spec.Harden != nil && spec.Harden.Tmpfs == nil {
+		spec.Harden.Tmpfs = plan.Tmpfs
+	}
 	rec, err := s.Recover(ctx, spec)
 	if err == nil {
 		fmt.Fprintf(d.stderr, "firebreak: recover logged in case %s (custody log and recovery.json)\n", o.Case)

@@ -178,3 +178,56 @@ func TestRecoverRemovesTheSuspectOnlyWhenCaptured(t *testing.T) {
 		t.Errorf("no recover.remove in the custody log:\n%s", log)
 	}
 }
+
+// TestRecoverHardens: recover --harden makes the new container confined
+// beyond the original, each change in the plan and the custody log: a
+// read-only root with a tmpfs where the suspect wrote (from the case's fs
+// diff), no-new-privileges, every capability dropped but the one kept; the
+// service still comes up healthy.
+func TestRecoverHardens(t *testing.T) {
+	store, state := t.TempDir(), t.TempDir()
+	flags := []string{"--store", "file://" + store, "--key-dir", t.TempDir(), "--state-dir", state, "--runtime", "docker"}
+	h, d, _ := recoverService(t, flags)
+	h.RemoveByLabel(t, "io.firebreak.case", "IR-23")
+	ctx := runtimetest.Context(t)
+	if ex, ok := h.Runtime().(runtime.Execer); !ok {
+		t.Fatal("docker runs no commands")
+	} else if res, err := ex.Exec(ctx, d.ID, []string{"sh", "-c", "mkdir -p /var/cache/app && echo x > /var/cache/app/state"}); err != nil || res.ExitCode != 0 {
+		t.Fatalf("writing in the container: %v %+v", err, res)
+	}
+	if r := cli(t, []string{"--state-dir", state, "--runtime", "docker"}, "contain", d.Name, "--case", "IR-23"); r.code != exitOK {
+		t.Fatalf("contain: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := cli(t, flags, "collect", d.Name, "--case", "IR-23", "--what", "fsdiff"); r.code != exitOK {
+		t.Fatalf("collect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cli(t, flags, "recover", d.Name, "--case", "IR-23", "--harden", "--keep-cap", "ROOT"); r.code != exitUsage {
+		t.Errorf("--keep-cap of a capability it lacked: exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := cli(t, flags, "recover", d.Name, "--case", "IR-23", "--yes", "--harden", "--keep-cap", "CHOWN", "--health-timeout", "30s")
+	if r.code != exitOK || !strings.Contains(r.stdout, "read-only root") || !strings.Contains(r.stdout, "/var/cache") {
+		t.Fatalf("recover --harden: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	nc, err := runtime.Resolve(ctx, h.Runtime(), d.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.Docker().API().ContainerInspect(ctx, nc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := got.HostConfig
+	if !hc.ReadonlyRootfs || !strings.Contains(strings.Join(hc.SecurityOpt, ","), "no-new-privileges") ||
+		strings.Join(hc.CapDrop, ",") != "ALL" || strings.TrimPrefix(strings.Join(hc.CapAdd, ","), "CAP_") != "CHOWN" {
+		t.Errorf("new container: read-only %v, security %v, cap drop %v add %v", hc.ReadonlyRootfs, hc.SecurityOpt, hc.CapDrop, hc.CapAdd)
+	}
+	if _, ok := hc.Tmpfs["/var/cache"]; !ok {
+		t.Errorf("no tmpfs at /var/cache, where the suspect wrote: %v", hc.Tmpfs)
+	}
+	if hc.Memory == 0 || hc.PidsLimit == nil || *hc.PidsLimit == 0 {
+		t.Errorf("no limits: memory %d pids %v", hc.Memory, hc.PidsLimit)
+	}
+	if log := custody(t, store, "IR-23"); !strings.Contains(log, `"recover.harden"`) {
+		t.Errorf("no recover.harden in the custody log")
+	}
+}

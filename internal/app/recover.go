@@ -124,6 +124,9 @@ type RecoverSpec struct {
 	// RemoveSuspect removes the suspect once the service is back; refused
 	// unless the case holds the suspect's writable layer (collect fsdiff).
 	RemoveSuspect bool
+	// Harden confines the new container (nil: as the original). Tmpfs
+	// nil means: where the suspect wrote, from the case's fs diff of it.
+	Harden *runtime.Hardening
 }
 
 // Recover brings the named container back from a verified snapshot (see
@@ -169,6 +172,27 @@ func (s *Session) Recover(ctx context.Context, spec RecoverSpec) (*recover.Recov
 		return nil, err
 	}
 	o := recover.RecoverOptions{Case: spec.Case, DryRun: spec.DryRun, HealthTimeout: spec.HealthTimeout, Image: spec.Image, RemoveSuspect: spec.RemoveSuspect}
+	if spec.Harden != nil {
+		h := *spec.Harden
+		if h.Tmpfs == nil {
+			ev, err := s.Evidence()
+			if err != nil {
+				return nil, err
+			}
+			var sd *runtime.Details
+			if suspect != nil {
+				d, err := s.rt.Inspect(ctx, suspect.ID)
+				if err != nil {
+					return nil, err
+				}
+				sd = &d
+			}
+			if h.Tmpfs, o.HardenFrom, err = recover.TmpfsFor(ctx, ev.Sink, spec.Case, sd); err != nil {
+				return nil, err
+			}
+		}
+		o.Harden = &h
+	}
 	if spec.RemoveSuspect && suspect != nil {
 		ev, err := s.Evidence()
 		if err != nil {

@@ -65,6 +65,9 @@ func nameOf(id string, labels map[string]string) string {
 type Containerd struct {
 	api       *client.Client
 	namespace string
+	// DataDir holds what a recover makes for containerd: restored data
+	// and the logs of recreated containers ("" is DefaultDataDir).
+	DataDir string
 }
 
 var (
