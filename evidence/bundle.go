@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"firebreak/internal/flock"
 )
 
 // CaseInfo is case.json: who opened the case, when, where (Host: this
@@ -110,26 +112,43 @@ func runPrefix(caseID, run string) string { return CasePrefix(caseID) + "runs/" 
 
 // Run records one collection into a case: every artifact stored through it
 // and every act logged get a custody entry; Finish writes the custody log,
-// the manifest and its signature.
+// the manifest and its signature. From OpenRun to Finish the run holds the
+// case's lock on this host, so two runs of one case on one host never
+// extend the same head (which would fork the chain).
 type Run struct {
 	store   Store
 	signer  *Signer
 	info    CaseInfo
 	caseRef ArtifactRef
 	id      string
+	host    string
 	started time.Time
 	now     func() time.Time
 
 	mu         sync.Mutex
+	lock       *flock.Lock // released by Finish
 	prev       string
 	entries    []CustodyEntry
 	artifacts  []Artifact
 	incomplete []string
 }
 
-// OpenRun starts a run in the case (creating case.json on first use) and
-// links its custody log to the last finished run of the case.
+// ManifestVersion is the version of the manifests written now. Version 2
+// chains each host's runs of a case on their own (a run follows the last
+// run of its host); version 1 chained every run of the case in one line.
+const ManifestVersion = 2
+
+// OpenRun is OpenRunWith with the zero RunOptions: this host's name, the
+// store's lock directory.
 func OpenRun(ctx context.Context, store Store, signer *Signer, info CaseInfo) (*Run, error) {
+	return OpenRunWith(ctx, store, signer, info, RunOptions{})
+}
+
+// OpenRunWith starts a run in the case (creating case.json on first use)
+// and links its custody log to the last finished run of the case on this
+// host. It first takes the case's lock on this host, waiting (until ctx
+// ends) while another run of the case holds it; Finish releases it.
+func OpenRunWith(ctx context.Context, store Store, signer *Signer, info CaseInfo, o RunOptions) (*Run, error) {
 	if err := CheckCaseID(info.ID); err != nil {
 		return nil, err
 	}
@@ -138,19 +157,34 @@ func OpenRun(ctx context.Context, store Store, signer *Signer, info CaseInfo) (*
 			return nil, err
 		}
 	}
+	host := o.Host
+	if host == "" {
+		host = thisHost()
+	}
 	now := time.Now
-	started := now().UTC()
-	r := &Run{store: store, signer: signer, info: info, started: started, now: now}
 	rnd := make([]byte, 3)
 	_, _ = rand.Read(rnd)
-	r.id = started.Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(rnd)
+	lock, err := lockCase(ctx, caseLockDir(store, o), info.ID,
+		fmt.Sprintf("firebreak pid %d on %s, a run of case %s since %s", os.Getpid(), host, info.ID, now().UTC().Format(time.RFC3339)), o.Waiting)
+	if err != nil {
+		return nil, err
+	}
+	r, err := openLocked(ctx, store, signer, info, host, now, rnd)
+	if err != nil {
+		return nil, errors.Join(err, lock.Unlock())
+	}
+	r.lock = lock
+	return r, nil
+}
 
+func openLocked(ctx context.Context, store Store, signer *Signer, info CaseInfo, host string, now func() time.Time, rnd []byte) (*Run, error) {
+	r := &Run{store: store, signer: signer, host: host, now: now}
 	caseKey := CasePrefix(info.ID) + "case.json"
 	if info.Created.IsZero() {
-		info.Created = started
+		info.Created = now().UTC()
 	}
 	if info.Host == "" {
-		info.Host, _ = os.Hostname()
+		info.Host = host
 	}
 	r.info = info
 	b, _ := json.MarshalIndent(info, "", "  ")
@@ -171,14 +205,39 @@ func OpenRun(ctx context.Context, store Store, signer *Signer, info CaseInfo) (*
 	if err != nil {
 		return nil, err
 	}
-	if len(manifests) > 0 {
-		last, _, err := readManifest(ctx, store, manifests[len(manifests)-1])
+	r.started = now().UTC()
+	idTime := r.started
+	// The newest run of this host is the one to follow; runs of other
+	// hosts form their own chains.
+	for i := len(manifests) - 1; i >= 0; i-- {
+		m, _, err := readManifest(ctx, store, manifests[i])
 		if err != nil {
-			return nil, fmt.Errorf("reading the case's last manifest to chain custody: %w", err)
+			return nil, fmt.Errorf("reading the case's manifest %s to chain custody: %w", manifests[i], err)
 		}
-		r.prev = last.CustodyHead
+		if m.Host != host {
+			continue
+		}
+		r.prev = m.CustodyHead
+		// Runs are read in the order of their IDs: one that follows
+		// another sorts after it, even when the clock was set back.
+		if t, ok := runIDTime(m.Run); ok && !idTime.After(t) {
+			idTime = t.Add(time.Nanosecond)
+		}
+		break
 	}
+	r.id = idTime.Format(runIDLayout) + "-" + hex.EncodeToString(rnd)
 	return r, nil
+}
+
+// runIDLayout is the time at the start of a run ID; IDs sort as they start.
+const runIDLayout = "20060102T150405.000000000Z"
+
+func runIDTime(id string) (time.Time, bool) {
+	if len(id) < len(runIDLayout) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(runIDLayout, id[:len(runIDLayout)])
+	return t, err == nil
 }
 
 // ID is the run's identifier.
@@ -189,6 +248,18 @@ func (r *Run) Case() string { return r.info.ID }
 
 // Store is where the run writes.
 func (r *Run) Store() Store { return r.store }
+
+// Host is the host whose custody chain the run extends.
+func (r *Run) Host() string { return r.host }
+
+// Head is the hash of the run's newest custody entry (before any, the head
+// the run follows). Once the run is finished it is in the case's chain, and
+// `evidence verify --head` finds it there.
+func (r *Run) Head() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.prev
+}
 
 func (r *Run) appendEntry(e CustodyEntry) {
 	e.Seq = len(r.entries) + 1
@@ -274,10 +345,15 @@ func (r *Run) PutOnce(ctx context.Context, key string, src io.Reader, collector,
 	return r.put(ctx, key, src, collector, container, once.PutOnce)
 }
 
-// Finish writes custody.jsonl, manifest.json and manifest.json.sig.
+// Finish writes custody.jsonl, manifest.json and manifest.json.sig, and
+// releases the case lock, also when it fails: a run is finished once.
 func (r *Run) Finish(ctx context.Context) (Manifest, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Unlock always releases the flock; its error says only that the empty
+	// lock file could not be removed, which blocks no later run (a run
+	// that cannot open it says so then). It is no failure of the evidence.
+	defer func() { _ = r.lock.Unlock() }()
 	prefix := runPrefix(r.info.ID, r.id)
 	prevOfRun := ""
 	if len(r.entries) > 0 {
@@ -299,10 +375,9 @@ func (r *Run) Finish(ctx context.Context) (Manifest, error) {
 	}
 	arts := append([]Artifact(nil), r.artifacts...)
 	sort.Slice(arts, func(i, j int) bool { return arts[i].Key < arts[j].Key })
-	host, _ := os.Hostname()
 	m := Manifest{
-		Version: 1, Case: r.info.ID, Run: r.id, Started: r.started, Finished: r.now().UTC(),
-		Host: host, Actor: r.info.Actor, Tool: r.info.Tool, PublicKey: r.signer.PublicKeyString(),
+		Version: ManifestVersion, Case: r.info.ID, Run: r.id, Started: r.started, Finished: r.now().UTC(),
+		Host: r.host, Actor: r.info.Actor, Tool: r.info.Tool, PublicKey: r.signer.PublicKeyString(),
 		CaseInfo: r.caseRef, Custody: ArtifactRef{Key: cobj.Key, SHA256: cobj.SHA256},
 		CustodyHead: r.prev, CustodyPrev: prevOfRun, Artifacts: arts, Incomplete: r.incomplete,
 		Targets: r.info.Targets,

@@ -141,6 +141,9 @@ func (s *FileStore) path(key string) (string, error) {
 	if err := CheckKey(key); err != nil {
 		return "", err
 	}
+	if first, _, _ := strings.Cut(key, "/"); first == lockDirName {
+		return "", fmt.Errorf("evidence key %q: %s/ holds the store's case locks, not evidence", key, lockDirName)
+	}
 	return filepath.Join(s.dir, filepath.FromSlash(key)), nil
 }
 
@@ -256,6 +259,9 @@ func (s *FileStore) List(ctx context.Context, prefix string) ([]Object, error) {
 		rel, _ := filepath.Rel(s.dir, p)
 		key := filepath.ToSlash(rel)
 		if d.IsDir() {
+			if key == lockDirName {
+				return filepath.SkipDir
+			}
 			if p != s.dir && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
 				return filepath.SkipDir
 			}

@@ -329,10 +329,18 @@ const smallObject = 1 << 20
 
 // putSmall stores b in one request; the server's CRC32C of what it received
 // must equal the one of b.
+//
+// The put is conditional (If-None-Match: *): of two writers that both found
+// the key free (two hosts opening one case write its case.json), the
+// server keeps the first and refuses the second, which gets ErrExists.
 func (s *S3Store) putSmall(ctx context.Context, key, name string, b []byte, meta map[string]string) (Object, error) {
 	opts := s.putOptions(meta)
 	opts.Checksum, opts.DisableContentSha256 = uploadChecksum, true
+	opts.SetMatchETagExcept("*")
 	info, err := s.api.PutObject(ctx, s.cfg.Bucket, name, bytes.NewReader(b), int64(len(b)), opts)
+	if minio.ToErrorResponse(err).Code == minio.PreconditionFailed {
+		return Object{}, fmt.Errorf("storing %s: %w", key, ErrExists)
+	}
 	if err != nil {
 		return Object{}, fmt.Errorf("s3 PutObject %s: %w", name, err)
 	}

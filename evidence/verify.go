@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,22 @@ type Report struct {
 	Artifacts int       `json:"artifacts"`
 	Bytes     int64     `json:"bytes"`
 	Problems  []Problem `json:"problems"`
+	// Keys are the trusted keys, each with how many runs it signed.
+	Keys []KeyUse `json:"keys"`
+	// Pinned is true when every run verified under a pinned key.
+	Pinned bool `json:"pinned"`
+	// Heads are the heads of the case's custody chains, one per host.
+	Heads []Head `json:"heads"`
+	// Anchors say where each head given to verify was found.
+	Anchors []Anchor `json:"anchors,omitempty"`
+}
+
+// KeyUse is one trusted key and the runs whose signature it verified.
+type KeyUse struct {
+	Key    string `json:"key"` // base64, as manifests name it
+	Source string `json:"source"`
+	Pinned bool   `json:"pinned"`
+	Runs   int    `json:"runs"`
 }
 
 // OK reports whether nothing differs.
@@ -36,16 +53,58 @@ func (r *Report) add(key, format string, args ...any) {
 	r.Problems = append(r.Problems, Problem{Key: key, What: fmt.Sprintf(format, args...)})
 }
 
-// Verify re-reads every object of a case from the store and checks sizes and
-// digests against the signed manifests, the signature of each manifest with
-// the trusted key, the custody hash chain within and across runs, and that no
-// object sits in the case unlisted. It names every difference; an error is
-// returned only when the case cannot be read at all.
+// TrustedKey is a key a manifest may be signed with, and where it came from.
+type TrustedKey struct {
+	Key ed25519.PublicKey
+	// Source says where the key was found, for the report: "--pubkey",
+	// "trusted keys /etc/firebreak/trusted.pub", "signing.pub in /keys".
+	Source string
+	// Pinned is true for a key given by whoever verifies (an option, a
+	// list kept apart from the evidence), false for one merely found
+	// beside the evidence (the key directory of the host that wrote it).
+	Pinned bool
+}
+
+// VerifyOptions say what to trust and what to expect.
+type VerifyOptions struct {
+	// Keys are the trusted keys (at least one); never the key a manifest
+	// names.
+	Keys []TrustedKey
+	// Heads are custody heads kept outside the store (printed when a
+	// command extended the case, posted by a playbook): each must be in
+	// the case's chain. A head that is not there means runs were removed
+	// or replaced.
+	Heads []string
+}
+
+// Verify is VerifyCase with one trusted key.
 func Verify(ctx context.Context, s Store, caseID string, trusted ed25519.PublicKey) (*Report, error) {
+	return VerifyCase(ctx, s, caseID, VerifyOptions{Keys: []TrustedKey{{Key: trusted, Source: "the key given"}}})
+}
+
+// VerifyCase re-reads every object of a case from the store and checks
+// sizes and digests against the signed manifests, the signature of each
+// manifest with the trusted keys, that each manifest is of this case and
+// run and lists only this case's objects, the custody hash chain within
+// each run and across the runs of each host, the anchored heads, and that
+// no object sits in the case unlisted. It names every difference; an error
+// is returned only when the case cannot be read at all.
+func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*Report, error) {
 	if err := CheckCaseID(caseID); err != nil {
 		return nil, err
 	}
-	rep := &Report{Case: caseID, Problems: []Problem{}}
+	if len(o.Keys) == 0 {
+		return nil, errors.New("verifying needs a trusted key")
+	}
+	for _, h := range o.Heads {
+		if err := CheckHead(h); err != nil {
+			return nil, err
+		}
+	}
+	rep := &Report{Case: caseID, Problems: []Problem{}, Heads: []Head{}}
+	for _, k := range o.Keys {
+		rep.Keys = append(rep.Keys, KeyUse{Key: base64.StdEncoding.EncodeToString(k.Key), Source: k.Source, Pinned: k.Pinned})
+	}
 	manifests, err := listManifests(ctx, s, caseID)
 	if err != nil {
 		return nil, err
@@ -53,38 +112,53 @@ func Verify(ctx context.Context, s Store, caseID string, trusted ed25519.PublicK
 	if len(manifests) == 0 {
 		return nil, fmt.Errorf("case %s has no finished run in %s (an interrupted collection writes no manifest; `firebreak evidence ls` lists what is there)", caseID, s)
 	}
-	listed := map[string]bool{CasePrefix(caseID) + "case.json": true}
-	prevHead := ""
+	caseKey := CasePrefix(caseID) + "case.json"
+	listed := map[string]bool{caseKey: true}
+	checkCaseInfo(ctx, s, rep, caseID)
+	chains := newChains(caseID)
+	pinned := true
 	for _, mk := range manifests {
 		rep.Runs++
 		listed[mk], listed[mk+".sig"] = true, true
 		m, mb, err := readManifest(ctx, s, mk)
 		if err != nil {
 			rep.add(mk, "unreadable manifest: %v", err)
+			pinned = false
 			continue
 		}
-		checkSignature(ctx, s, rep, mk, mb, m, trusted)
-		if m.CustodyPrev != prevHead {
-			rep.add(mk, "custody chain broken between runs: this run follows %.16s, the run before ended at %.16s", m.CustodyPrev, prevHead)
+		k := checkSignature(ctx, s, rep, mk, mb, m, o.Keys)
+		if k >= 0 {
+			rep.Keys[k].Runs++
 		}
-		prevHead = m.CustodyHead
-		if m.CaseInfo.Key != "" {
+		pinned = pinned && k >= 0 && o.Keys[k].Pinned
+		checkPlacement(rep, caseID, mk, m)
+		if m.CaseInfo.Key != "" && m.CaseInfo.Key == caseKey {
 			checkDigest(ctx, s, rep, m.CaseInfo.Key, -1, m.CaseInfo.SHA256)
 		}
-		listed[m.Custody.Key] = true
-		stored := checkCustody(ctx, s, rep, m)
+		var log custodyLog
+		if m.Custody.Key == runPrefix(caseID, runOfKey(caseID, mk))+"custody.jsonl" {
+			listed[m.Custody.Key] = true
+			log = checkCustody(ctx, s, rep, m)
+		}
+		chains.add(rep, mk, m, log.hashes)
 		for _, a := range m.Artifacts {
+			if !inCase(caseID, a.Key) {
+				continue // named by checkPlacement; not read
+			}
 			listed[a.Key] = true
 			rep.Artifacts++
 			rep.Bytes += a.Size
 			checkDigest(ctx, s, rep, a.Key, a.Size, a.SHA256)
-			if sha, ok := stored[a.Key]; !ok {
+			if sha, ok := log.stored[a.Key]; !ok {
 				rep.add(a.Key, "listed in the manifest but not in the custody log")
 			} else if sha != a.SHA256 {
 				rep.add(a.Key, "custody log records sha256 %s, manifest %s", sha, a.SHA256)
 			}
 		}
 	}
+	rep.Pinned = pinned
+	rep.Heads = chains.heads()
+	rep.Anchors = chains.anchor(rep, o.Heads)
 	all, err := s.List(ctx, CasePrefix(caseID))
 	if err != nil {
 		return nil, err
@@ -97,30 +171,50 @@ func Verify(ctx context.Context, s Store, caseID string, trusted ed25519.PublicK
 	return rep, nil
 }
 
-func checkSignature(ctx context.Context, s Store, rep *Report, mk string, mb []byte, m Manifest, trusted ed25519.PublicKey) {
+// checkSignature checks the manifest's signature under each trusted key and
+// returns the index of the one it verified under, or -1.
+func checkSignature(ctx context.Context, s Store, rep *Report, mk string, mb []byte, m Manifest, keys []TrustedKey) int {
 	rc, err := s.Get(ctx, mk+".sig")
 	if err != nil {
 		rep.add(mk+".sig", "signature missing: %v", err)
-		return
+		return -1
 	}
 	b, err := io.ReadAll(io.LimitReader(rc, 4096))
 	rc.Close()
 	if err != nil {
 		rep.add(mk+".sig", "unreadable: %v", err)
-		return
+		return -1
 	}
 	sig, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		rep.add(mk+".sig", "not an ed25519 signature")
-		return
+		return -1
 	}
-	if !ed25519.Verify(trusted, mb, sig) {
-		why := "signature does not match the manifest under the trusted key"
-		if pk, err := ParsePublicKey(m.PublicKey); err == nil && !pk.Equal(trusted) {
-			why += fmt.Sprintf(" (the manifest names another key, %s)", m.PublicKey)
+	for i, k := range keys {
+		if ed25519.Verify(k.Key, mb, sig) {
+			return i
 		}
-		rep.add(mk, "%s", why)
 	}
+	why := "signature does not match the manifest under the trusted key"
+	if len(keys) > 1 {
+		why += "s"
+	}
+	named, err := ParsePublicKey(m.PublicKey)
+	trusted := false
+	for _, k := range keys {
+		trusted = trusted || (err == nil && k.Key.Equal(named))
+	}
+	switch {
+	case err == nil && !trusted && ed25519.Verify(named, mb, sig):
+		why += fmt.Sprintf(": it was signed by another key, %s, which is not trusted (a replaced signing key? "+
+			"if that key is yours, pin it with --pubkey or --trusted-keys)", m.PublicKey)
+	case err == nil && !trusted:
+		why += fmt.Sprintf(" (the manifest names another key, %s)", m.PublicKey)
+	default:
+		why += " (the manifest or its signature was changed)"
+	}
+	rep.add(mk, "%s", why)
+	return -1
 }
 
 func checkDigest(ctx context.Context, s Store, rep *Report, key string, size int64, sha string) {
@@ -148,21 +242,27 @@ func checkDigest(ctx context.Context, s Store, rep *Report, key string, size int
 	}
 }
 
-// checkCustody verifies the custody log of one run and returns the artifacts
-// it records as stored, key to digest.
-func checkCustody(ctx context.Context, s Store, rep *Report, m Manifest) map[string]string {
-	stored := map[string]string{}
+// custodyLog is what verify keeps of one run's custody log: the artifacts
+// it records as stored (key to digest) and the hash of every entry.
+type custodyLog struct {
+	stored map[string]string
+	hashes []string
+}
+
+// checkCustody verifies the custody log of one run.
+func checkCustody(ctx context.Context, s Store, rep *Report, m Manifest) custodyLog {
+	log := custodyLog{stored: map[string]string{}}
 	rc, err := s.Get(ctx, m.Custody.Key)
 	if err != nil {
 		rep.add(m.Custody.Key, "custody log unreadable: %v", err)
-		return stored
+		return log
 	}
 	defer rc.Close()
 	var buf bytes.Buffer
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(rc, maxManifest)); err != nil {
 		rep.add(m.Custody.Key, "custody log unreadable: %v", err)
-		return stored
+		return log
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != m.Custody.SHA256 {
 		rep.add(m.Custody.Key, "sha256 %s, manifest says %s", got, m.Custody.SHA256)
@@ -176,7 +276,7 @@ func checkCustody(ctx context.Context, s Store, rep *Report, m Manifest) map[str
 		var e CustodyEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			rep.add(m.Custody.Key, "line %d: not a custody entry: %v", line, err)
-			return stored
+			return log
 		}
 		if e.Prev != prev {
 			rep.add(m.Custody.Key, "line %d (seq %d, %s): chain broken: prev %.16s, the line before hashes to %.16s", line, e.Seq, e.Action, e.Prev, prev)
@@ -185,16 +285,17 @@ func checkCustody(ctx context.Context, s Store, rep *Report, m Manifest) map[str
 			rep.add(m.Custody.Key, "line %d (seq %d, %s): altered: hashes to %.16s, records %.16s", line, e.Seq, e.Action, got, e.Hash)
 		}
 		prev = e.Hash
+		log.hashes = append(log.hashes, e.Hash)
 		if e.Action == "store" {
 			for _, a := range e.Artifacts {
-				stored[a.Key] = a.SHA256
+				log.stored[a.Key] = a.SHA256
 			}
 		}
 	}
 	if prev != m.CustodyHead {
 		rep.add(m.Custody.Key, "custody log ends at %.16s, manifest says %.16s (lines removed or added)", prev, m.CustodyHead)
 	}
-	return stored
+	return log
 }
 
 // NoRunError says a case has no finished run in a store (none, or only

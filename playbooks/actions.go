@@ -309,7 +309,7 @@ type notifyWebhook struct{}
 func (notifyWebhook) Describe() Description {
 	return Description{
 		Name:    "notify.webhook",
-		Summary: "POST a JSON summary (playbook, case, target, message) to a URL",
+		Summary: "POST a JSON summary (playbook, case, target, message, and the case's custody head when the run keeps evidence) to a URL",
 		Params: []ParamSpec{
 			{Name: "url", Type: TypeString, Required: true, Doc: "where to POST"},
 			{Name: "message", Type: TypeString, Default: "", Doc: "text to include"},
@@ -320,11 +320,28 @@ func (notifyWebhook) Describe() Description {
 }
 
 func (notifyWebhook) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
-	body, _ := json.Marshal(map[string]any{
+	fields := map[string]any{
 		"playbook": env.Playbook, "case": env.Case, "actor": env.Actor,
 		"target":  map[string]string{"id": t.ID, "name": t.Name, "image": t.Image},
 		"message": str(p, "message"), "time": time.Now().UTC(),
-	})
+	}
+	if env.Evidence != nil {
+		// The newest custody entry of the case's run: once the run is
+		// sealed it is in the chain, and the receiver holds an anchor
+		// outside the store (`firebreak evidence verify CASE --head`).
+		head := ""
+		err := env.Evidence.With(ctx, func(r *evidence.Run) error {
+			head = r.Head()
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading the custody head of case %s for the webhook: %w", env.Case, err)
+		}
+		if head != "" {
+			fields["custody_head"] = head
+		}
+	}
+	body, _ := json.Marshal(fields)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, str(p, "url"), bytes.NewReader(body))

@@ -223,6 +223,9 @@ type collectJSON struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 	Case  string `json:"case"`
+	// CustodyHead is the case's custody head on this host once the run
+	// was sealed ("" when it could not be).
+	CustodyHead string `json:"custody_head,omitempty"`
 	*collect.Result
 }
 
@@ -260,7 +263,11 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	if err := s.Preflight(ctx); err != nil {
 		return err
 	}
-	run, err := evidence.OpenRun(ctx, ev.Sink, ev.Signer, s.CaseInfo(caseID, "", names))
+	run, err := evidence.OpenRunWith(ctx, ev.Sink, ev.Signer, s.CaseInfo(caseID, "", names), evidence.RunOptions{
+		Waiting: func(holder string) {
+			fmt.Fprintf(d.stderr, "firebreak: case %s is in use on this host (%s): waiting for that run to finish (Ctrl-C stops)\n", caseID, safe(holder))
+		},
+	})
 	if err != nil {
 		return err
 	}
@@ -283,8 +290,12 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	if ferr != nil {
 		errs = append(errs, fmt.Errorf("finishing case %s: %w", caseID, ferr))
 	}
+	head := ""
+	if ferr == nil {
+		head = m.CustodyHead
+	}
 	for i, r := range results {
-		if err := printCollect(d.stdout, g.Output, caseID, refs[i], r, failures[i]); err != nil {
+		if err := printCollect(d.stdout, g.Output, caseID, head, refs[i], r, failures[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -301,6 +312,7 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 				caseID, plural(len(m.Artifacts), "artifact"), store, manifest, caseID, store)
 		}
 	}
+	printHead(g, d, caseID, head)
 	return joinErrors(errs)
 }
 
@@ -325,9 +337,9 @@ func nameSuffix(c runtime.Container) string {
 	return " (" + safe(c.Name) + ")"
 }
 
-func printCollect(w io.Writer, output, caseID, ref string, r *collect.Result, err error) error {
+func printCollect(w io.Writer, output, caseID, head, ref string, r *collect.Result, err error) error {
 	if output == "json" {
-		line := collectJSON{Ref: ref, OK: err == nil, Case: caseID, Result: r}
+		line := collectJSON{Ref: ref, OK: err == nil, Case: caseID, CustodyHead: head, Result: r}
 		if err != nil {
 			line.Error = err.Error()
 		}

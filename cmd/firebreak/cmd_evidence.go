@@ -49,7 +49,7 @@ func newEvidenceCommand(g *globalOptions, d *deps) *cobra.Command {
 		Short: "List, show, fetch, verify and sync evidence in a store",
 	}
 	cmd.AddCommand(newEvidenceLsCommand(g, d), newEvidenceShowCommand(g, d), newEvidenceGetCommand(d),
-		newEvidenceVerifyCommand(g, d), newEvidenceSyncCommand(g, d), newEvidenceSpoolCommand(g, d))
+		newEvidenceVerifyCommand(g, d), newEvidenceHeadCommand(g, d), newEvidenceSyncCommand(g, d), newEvidenceSpoolCommand(g, d))
 	return cmd
 }
 
@@ -293,71 +293,6 @@ func runEvidenceGet(ctx context.Context, o *storeOptions, key, out string, raw b
 	}
 	_, err = io.Copy(w, rc)
 	return err
-}
-
-func newEvidenceVerifyCommand(g *globalOptions, d *deps) *cobra.Command {
-	o := &storeOptions{}
-	var pub string
-	cmd := &cobra.Command{
-		Use:   "verify CASE",
-		Short: "Re-read every object of a case and check sizes, digests, custody chain and signatures",
-		Args:  withUsage(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(cmd.Context(), g, o, pub, args[0], d)
-		},
-	}
-	o.addLocationFlags(cmd)
-	o.addKeyDirFlag(cmd)
-	o.addSpoolDirFlag(cmd)
-	cmd.Flags().StringVar(&pub, "pubkey", "", "trusted public key (base64); default: signing.pub in --key-dir")
-	return cmd
-}
-
-func runVerify(ctx context.Context, g *globalOptions, o *storeOptions, pub, caseID string, d *deps) error {
-	if err := evidence.CheckCaseID(caseID); err != nil {
-		return usagef("%v", err)
-	}
-	s, err := o.open()
-	if err != nil {
-		return err
-	}
-	key, err := trustedKey(o.KeyDir, pub)
-	if err != nil {
-		return err
-	}
-	// Spooled objects are part of the case until synced; reading them
-	// creates nothing.
-	if _, local := s.(*evidence.FileStore); !local {
-		sp, err := evidence.ExistingSpool(s, o.SpoolDir)
-		if err != nil {
-			return err
-		}
-		if sp != nil {
-			s = sp
-		}
-	}
-	rep, err := evidence.Verify(ctx, s, caseID, key)
-	if err != nil {
-		return err
-	}
-	if g.Output == "json" {
-		if err := jsonLine(d.stdout, "verify", rep); err != nil {
-			return err
-		}
-	} else {
-		state := "OK"
-		if !rep.OK() {
-			state = "FAILED"
-		}
-		fmt.Fprintf(d.stdout, "case %s: %s: %s, %s, %s re-read\n", caseID, state, plural(rep.Runs, "run"), plural(rep.Artifacts, "artifact"), plural(rep.Bytes, "byte"))
-		for _, p := range rep.Problems {
-			fmt.Fprintf(d.stdout, "  %s: %s\n", safe(p.Key), safe(p.What))
-		}
-	}
-	if !rep.OK() {
-		return &verifyFailedError{caseID: caseID, n: len(rep.Problems)}
-	}
-	return nil
 }
 
 func trustedKey(dir, pub string) ([]byte, error) {

@@ -141,12 +141,27 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 	if rep == nil {
 		return joinErrors([]error{runErr, s.Pending()})
 	}
-	if g.Output == "json" {
-		perr = jsonLine(d.stdout, "report", rep)
-	} else {
+	if g.Output == "text" {
 		printRunSummary(d.stdout, rep)
 	}
+	head := ""
+	if !rep.DryRun && rep.Case != "" {
+		if ev, err := s.Evidence(); err == nil {
+			head = custodyHead(ctx, g, d, ev.Sink, rep.Case)
+		}
+	}
+	if g.Output == "json" {
+		perr = jsonLine(d.stdout, "report", runReportJSON{Report: rep, CustodyHead: head})
+	}
 	return joinErrors([]error{runErr, perr, s.Pending()})
+}
+
+// runReportJSON is the report line of `run --output json`.
+type runReportJSON struct {
+	*playbooks.Report
+	// CustodyHead is the case's custody head on this host after the run
+	// ("" for a dry run, or when it could not be read).
+	CustodyHead string `json:"custody_head,omitempty"`
 }
 
 func eventPrinter(d *deps, output string) func(playbooks.Event) {
