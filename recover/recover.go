@@ -51,6 +51,9 @@ type Recovery struct {
 	DryRun     bool              `json:"dry_run"`
 	RolledBack bool              `json:"rolled_back,omitempty"`
 	Tmpfs      []string          `json:"tmpfs,omitempty"` // with a hardening: the tmpfs paths under the read-only root
+	// CustodyHead is the head of the case's custody chain after the
+	// recover was logged (set by the front end that logged it).
+	CustodyHead string `json:"custody_head,omitempty"`
 }
 
 // Recover brings a container back from a verified snapshot: the snapshot is

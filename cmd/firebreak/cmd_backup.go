@@ -99,6 +99,12 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 	for _, t := range targets {
 		start := time.Now()
 		snap, err := s.Backup(ctx, t, spec)
+		head := ""
+		if o.Case != "" {
+			if ev, everr := s.Evidence(); everr == nil {
+				head = custodyHead(ctx, g, d, ev.Sink, o.Case)
+			}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", t.ShortID(), err))
 			if g.Output == "json" {
@@ -111,7 +117,7 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 			continue
 		}
 		if g.Output == "json" {
-			if err := jsonLine(d.stdout, "backup", map[string]any{"ref": t.ID, "ok": true, "snapshot": snap.ID, "totals": snap.Totals, "freeze_ms": snap.FreezeMS, "hooks": snap.Hooks, "seconds": time.Since(start).Seconds()}); err != nil {
+			if err := jsonLine(d.stdout, "backup", map[string]any{"ref": t.ID, "ok": true, "snapshot": snap.ID, "totals": snap.Totals, "freeze_ms": snap.FreezeMS, "hooks": snap.Hooks, "custody_head": head, "seconds": time.Since(start).Seconds()}); err != nil {
 				errs = append(errs, err)
 			}
 			continue

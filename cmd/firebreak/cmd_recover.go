@@ -143,6 +143,12 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 	if err == nil {
 		fmt.Fprintf(d.stderr, "firebreak: recover logged in case %s (custody log and recovery.json)\n", o.Case)
 	}
+	if ev, everr := s.Evidence(); everr == nil && rec != nil {
+		head := custodyHead(ctx, g, d, ev.Sink, o.Case)
+		if rec.CustodyHead == "" {
+			rec.CustodyHead = head
+		}
+	}
 	return joinErrors([]error{err, printRecovery(d, g.Output, rec, "recover")})
 }
 

@@ -36,6 +36,7 @@ var configEnv = map[string]string{
 	"retain":         "",
 	"lock-mode":      "",
 	"parallel":       "",
+	"trusted-keys":   "FIREBREAK_TRUSTED_KEYS",
 }
 
 // siteConfig is a parsed config file: flag name to value(s), with where each

@@ -107,6 +107,9 @@ func TestRecoverCLILogsTheCase(t *testing.T) {
 		t.Fatalf("recover: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	checkRecovered(t, h, d, dir, store, "IR-20")
+	if !strings.Contains(r.stderr, "custody head of case IR-20: ") {
+		t.Errorf("recover did not print the case's custody head:\n%s", r.stderr)
+	}
 	if keys, _ := filepath.Glob(filepath.Join(store, "cases", "IR-20", "recover", "*", "recovery.json")); len(keys) != 1 {
 		t.Errorf("recovery.json in the case: %v", keys)
 	}
