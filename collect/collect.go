@@ -196,6 +196,7 @@ func (c *collection) inspect() error {
 		pretty.WriteByte('\n')
 		raw = pretty.Bytes()
 	}
+	c.timeln.addContainer(c.d.Container, raw)
 	return c.put("inspect.json", WhatInspect, bytes.NewReader(raw))
 }
 
@@ -339,9 +340,7 @@ func (c *collection) fsdiff() error {
 		if err := dec.Decode(&fc); err != nil {
 			break
 		}
-		if fc.Kind != "D" {
-			c.timeln.add(fc.MTime, "file modified", fmt.Sprintf("%s %s %s", fc.Kind, fc.Type, fc.Path), map[string]any{"path": fc.Path, "kind": fc.Kind, "sha256": fc.SHA256})
-		}
+		c.timeln.addFile(fc)
 	}
 	return nil
 }

@@ -30,22 +30,26 @@ import (
 // FileChange is one entry of changes.json: a path the container added,
 // changed or deleted, as its writable layer holds it.
 type FileChange struct {
-	Path      string    `json:"path"`               // as seen inside the container, e.g. /etc/passwd
-	PathB64   string    `json:"path_b64,omitempty"` // the raw bytes, when the name is not valid UTF-8
-	Kind      string    `json:"kind"`               // "A" added, "C" changed, "D" deleted
-	Type      string    `json:"type"`               // file, dir, symlink, hardlink, fifo, socket, char, block, whiteout
-	Mode      string    `json:"mode,omitempty"`     // octal permission and special bits
-	UID       int       `json:"uid"`
-	GID       int       `json:"gid"`
-	Size      int64     `json:"size"`
-	MTime     time.Time `json:"mtime"`
-	Link      string    `json:"link,omitempty"` // symlink target, or the path a hardlink shares content with
-	Device    string    `json:"device,omitempty"`
-	Opaque    bool      `json:"opaque,omitempty"` // a directory that hides everything below it in the image
-	SHA256    string    `json:"sha256,omitempty"` // of the captured content
-	Captured  int64     `json:"captured"`         // bytes of content in layer.tar.zst
-	Truncated bool      `json:"truncated,omitempty"`
-	Note      string    `json:"note,omitempty"` // why content was not captured or differs
+	Path      string            `json:"path"`               // as seen inside the container, e.g. /etc/passwd
+	PathB64   string            `json:"path_b64,omitempty"` // the raw bytes, when the name is not valid UTF-8
+	Kind      string            `json:"kind"`               // "A" added, "C" changed, "D" deleted
+	Type      string            `json:"type"`               // file, dir, symlink, hardlink, fifo, socket, char, block, whiteout
+	Mode      string            `json:"mode,omitempty"`     // octal permission and special bits
+	UID       int               `json:"uid"`
+	GID       int               `json:"gid"`
+	Size      int64             `json:"size"`
+	MTime     time.Time         `json:"mtime,omitzero"` // content modification; a deletion: when the host recorded it
+	CTime     time.Time         `json:"ctime,omitzero"` // metadata change (an mtime set back shows against it)
+	ATime     time.Time         `json:"atime,omitzero"`
+	BTime     time.Time         `json:"btime,omitzero"` // birth, where the filesystem keeps it
+	Link      string            `json:"link,omitempty"` // symlink target, or the path a hardlink shares content with
+	Device    string            `json:"device,omitempty"`
+	Opaque    bool              `json:"opaque,omitempty"` // a directory that hides everything below it in the image
+	Xattrs    map[string]string `json:"xattrs,omitempty"` // kept extended attributes, values base64
+	SHA256    string            `json:"sha256,omitempty"` // of the captured content
+	Captured  int64             `json:"captured"`         // bytes of content in layer.tar.zst
+	Truncated bool              `json:"truncated,omitempty"`
+	Note      string            `json:"note,omitempty"` // why content was not captured or differs
 }
 
 // Limits bound a filesystem capture. A cap reached is recorded per file, never
@@ -141,6 +145,23 @@ func (w *walker) walkDir(ctx context.Context, dir *os.Root, rel string, inImage 
 		return fmt.Errorf("reading directory %q of the writable layer: %w", rel, err)
 	}
 	slices.Sort(names)
+	// Whiteouts first: the layer spec asks that a deletion come before its
+	// siblings, so that an extractor never removes what the layer added.
+	whiteout := map[string]bool{}
+	for _, name := range names {
+		if fi, err := dir.Lstat(name); err == nil && isWhiteout(fi) {
+			whiteout[name] = true
+		}
+	}
+	slices.SortStableFunc(names, func(a, b string) int {
+		switch {
+		case whiteout[a] == whiteout[b]:
+			return 0
+		case whiteout[a]:
+			return -1
+		}
+		return 1
+	})
 	for _, name := range names {
 		childRel := name
 		if rel != "." {
@@ -186,13 +207,17 @@ func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exi
 		Size:  fi.Size(),
 		MTime: fi.ModTime().UTC(),
 	}
+	pax := map[string]string{}
 	if !utf8.ValidString(rel) {
 		c.PathB64 = base64.StdEncoding.EncodeToString([]byte("/" + rel))
+		pax["hdrcharset"] = "BINARY" // the name's bytes are not UTF-8: tar tools must not decode them
 	}
 	if st != nil {
 		c.UID, c.GID = int(st.Uid), int(st.Gid)
+		c.ATime = time.Unix(st.Atim.Unix()).UTC()
+		c.CTime = time.Unix(st.Ctim.Unix()).UTC()
 	}
-	hdr := &tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()) | int64(fsutil.SpecialBits(fi.Mode())), ModTime: c.MTime, Uid: c.UID, Gid: c.GID, Format: tar.FormatPAX}
+	hdr := &tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()) | int64(fsutil.SpecialBits(fi.Mode())), ModTime: c.MTime, Uid: c.UID, Gid: c.GID, Format: tar.FormatPAX, PAXRecords: pax}
 	w.stats.Entries++
 	kind := func() string {
 		if !inImage {
@@ -201,16 +226,29 @@ func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exi
 		return w.kind(rel)
 	}
 	switch m := fi.Mode(); {
-	case m&fs.ModeCharDevice != 0 && st != nil && st.Rdev == 0:
+	case isWhiteout(fi):
 		// An overlay whiteout: the path is deleted. OCI spells it .wh.NAME.
 		c.Kind, c.Type, c.Size = "D", "whiteout", 0
+		c.Mode, c.UID, c.GID, c.ATime, c.CTime = "", 0, 0, time.Time{}, time.Time{}
+		if st != nil && st.Nlink > 1 {
+			// Overlay makes each whiteout a link to one shared inode: its
+			// times are the first deletion's, not this one's.
+			c.Note = "deleted; the host kept no time of this deletion (overlay's whiteouts share one inode)"
+			c.MTime = time.Time{}
+		}
 		d, base := path.Split(rel)
-		hdr = &tar.Header{Name: d + ".wh." + base, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: c.MTime, Format: tar.FormatPAX}
+		at := c.MTime
+		if at.IsZero() {
+			at = time.Unix(0, 0) // the layer needs a time; changes.json says there was none
+		}
+		hdr = &tar.Header{Name: d + ".wh." + base, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: at, Format: tar.FormatPAX, PAXRecords: pax}
 	case m.IsDir():
 		isDir = true
 		c.Type, c.Size = "dir", 0
 		hdr.Typeflag, hdr.Name = tar.TypeDir, rel+"/"
-		c.Opaque = opaque(dir, name)
+		if err := dirMeta(dir, name, &c, pax); err != nil {
+			c.Note = "attributes unreadable: " + err.Error()
+		}
 	case m&fs.ModeSymlink != 0:
 		c.Type = "symlink"
 		target, err := dir.Readlink(name)
@@ -262,8 +300,97 @@ func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exi
 			return false, false, fmt.Errorf("writing layer tar: %w", err)
 		}
 	}
-	// An opaque directory hides the image's: below it, look up as before.
-	return isDir, c.Kind == "C" || c.Opaque, w.changes(c)
+	if err := w.changes(c); err != nil {
+		return false, false, err
+	}
+	if c.Opaque {
+		// Deleted and made again: the marker hides the image's content
+		// below it when the layer is applied, and what it hides is listed
+		// as deleted, as the engine's diff does.
+		if err := w.tw.WriteHeader(&tar.Header{Name: rel + "/.wh..wh..opq", Typeflag: tar.TypeReg, Mode: 0o600, ModTime: c.MTime, Format: tar.FormatPAX}); err != nil {
+			return false, false, fmt.Errorf("writing layer tar: %w", err)
+		}
+		if c.Kind == "C" {
+			if err := w.hidden(dir, name, rel); err != nil {
+				return false, false, err
+			}
+		}
+	}
+	// Below an opaque directory, what the image has is looked up as before.
+	return isDir, c.Kind == "C" || c.Opaque, nil
+}
+
+func isWhiteout(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fi.Mode()&fs.ModeCharDevice != 0 && st.Rdev == 0
+}
+
+// hidden lists, as deletions, the image's entries directly below an opaque
+// directory that the writable layer does not make again.
+func (w *walker) hidden(dir *os.Root, name, rel string) error {
+	upper := map[string]bool{}
+	if f, err := dir.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0); err == nil {
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		for _, n := range names {
+			upper[n] = true
+		}
+	}
+	seen := map[string]string{} // name -> type, from the topmost layer that has it
+	for _, l := range w.lowers {
+		f, err := l.OpenFile(rel, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		entries, _ := f.ReadDir(-1)
+		opq := false
+		var buf [8]byte
+		for _, attr := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
+			if n, err := unix.Fgetxattr(int(f.Fd()), attr, buf[:]); err == nil && n > 0 && buf[0] == 'y' {
+				opq = true
+			}
+		}
+		f.Close()
+		for _, e := range entries {
+			if _, ok := seen[e.Name()]; ok {
+				continue
+			}
+			typ := "file"
+			if fi, err := e.Info(); err == nil {
+				switch {
+				case isWhiteout(fi):
+					typ = "" // deleted in that layer: not in the image
+				case fi.IsDir():
+					typ = "dir"
+				case fi.Mode()&fs.ModeSymlink != 0:
+					typ = "symlink"
+				case !fi.Mode().IsRegular():
+					typ = "special"
+				}
+			}
+			seen[e.Name()] = typ
+		}
+		if opq {
+			break // the layers below are hidden in the image itself
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n, typ := range seen {
+		if typ != "" && !upper[n] {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		c := FileChange{Path: "/" + rel + "/" + n, Kind: "D", Type: seen[n], Note: "hidden by the opaque directory /" + rel + " (deleted with it, and not made again)"}
+		if !utf8.ValidString(c.Path) {
+			c.PathB64 = base64.StdEncoding.EncodeToString([]byte(c.Path))
+		}
+		if err := w.changes(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // file captures one regular file's content, within the caps.
@@ -282,6 +409,15 @@ func (w *walker) file(dir *os.Root, name, rel string, st *syscall.Stat_t, c *Fil
 	}
 	size := now.Size
 	c.Size = size
+	c.BTime = birthTime(int(f.Fd()))
+	if hdr.PAXRecords == nil {
+		hdr.PAXRecords = map[string]string{}
+	}
+	xs, xerr := fdXattrs(int(f.Fd()))
+	addXattrs(c, hdr.PAXRecords, xs)
+	if xerr != nil {
+		c.Note = "attributes unreadable: " + xerr.Error()
+	}
 	limit := size
 	if w.limits.MaxFile > 0 && limit > w.limits.MaxFile {
 		limit = w.limits.MaxFile
@@ -293,7 +429,7 @@ func (w *walker) file(dir *os.Root, name, rel string, st *syscall.Stat_t, c *Fil
 		c.Truncated = true
 		w.stats.Truncated++
 		c.Note = fmt.Sprintf("content capped at %d of %d bytes", limit, size)
-		hdr.PAXRecords = map[string]string{"FIREBREAK.truncated": strconv.FormatInt(size, 10)}
+		hdr.PAXRecords["FIREBREAK.truncated"] = strconv.FormatInt(size, 10)
 	}
 	hdr.Typeflag, hdr.Size = tar.TypeReg, limit
 	if err := w.tw.WriteHeader(hdr); err != nil {
@@ -368,21 +504,26 @@ func (w *walker) kind(rel string) string {
 	return "A"
 }
 
-// opaque reads the overlay opaque mark of a directory through a descriptor
-// opened inside its parent.
-func opaque(dir *os.Root, name string) bool {
+// dirMeta reads, through a descriptor opened inside its parent, what a
+// directory's lstat does not say: the overlay opaque mark, its birth time
+// and the extended attributes a layer keeps.
+func dirMeta(dir *os.Root, name string, c *FileChange, pax map[string]string) error {
 	f, err := dir.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
-		return false
+		return err
 	}
 	defer f.Close()
-	buf := make([]byte, 8)
+	fd := int(f.Fd())
+	var buf [8]byte
 	for _, attr := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
-		if n, err := unix.Fgetxattr(int(f.Fd()), attr, buf); err == nil && n > 0 && buf[0] == 'y' {
-			return true
+		if n, err := unix.Fgetxattr(fd, attr, buf[:]); err == nil && n > 0 && buf[0] == 'y' {
+			c.Opaque = true
 		}
 	}
-	return false
+	c.BTime = birthTime(fd)
+	xs, err := fdXattrs(fd)
+	addXattrs(c, pax, xs)
+	return err
 }
 
 // jsonArrayWriter writes a JSON array one element at a time.
