@@ -242,7 +242,10 @@ func (c *collection) network() error {
 			owners[s] = append(owners[s], p.PID)
 		}
 	}
-	return c.putJSON("network.json", WhatNetwork, readNetwork(c.opts.ProcRoot, c.d.Pid, owners))
+	if err := c.putJSON("network.json", WhatNetwork, readNetwork(c.opts.ProcRoot, c.d.Pid, owners)); err != nil {
+		return err
+	}
+	return c.networkExtras()
 }
 
 func (c *collection) logs() error {

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,8 +17,12 @@ type NetworkState struct {
 	Namespace  string      `json:"namespace"` // e.g. net:[4026532281]
 	Interfaces []Interface `json:"interfaces"`
 	Routes     []Route     `json:"routes"`
+	Neighbours []Neighbour `json:"neighbours"` // the ARP and NDP caches: who it talked to on its links
 	Sockets    []Socket    `json:"sockets"`
-	Notes      []string    `json:"notes,omitempty"`
+	// Conntrack are the kernel's tracked connections of the namespace, as
+	// /proc/PID/net/nf_conntrack prints them (capped), where it does.
+	Conntrack []string `json:"conntrack,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
 }
 
 // Interface is one network interface and its addresses.
@@ -28,6 +33,9 @@ type Interface struct {
 	MTU   int      `json:"mtu"`
 	Flags string   `json:"flags"`
 	Addrs []string `json:"addrs"`
+	// Counters since the interface came up (/proc/PID/net/dev).
+	RxBytes, RxPackets, RxErrors, RxDropped uint64 `json:",omitempty"`
+	TxBytes, TxPackets, TxErrors, TxDropped uint64 `json:",omitempty"`
 }
 
 // Route is one IPv4 or IPv6 route.
@@ -36,11 +44,12 @@ type Route struct {
 	Destination string `json:"destination"`
 	Gateway     string `json:"gateway,omitempty"`
 	Interface   string `json:"interface"`
+	Type        string `json:"type,omitempty"` // "unreachable" for a reject route (the kernel lists those on lo); "" for a way out
 }
 
 // Socket is one socket of the namespace, with its peer and owners.
 type Socket struct {
-	Proto  string `json:"proto"` // tcp, tcp6, udp, udp6, raw, raw6, unix
+	Proto  string `json:"proto"` // tcp, tcp6, udp, udp6, raw, raw6, unix, packet (Local: "ifindex N ethertype 0xNNNN")
 	Local  string `json:"local,omitempty"`
 	Remote string `json:"remote,omitempty"`
 	State  string `json:"state,omitempty"`
@@ -89,8 +98,34 @@ func readNetwork(procRoot string, pid int, owners map[uint64][]int) NetworkState
 		if r.Gateway.IsValid() {
 			out.Gateway = r.Gateway.String()
 		}
+		if r.Reject {
+			out.Type = "unreachable"
+		}
 		st.Routes = append(st.Routes, out)
 	}
+	if counters, err := root.NetDev(pid); err == nil {
+		for i := range st.Interfaces {
+			if c, ok := counters[st.Interfaces[i].Name]; ok {
+				it := &st.Interfaces[i]
+				it.RxBytes, it.RxPackets, it.RxErrors, it.RxDropped = c.RxBytes, c.RxPackets, c.RxErrors, c.RxDropped
+				it.TxBytes, it.TxPackets, it.TxErrors, it.TxDropped = c.TxBytes, c.TxPackets, c.TxErrors, c.TxDropped
+			}
+		}
+	}
+	st.Neighbours = []Neighbour{}
+	if err := netns.Do(nsPath, func() error {
+		var err error
+		st.Neighbours, err = neighbours()
+		return err
+	}); err != nil {
+		st.Notes = append(st.Notes, "neighbours: "+err.Error())
+	}
+	if packets, err := root.Packets(pid); err == nil {
+		for _, p := range packets {
+			st.Sockets = append(st.Sockets, Socket{Proto: "packet", Local: fmt.Sprintf("ifindex %d ethertype 0x%04x", p.Interface, p.Protocol), UID: p.UID, Inode: p.Inode, PIDs: owners[p.Inode], State: map[bool]string{true: "running", false: "stopped"}[p.Running]})
+		}
+	}
+	st.Conntrack, st.Notes = conntrack(procRoot, pid, st.Notes)
 	for _, proto := range []procfs.Proto{procfs.TCP, procfs.TCP6, procfs.UDP, procfs.UDP6, procfs.Raw, procfs.Raw6, procfs.Unix} {
 		socks, _ := root.Sockets(pid, proto)
 		for _, s := range socks {

@@ -92,6 +92,7 @@ type Route struct {
 	Interface   string
 	Destination netip.Prefix // the address as the kernel prints it, not masked
 	Gateway     netip.Addr   // the zero Addr when the route has none (on-link)
+	Reject      bool         // an unreachable (reject) route, not a way out
 }
 
 // ParseRoutes reads /proc/PID/net/route (IPv4) after its header line. Rows
@@ -135,9 +136,75 @@ func ParseIPv6Routes(r io.Reader) ([]Route, error) {
 		if !ok1 || !ok2 || err != nil || bits < 0 || bits > 128 {
 			return
 		}
-		out = append(out, route(f[9], netip.PrefixFrom(dst, int(bits)), gw))
+		r := route(f[9], netip.PrefixFrom(dst, int(bits)), gw)
+		if flags, err := strconv.ParseUint(f[8], 16, 32); err == nil && flags&rtfReject != 0 {
+			r.Reject = true // the kernel's "unreachable" routes, which it lists on lo
+		}
+		out = append(out, r)
 	})
 	return out, err
+}
+
+// rtfReject is RTF_REJECT in a route's flags.
+const rtfReject = 0x0200
+
+// PacketSocket is one row of /proc/PID/net/packet: a raw link-layer socket
+// (a sniffer, or a tool forging frames).
+type PacketSocket struct {
+	Type      int    // SOCK_RAW 3, SOCK_DGRAM 2
+	Protocol  uint16 // the ethertype it binds, host order (0x0003: every protocol)
+	Interface int    // the ifindex it binds, 0 for all
+	Running   bool
+	UID       int
+	Inode     uint64
+}
+
+// ParsePackets reads /proc/PID/net/packet after its header line.
+func ParsePackets(r io.Reader) ([]PacketSocket, error) {
+	var out []PacketSocket
+	err := eachRow(r, true, func(f []string) {
+		// sk RefCnt Type Proto Iface R Rmem User Inode
+		if len(f) < 9 {
+			return
+		}
+		typ, _ := strconv.Atoi(f[2])
+		proto, _ := strconv.ParseUint(f[3], 16, 16)
+		iface, _ := strconv.Atoi(f[4])
+		uid, _ := strconv.Atoi(f[7])
+		ino, _ := strconv.ParseUint(f[8], 10, 64)
+		// The kernel prints the protocol in network byte order.
+		p := uint16(proto)
+		out = append(out, PacketSocket{Type: typ, Protocol: p>>8 | p<<8, Interface: iface, Running: f[5] == "1", UID: uid, Inode: ino})
+	})
+	return out, err
+}
+
+// Counters are an interface's totals from /proc/PID/net/dev.
+type Counters struct {
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
+}
+
+// ParseNetDev reads /proc/PID/net/dev: interface name to its counters.
+func ParseNetDev(r io.Reader) (map[string]Counters, error) {
+	out := map[string]Counters{}
+	sc := bufio.NewScanner(r)
+	for i := 0; sc.Scan(); i++ {
+		if i < 2 {
+			continue // two header lines
+		}
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 16 {
+			continue
+		}
+		n := make([]uint64, 16)
+		for j := range n {
+			n[j], _ = strconv.ParseUint(f[j], 10, 64)
+		}
+		out[strings.TrimSpace(name)] = Counters{RxBytes: n[0], RxPackets: n[1], RxErrors: n[2], RxDropped: n[3], TxBytes: n[8], TxPackets: n[9], TxErrors: n[10], TxDropped: n[11]}
+	}
+	return out, sc.Err()
 }
 
 func route(iface string, dst netip.Prefix, gw netip.Addr) Route {

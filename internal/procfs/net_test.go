@@ -260,3 +260,25 @@ func FuzzParseSockets(f *testing.F) {
 		}
 	})
 }
+
+func TestParseNetExtras(t *testing.T) {
+	v6 := "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n" +
+		"fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n"
+	routes, err := ParseIPv6Routes(strings.NewReader(v6))
+	if err != nil || len(routes) != 2 || !routes[0].Reject || routes[1].Reject {
+		t.Errorf("ParseIPv6Routes = %+v, %v; want the first a reject route", routes, err)
+	}
+	pk := "sk       RefCnt Type Proto  Iface R Rmem   User   Inode\n" +
+		"ffff8f1e4b5d6800 3      3    0300   0     1 0      0      123456\n"
+	ps, err := ParsePackets(strings.NewReader(pk))
+	if err != nil || len(ps) != 1 || ps[0].Protocol != 0x0003 || ps[0].Type != 3 || !ps[0].Running || ps[0].Inode != 123456 {
+		t.Errorf("ParsePackets = %+v, %v", ps, err)
+	}
+	dev := "Inter-|   Receive                                                |  Transmit\n" +
+		" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n" +
+		"  eth0:    1000      10    1    2    0     0          0         0     2000      20    3    4    0     0       0          0\n"
+	c, err := ParseNetDev(strings.NewReader(dev))
+	if err != nil || c["eth0"] != (Counters{RxBytes: 1000, RxPackets: 10, RxErrors: 1, RxDropped: 2, TxBytes: 2000, TxPackets: 20, TxErrors: 3, TxDropped: 4}) {
+		t.Errorf("ParseNetDev = %+v, %v", c, err)
+	}
+}

@@ -205,6 +205,16 @@ func (r Root) Routes(pid int) ([]Route, error) {
 	return append(v4, v6...), errors.Join(err4, err6)
 }
 
+// Packets reads the packet sockets of the network namespace of pid.
+func (r Root) Packets(pid int) ([]PacketSocket, error) {
+	return readWith(r.Path(pid, "net/packet"), ParsePackets)
+}
+
+// NetDev reads the interface counters of the network namespace of pid.
+func (r Root) NetDev(pid int) (map[string]Counters, error) {
+	return readWith(r.Path(pid, "net/dev"), ParseNetDev)
+}
+
 // BootTime reads the boot time from the proc root's stat.
 func (r Root) BootTime() (time.Time, error) {
 	return readWith(filepath.Join(string(r), "stat"), ParseBootTime)
