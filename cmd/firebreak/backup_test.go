@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"firebreak/runtime"
 	"firebreak/runtime/fake"
@@ -105,5 +106,60 @@ func TestRecoverCLIPlansAndAsks(t *testing.T) {
 	}
 	if r := cli(t, flags, "recover", d.Name); r.code != exitUsage {
 		t.Errorf("recover without --case: exit %d, want 2", r.code)
+	}
+}
+
+// TestBackupForget: forget keeps what the rules keep, removes the other
+// manifests (a dry run removes nothing), and always keeps the snapshot a
+// recover of a held container would use.
+func TestBackupForget(t *testing.T) {
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "data.txt"), []byte("v1"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	e := fake.New()
+	d := e.Create("db", fake.WithSecurity(runtime.Security{Mounts: []runtime.Mount{{Type: "volume", Name: "db-data", Source: vol, Destination: "/var/lib/db", RW: true}}}))
+	e.Start(d.ID)
+	store, state := t.TempDir(), t.TempDir()
+	flags := []string{"--store", "file://" + store, "--key-dir", t.TempDir(), "--state-dir", state}
+	var ids []string
+	for i := 0; i < 4; i++ {
+		if i == 2 {
+			// The compromise: the responder contains it between the second
+			// and third backup.
+			if r := runFake(t, e, "contain", "db", "--state-dir", state, "--case", "IR-3"); r.code != exitOK {
+				t.Fatalf("contain: exit %d\n%s", r.code, r.stderr)
+			}
+		}
+		time.Sleep(1100 * time.Millisecond) // snapshot IDs name the second
+		r := runFake(t, e, append([]string{"backup", "db", "-o", "json"}, flags...)...)
+		var line struct{ Snapshot string }
+		if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &line) != nil {
+			t.Fatalf("backup %d: exit %d\n%s%s", i, r.code, r.stdout, r.stderr)
+		}
+		ids = append(ids, line.Snapshot)
+	}
+	manifests := func() int {
+		m, _ := filepath.Glob(filepath.Join(store, "backups", "*", "manifest.json"))
+		return len(m)
+	}
+	r := runFake(t, e, append([]string{"backup", "forget", "--keep-last", "1", "--dry-run"}, flags...)...)
+	if r.code != exitOK || manifests() != 4 || !strings.Contains(r.stdout, "would be forgotten") {
+		t.Fatalf("forget --dry-run: exit %d, %d manifests\n%s%s", r.code, manifests(), r.stdout, r.stderr)
+	}
+	r = runFake(t, e, append([]string{"backup", "forget", "--keep-last", "1"}, flags...)...)
+	if r.code != exitOK || manifests() != 2 {
+		t.Fatalf("forget --keep-last 1: exit %d, %d manifests left, want 2\n%s%s", r.code, manifests(), r.stdout, r.stderr)
+	}
+	for _, id := range []string{ids[1], ids[3]} { // the last before containment, and the newest
+		if _, err := os.Stat(filepath.Join(store, "backups", id, "manifest.json")); err != nil {
+			t.Errorf("snapshot %s was forgotten: %v\n%s", id, err, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "case IR-3") {
+		t.Errorf("forget does not say why the pre-containment snapshot is kept:\n%s", r.stdout)
+	}
+	if r := runFake(t, e, append([]string{"backup", "forget"}, flags...)...); r.code != exitUsage {
+		t.Errorf("forget without a rule: exit %d, want 2", r.code)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -40,7 +41,8 @@ while it is read unless --pause freezes it (the freeze is measured).
 
   firebreak backup ls [TARGET]     snapshots, oldest first
   firebreak backup show ID         one snapshot
-  firebreak backup verify ID       re-read every chunk, check every digest and the signature (exit 5)`,
+  firebreak backup verify ID       re-read every chunk, check every digest and the signature (exit 5)
+  firebreak backup forget --keep-daily 7 --keep-weekly 4 [NAME...]   remove snapshots the rules do not keep`,
 		Example: `  firebreak backup web-1
   firebreak backup --volumes db-data --pause db-1
   firebreak backup verify 20261128T101500Z-3fa2c1`,
@@ -59,7 +61,7 @@ while it is read unless --pause freezes it (the freeze is measured).
 	f.DurationVar(&o.HookTimeout, "hook-timeout", recover.DefaultHookTimeout, "a hook still running after this is killed")
 	f.StringVar(&o.HookOnError, "hook-on-error", recover.HookFail, "what a failed hook does: fail (no snapshot) or continue (noted in the snapshot)")
 	f.BoolVar(&o.Pause, "pause", false, "freeze the container while its files are read (a consistent snapshot; the freeze is measured)")
-	cmd.AddCommand(newBackupLsCommand(g, d), newBackupShowCommand(g, d), newBackupVerifyCommand(g, d))
+	cmd.AddCommand(newBackupLsCommand(g, d), newBackupShowCommand(g, d), newBackupVerifyCommand(g, d), newBackupForgetCommand(g, d))
 	return cmd
 }
 
@@ -288,4 +290,71 @@ func usageOr(err error) error {
 		return usagef("%v", err)
 	}
 	return err
+}
+
+func newBackupForgetCommand(g *globalOptions, d *deps) *cobra.Command {
+	o := &storeOptions{}
+	var p recover.KeepPolicy
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "forget [NAME...] --keep-last N | --keep-daily N | ...",
+		Short: "Remove the snapshots a keep policy does not keep (per container; the data stays until a prune)",
+		Long: `Forget applies the keep rules to each container's snapshots (of the containers
+named, or all), newest first: the newest --keep-last; the newest of each of
+the last --keep-hourly hours, --keep-daily days, --keep-weekly ISO weeks and
+--keep-monthly months that have one; every one taken --keep-within of the
+newest. A snapshot kept by any rule is kept, and so is the one a recover of
+a container Firebreak holds would use (its newest taken before it was
+contained). The others' manifests are removed; a manifest under the store's
+retention is kept and said so. The chunks stay until a prune finds them
+unused. --dry-run prints the decisions only.`,
+		Example: `  firebreak backup forget --keep-daily 7 --keep-weekly 4 --dry-run
+  firebreak backup forget shop-db --keep-last 3`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if p.Last < 0 || p.Hourly < 0 || p.Daily < 0 || p.Weekly < 0 || p.Monthly < 0 || p.Within < 0 {
+				return usagef("the --keep-* rules take counts and a duration of zero or more")
+			}
+			s, err := openSession(cmd.Context(), g, d, o)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			decisions, err := s.Forget(cmd.Context(), app.ForgetSpec{Names: args, Policy: p, DryRun: dryRun})
+			if g.Output == "json" {
+				if decisions == nil {
+					decisions = []recover.ForgetDecision{}
+				}
+				for i := range decisions {
+					decisions[i].Snapshot.Config = nil
+				}
+				return errors.Join(err, writeJSON(d, decisions))
+			}
+			verb := "forgotten"
+			if dryRun {
+				verb = "would be forgotten"
+			}
+			for _, dc := range decisions {
+				sn := dc.Snapshot
+				what := verb
+				if dc.Keep {
+					what = "kept: " + strings.Join(dc.Reasons, "; ")
+				}
+				fmt.Fprintf(d.stdout, "%s  %s  %s  %s\n", sn.ID, sn.Time.Format(time.RFC3339), sn.Container.Name, what)
+			}
+			if len(decisions) == 0 {
+				fmt.Fprintln(d.stdout, "no snapshots")
+			}
+			return err
+		},
+	}
+	o.AddFlags(cmd)
+	f := cmd.Flags()
+	f.IntVar(&p.Last, "keep-last", 0, "keep the newest N snapshots of each container")
+	f.IntVar(&p.Hourly, "keep-hourly", 0, "keep the newest of each of the last N hours that have one")
+	f.IntVar(&p.Daily, "keep-daily", 0, "keep the newest of each of the last N days that have one")
+	f.IntVar(&p.Weekly, "keep-weekly", 0, "keep the newest of each of the last N ISO weeks that have one")
+	f.IntVar(&p.Monthly, "keep-monthly", 0, "keep the newest of each of the last N months that have one")
+	f.DurationVar(&p.Within, "keep-within", 0, "keep every snapshot taken within this of the newest (e.g. 72h)")
+	f.BoolVar(&dryRun, "dry-run", false, "print what would be forgotten; remove nothing")
+	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"firebreak/contain"
@@ -268,4 +269,75 @@ func (s *Session) logCase(ctx context.Context, caseID string, targets []string, 
 		return &playbooks.RecordError{What: "custody log of case " + caseID, Err: err}
 	}
 	return nil
+}
+
+// ForgetSpec says which snapshots `backup forget` looks at and keeps.
+type ForgetSpec struct {
+	Names  []string // containers by name; none: every container's
+	Policy recover.KeepPolicy
+	DryRun bool
+}
+
+// Forget applies a keep policy to the snapshots and removes the manifests
+// of those it does not keep. The snapshot a recover of a held container
+// would use (its newest taken before it was contained) is always kept, with
+// the case named. Their data stays until a prune.
+func (s *Session) Forget(ctx context.Context, spec ForgetSpec) ([]recover.ForgetDecision, error) {
+	if spec.Policy.Empty() {
+		return nil, inputf("give at least one --keep-* rule (forget keeps nothing otherwise)")
+	}
+	repo, err := s.Backups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := repo.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var snaps []recover.Snapshot
+	for _, sn := range all {
+		if len(spec.Names) == 0 || slices.Contains(spec.Names, sn.Container.Name) {
+			snaps = append(snaps, sn)
+		}
+	}
+	decisions := recover.Decide(snaps, spec.Policy)
+	protected := map[string]string{}
+	if c, err := s.Containment(); err == nil {
+		held, err := c.Held()
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range held {
+			if id := recover.Latest(all, rec.Container.Name, rec.Since); id != "" {
+				protected[id] = fmt.Sprintf("the last before %s was contained (case %s)", rec.Container.Name, orNone(rec.Case))
+			}
+		}
+	}
+	var forget []string
+	for i := range decisions {
+		d := &decisions[i]
+		if why, ok := protected[d.Snapshot.ID]; ok {
+			d.Keep, d.Reasons = true, append(d.Reasons, why)
+		}
+		if !d.Keep {
+			forget = append(forget, d.Snapshot.ID)
+		}
+	}
+	if spec.DryRun || len(forget) == 0 {
+		return decisions, nil
+	}
+	_, retained, err := repo.Forget(ctx, forget)
+	for i := range decisions {
+		if rerr, ok := retained[decisions[i].Snapshot.ID]; ok {
+			decisions[i].Keep, decisions[i].Reasons = true, []string{"retained by the store: " + rerr.Error()}
+		}
+	}
+	return decisions, err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
