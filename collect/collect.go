@@ -31,27 +31,39 @@ const (
 	WhatProcesses  Collector = "processes"
 	WhatNetwork    Collector = "network"
 	WhatIndicators Collector = "indicators"
+	WhatMemory     Collector = "memory"
 	WhatLogs       Collector = "logs"
 	WhatFSDiff     Collector = "fsdiff"
 )
 
-// All is every collector. The volatile state (processes, sockets, the live
-// indicators read from them) is taken before the logs and the layer.
+// All is the default set of collectors. The volatile state (processes,
+// sockets, the live indicators read from them) is taken before the logs and
+// the layer.
 var All = []Collector{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, WhatLogs, WhatFSDiff}
+
+// Known is every collector, in the order they run: All and memory, which is
+// asked for by name only, for its size (a core of every process).
+var Known = []Collector{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, WhatMemory, WhatLogs, WhatFSDiff}
 
 // Options say what one collection captures.
 type Options struct {
-	What     []Collector   // subset of All; empty means all
+	What     []Collector   // subset of Known; empty means All
 	Since    time.Duration // logs: only this far back (0: all)
 	LogCap   int64         // logs: bytes kept per stream (first quarter and newest lines)
 	Limits   Limits        // fsdiff caps
+	Held     Limits        // deleted-but-open files and executables: per file, in all (zero: DefaultHeldLimits)
+	Memory   Limits        // memory cores: per process, in all (zero: DefaultMemoryLimits)
 	ProcRoot string        // /proc unless a test says otherwise
-	Progress Progress      // fsdiff progress, may be nil
+	// CgroupRoot is where the cgroup freezer is read (/sys/fs/cgroup
+	// unless a test says otherwise).
+	CgroupRoot string
+	Progress   Progress // fsdiff progress, may be nil
 }
 
 // DefaultOptions are the CLI's defaults.
 func DefaultOptions() Options {
-	return Options{What: All, LogCap: 64 << 20, Limits: DefaultLimits(), ProcRoot: "/proc"}
+	return Options{What: All, LogCap: 64 << 20, Limits: DefaultLimits(), Held: DefaultHeldLimits(), Memory: DefaultMemoryLimits(),
+		ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup"}
 }
 
 // ParseCollectors reads collector names, refusing unknown ones.
@@ -59,8 +71,8 @@ func ParseCollectors(names []string) ([]Collector, error) {
 	out := make([]Collector, 0, len(names))
 	for _, n := range names {
 		c := Collector(strings.TrimSpace(n))
-		if !slices.Contains(All, c) {
-			return nil, fmt.Errorf("unknown collector %q: choose from %s", n, strings.Join(Names(All), ","))
+		if !slices.Contains(Known, c) {
+			return nil, fmt.Errorf("unknown collector %q: choose from %s", n, strings.Join(Names(Known), ","))
 		}
 		out = append(out, c)
 	}
@@ -101,8 +113,8 @@ func Collect(ctx context.Context, rt runtime.Runtime, run *evidence.Run, target 
 		what = All
 	}
 	for _, w := range what {
-		if !slices.Contains(All, w) {
-			return nil, fmt.Errorf("unknown collector %q: choose from %s", w, strings.Join(Names(All), ","))
+		if !slices.Contains(Known, w) {
+			return nil, fmt.Errorf("unknown collector %q: choose from %s", w, strings.Join(Names(Known), ","))
 		}
 	}
 	d, err := runtime.CheckSame(ctx, rt, target)
@@ -119,10 +131,10 @@ func Collect(ctx context.Context, rt runtime.Runtime, run *evidence.Run, target 
 	run.Log("collect", d.ID, "started: "+strings.Join(Names(what), ","))
 	steps := map[Collector]func() error{
 		WhatInspect: c.inspect, WhatProcesses: c.processes, WhatNetwork: c.network,
-		WhatIndicators: c.indicators, WhatLogs: c.logs, WhatFSDiff: c.fsdiff,
+		WhatIndicators: c.indicators, WhatMemory: c.memory, WhatLogs: c.logs, WhatFSDiff: c.fsdiff,
 	}
 	var storeErrs []error
-	for _, w := range All {
+	for _, w := range Known {
 		if !slices.Contains(what, w) {
 			continue
 		}
@@ -218,7 +230,10 @@ func (c *collection) processes() error {
 			c.timeln.add(p.Start, "process start", fmt.Sprintf("pid %d started: %s", p.PID, strings.Join(p.Cmdline, " ")), map[string]any{"pid": p.PID, "exe": p.Exe, "outside": p.Outside})
 		}
 	}
-	return c.putJSON("processes.json", WhatProcesses, procs)
+	// What only the live processes hold is stored before the list that
+	// points at it; the list is stored whatever became of that.
+	heldErr := c.held(procs)
+	return errors.Join(heldErr, c.putJSON("processes.json", WhatProcesses, procs))
 }
 
 // indicators records the container's triage (docs/TRIAGE.md): its risky

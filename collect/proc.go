@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strconv"
@@ -43,6 +45,25 @@ type Process struct {
 	Start      time.Time         `json:"start"`
 	FDs        int               `json:"fds"`
 	Sockets    []uint64          `json:"sockets,omitempty"` // socket inodes held open
+	// ExeContent is the stored copy of an executable that is deleted or
+	// only in memory (memfd), read through /proc/PID/exe.
+	ExeContent *Held `json:"exe_content,omitempty"`
+	Threads    int   `json:"threads,omitempty"`
+	TIDs       []int `json:"tids,omitempty"` // host thread IDs, from /proc/PID/task
+	TracerPID  int   `json:"tracer_pid,omitempty"`
+	RSSKiB     int64 `json:"rss_kib,omitempty"`
+	// UserNames and GroupNames name UIDs and GIDs as the container's own
+	// /etc/passwd and /etc/group do ("" where they have none).
+	UserNames  []string `json:"user_names,omitempty"`
+	GroupNames []string `json:"group_names,omitempty"`
+	// Environ is /proc/PID/environ shown escaped (escapeBytes); the raw
+	// bytes are the artifact EnvironKey, whose digest is EnvironSHA256.
+	Environ       []string  `json:"environ,omitempty"`
+	EnvironKey    string    `json:"environ_key,omitempty"`
+	EnvironSHA256 string    `json:"environ_sha256,omitempty"`
+	EnvironNote   string    `json:"environ_note,omitempty"`
+	Maps          []Mapping `json:"maps,omitempty"`
+	environ       []byte
 	// Outside lists how a process tied to the container (by cgroup, PID
 	// namespace or descent from its init) differs from the init's
 	// namespaces or cgroup: an escape indicator.
@@ -123,6 +144,10 @@ func (p *procReader) basic(pid int) (*Process, error) {
 // maxExeHash bounds how much of an executable is hashed.
 const maxExeHash = 512 << 20
 
+// maxEnviron bounds how much of a process's environment is read. The kernel
+// keeps it within a quarter of the stack limit: 2 MiB by default.
+const maxEnviron = 16 << 20
+
 // details fills in everything else, best effort: a process may exit at any
 // moment, and what could not be read is left empty.
 func (p *procReader) details(pr *Process) {
@@ -146,6 +171,7 @@ func (p *procReader) details(pr *Process) {
 		pr.UIDs, pr.GIDs, pr.NSPID = st.UIDs, st.GIDs, st.NSPIDs
 		pr.Caps, pr.Seccomp, pr.NoNewPrivs = st.Caps, st.Seccomp, st.NoNewPrivs
 	}
+	p.live(pr)
 	if exe, err := os.Readlink(p.path(pid, "exe")); err == nil {
 		pr.Exe = exe
 		pr.ExeDeleted = strings.HasSuffix(exe, " (deleted)")
@@ -182,6 +208,60 @@ func (p *procReader) details(pr *Process) {
 			}
 		}
 	}
+}
+
+// live reads what a running process holds beside its identity: threads,
+// tracer, resident memory, environment and memory maps; best effort.
+func (p *procReader) live(pr *Process) {
+	pid := pr.PID
+	if b, err := os.ReadFile(p.path(pid, "status")); err == nil {
+		x := parseStatusExtra(b)
+		pr.Threads, pr.TracerPID, pr.RSSKiB = x.Threads, x.TracerPID, x.RSSKiB
+	}
+	if ents, err := os.ReadDir(p.path(pid, "task")); err == nil {
+		for _, e := range ents {
+			if tid, err := strconv.Atoi(e.Name()); err == nil {
+				pr.TIDs = append(pr.TIDs, tid)
+			}
+		}
+		sort.Ints(pr.TIDs)
+	}
+	if b, n, err := readCapped(p.path(pid, "environ"), maxEnviron); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			pr.EnvironNote = "unreadable: " + err.Error()
+		}
+	} else if len(b) > 0 {
+		pr.environ = b
+		for _, v := range strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00") {
+			pr.Environ = append(pr.Environ, escapeBytes([]byte(v)))
+		}
+		if n > int64(len(b)) {
+			pr.EnvironNote = fmt.Sprintf("capped at %d bytes", maxEnviron)
+		}
+	}
+	if f, err := os.Open(p.path(pid, "maps")); err == nil {
+		pr.Maps, _ = parseMaps(f)
+		f.Close()
+	}
+}
+
+// readCapped reads up to max bytes of a file and says how long it was
+// (max+1 when longer).
+func readCapped(path string, max int64) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	n := int64(len(b))
+	if n > max {
+		b = b[:max]
+	}
+	return b, n, nil
 }
 
 // processTree returns every process of the container whose init is initPID:

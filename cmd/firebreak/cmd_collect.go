@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,7 +164,7 @@ func (o *collectOptions) AddFlags(cmd *cobra.Command) {
 	o.store.AddFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Case, "case", "", "case ID to collect into (default: a new one)")
-	f.StringSliceVar(&o.What, "what", collect.Names(collect.All), "collectors to run: "+strings.Join(collect.Names(collect.All), ","))
+	f.StringSliceVar(&o.What, "what", collect.Names(collect.All), "collectors to run (default: "+strings.Join(collect.Names(collect.All), ",")+"; also: "+strings.Join(extraCollectors(), ",")+")")
 	f.StringVar(&o.Since, "since", "", "logs: only this far back: 90m, 2h, 7d, or from a time like 2026-11-28T09:00:00Z (default: all)")
 	f.Int64Var(&o.LogCap, "log-cap", def.LogCap, "logs: bytes kept per stream: the first quarter and the newest lines (what lies between is counted and recorded as dropped); 0 keeps all")
 	f.Int64Var(&o.MaxFile, "max-file", def.Limits.MaxFile, "fsdiff: content bytes captured per file (larger files are capped and marked truncated); 0 for no cap")
@@ -429,3 +430,14 @@ func toolVersion() string { return "firebreak " + readVersion().String() }
 // version is set at build time with -ldflags "-X main.version=..."; "dev"
 // means the version comes from the build information.
 var version = "dev"
+
+// extraCollectors are the collectors run only when named (memory).
+func extraCollectors() []string {
+	var out []string
+	for _, c := range collect.Known {
+		if !slices.Contains(collect.All, c) {
+			out = append(out, string(c))
+		}
+	}
+	return out
+}

@@ -90,7 +90,7 @@ func TestCollectRefusesBadSizesAndTimesBeforeCapturing(t *testing.T) {
 		{"FutureSince", []string{"--since", future}, "future"},
 		{"GarbageSince", []string{"--since", "yesterday"}, "give how far back"},
 		{"FractionalDays", []string{"--since", "1.5d"}, "give how far back"},
-		{"BadWhat", []string{"--what", "memory"}, "--what"},
+		{"BadWhat", []string{"--what", "memroy"}, "--what"},
 		{"LockModeWithoutRetain", []string{"--lock-mode", "compliance"}, "without --retain"},
 		{"BadLockMode", []string{"--retain", "1d", "--lock-mode", "forever"}, "governance or compliance"},
 	}
