@@ -34,6 +34,7 @@ const (
 	WhatMemory     Collector = "memory"
 	WhatLogs       Collector = "logs"
 	WhatFSDiff     Collector = "fsdiff"
+	WhatVolumes    Collector = "volumes"
 )
 
 // All is the default set of collectors. The volatile state (processes,
@@ -41,9 +42,10 @@ const (
 // the layer.
 var All = []Collector{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, WhatLogs, WhatFSDiff}
 
-// Known is every collector, in the order they run: All and memory, which is
-// asked for by name only, for its size (a core of every process).
-var Known = []Collector{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, WhatMemory, WhatLogs, WhatFSDiff}
+// Known is every collector, in the order they run: All, and memory and
+// volumes, which are asked for by name only, for their size (a core of
+// every process; the data of every named volume).
+var Known = []Collector{WhatInspect, WhatProcesses, WhatNetwork, WhatIndicators, WhatMemory, WhatLogs, WhatFSDiff, WhatVolumes}
 
 // Options say what one collection captures.
 type Options struct {
@@ -132,6 +134,7 @@ func Collect(ctx context.Context, rt runtime.Runtime, run *evidence.Run, target 
 	steps := map[Collector]func() error{
 		WhatInspect: c.inspect, WhatProcesses: c.processes, WhatNetwork: c.network,
 		WhatIndicators: c.indicators, WhatMemory: c.memory, WhatLogs: c.logs, WhatFSDiff: c.fsdiff,
+		WhatVolumes: c.volumes,
 	}
 	var storeErrs []error
 	for _, w := range Known {
@@ -366,6 +369,13 @@ func (c *collection) fsdiff() error {
 // captureOnce walks the layer into layer.tar.zst (streamed to the store) and
 // changes (a local file), without a local copy of the layer on the way.
 func (c *collection) captureOnce(layer runtime.Layer, changes *os.File) (FSStats, error) {
+	return c.captureTreeOnce(layer, false, "fsdiff/layer.tar.zst", WhatFSDiff, changes)
+}
+
+// captureTreeOnce walks a tree (a writable layer, or with plain a volume)
+// into a tar (zstd) streamed to the store under name, and its entries into
+// changes (a local file), without a local copy of the tar on the way.
+func (c *collection) captureTreeOnce(layer runtime.Layer, plain bool, name string, collector Collector, changes *os.File) (FSStats, error) {
 	arr := newJSONArrayWriter(changes)
 	pipe := newChunkPipe()
 	var (
@@ -376,13 +386,13 @@ func (c *collection) captureOnce(layer runtime.Layer, changes *os.File) (FSStats
 	go func() {
 		defer wg.Done()
 		var a evidence.Artifact
-		a, putErr = c.run.PutOnce(c.ctx, c.res.Prefix+"fsdiff/layer.tar.zst", pipe, string(WhatFSDiff), c.d.ID)
+		a, putErr = c.run.PutOnce(c.ctx, c.res.Prefix+name, pipe, string(collector), c.d.ID)
 		if putErr == nil {
 			c.res.Artifacts = append(c.res.Artifacts, a)
 		}
 		pipe.CloseRead(putErr) // stop the walk if the store failed
 	}()
-	stats, walkErr := captureLayer(c.ctx, layer, c.opts.Limits, pipe, func(fc FileChange) error { return arr.Write(fc) }, c.opts.Progress)
+	stats, walkErr := captureTree(c.ctx, layer, plain, c.opts.Limits, pipe, func(fc FileChange) error { return arr.Write(fc) }, c.opts.Progress)
 	pipe.CloseWrite(walkErr)
 	wg.Wait()
 	if putErr != nil {

@@ -79,6 +79,7 @@ type Progress func(files int, bytes int64)
 // content (non-blocking, then checked again by fstat), and nothing is run.
 type walker struct {
 	upper    *os.Root
+	plain    bool // a tree of its own (a volume), not an overlay layer
 	lowers   []*os.Root
 	limits   Limits
 	tw       *tar.Writer
@@ -90,15 +91,18 @@ type walker struct {
 	zw       *layerWriter
 }
 
-// captureLayer walks layer, writes its changes as an OCI layer tar (zstd) to
-// layerOut, and calls changes for every entry, in path order.
-func captureLayer(ctx context.Context, layer runtime.Layer, limits Limits, layerOut io.Writer, changes func(FileChange) error, progress Progress) (FSStats, error) {
+// captureTree walks a writable layer, writes its changes as an OCI layer
+// tar (zstd) to layerOut, and calls changes for every entry, in path order.
+// With plain set it captures a directory tree that is no overlay layer (a
+// volume): every entry is added, a character device 0:0 is a device, not a
+// deletion, and no overlay mark is read.
+func captureTree(ctx context.Context, layer runtime.Layer, plain bool, limits Limits, layerOut io.Writer, changes func(FileChange) error, progress Progress) (FSStats, error) {
 	upper, err := os.OpenRoot(layer.Upper)
 	if err != nil {
-		return FSStats{}, fmt.Errorf("opening writable layer %s: %w", layer.Upper, err)
+		return FSStats{}, fmt.Errorf("opening %s: %w", layer.Upper, err)
 	}
 	defer upper.Close()
-	w := &walker{upper: upper, limits: limits, changes: changes, progress: progress, links: map[uint64]string{}, buf: make([]byte, 1<<20)}
+	w := &walker{upper: upper, plain: plain, limits: limits, changes: changes, progress: progress, links: map[uint64]string{}, buf: make([]byte, 1<<20)}
 	for _, l := range layer.Lowers {
 		r, err := os.OpenRoot(l)
 		if err != nil {
@@ -149,7 +153,7 @@ func (w *walker) walkDir(ctx context.Context, dir *os.Root, rel string, inImage 
 	// siblings, so that an extractor never removes what the layer added.
 	whiteout := map[string]bool{}
 	for _, name := range names {
-		if fi, err := dir.Lstat(name); err == nil && isWhiteout(fi) {
+		if fi, err := dir.Lstat(name); err == nil && isWhiteout(fi) && !w.plain {
 			whiteout[name] = true
 		}
 	}
@@ -226,7 +230,7 @@ func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exi
 		return w.kind(rel)
 	}
 	switch m := fi.Mode(); {
-	case isWhiteout(fi):
+	case isWhiteout(fi) && !w.plain:
 		// An overlay whiteout: the path is deleted. OCI spells it .wh.NAME.
 		c.Kind, c.Type, c.Size = "D", "whiteout", 0
 		c.Mode, c.UID, c.GID, c.ATime, c.CTime = "", 0, 0, time.Time{}, time.Time{}
@@ -248,6 +252,9 @@ func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exi
 		hdr.Typeflag, hdr.Name = tar.TypeDir, rel+"/"
 		if err := dirMeta(dir, name, &c, pax); err != nil {
 			c.Note = "attributes unreadable: " + err.Error()
+		}
+		if w.plain {
+			c.Opaque = false // overlay's mark means nothing outside a layer
 		}
 	case m&fs.ModeSymlink != 0:
 		c.Type = "symlink"

@@ -224,9 +224,9 @@ type collectAction struct{}
 func (collectAction) Describe() Description {
 	return Description{
 		Name:    "collect",
-		Summary: "Capture evidence from the host side into the case: " + strings.Join(collect.Names(collect.Known), ", ") + " (memory only when asked for in what)",
+		Summary: "Capture evidence from the host side into the case: " + strings.Join(collect.Names(collect.Known), ", ") + " (memory and volumes only when asked for in what)",
 		Params: []ParamSpec{
-			{Name: "what", Type: TypeList, Default: collect.Names(collect.All), Doc: "collectors to run (default: all but memory)"},
+			{Name: "what", Type: TypeList, Default: collect.Names(collect.All), Doc: "collectors to run (default: all but memory and volumes)"},
 			{Name: "since", Type: TypeDuration, Default: time.Duration(0), Doc: "logs: only this far back (0: all)"},
 		},
 		Outputs: []OutputSpec{

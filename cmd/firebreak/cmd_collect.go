@@ -431,7 +431,7 @@ func toolVersion() string { return "firebreak " + readVersion().String() }
 // means the version comes from the build information.
 var version = "dev"
 
-// extraCollectors are the collectors run only when named (memory).
+// extraCollectors are the collectors run only when named (memory, volumes).
 func extraCollectors() []string {
 	var out []string
 	for _, c := range collect.Known {
