@@ -1,6 +1,7 @@
 package recover
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -18,7 +19,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -35,10 +35,13 @@ type Repo struct {
 	signer *evidence.Signer
 	pol    chunker.Pol
 
-	mu   sync.Mutex
-	have map[string]bool // chunks known to be in the store
+	idx    *chunkIndex // where the stored chunks are, read once
+	loadMu sync.Mutex  // one reading of the index at a time
 }
 
+// repoConfig is config.json. Version 1 stored each chunk as an object of
+// its own (chunks/<xx>/<sha256>, still read); version 2 stores packs and an
+// index.
 type repoConfig struct {
 	Version    int         `json:"version"`
 	Polynomial chunker.Pol `json:"polynomial"` // of the content-defined chunker: same data, same chunks
@@ -48,7 +51,7 @@ type repoConfig struct {
 // chunker's polynomial) on first use. Without a signer it only reads: a
 // store with no backups yet is then empty, and nothing is written.
 func OpenRepo(ctx context.Context, store evidence.Store, signer *evidence.Signer) (*Repo, error) {
-	r := &Repo{store: store, signer: signer, have: map[string]bool{}}
+	r := &Repo{store: store, signer: signer, idx: newChunkIndex()}
 	cfg, err := readConfig(ctx, store)
 	if errors.Is(err, evidence.ErrNotFound) && signer == nil {
 		return r, nil
@@ -58,12 +61,12 @@ func OpenRepo(ctx context.Context, store evidence.Store, signer *evidence.Signer
 		if perr != nil {
 			return nil, perr
 		}
-		b, _ := json.Marshal(repoConfig{Version: 1, Polynomial: pol})
+		b, _ := json.Marshal(repoConfig{Version: 2, Polynomial: pol})
 		_, err = store.Put(ctx, configKey, bytes.NewReader(b), nil)
 		if errors.Is(err, evidence.ErrExists) { // another backup made it first
 			cfg, err = readConfig(ctx, store)
 		} else if err == nil {
-			cfg = repoConfig{Version: 1, Polynomial: pol}
+			cfg = repoConfig{Version: 2, Polynomial: pol}
 		}
 	}
 	if err != nil {
@@ -157,18 +160,43 @@ func (r *Repo) Backup(ctx context.Context, rt runtime.Runtime, target runtime.Co
 	return s, nil
 }
 
-// Commit stores each volume's file list as chunks, then the snapshot's
-// manifest and its signature. It is apart from Backup so that a paused
-// container is thawed before.
+// Commit stores each volume's file list as chunks, then the index of the
+// packs this backup stored, then the snapshot's manifest and its signature
+// (so that a manifest never names a chunk the index does not locate). It is
+// apart from Backup so that a paused container is thawed before.
 func (r *Repo) Commit(ctx context.Context, s *Snapshot) error {
+	if err := r.loadIndex(ctx); err != nil {
+		return err
+	}
+	w := r.newPackWriter(ctx)
+	cw := r.newChunkWorker(w)
+	var err error
 	for i := range s.Volumes {
-		ref, stored, err := r.putList(ctx, s.Volumes[i].Files)
-		if err != nil {
-			return fmt.Errorf("storing the file list of volume %s: %w", s.Volumes[i].Name, err)
+		var ref *ListRef
+		var stored int64
+		if ref, stored, err = r.putList(w.ctx, cw, s.Volumes[i].Files); err != nil {
+			err = fmt.Errorf("storing the file list of volume %s: %w", s.Volumes[i].Name, err)
+			break
 		}
 		s.Volumes[i].List = ref
 		s.Totals.StoredBytes += stored
 	}
+	if err != nil {
+		cw.p.discard()
+	} else {
+		err = cw.p.flush()
+	}
+	if werr := w.wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		return err
+	}
+	n, err := r.writeIndex(ctx)
+	if err != nil {
+		return err
+	}
+	s.Totals.StoredBytes += n
 	b, err := json.MarshalIndent(s, "", " ")
 	if err != nil {
 		return err
@@ -188,31 +216,62 @@ func (r *Repo) Commit(ctx context.Context, s *Snapshot) error {
 }
 
 // putList stores a file list's JSON as chunks (the same list makes the
-// same chunks, so an unchanged volume adds nothing).
-func (r *Repo) putList(ctx context.Context, files []Entry) (*ListRef, int64, error) {
-	if files == nil {
-		files = []Entry{}
-	}
-	b, err := json.Marshal(files)
-	if err != nil {
-		return nil, 0, err
-	}
-	sum := sha256.Sum256(b)
-	ref := &ListRef{Entries: len(files), SHA256: hex.EncodeToString(sum[:])}
-	stored, err := r.storeChunks(ctx, bytes.NewReader(b), func(key string, _ int, _ int64) {
+// same chunks, so an unchanged volume adds nothing). The JSON is made
+// entry by entry while it is chunked (the same bytes as json.Marshal of the
+// list), never whole in memory.
+func (r *Repo) putList(ctx context.Context, cw *chunkWorker, files []Entry) (*ListRef, int64, error) {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		err := writeList(bw, files)
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	h := sha256.New()
+	ref := &ListRef{Entries: len(files)}
+	stored, err := cw.store(ctx, io.TeeReader(pr, h), func(key string, _ []byte, _ int64) {
 		ref.Chunks = append(ref.Chunks, key)
 	})
+	pr.CloseWithError(errors.New("file list not stored"))
+	<-done
 	if err != nil {
 		return nil, 0, err
 	}
+	ref.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return ref, stored, nil
 }
 
-// previous is the file lists of the container's last snapshot, by volume
-// and path: a file whose size and modification time are unchanged is taken
-// from it without being read again (as restic does). A snapshot that cannot
-// be read is no previous one.
-func (r *Repo) previous(ctx context.Context, containerID string) map[string]map[string]Entry {
+// writeList writes the JSON of a file list, one entry at a time.
+func writeList(w io.Writer, files []Entry) error {
+	if _, err := io.WriteString(w, "["); err != nil {
+		return err
+	}
+	for i := range files {
+		b, err := json.Marshal(&files[i])
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			b = append([]byte{','}, b...)
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, "]")
+	return err
+}
+
+// previous is what the container's last snapshot holds of each volume's
+// regular files, by volume and path: a file whose size and modification
+// time are unchanged is taken from it without being read again (as restic
+// does). The lists are decoded entry by entry into only what that takes.
+// A snapshot that cannot be read is no previous one.
+func (r *Repo) previous(ctx context.Context, containerID string) map[string]*previousVolume {
 	snaps, err := r.List(ctx)
 	if err != nil {
 		return nil
@@ -227,46 +286,96 @@ func (r *Repo) previous(ctx context.Context, containerID string) map[string]map[
 		return nil
 	}
 	full, _, err := r.Load(ctx, last.ID, r.signer.Pub)
-	if err != nil || r.LoadFiles(ctx, full) != nil {
+	if err != nil {
 		return nil
 	}
-	out := map[string]map[string]Entry{}
+	out := map[string]*previousVolume{}
 	for _, v := range full.Volumes {
-		m := map[string]Entry{}
-		for _, e := range v.Files {
-			if e.Type == "file" {
-				m[entryPath(e)] = e
-			}
+		if v.List == nil {
+			return nil
 		}
-		out[v.Name] = m
+		pv := &previousVolume{entries: v.List.Entries, files: map[string]previousFile{}}
+		err := r.streamList(ctx, v.List, func(e *Entry) {
+			if e.Type == "file" {
+				pv.files[entryPath(*e)] = previousFile{size: e.Size, mtime: e.MTime.UnixNano(), sha: e.SHA256, chunks: e.Chunks}
+			}
+		})
+		if err != nil {
+			return nil
+		}
+		out[v.Name] = pv
 	}
 	return out
 }
 
-func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev map[string]Entry, t *Totals) (Volume, error) {
+// previousVolume is a volume's regular files in the last snapshot, and how
+// many entries its list had.
+type previousVolume struct {
+	entries int
+	files   map[string]previousFile
+}
+
+type previousFile struct {
+	size   int64
+	mtime  int64 // ns
+	sha    string
+	chunks []string
+}
+
+func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev *previousVolume, t *Totals) (Volume, error) {
 	v := Volume{Name: volumeName(m), Type: m.Type, Source: m.Source, Destination: m.Destination, Files: []Entry{}}
+	if prev == nil {
+		prev = &previousVolume{}
+	} else {
+		v.Files = make([]Entry, 0, prev.entries+prev.entries/16+16) // about as many as last time
+	}
 	root, err := os.OpenRoot(m.Source)
 	if err != nil {
 		return v, err
 	}
 	defer root.Close()
 	links := map[[2]uint64]string{} // (dev, ino) of files with more than one link -> first path
-	// Files are read and stored by a few workers while the walk goes on;
-	// each fills its own entry, so the list keeps the walk's order.
+	// Files are read and stored by a few workers while the walk goes on,
+	// each into a pack of its own (a file's chunks stay together), while
+	// full packs upload. A worker fills the entry the walk listed, so the
+	// list keeps the walk's order; mu guards the list and the totals.
 	type job struct {
 		i  int
 		p  string
-		st *syscall.Stat_t
+		id fileID // the file the walk saw
 	}
-	var (
-		jobs []job
-		tmu  sync.Mutex
-	)
-	err = fs.WalkDir(root.FS(), ".", func(p string, de fs.DirEntry, err error) error {
+	var mu sync.Mutex
+	w := r.newPackWriter(ctx)
+	wg, wctx := errgroup.WithContext(w.ctx)
+	next := make(chan job)
+	workers := make([]*chunkWorker, backupWorkers)
+	for i := range workers {
+		cw := r.newChunkWorker(w)
+		workers[i] = cw
+		wg.Go(func() error {
+			for j := range next {
+				var own Totals
+				var got Entry
+				if err := r.backupFile(wctx, cw, root, j.p, j.id, &got, &own); err != nil {
+					return fmt.Errorf("%s: %w", j.p, err)
+				}
+				mu.Lock()
+				e := &v.Files[j.i]
+				e.Size, e.SHA256, e.Chunks, e.Xattrs = got.Size, got.SHA256, got.Chunks, got.Xattrs
+				t.Chunks += own.Chunks
+				t.NewChunks += own.NewChunks
+				t.StoredBytes += own.StoredBytes
+				t.Bytes += own.Bytes
+				mu.Unlock()
+			}
+			return cw.p.flush()
+		})
+	}
+	walkErr := fs.WalkDir(root.FS(), ".", func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := ctx.Err(); err != nil {
+		if err := wctx.Err(); err != nil {
 			return err
 		}
 		if p == "." {
@@ -284,6 +393,7 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev map[strin
 		if st != nil {
 			e.UID, e.GID = int(st.Uid), int(st.Gid)
 		}
+		read := false
 		switch mode := fi.Mode(); {
 		case mode.IsDir():
 			e.Type = "dir"
@@ -303,15 +413,17 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev map[strin
 				links[k] = p
 			}
 			e.Type = "file"
-			if was, ok := prev[p]; ok && was.Size == fi.Size() && was.MTime.Equal(e.MTime) && fi.Size() > 0 {
+			if was, ok := prev.files[p]; ok && was.size == fi.Size() && was.mtime == e.MTime.UnixNano() && fi.Size() > 0 {
 				// Unchanged since the last snapshot: its chunks are there.
-				e.Size, e.SHA256, e.Chunks, e.Xattrs = was.Size, was.SHA256, was.Chunks, pathXattrs(root, p)
+				e.Size, e.SHA256, e.Chunks, e.Xattrs = was.size, was.sha, was.chunks, pathXattrs(root, p)
+				mu.Lock()
 				t.Chunks += len(e.Chunks)
 				t.Bytes += e.Size
 				t.Unchanged++
+				mu.Unlock()
 				break
 			}
-			jobs = append(jobs, job{i: len(v.Files), p: p, st: st})
+			read = true
 		case mode&fs.ModeNamedPipe != 0:
 			e.Type = "fifo"
 		case mode&fs.ModeSocket != 0:
@@ -329,41 +441,54 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev map[strin
 		default:
 			e.Type = "other"
 		}
+		mu.Lock()
 		t.Files++
 		v.Files = append(v.Files, e)
-		return nil
-	})
-	if err != nil {
-		return v, err
-	}
-	var g errgroup.Group
-	g.SetLimit(backupWorkers)
-	gctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for _, j := range jobs {
-		g.Go(func() error {
-			var own Totals
-			e := &v.Files[j.i]
-			if err := r.backupFile(gctx, root, j.p, j.st, e, &own); err != nil {
-				cancel()
-				return fmt.Errorf("%s: %w", j.p, err)
-			}
-			tmu.Lock()
-			t.Chunks += own.Chunks
-			t.NewChunks += own.NewChunks
-			t.StoredBytes += own.StoredBytes
-			t.Bytes += own.Bytes
-			tmu.Unlock()
+		i := len(v.Files) - 1
+		mu.Unlock()
+		if !read {
 			return nil
-		})
+		}
+		j := job{i: i, p: p}
+		if st != nil {
+			j.id = fileID{dev: uint64(st.Dev), ino: st.Ino}
+		}
+		select {
+		case next <- j:
+			return nil
+		case <-wctx.Done():
+			return wctx.Err()
+		}
+	})
+	if walkErr != nil {
+		w.cancel()
 	}
-	err = g.Wait()
+	close(next)
+	err = wg.Wait() // a worker's error caused the walk's, if both failed
+	if err == nil {
+		err = walkErr
+	}
+	if err != nil {
+		w.cancel()
+	}
+	if werr := w.wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		for _, cw := range workers {
+			cw.p.discard() // what was not sent gives its chunks back
+		}
+	}
 	return v, err
 }
 
+// fileID is a file's device and inode.
+type fileID struct{ dev, ino uint64 }
+
 // backupFile chunks one regular file. It is opened without following a
 // link and checked to be the file the walk saw (a swap is refused).
-func (r *Repo) backupFile(ctx context.Context, root *os.Root, p string, want *syscall.Stat_t, e *Entry, t *Totals) error {
+
+func (r *Repo) backupFile(ctx context.Context, cw *chunkWorker, root *os.Root, p string, want fileID, e *Entry, t *Totals) error {
 	// O_PATH first: nothing of the file (a device swapped in runs its
 	// driver on open) is touched before it is known to be the regular file
 	// the walk saw; then it is opened for reading through that handle.
@@ -373,7 +498,7 @@ func (r *Repo) backupFile(ctx context.Context, root *os.Root, p string, want *sy
 	}
 	var st syscall.Stat_t
 	err = syscall.Fstat(int(ph.Fd()), &st)
-	if err == nil && (st.Mode&syscall.S_IFMT != syscall.S_IFREG || want != nil && (st.Ino != want.Ino || st.Dev != want.Dev)) {
+	if err == nil && (st.Mode&syscall.S_IFMT != syscall.S_IFREG || want != (fileID{}) && (st.Ino != want.ino || uint64(st.Dev) != want.dev)) {
 		err = errors.New("replaced while it was read (a link, device or file swapped in): refused")
 	}
 	if err != nil {
@@ -387,12 +512,18 @@ func (r *Repo) backupFile(ctx context.Context, root *os.Root, p string, want *sy
 	}
 	defer f.Close()
 	e.Xattrs = xattrsOf(int(f.Fd()))
+	// The whole file's digest is its chunk's when it is one chunk (a file
+	// no longer than the least chunk is), else it is hashed as it is read.
 	whole := sha256.New()
+	hashed := st.Size > chunkMinSize
 	// Read no more than its size at open: a file the container keeps
 	// writing does not keep the backup (and a paused service) waiting.
-	_, err = r.storeChunks(ctx, io.TeeReader(io.LimitReader(f, st.Size), whole), func(key string, n int, stored int64) {
+	_, err = cw.store(ctx, io.LimitReader(f, st.Size), func(key string, data []byte, stored int64) {
+		if hashed {
+			whole.Write(data)
+		}
 		e.Chunks = append(e.Chunks, key)
-		e.Size += int64(n)
+		e.Size += int64(len(data))
 		t.Chunks++
 		if stored > 0 {
 			t.NewChunks++
@@ -403,88 +534,24 @@ func (r *Repo) backupFile(ctx context.Context, root *os.Root, p string, want *sy
 		return err
 	}
 	t.Bytes += e.Size
-	e.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	switch {
+	case len(e.Chunks) == 1:
+		e.SHA256 = e.Chunks[0]
+	case hashed || len(e.Chunks) == 0:
+		e.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	default:
+		return errors.New("grew past its size while it was read: refused") // not reached: LimitReader
+	}
 	return nil
 }
 
-// storeChunks splits rd by content and stores each chunk once, telling
-// each chunk's digest, plain size and the bytes it took in the store (0
-// when it was there already). It returns the bytes stored.
-func (r *Repo) storeChunks(ctx context.Context, rd io.Reader, each func(key string, n int, stored int64)) (int64, error) {
-	var total int64
-	ch := chunker.New(rd, r.pol)
-	bp := chunkBufs.Get().(*[]byte)
-	defer chunkBufs.Put(bp)
-	buf := *bp
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		c, err := ch.Next(buf)
-		if errors.Is(err, io.EOF) {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-		sum := sha256.Sum256(c.Data)
-		key := hex.EncodeToString(sum[:])
-		stored, err := r.putChunk(ctx, key, c.Data)
-		if err != nil {
-			return total, err
-		}
-		total += stored
-		each(key, int(c.Length), stored)
-	}
-}
-
-// chunkBufs are the chunker's buffers (8 MiB each), reused across files.
-var chunkBufs = sync.Pool{New: func() any { b := make([]byte, chunker.MaxSize); return &b }}
-
-// backupWorkers read and store files at once: a chunk buffer of 8 MiB
-// each, and the store's round trips overlap.
+// backupWorkers read and store files at once (the chunking, hashing and
+// compression use a core each).
 const backupWorkers = 2
 
-// chunkMin is the chunker's least chunk (all but a file's last are at least
-// this long).
-const chunkMin = chunker.MinSize
-
-var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
-
-// putChunk stores a chunk once: known ones (from this run, or found in the
-// store) are not sent again. It returns the bytes stored, 0 when it was
-// there already.
-func (r *Repo) putChunk(ctx context.Context, key string, data []byte) (int64, error) {
-	r.mu.Lock()
-	known := r.have[key]
-	r.mu.Unlock()
-	if known {
-		return 0, nil
-	}
-	if _, err := r.store.Stat(ctx, chunkKey(key)); err == nil {
-		r.remember(key)
-		return 0, nil
-	} else if !errors.Is(err, evidence.ErrNotFound) {
-		return 0, err
-	}
-	z := encoder.EncodeAll(data, nil)
-	_, err := r.store.Put(ctx, chunkKey(key), bytes.NewReader(z), nil)
-	if errors.Is(err, evidence.ErrExists) {
-		r.remember(key)
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("storing chunk %.12s: %w", key, err)
-	}
-	r.remember(key)
-	return int64(len(z)), nil
-}
-
-func (r *Repo) remember(key string) {
-	r.mu.Lock()
-	r.have[key] = true
-	r.mu.Unlock()
-}
+// chunkMin is the least chunk a restore allows for all but a file's last:
+// the chunker's least (version 1 repositories cut at 512 KiB, more).
+const chunkMin = chunkMinSize
 
 func xattrsAt(root *os.Root, p string) map[string][]byte {
 	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_DIRECTORY, 0)

@@ -195,7 +195,7 @@ func TestBackupRoundTripOnDocker(t *testing.T) {
 			t.Errorf("volume %s: only %d paths compared", vol, len(want))
 		}
 	}
-	// One changed byte in a stored chunk is named.
+	// One changed byte in a stored pack is named: the chunk it falls in.
 	var some string
 	for _, e := range loaded.Volumes[0].Files {
 		if e.Type == "file" && len(e.Chunks) > 0 {
@@ -203,10 +203,18 @@ func TestBackupRoundTripOnDocker(t *testing.T) {
 			break
 		}
 	}
-	storetest.Corrupt(t, st, "chunks/"+some[:2]+"/"+some)
+	pack, err := recover.PackOf(ctx, repo, some)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hit := recover.ChunkAt(repo, pack, len(storetest.Read(t, st, pack))/2) // where Corrupt flips a bit
+	if hit == "" {
+		t.Fatalf("no chunk of %s covers its middle", pack)
+	}
+	storetest.Corrupt(t, st, pack)
 	var ve *recover.VerifyError
-	if _, _, err := repo.Verify(ctx, s.ID, sg.Pub); !errors.As(err, &ve) || !strings.Contains(err.Error(), some[:12]) {
-		t.Errorf("Verify after one changed byte = %v, want the chunk named", err)
+	if _, _, err := repo.Verify(ctx, s.ID, sg.Pub); !errors.As(err, &ve) || !strings.Contains(err.Error(), hit[:12]) {
+		t.Errorf("Verify after one changed byte = %v, want chunk %.12s named", err, hit)
 	}
 	// One changed byte of the manifest is named by its signature.
 	storetest.Corrupt(t, st, "backups/"+again.ID+"/manifest.json")

@@ -2,7 +2,6 @@ package recover
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -82,9 +81,29 @@ func (r *Repo) RestoreVolume(ctx context.Context, s *Snapshot, volume string, ds
 }
 
 func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume) error {
+	// The files' chunks are read ahead, a few objects at once, in the
+	// order they are written.
+	b, err := r.newFeed(ctx, false)
+	if err != nil {
+		return err
+	}
+	for _, e := range v.Files {
+		if e.Type == "file" {
+			for _, c := range e.Chunks {
+				b.add(c)
+			}
+		}
+	}
+	f := b.start(ctx)
+	defer f.close()
+	fw := newFileWriter(root)
+	defer fw.close()
 	var dirs []Entry // their modes and times are set last, deepest first
 	for _, e := range v.Files {
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fw.failed(); err != nil {
 			return err
 		}
 		p := entryPath(e)
@@ -96,14 +115,18 @@ func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume) error 
 			dirs = append(dirs, e)
 			continue
 		case "file":
-			if err := r.restoreFile(ctx, root, p, e); err != nil {
+			if err := fw.restoreFile(f, p, e); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
+			continue // its attributes are set through the file it wrote
 		case "symlink":
 			if err := root.Symlink(e.Link, p); err != nil {
 				return err
 			}
 		case "hardlink":
+			if err := fw.made(); err != nil { // the file it links to
+				return err
+			}
 			if err := root.Link(e.Link, p); err != nil {
 				return err
 			}
@@ -118,6 +141,9 @@ func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume) error 
 		if err := attributes(root, p, e); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
+	}
+	if err := fw.close(); err != nil {
+		return err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if err := attributes(root, entryPath(dirs[i]), dirs[i]); err != nil {
@@ -144,7 +170,9 @@ func checkEntries(files []Entry, lim RestoreLimits) error {
 	if len(files) > lim.MaxEntries {
 		return &RestoreError{Path: ".", Why: fmt.Sprintf("%d entries, more than the %d a restore takes", len(files), lim.MaxEntries)}
 	}
-	kind := map[string]string{}
+	// What each path listed before is (0: not listed).
+	const listed, dir, file = 1, 2, 3
+	kind := make(map[string]uint8, len(files))
 	var total int64
 	for _, e := range files {
 		p := entryPath(e)
@@ -154,7 +182,7 @@ func checkEntries(files []Entry, lim RestoreLimits) error {
 		if _, dup := kind[p]; dup {
 			return &RestoreError{Path: p, Why: "listed twice"}
 		}
-		if parent := path.Dir(p); parent != "." && kind[parent] != "dir" {
+		if parent := path.Dir(p); parent != "." && kind[parent] != dir {
 			return &RestoreError{Path: p, Why: "its parent " + parent + " is not a directory listed before it"}
 		}
 		switch e.Type {
@@ -177,7 +205,7 @@ func checkEntries(files []Entry, lim RestoreLimits) error {
 				}
 			}
 		case "hardlink":
-			if kind[e.Link] != "file" {
+			if kind[e.Link] != file {
 				return &RestoreError{Path: p, Why: "a hard link to " + e.Link + ", which is not a file restored before it"}
 			}
 		case "symlink":
@@ -195,7 +223,14 @@ func checkEntries(files []Entry, lim RestoreLimits) error {
 		if e.Mode&^0o7777 != 0 {
 			return &RestoreError{Path: p, Why: "mode bits beyond permissions, setuid, setgid and sticky"}
 		}
-		kind[p] = e.Type
+		switch e.Type {
+		case "dir":
+			kind[p] = dir
+		case "file":
+			kind[p] = file
+		default:
+			kind[p] = listed
+		}
 	}
 	return nil
 }
@@ -212,39 +247,6 @@ func plainPath(p string) bool {
 		}
 	}
 	return true
-}
-
-// restoreFile writes one file's chunks, checking the whole digest: the file
-// is made new (never an existing one, never through a link).
-func (r *Repo) restoreFile(ctx context.Context, root *os.Root, p string, e Entry) error {
-	f, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	var n int64
-	for _, c := range e.Chunks {
-		data, err := r.chunk(ctx, c)
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("chunk %.12s: %w", c, err)
-		}
-		if n+int64(len(data)) > e.Size {
-			f.Close()
-			return errors.New("its chunks hold more than its listed size (refused before writing past it)")
-		}
-		if _, err := f.Write(data); err != nil {
-			f.Close()
-			return err
-		}
-		h.Write(data)
-		n += int64(len(data))
-	}
-	if n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.SHA256 {
-		f.Close()
-		return errors.New("its chunks do not make the content the manifest lists (refused)")
-	}
-	return f.Close()
 }
 
 // restorable says which extended attributes a restore writes: the user's

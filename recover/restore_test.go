@@ -35,12 +35,35 @@ func testRepo(t *testing.T) *Repo {
 // file makes a file entry whose chunk is stored.
 func file(t *testing.T, r *Repo, p, content string) Entry {
 	t.Helper()
-	sum := sha256.Sum256([]byte(content))
-	key := hex.EncodeToString(sum[:])
-	if _, err := r.putChunk(context.Background(), key, []byte(content)); err != nil {
+	key := storeChunk(t, r, []byte(content))
+	return Entry{Path: p, Type: "file", Mode: 0o644, Size: int64(len(content)), SHA256: key, Chunks: []string{key}, MTime: time.Unix(1e9, 0)}
+}
+
+// storeChunk stores data as one chunk, in a pack of its own, and indexes it.
+func storeChunk(t *testing.T, r *Repo, data []byte) string {
+	t.Helper()
+	ctx := context.Background()
+	if err := r.loadIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return Entry{Path: p, Type: "file", Mode: 0o644, Size: int64(len(content)), SHA256: key, Chunks: []string{key}, MTime: time.Unix(1e9, 0)}
+	w := r.newPackWriter(ctx)
+	p := w.packer()
+	sum := sha256.Sum256(data)
+	if r.idx.claim(sum) {
+		if _, err := p.add(sum, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.writeIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(sum[:])
 }
 
 func dir(p string) Entry { return Entry{Path: p, Type: "dir", Mode: 0o755, MTime: time.Unix(1e9, 0)} }

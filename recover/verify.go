@@ -1,7 +1,6 @@
 package recover
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -13,8 +12,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 
 	"firebreak/evidence"
 )
@@ -58,35 +55,107 @@ func (r *Repo) Load(ctx context.Context, id string, trusted ed25519.PublicKey) (
 }
 
 // LoadFiles reads the file list of every volume of a loaded snapshot,
-// checking each chunk and the list's digest (which the signed manifest
-// names).
+// checking the list's digest (which the signed manifest names). The list
+// is decoded as its chunks arrive, never whole in memory as JSON.
 func (r *Repo) LoadFiles(ctx context.Context, s *Snapshot) error {
 	for i := range s.Volumes {
 		v := &s.Volumes[i]
 		if v.List == nil {
 			return &VerifyError{ID: s.ID, Problems: []string{"volume " + v.Name + " has no file list"}}
 		}
-		var b bytes.Buffer
-		for _, c := range v.List.Chunks {
-			data, err := r.chunk(ctx, c)
-			if err != nil {
-				return &VerifyError{ID: s.ID, Problems: []string{fmt.Sprintf("file list of %s: chunk %.12s: %v", v.Name, c, err)}}
+		files, err := r.loadList(ctx, v.List)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			b.Write(data)
-			if b.Len() > maxManifest {
-				return &VerifyError{ID: s.ID, Problems: []string{"file list of " + v.Name + " is too large"}}
-			}
+			return &VerifyError{ID: s.ID, Problems: []string{"file list of " + v.Name + ": " + err.Error()}}
 		}
-		sum := sha256.Sum256(b.Bytes())
-		if hex.EncodeToString(sum[:]) != v.List.SHA256 {
-			return &VerifyError{ID: s.ID, Problems: []string{"file list of " + v.Name + ": its digest is not the manifest's (altered)"}}
-		}
-		if err := json.Unmarshal(b.Bytes(), &v.Files); err != nil || len(v.Files) != v.List.Entries {
-			return &VerifyError{ID: s.ID, Problems: []string{"file list of " + v.Name + " is damaged"}}
-		}
+		v.Files = files
 	}
 	return nil
 }
+
+func (r *Repo) loadList(ctx context.Context, ref *ListRef) ([]Entry, error) {
+	files := make([]Entry, 0, min(max(ref.Entries, 0), 1<<20))
+	err := r.streamList(ctx, ref, func(e *Entry) { files = append(files, *e) })
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// streamList decodes a stored file list entry by entry, giving each to
+// each (not to be kept: the next is decoded into it). The entries are
+// trusted only once it returns nil: the list's digest is known at its end.
+func (r *Repo) streamList(ctx context.Context, ref *ListRef, each func(*Entry)) error {
+	b, err := r.newFeed(ctx, false)
+	if err != nil {
+		return err
+	}
+	for _, c := range ref.Chunks {
+		b.add(c)
+	}
+	f := b.start(ctx)
+	defer f.close()
+	h := sha256.New()
+	lim := &io.LimitedReader{R: &feedReader{f: f, sums: ref.Chunks}, N: maxManifest + 1}
+	rd := io.TeeReader(lim, h)
+	n, derr := decodeList(rd, each)
+	// The rest is hashed too: a list whose digest is not the manifest's is
+	// named altered, whatever its JSON.
+	if _, err := io.Copy(io.Discard, rd); err != nil {
+		return err
+	}
+	if lim.N <= 0 {
+		return errors.New("too large")
+	}
+	if hex.EncodeToString(h.Sum(nil)) != ref.SHA256 {
+		return errors.New("its digest is not the manifest's (altered)")
+	}
+	if derr != nil || n != ref.Entries {
+		return errors.New("damaged")
+	}
+	return nil
+}
+
+// decodeList decodes a list's JSON array entry by entry, returning how
+// many it held.
+func decodeList(rd io.Reader, each func(*Entry)) (int, error) {
+	dec := json.NewDecoder(rd)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return 0, errors.New("not a list")
+	}
+	n := 0
+	for dec.More() {
+		var e Entry
+		if err := dec.Decode(&e); err != nil {
+			return n, err
+		}
+		intern(&e)
+		each(&e)
+		n++
+	}
+	if _, err := dec.Token(); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// intern shares the strings an entry repeats: its type's name, and the
+// digest of a file of one chunk (the chunk's).
+func intern(e *Entry) {
+	for _, t := range entryTypes {
+		if e.Type == t {
+			e.Type = t
+			break
+		}
+	}
+	if len(e.Chunks) == 1 && e.Chunks[0] == e.SHA256 {
+		e.Chunks[0] = e.SHA256
+	}
+}
+
+var entryTypes = []string{"file", "dir", "symlink", "hardlink", "fifo", "socket", "char", "block", "other"}
 
 // List returns the snapshots of the store, oldest first, without their
 // file lists (signatures are not checked: see Verify).
@@ -117,51 +186,49 @@ type VerifyError struct {
 	Problems []string
 }
 
+// Error names the first problems (Problems has them all).
 func (e *VerifyError) Error() string {
-	return fmt.Sprintf("snapshot %s does not verify: %s", e.ID, strings.Join(e.Problems, "; "))
+	const shown = 20
+	if len(e.Problems) <= shown {
+		return fmt.Sprintf("snapshot %s does not verify: %s", e.ID, strings.Join(e.Problems, "; "))
+	}
+	return fmt.Sprintf("snapshot %s does not verify: %s; and %d more", e.ID, strings.Join(e.Problems[:shown], "; "), len(e.Problems)-shown)
 }
 
 // Verify re-reads every chunk of a snapshot: each decompresses to bytes
 // with its own digest, each file's chunks make its size and digest, and the
 // manifest's signature holds under the trusted key. It returns the files
-// and bytes checked, and a *VerifyError naming every difference.
+// and bytes checked, and a *VerifyError naming every difference. The
+// objects that hold the chunks are read a few at once, each once; each
+// file list is read twice (to plan the reading, then to check the files as
+// their chunks come), never held whole.
 func (r *Repo) Verify(ctx context.Context, id string, trusted ed25519.PublicKey) (files int, bytesRead int64, err error) {
 	s, _, err := r.Load(ctx, id, trusted)
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := r.LoadFiles(ctx, s); err != nil {
-		return 0, 0, err
-	}
 	var problems []string
 	for _, v := range s.Volumes {
-		for _, e := range v.Files {
-			if e.Type != "file" {
-				continue
-			}
-			files++
-			h := sha256.New()
-			var size int64
-			bad := false
-			for _, c := range e.Chunks {
-				data, err := r.chunk(ctx, c)
-				if err != nil {
-					problems = append(problems, fmt.Sprintf("%s/%s: chunk %.12s: %v", v.Name, e.Path, c, err))
-					bad = true
-					break
-				}
-				h.Write(data)
-				size += int64(len(data))
-				bytesRead += int64(len(data))
-			}
-			switch {
-			case bad:
-			case size != e.Size:
-				problems = append(problems, fmt.Sprintf("%s/%s: %d bytes in its chunks, the manifest says %d", v.Name, e.Path, size, e.Size))
-			case hex.EncodeToString(h.Sum(nil)) != e.SHA256:
-				problems = append(problems, fmt.Sprintf("%s/%s: the content's sha256 is not the manifest's", v.Name, e.Path))
-			}
+		if v.List == nil {
+			return files, bytesRead, &VerifyError{ID: s.ID, Problems: []string{"volume " + v.Name + " has no file list"}}
 		}
+		list := func(each func(*Entry)) error {
+			if err := r.streamList(ctx, v.List, each); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return &VerifyError{ID: s.ID, Problems: []string{"file list of " + v.Name + ": " + err.Error()}}
+			}
+			return nil
+		}
+		n, b, p, err := r.verifyVolume(ctx, v.Name, list)
+		files, bytesRead, problems = files+n, bytesRead+b, append(problems, p...)
+		if err != nil {
+			return files, bytesRead, err
+		}
+	}
+	if d := r.idx.damagedIndex(); len(problems) > 0 && len(d) > 0 {
+		problems = append([]string{"index objects that could not be read: " + strings.Join(d, "; ")}, problems...)
 	}
 	if len(problems) > 0 {
 		return files, bytesRead, &VerifyError{ID: id, Problems: problems}
@@ -169,46 +236,76 @@ func (r *Repo) Verify(ctx context.Context, id string, trusted ed25519.PublicKey)
 	return files, bytesRead, nil
 }
 
-var decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
-
-// chunk reads one chunk and checks that its bytes have its digest.
-func (r *Repo) chunk(ctx context.Context, sum string) ([]byte, error) {
-	if len(sum) != 64 {
-		return nil, errors.New("not a chunk digest")
+// entriesOf lists a volume's entries held in memory, as list does a
+// stored list.
+func entriesOf(files []Entry) func(func(*Entry)) error {
+	return func(each func(*Entry)) error {
+		for i := range files {
+			each(&files[i])
+		}
+		return nil
 	}
-	z, err := readAll(ctx, r.store, chunkKey(sum), 2*chunkMax)
-	if err != nil {
-		return nil, err
-	}
-	data, err := decoder.DecodeAll(z, nil)
-	if err != nil {
-		return nil, fmt.Errorf("does not decompress: %w", err)
-	}
-	got := sha256.Sum256(data)
-	if hex.EncodeToString(got[:]) != sum {
-		return nil, errors.New("its bytes do not have its digest (altered)")
-	}
-	return data, nil
 }
 
-// chunkMax is the chunker's largest chunk.
-const chunkMax = 8 << 20
-
-func readAll(ctx context.Context, st evidence.Store, key string, limit int64) ([]byte, error) {
-	rc, err := st.Get(ctx, key)
+// verifyVolume checks a volume's files, listed by list (called twice: to
+// plan the reading of their chunks, then to check them as they come).
+func (r *Repo) verifyVolume(ctx context.Context, name string, list func(func(*Entry)) error) (files int, bytesRead int64, problems []string, err error) {
+	b, err := r.newFeed(ctx, true)
 	if err != nil {
-		return nil, err
+		return 0, 0, nil, err
 	}
-	defer rc.Close()
-	var b bytes.Buffer
-	n, err := io.Copy(&b, io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, err
+	if err := list(func(e *Entry) {
+		if e.Type == "file" {
+			for _, c := range e.Chunks {
+				b.add(c)
+			}
+		}
+	}); err != nil {
+		return 0, 0, nil, err
 	}
-	if n > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, limit)
+	f := b.start(ctx)
+	defer f.close()
+	var stop error
+	err = list(func(e *Entry) {
+		if e.Type != "file" || stop != nil {
+			return
+		}
+		files++
+		// A file of one chunk has that chunk's digest: checked as it was
+		// read. Others are hashed whole.
+		single := len(e.Chunks) == 1
+		h := sha256.New()
+		var size int64
+		bad := ""
+		for _, c := range e.Chunks {
+			data, n, err := f.next(c, !single)
+			if ctx.Err() != nil {
+				stop = ctx.Err()
+				return
+			}
+			if err != nil && bad == "" {
+				bad = fmt.Sprintf("%s/%s: chunk %.12s: %v", name, e.Path, c, err)
+			}
+			if bad != "" {
+				continue
+			}
+			h.Write(data)
+			size += int64(n)
+			bytesRead += int64(n)
+		}
+		switch {
+		case bad != "":
+			problems = append(problems, bad)
+		case size != e.Size:
+			problems = append(problems, fmt.Sprintf("%s/%s: %d bytes in its chunks, the manifest says %d", name, e.Path, size, e.Size))
+		case single && e.Chunks[0] != e.SHA256, !single && hex.EncodeToString(h.Sum(nil)) != e.SHA256:
+			problems = append(problems, fmt.Sprintf("%s/%s: the content's sha256 is not the manifest's", name, e.Path))
+		}
+	})
+	if stop != nil {
+		return files, bytesRead, problems, stop
 	}
-	return b.Bytes(), nil
+	return files, bytesRead, problems, err
 }
 
 var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$`)

@@ -56,7 +56,7 @@ func TestBackupCommands(t *testing.T) {
 	if r := runFake(t, e, verify...); r.code != exitOK || !strings.Contains(r.stdout, "OK") {
 		t.Errorf("backup verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	chunks, _ := filepath.Glob(filepath.Join(store, "chunks", "*", "*"))
+	chunks, _ := filepath.Glob(filepath.Join(store, "packs", "*", "*"))
 	if len(chunks) == 0 {
 		t.Fatal("no chunk stored")
 	}
