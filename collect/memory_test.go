@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"firebreak/evidence/storetest"
+	"firebreak/internal/testenv"
 )
 
 // TestFrozen reads the freezer of a process's cgroup: cgroup v1's
@@ -94,13 +95,17 @@ func TestCoreProcessOf(t *testing.T) {
 func TestCoreOfAStoppedProcessInGDB(t *testing.T) {
 	gdb, err := exec.LookPath("gdb")
 	if err != nil {
-		t.Skip("gdb is not installed (apt-get install gdb)")
+		testenv.SkipOrFail(t, "gdb is not installed (apt-get install gdb)")
 	}
 	cmd := exec.Command("/bin/sh", "-c", `m=FB; m="${m}MARK$((6*7))XYZ"; sleep 1000; echo "$m"`)
+	// A group of its own, killed whole at the end: the shell's sleep must
+	// not outlive the test (it would hold every descriptor the test
+	// inherited, a lock among them).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
 	pid := cmd.Process.Pid
 	waitFor(t, func() bool {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+
+	"firebreak/internal/testenv"
 )
 
 // The layer stream mixes compressed frames and raw-block frames; both the
@@ -72,7 +74,7 @@ func TestLayerWriterRawFramesRoundTrip(t *testing.T) {
 	}
 
 	if _, err := exec.LookPath("zstd"); err != nil {
-		t.Skip("no zstd tool to decode with")
+		testenv.SkipOrFail(t, "no zstd tool to decode with (apt-get install zstd)")
 	}
 	cmd := exec.Command("zstd", "-d", "-c")
 	cmd.Stdin = bytes.NewReader(out.Bytes())

@@ -150,6 +150,11 @@ func (s *S3Store) CheckRetention(ctx context.Context) error {
 // in this time is taken as unreachable.
 const preflightTimeout = 20 * time.Second
 
+// notInitialized is MinIO's answer while it starts.
+func notInitialized(err error) bool {
+	return minio.ToErrorResponse(err).Code == "XMinioServerNotInitialized" || strings.Contains(err.Error(), "Server not initialized yet")
+}
+
 // Preflight asks the server, with few retries and a deadline, whether the
 // bucket exists and whether the credentials may write in it (a multipart
 // upload started and aborted: nothing is stored, even in a locked bucket),
@@ -172,6 +177,16 @@ func (s *S3Store) Preflight(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	ok, err := api.BucketExists(pctx, s.cfg.Bucket)
+	// A MinIO server that has just started answers "not initialized" for a
+	// moment (even after its readiness check passed): asked again, not
+	// reported as down.
+	for wait := 100 * time.Millisecond; err != nil && notInitialized(err) && wait <= 3200*time.Millisecond; wait *= 2 {
+		select {
+		case <-pctx.Done():
+		case <-time.After(wait):
+		}
+		ok, err = api.BucketExists(pctx, s.cfg.Bucket)
+	}
 	if err != nil {
 		return s.preflightError(ctx, "checking bucket "+s.cfg.Bucket, err)
 	}

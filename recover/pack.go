@@ -381,7 +381,10 @@ type packer struct {
 
 var packBufs = sync.Pool{New: func() any { b := make([]byte, 0, packMax); return &b }}
 
-var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(false))
+// Each frame carries its content checksum: a changed byte in a stored pack
+// that still decodes to the same chunk (a bit of an entropy table, say) is
+// caught by the decoder, not only by the chunk's digest.
+var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(true))
 
 func (w *packWriter) packer() *packer { return &packer{w: w} }
 

@@ -44,6 +44,8 @@ install_packages() {
   command -v ip >/dev/null || missing+=(iproute2)
   command -v curl >/dev/null || missing+=(curl)
   command -v nsenter >/dev/null || missing+=(util-linux)
+  command -v gdb >/dev/null || missing+=(gdb)
+  command -v openssl >/dev/null || missing+=(openssl)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq
