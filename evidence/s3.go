@@ -419,11 +419,17 @@ func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.Stat(ctx, key); err != nil {
-		return nil, err
-	}
 	o, err := s.api.GetObject(ctx, s.cfg.Bucket, name, minio.GetObjectOptions{})
 	if err != nil {
+		return nil, fmt.Errorf("s3 GetObject %s: %w", name, err)
+	}
+	// The object's first request answers with its headers, and with them
+	// whether it exists: one request per read, not a HEAD and then a GET.
+	if _, err := o.Stat(); err != nil {
+		o.Close()
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+		}
 		return nil, fmt.Errorf("s3 GetObject %s: %w", name, err)
 	}
 	return o, nil
