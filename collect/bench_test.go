@@ -1,7 +1,6 @@
 package collect_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"firebreak/collect"
 	"firebreak/evidence"
 	"firebreak/evidence/storetest"
+	"firebreak/internal/testenv"
 	"firebreak/runtime"
 	"firebreak/runtime/runtimetest"
 )
@@ -44,30 +44,6 @@ func benchContainer(b *testing.B) (*runtimetest.DockerHarness, runtime.Details, 
 	// while the kernel flushes the setup's dirty pages.
 	syscall.Sync()
 	return h, d, layer
-}
-
-// resetPeakRSS makes VmHWM start again from the current RSS.
-func resetPeakRSS(b *testing.B) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Fatalf("resetting peak RSS: %v", err)
-	}
-}
-
-func peakRSSMiB(b *testing.B) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	b.Fatal("no VmHWM")
-	return 0
 }
 
 // cpuTime is CPU seconds (user and system) used so far by this process, by
@@ -173,8 +149,8 @@ func benchCaptureInto(b *testing.B, h *runtimetest.DockerHarness, d runtime.Deta
 		b.StopTimer()
 		run := newRun(i)
 		debug.FreeOSMemory() // the peak measured next is the capture's, not the setup's garbage
-		resetPeakRSS(b)
-		base = peakRSSMiB(b)
+		testenv.ResetPeakRSS(b)
+		base = testenv.PeakRSSMiB(b)
 		from := readCPU(b, serverPid)
 		b.StartTimer()
 		res, err := collect.Collect(context.Background(), h.Runtime(), run, d.Container, opts)
@@ -183,7 +159,7 @@ func benchCaptureInto(b *testing.B, h *runtimetest.DockerHarness, d runtime.Deta
 		}
 		b.StopTimer()
 		cpu.add(from, readCPU(b, serverPid))
-		peak = max(peak, peakRSSMiB(b))
+		peak = max(peak, testenv.PeakRSSMiB(b))
 		bytes = res.FS.Bytes
 		b.StartTimer()
 	}

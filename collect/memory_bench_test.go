@@ -13,6 +13,7 @@ import (
 	"firebreak/collect"
 	"firebreak/evidence"
 	"firebreak/evidence/storetest"
+	"firebreak/internal/testenv"
 	"firebreak/runtime/runtimetest"
 )
 
@@ -70,14 +71,14 @@ func BenchmarkCollectMemory1GiB(b *testing.B) {
 					b.Fatal(err)
 				}
 				debug.FreeOSMemory()
-				resetPeakRSS(b)
+				testenv.ResetPeakRSS(b)
 				b.StartTimer()
 				res, err := collect.Collect(ctx, h.Runtime(), run, d.Container, opts)
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				peak = max(peak, peakRSSMiB(b))
+				peak = max(peak, testenv.PeakRSSMiB(b))
 				if len(res.Incomplete) > 0 {
 					b.Fatalf("incomplete: %v", res.Incomplete)
 				}

@@ -1,20 +1,19 @@
 package recover
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"firebreak/evidence"
 	"firebreak/evidence/storetest"
+	"firebreak/internal/testenv"
 	fbruntime "firebreak/runtime"
 )
 
@@ -46,13 +45,13 @@ func BenchmarkVolumeMinIO(b *testing.B) {
 		s := &Snapshot{ID: newID(time.Now()), Time: time.Now().UTC(), Config: []byte("null")}
 		part := func(name string, fn func() error) {
 			debug.FreeOSMemory() // what the part before left is not counted
-			resetPeakRSS(b)
+			testenv.ResetPeakRSS(b)
 			start := time.Now()
 			if err := fn(); err != nil {
 				b.Fatalf("%s: %v", name, err)
 			}
 			b.ReportMetric(time.Since(start).Seconds(), name+"-s")
-			b.ReportMetric(peakRSS(b), name+"-peak-MiB")
+			b.ReportMetric(testenv.PeakRSSMiB(b), name+"-peak-MiB")
 		}
 		part("backup", func() error {
 			v, err := r.backupVolume(ctx, fbruntime.Mount{Type: "volume", Name: "bench", Source: src, Destination: "/data"}, nil, &s.Totals)
@@ -109,32 +108,4 @@ func benchFill(b *testing.B, dir string, small, large, size int) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// resetPeakRSS starts VmHWM again from the current resident size.
-func resetPeakRSS(b *testing.B) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Fatalf("resetting the peak RSS: %v", err)
-	}
-}
-
-// peakRSS is VmHWM in MiB.
-func peakRSS(b *testing.B) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				b.Fatal(err)
-			}
-			return float64(kb) / 1024
-		}
-	}
-	b.Fatal("no VmHWM in /proc/self/status")
-	return 0
 }
