@@ -46,6 +46,7 @@ install_packages() {
   command -v nsenter >/dev/null || missing+=(util-linux)
   command -v gdb >/dev/null || missing+=(gdb)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v tmux >/dev/null || missing+=(tmux) # the console's end-to-end tests
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq

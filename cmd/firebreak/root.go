@@ -149,6 +149,7 @@ change.
 		newTriageCommand(g, d),
 		newBackupCommand(g, d),
 		newRecoverCommand(g, d),
+		newTUICommand(g, d),
 		newVersionCommand(g, d),
 	)
 	addUsageToErrors(root)

@@ -19,7 +19,8 @@ const module = "firebreak"
 // layer of each top-level directory; a package may import only packages in
 // a lower layer, or in its own top-level directory.
 var layer = map[string]int{
-	"cmd": 6, "tui": 6,
+	"cmd":          7, // the binary: its `tui` command starts the console
+	"tui":          6,
 	"drill":        5,
 	"internal/app": 4, // the case session: above the verbs, below the front ends
 	"playbooks":    3,

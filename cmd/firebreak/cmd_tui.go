@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+
+	"firebreak/contain"
+	"firebreak/internal/app"
+	"firebreak/runtime/containerd"
+	"firebreak/tui"
+)
+
+type tuiOptions struct {
+	store    storeOptions
+	Dirs     []string
+	ReadOnly bool
+	Offline  bool
+	Mouse    bool
+}
+
+func newTUICommand(g *globalOptions, d *deps) *cobra.Command {
+	o := &tuiOptions{}
+	cmd := &cobra.Command{
+		Use:   "tui",
+		Short: "The responder's console: the fleet ranked by risk, contain and release, playbook runs, evidence",
+		Long: `The console lists the containers of every engine that answers (Docker and
+containerd; --runtime picks one) ranked by triage risk, kept current from the
+engines' events. Every act asks first, shows the plan and the CLI command
+that does the same, and is journalled in STATE_DIR/console/journal.jsonl.
+With --offline it opens only the evidence view of a store, with no engine.`,
+		Example: `  firebreak tui
+  firebreak tui --read-only
+  firebreak tui --offline --store file:///srv/bundle-from-ir-42`,
+		Args: withUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTUI(cmd.Context(), g, o, d)
+		},
+	}
+	o.store.AddFlags(cmd)
+	f := cmd.Flags()
+	f.StringSliceVar(&o.Dirs, "playbooks", splitList(os.Getenv("FIREBREAK_PLAYBOOKS")), "directories with your own playbooks ($FIREBREAK_PLAYBOOKS)")
+	f.BoolVar(&o.ReadOnly, "read-only", false, "start read-only: no act until lifted with R and a confirmation (journalled)")
+	f.BoolVar(&o.Offline, "offline", false, "no engine: browse and verify the evidence of --store only")
+	f.BoolVar(&o.Mouse, "mouse", false, "take mouse clicks and the wheel (the terminal's own selection then needs shift)")
+	return cmd
+}
+
+func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error {
+	if !isTerminal(d.rawStdout) {
+		return usagef("tui needs a terminal on standard output (for scripts: firebreak ps, triage, run)")
+	}
+	so, err := o.store.options()
+	if err != nil {
+		return err
+	}
+	base := app.Options{StateDir: g.StateDir, Store: so, PlaybookDirs: o.Dirs, Actor: actor(), Tool: toolVersion(), OpenRuntime: d.openRuntime}
+	var sessions []*app.Session
+	if !o.Offline {
+		if sessions, err = openEngines(ctx, g, base, d); err != nil {
+			return err
+		}
+	}
+	b := tui.NewSessions(base, sessions...)
+	defer b.Close()
+	m := tui.New(b, tui.Options{ReadOnly: o.ReadOnly, Actor: base.Actor, Offline: o.Offline, CLI: cliPrefix(g), RunFlags: tuiRunFlags(o)})
+	defer m.Close()
+	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(d.rawStdout)}
+	if o.Mouse {
+		opts = append(opts, tea.WithMouseCellMotion())
+	}
+	p := tea.NewProgram(m, opts...)
+	m.SetSend(p.Send)
+	_, err = p.Run()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// openEngines opens a session on every engine that answers: the one named
+// with --runtime, else Docker and containerd both where they answer. None
+// answering is an error that says what to check.
+func openEngines(ctx context.Context, g *globalOptions, base app.Options, d *deps) ([]*app.Session, error) {
+	engines := []string{g.Runtime}
+	if g.Runtime == "" {
+		engines = []string{"docker", "containerd"}
+	}
+	var out []*app.Session
+	var errs []error
+	for _, name := range engines {
+		o := base
+		o.Engine = g.engineOptions()
+		o.Engine.Runtime = name
+		if g.Runtime == "" && name == "containerd" {
+			if _, err := os.Stat(strings.TrimPrefix(o.Engine.Address, "unix://")); err != nil {
+				errs = append(errs, fmt.Errorf("containerd: no socket at %s", o.Engine.Address))
+				continue
+			}
+		}
+		s, err := app.Open(ctx, o)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no engine answers (%w); --offline browses a store's evidence without one", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// cliPrefix is "firebreak" with the global flags that differ from their
+// defaults, for the command lines the console shows and journals.
+func cliPrefix(g *globalOptions) string {
+	parts := []string{"firebreak"}
+	if g.StateDir != contain.DefaultStateDir {
+		parts = append(parts, "--state-dir", tui.ShellQuote(g.StateDir))
+	}
+	if g.Host != "" {
+		parts = append(parts, "--host", tui.ShellQuote(g.Host))
+	}
+	if g.Address != containerd.DefaultAddress {
+		parts = append(parts, "--address", tui.ShellQuote(g.Address))
+	}
+	return strings.Join(parts, " ")
+}
+
+// tuiRunFlags are the store and playbook flags a run needs on its command line.
+func tuiRunFlags(o *tuiOptions) string {
+	var parts []string
+	if f := o.store.flags.Lookup("store"); f != nil && f.Changed || os.Getenv("FIREBREAK_STORE") != "" {
+		parts = append(parts, "--store", tui.ShellQuote(o.store.URL))
+	}
+	for _, dir := range o.Dirs {
+		parts = append(parts, "--playbooks", tui.ShellQuote(dir))
+	}
+	return strings.Join(parts, " ")
+}

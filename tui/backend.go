@@ -1,0 +1,142 @@
+// Package tui is the responder's console: a Bubble Tea program over the same
+// case sessions the CLI uses. It has no logic of its own: every act is a
+// call on Backend, which the real console answers with internal/app's
+// Session methods, the ones the CLI's verbs call, and which component tests
+// answer with a fake. Update never does I/O: each engine or store call is a
+// tea.Cmd whose result message carries the generation it was asked under, so
+// an older answer never overwrites a newer one.
+package tui
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"firebreak/collect"
+	"firebreak/contain"
+	"firebreak/evidence"
+	"firebreak/playbooks"
+	"firebreak/runtime"
+)
+
+// Item is one container as the console lists it: the engine it lives on and
+// what Firebreak holds of it.
+type Item struct {
+	Engine string // "docker", or "containerd/NAMESPACE"
+	runtime.Container
+	Held *contain.Record // nil when Firebreak holds nothing of it
+}
+
+// Key identifies an item across engines.
+func (i Item) Key() string { return i.Engine + "/" + i.ID }
+
+// Ref is how the CLI names the container: its name, else its short ID.
+func (i Item) Ref() string {
+	if i.Name != "" {
+		return i.Name
+	}
+	return i.ShortID()
+}
+
+// EngineEvent is one change an engine reported about a container.
+type EngineEvent struct {
+	Engine string
+	ID     string
+	Action string // create, start, die, pause, unpause, destroy, rename, ...
+	Time   time.Time
+}
+
+// Detail is what the detail view shows of one container.
+type Detail struct {
+	Details    runtime.Details
+	Assessment *collect.Assessment
+	Processes  []Process
+	Sockets    []string // one line per socket, as read from the container's network namespace
+	Mounts     []string // one line per mount: type source -> destination (options)
+	History    []string // what Firebreak did to it: the containment record's log and console acts
+}
+
+// Process is one process of a container's tree.
+type Process struct {
+	PID, PPID int
+	User      string
+	Cmdline   string
+	Depth     int // 0 for the container's init
+}
+
+// PlaybookInfo describes a playbook the console can run.
+type PlaybookInfo struct {
+	Name, Description, Source string // Source: "built-in" or the file
+	Params                    []*playbooks.ParamDecl
+}
+
+// RunRequest is a playbook run the console starts.
+type RunRequest struct {
+	Playbook string
+	Targets  []Item // on one engine
+	Params   map[string]string
+	Case     string // "" for a new case
+	Events   func(playbooks.Event)
+	Approver playbooks.Approver
+}
+
+// Act is one act the console took, journalled with the command line the CLI
+// would run for it.
+type Act struct {
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	Act     string    `json:"act"` // contain, release, run, collect, lift-read-only, ...
+	Target  string    `json:"target,omitempty"`
+	Command string    `json:"command"`          // the equivalent CLI command line
+	Result  string    `json:"result,omitempty"` // done, failed: ..., refused: ...
+}
+
+// CaseSummary is one case in the evidence store.
+type CaseSummary struct {
+	ID        string
+	Runs      int
+	Artifacts int
+	Bytes     int64
+	Updated   time.Time
+}
+
+// Backend is what the console asks of the engines and the store. Every
+// method may block; the console calls them only from commands.
+type Backend interface {
+	// Engines names the connected engines ("docker", "containerd/default").
+	Engines() []string
+	// List lists every container of every engine with what Firebreak
+	// holds of it; used at start and on resync only.
+	List(ctx context.Context) ([]Item, error)
+	// Get reads one container after an engine event (no list call).
+	Get(ctx context.Context, engine, id string) (Item, error)
+	// Watch sends engine events until ctx ends or an engine's stream
+	// fails (then it returns the error and the console resyncs).
+	Watch(ctx context.Context, send func(EngineEvent)) error
+	// Assess triages containers as `firebreak triage` does.
+	Assess(ctx context.Context, items []Item) ([]collect.Assessment, error)
+	// Detail reads what the detail view shows.
+	Detail(ctx context.Context, it Item) (*Detail, error)
+	// Logs streams the container's recent log, following when asked.
+	Logs(ctx context.Context, it Item, tail int, follow bool) (io.ReadCloser, error)
+
+	// Contain and Release act as `firebreak contain` and `release` do
+	// (network cut and freeze); dryRun plans without acting.
+	Contain(ctx context.Context, it Item, dryRun bool) (*contain.Result, error)
+	Release(ctx context.Context, it Item, dryRun bool) (*contain.Result, error)
+	// Playbooks lists the built-in playbooks and the user's.
+	Playbooks() ([]PlaybookInfo, error)
+	// Run runs a playbook as `firebreak run` does.
+	Run(ctx context.Context, r RunRequest) (*playbooks.Report, error)
+
+	// Store is the evidence store (nil with none); it works with no
+	// engine connected.
+	Store() evidence.Store
+	// Cases lists the cases in the store.
+	Cases(ctx context.Context) ([]CaseSummary, error)
+	// Verify verifies a case as `firebreak evidence verify` does.
+	Verify(ctx context.Context, caseID string) (*evidence.Report, error)
+
+	// Journal records an act of the console.
+	Journal(a Act) error
+}

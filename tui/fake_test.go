@@ -1,0 +1,317 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"firebreak/collect"
+	"firebreak/contain"
+	"firebreak/evidence"
+	"firebreak/playbooks"
+	"firebreak/runtime"
+)
+
+// fakeBackend answers the console's calls from memory: for tests of the
+// console's own logic (keys, views, generations), never of an engine's
+// behaviour. Function fields override a call where a test needs to.
+type fakeBackend struct {
+	mu       sync.Mutex
+	items    []Item
+	assess   map[string]collect.Assessment // by Item.Key
+	acts     []Act
+	lists    int // List calls
+	contains []string
+	releases []string
+	runs     []RunRequest
+	store    evidence.Store
+
+	DetailFn func(ctx context.Context, it Item) (*Detail, error)
+	LogsFn   func(ctx context.Context, it Item, tail int, follow bool) (io.ReadCloser, error)
+	CasesFn  func(ctx context.Context) ([]CaseSummary, error)
+	VerifyFn func(ctx context.Context, caseID string) (*evidence.Report, error)
+	RunFn    func(ctx context.Context, r RunRequest) (*playbooks.Report, error)
+	ListFn   func(ctx context.Context) ([]Item, error)
+	WatchFn  func(ctx context.Context, send func(EngineEvent)) error
+	Books    []PlaybookInfo
+}
+
+// fleetOf makes n containers on docker and containerd, a few with findings.
+func fleetOf(n int) *fakeBackend {
+	f := &fakeBackend{assess: map[string]collect.Assessment{}}
+	base := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	for i := range n {
+		engine := "docker"
+		if i%5 == 4 {
+			engine = "containerd/default"
+		}
+		id := fmt.Sprintf("%064x", i+1)
+		it := Item{Engine: engine, Container: runtime.Container{
+			ID: id, Name: fmt.Sprintf("svc-%03d", i), Image: "busybox:test", Created: base.Add(time.Duration(i) * time.Second),
+			State: runtime.StateRunning, Labels: map[string]string{"tier": []string{"web", "db", "cache"}[i%3]},
+		}}
+		f.items = append(f.items, it)
+		a := collect.Assessment{Container: it.Container, Runtime: engine}
+		if i%7 == 0 {
+			a.Findings = []collect.Finding{{ID: "cap-sys_admin", Severity: collect.High, Title: "CAP_SYS_ADMIN granted"}}
+			a.Score = 15 + i%11
+		}
+		f.assess[it.Key()] = a
+	}
+	return f
+}
+
+func (f *fakeBackend) Engines() []string { return []string{"docker", "containerd/default"} }
+
+func (f *fakeBackend) List(ctx context.Context) ([]Item, error) {
+	f.mu.Lock()
+	f.lists++
+	fn := f.ListFn
+	items := append([]Item(nil), f.items...)
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx)
+	}
+	return items, nil
+}
+
+func (f *fakeBackend) Get(ctx context.Context, engine, id string) (Item, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, it := range f.items {
+		if it.Engine == engine && it.ID == id {
+			return it, nil
+		}
+	}
+	return Item{}, &runtime.NotFoundError{Ref: id}
+}
+
+func (f *fakeBackend) Watch(ctx context.Context, send func(EngineEvent)) error {
+	if f.WatchFn != nil {
+		return f.WatchFn(ctx, send)
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *fakeBackend) Assess(ctx context.Context, items []Item) ([]collect.Assessment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []collect.Assessment
+	for _, it := range items {
+		if a, ok := f.assess[it.Key()]; ok {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeBackend) Detail(ctx context.Context, it Item) (*Detail, error) {
+	if f.DetailFn != nil {
+		return f.DetailFn(ctx, it)
+	}
+	return &Detail{Details: runtime.Details{Container: it.Container}}, nil
+}
+
+func (f *fakeBackend) Logs(ctx context.Context, it Item, tail int, follow bool) (io.ReadCloser, error) {
+	if f.LogsFn != nil {
+		return f.LogsFn(ctx, it, tail, follow)
+	}
+	return io.NopCloser(strings.NewReader("")), nil
+}
+
+func (f *fakeBackend) setHeld(key string, rec *contain.Record) {
+	for i := range f.items {
+		if f.items[i].Key() == key {
+			f.items[i].Held = rec
+			if rec != nil {
+				f.items[i].State = runtime.StatePaused
+			} else {
+				f.items[i].State = runtime.StateRunning
+			}
+		}
+	}
+}
+
+func (f *fakeBackend) Contain(ctx context.Context, it Item, dryRun bool) (*contain.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res := &contain.Result{Container: it.Container, DryRun: dryRun, Changes: []contain.Change{
+		{Action: "firewall", Detail: "drop every packet in its network namespace"},
+		{Action: "pause", Detail: "freeze every process"},
+	}}
+	if !dryRun {
+		f.contains = append(f.contains, it.Key())
+		f.setHeld(it.Key(), &contain.Record{Container: it.Container, Phase: "contained", Pause: &contain.PauseHold{}})
+	}
+	return res, nil
+}
+
+func (f *fakeBackend) Release(ctx context.Context, it Item, dryRun bool) (*contain.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !dryRun {
+		f.releases = append(f.releases, it.Key())
+		f.setHeld(it.Key(), nil)
+	}
+	return &contain.Result{Container: it.Container, DryRun: dryRun, Changes: []contain.Change{{Action: "unpause", Detail: "thaw"}}}, nil
+}
+
+func (f *fakeBackend) Playbooks() ([]PlaybookInfo, error) {
+	if f.Books != nil {
+		return f.Books, nil
+	}
+	return []PlaybookInfo{
+		{Name: "evidence-only", Description: "Capture evidence without changing the container.", Source: "builtin"},
+		{Name: "escape-suspected", Description: "Contain, capture, seal.", Source: "builtin",
+			Params: []*playbooks.ParamDecl{{Name: "restore", Type: "bool", Default: false, Description: "offer a restore"}}},
+	}, nil
+}
+
+func (f *fakeBackend) Run(ctx context.Context, r RunRequest) (*playbooks.Report, error) {
+	f.mu.Lock()
+	f.runs = append(f.runs, r)
+	fn := f.RunFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx, r)
+	}
+	return &playbooks.Report{Case: r.Case, Playbook: r.Playbook}, nil
+}
+
+func (f *fakeBackend) Store() evidence.Store { return f.store }
+
+func (f *fakeBackend) Cases(ctx context.Context) ([]CaseSummary, error) {
+	if f.CasesFn != nil {
+		return f.CasesFn(ctx)
+	}
+	return nil, nil
+}
+
+func (f *fakeBackend) Verify(ctx context.Context, caseID string) (*evidence.Report, error) {
+	if f.VerifyFn != nil {
+		return f.VerifyFn(ctx, caseID)
+	}
+	return nil, errors.New("no store")
+}
+
+func (f *fakeBackend) Journal(a Act) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.acts = append(f.acts, a)
+	return nil
+}
+
+// drive runs a command and feeds its messages back into the model until
+// none are left, as the program's loop would (batches are opened; a
+// command that does not answer within a second is dropped: the watcher and
+// the event wait block by design).
+func drive(m *Model, cmd tea.Cmd) {
+	queue := []tea.Cmd{cmd}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		msg := runCmd(c)
+		switch msg := msg.(type) {
+		case nil:
+		case tea.BatchMsg:
+			queue = append(queue, msg...)
+		case spinMsg, rewatchMsg:
+			// time-driven: not part of a synchronous drive
+		default:
+			_, next := m.Update(msg)
+			queue = append(queue, next)
+		}
+	}
+}
+
+// runCmd runs one command with a deadline.
+func runCmd(c tea.Cmd) tea.Msg {
+	ch := make(chan tea.Msg, 1)
+	go func() { ch <- c() }()
+	select {
+	case msg := <-ch:
+		return msg
+	case <-time.After(time.Second):
+		return nil
+	}
+}
+
+// press sends keys to the model, driving what each starts.
+func press(m *Model, keys ...string) {
+	for _, k := range keys {
+		_, cmd := m.Update(keyMsg(k))
+		drive(m, cmd)
+	}
+}
+
+// keyMsg makes the key message a terminal sends for a key name.
+func keyMsg(k string) tea.KeyMsg {
+	switch k {
+	case "enter":
+		return tea.KeyMsg{Type: tea.KeyEnter}
+	case "esc":
+		return tea.KeyMsg{Type: tea.KeyEsc}
+	case "tab":
+		return tea.KeyMsg{Type: tea.KeyTab}
+	case "shift+tab":
+		return tea.KeyMsg{Type: tea.KeyShiftTab}
+	case "up":
+		return tea.KeyMsg{Type: tea.KeyUp}
+	case "down":
+		return tea.KeyMsg{Type: tea.KeyDown}
+	case "left":
+		return tea.KeyMsg{Type: tea.KeyLeft}
+	case "right":
+		return tea.KeyMsg{Type: tea.KeyRight}
+	case "space":
+		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
+	case "backspace":
+		return tea.KeyMsg{Type: tea.KeyBackspace}
+	case "ctrl+c":
+		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	case "ctrl+a":
+		return tea.KeyMsg{Type: tea.KeyCtrlA}
+	case "ctrl+r":
+		return tea.KeyMsg{Type: tea.KeyCtrlR}
+	case "pgdown":
+		return tea.KeyMsg{Type: tea.KeyPgDown}
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+}
+
+// typeText sends each rune of s as a key.
+func typeText(m *Model, s string) {
+	for _, r := range s {
+		if r == ' ' {
+			press(m, "space")
+		} else {
+			press(m, string(r))
+		}
+	}
+}
+
+// started builds a console over b at w x h and runs its start (the list and
+// triage).
+func started(b Backend, w, h int, o Options) *Model {
+	if o.Now == nil {
+		o.Now = func() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) }
+	}
+	if o.Actor == "" {
+		o.Actor = "tester@host"
+	}
+	m := New(b, o)
+	m.noWatch = true
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	drive(m, m.Init())
+	return m
+}

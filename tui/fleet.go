@@ -1,0 +1,615 @@
+package tui
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"firebreak/collect"
+	"firebreak/runtime"
+)
+
+// fleetView lists every container of every engine, ranked by risk. It is
+// built from one list at start (and on resync) and kept current by engine
+// events, each of which reads one container.
+type fleetView struct {
+	rows     map[string]*row // by Item.Key
+	order    []*row          // filtered and sorted
+	dirty    bool
+	cursor   int
+	top      int
+	sortCol  int
+	asc      bool
+	filter   string
+	typing   bool // the filter line has the keys
+	selected map[string]bool
+	loaded   bool
+	loadErr  string
+	height   int // rows shown at the last draw, for paging
+	longest  int // the widest name shown, in cells
+}
+
+// row is one container with its triage.
+type row struct {
+	Item
+	assessed bool
+	score    int
+	sev      collect.Severity
+	finding  string
+	search   string // lower-cased text the filter matches
+}
+
+type listMsg struct {
+	gen   uint64
+	items []Item
+	err   error
+}
+
+type itemMsg struct {
+	gen  uint64
+	key  string
+	item Item
+	err  error
+}
+
+type assessMsg struct {
+	gen uint64
+	as  []collect.Assessment
+	err error
+}
+
+type engineEventMsg struct{ EngineEvent }
+
+type watchEndedMsg struct{ err error }
+
+// rewatchMsg starts the engines' event streams again after a failure.
+type rewatchMsg struct{}
+
+// columns of the fleet, in sort-key order.
+var fleetColumns = []string{"RISK", "NAME", "ENGINE", "STATE", "FIREBREAK", "IMAGE", "ID", "FINDING"}
+
+func newFleetView() *fleetView {
+	return &fleetView{rows: map[string]*row{}, selected: map[string]bool{}}
+}
+
+func (f *fleetView) title() string { return "fleet" }
+
+func (f *fleetView) capturing() bool { return f.typing }
+
+// load lists every engine's containers.
+func (f *fleetView) load(m *Model) tea.Cmd {
+	gen := m.next("list")
+	b := m.b
+	return m.call("list", "listing containers", func(ctx context.Context) tea.Msg {
+		items, err := b.List(ctx)
+		return listMsg{gen: gen, items: items, err: err}
+	})
+}
+
+// assess triages items in the background.
+func (f *fleetView) assess(m *Model, stream string, items []Item) tea.Cmd {
+	if len(items) == 0 {
+		return nil
+	}
+	gen := m.next(stream)
+	b := m.b
+	return func() tea.Msg {
+		as, err := b.Assess(m.ctx, items)
+		return assessMsg{gen: gen, as: as, err: err}
+	}
+}
+
+// watch runs the engines' event streams until the console quits.
+func (m *Model) watch() tea.Cmd {
+	b, ctx, ch := m.b, m.ctx, m.events
+	return func() tea.Msg {
+		err := b.Watch(ctx, func(e EngineEvent) {
+			select {
+			case ch <- e:
+			case <-ctx.Done():
+			}
+		})
+		return watchEndedMsg{err: err}
+	}
+}
+
+// waitEvent delivers the next engine event.
+func (m *Model) waitEvent() tea.Cmd {
+	ch, ctx := m.events, m.ctx
+	return func() tea.Msg {
+		select {
+		case e := <-ch:
+			return engineEventMsg{e}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// watchEnded resyncs after an event stream failed: one list, then watch
+// again.
+func (m *Model) watchEnded(msg watchEndedMsg) tea.Cmd {
+	if m.ctx.Err() != nil {
+		return nil
+	}
+	if msg.err != nil {
+		m.fail("engine events stopped (%v): listed again", msg.err)
+	}
+	return tea.Batch(m.fleet.load(m), tea.Tick(2*time.Second, func(time.Time) tea.Msg { return rewatchMsg{} }))
+}
+
+func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case listMsg:
+		if !m.current("list", msg.gen) {
+			return nil
+		}
+		if msg.err != nil {
+			f.loadErr = msg.err.Error()
+			m.fail("listing containers: %v", msg.err)
+			return nil
+		}
+		f.loaded, f.loadErr = true, ""
+		old := f.rows
+		f.rows = make(map[string]*row, len(msg.items))
+		for _, it := range msg.items {
+			r := &row{Item: it}
+			if o := old[it.Key()]; o != nil && o.assessed {
+				r.assessed, r.score, r.sev, r.finding = true, o.score, o.sev, o.finding
+			}
+			r.index()
+			f.rows[it.Key()] = r
+		}
+		f.dirty = true
+		return f.assess(m, "assess", msg.items)
+	case assessMsg:
+		if msg.err != nil {
+			m.fail("triage: %v", msg.err)
+		}
+		for _, a := range msg.as {
+			key := itemKeyFor(a)
+			if r := f.rows[key]; r != nil {
+				r.assessed, r.score, r.sev = true, a.Score, a.Max()
+				r.finding = ""
+				if len(a.Findings) > 0 {
+					r.finding = a.Findings[0].Title
+				}
+				r.index()
+			}
+		}
+		f.dirty = true
+	case engineEventMsg:
+		key := msg.Engine + "/" + msg.ID
+		if msg.Action == "destroy" {
+			delete(f.rows, key)
+			delete(f.selected, key)
+			m.next("item/" + key) // an answer still on its way is stale
+			f.dirty = true
+			return nil
+		}
+		gen := m.next("item/" + key)
+		b := m.b
+		return func() tea.Msg {
+			it, err := b.Get(m.ctx, msg.Engine, msg.ID)
+			return itemMsg{gen: gen, key: key, item: it, err: err}
+		}
+	case itemMsg:
+		if !m.current("item/"+msg.key, msg.gen) {
+			return nil
+		}
+		if msg.err != nil {
+			if runtime.IsNotFound(msg.err) {
+				delete(f.rows, msg.key)
+				f.dirty = true
+			}
+			return nil
+		}
+		r := f.rows[msg.key]
+		if r == nil {
+			r = &row{}
+			f.rows[msg.key] = r
+		}
+		r.Item = msg.item
+		r.index()
+		f.dirty = true
+		return f.assess(m, "assess/"+msg.key, []Item{msg.item})
+	case tea.KeyMsg:
+		return f.key(m, msg)
+	case tea.MouseMsg:
+		if msg.Action == tea.MouseActionPress {
+			switch msg.Button {
+			case tea.MouseButtonWheelUp:
+				f.move(-3)
+			case tea.MouseButtonWheelDown:
+				f.move(3)
+			case tea.MouseButtonLeft:
+				f.move(f.top + msg.Y - 3 - f.cursor)
+			}
+		}
+	}
+	return nil
+}
+
+func itemKeyFor(a collect.Assessment) string {
+	return a.Runtime + "/" + a.Container.ID
+}
+
+// index makes the text the filter looks in.
+func (r *row) index() {
+	var b strings.Builder
+	for _, s := range []string{r.Name, r.ID, r.Image, r.Engine, string(r.State), r.finding, string(r.sev), r.firebreak()} {
+		b.WriteString(strings.ToLower(s))
+		b.WriteByte(0)
+	}
+	for k, v := range r.Labels {
+		b.WriteString(strings.ToLower(k + "=" + v))
+		b.WriteByte(0)
+	}
+	r.search = b.String()
+}
+
+// firebreak is what Firebreak has done to the container, in a word or two.
+func (r *row) firebreak() string {
+	var parts []string
+	if h := r.Held; h != nil {
+		switch {
+		case h.Phase == "contained" && h.Pause != nil:
+			parts = append(parts, "contained+frozen")
+		case h.Phase != "":
+			parts = append(parts, h.Phase)
+		}
+		if h.Case != "" {
+			parts = append(parts, "case")
+		}
+	}
+	if r.Labels["io.firebreak.snapshot"] != "" {
+		parts = append(parts, "restored")
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ",")
+}
+
+// visible rebuilds the filtered, sorted order when something changed.
+func (f *fleetView) visible() []*row {
+	if !f.dirty && f.order != nil {
+		return f.order
+	}
+	f.dirty = false
+	var cur string
+	if f.cursor < len(f.order) {
+		cur = f.order[f.cursor].Key()
+	}
+	f.order = f.order[:0]
+	terms := strings.Fields(strings.ToLower(f.filter))
+	for _, r := range f.rows {
+		if matches(r.search, terms) {
+			f.order = append(f.order, r)
+		}
+	}
+	col, asc := f.sortCol, f.asc
+	slices.SortFunc(f.order, func(a, b *row) int {
+		c := compareRows(a, b, col)
+		if !asc {
+			c = -c
+		}
+		if c == 0 {
+			c = cmp.Compare(a.Name, b.Name)
+			if c == 0 {
+				c = cmp.Compare(a.Key(), b.Key())
+			}
+		}
+		return c
+	})
+	f.cursor, f.longest = 0, 0
+	for i, r := range f.order {
+		if r.Key() == cur {
+			f.cursor = i
+		}
+		f.longest = max(f.longest, Width(Inert(r.Ref())))
+	}
+	return f.order
+}
+
+func matches(s string, terms []string) bool {
+	for _, t := range terms {
+		if !strings.Contains(s, t) {
+			return false
+		}
+	}
+	return true
+}
+
+func compareRows(a, b *row, col int) int {
+	switch fleetColumns[col] {
+	case "RISK":
+		return cmp.Compare(a.score, b.score)
+	case "NAME":
+		return cmp.Compare(a.Name, b.Name)
+	case "ENGINE":
+		return cmp.Compare(a.Engine, b.Engine)
+	case "STATE":
+		return cmp.Compare(a.State, b.State)
+	case "FIREBREAK":
+		return cmp.Compare(a.firebreak(), b.firebreak())
+	case "IMAGE":
+		return cmp.Compare(a.Image, b.Image)
+	case "ID":
+		return cmp.Compare(a.ID, b.ID)
+	case "FINDING":
+		return cmp.Compare(a.finding, b.finding)
+	}
+	return 0
+}
+
+// targets are the selected rows, or the one under the cursor.
+func (f *fleetView) targets() []Item {
+	var out []Item
+	for _, r := range f.visible() {
+		if f.selected[r.Key()] {
+			out = append(out, r.Item)
+		}
+	}
+	if len(out) == 0 {
+		if r := f.current(); r != nil {
+			out = append(out, r.Item)
+		}
+	}
+	return out
+}
+
+func (f *fleetView) current() *row {
+	rows := f.visible()
+	if f.cursor >= 0 && f.cursor < len(rows) {
+		return rows[f.cursor]
+	}
+	return nil
+}
+
+func (f *fleetView) move(d int) {
+	n := len(f.visible())
+	f.cursor = max(0, min(n-1, f.cursor+d))
+}
+
+func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
+	if f.typing {
+		switch k.Type {
+		case tea.KeyEsc:
+			f.typing, f.filter, f.dirty = false, "", true
+		case tea.KeyEnter:
+			f.typing = false
+		case tea.KeyBackspace:
+			if r := []rune(f.filter); len(r) > 0 {
+				f.filter, f.dirty = string(r[:len(r)-1]), true
+			}
+		case tea.KeySpace:
+			f.filter, f.dirty = f.filter+" ", true
+		case tea.KeyRunes:
+			f.filter, f.dirty = f.filter+string(k.Runes), true
+		case tea.KeyUp, tea.KeyDown:
+			f.typing = false
+			return f.key(m, k)
+		}
+		return nil
+	}
+	switch k.String() {
+	case "/":
+		f.typing = true
+	case "esc":
+		if f.filter != "" {
+			f.filter, f.dirty = "", true
+		} else if len(f.selected) > 0 {
+			clear(f.selected)
+		}
+	case "up", "k":
+		f.move(-1)
+	case "down", "j":
+		f.move(1)
+	case "pgup", "ctrl+b":
+		f.move(-max(1, f.height-1))
+	case "pgdown", "ctrl+f":
+		f.move(max(1, f.height-1))
+	case "home", "g":
+		f.cursor = 0
+	case "end", "G":
+		f.move(len(f.visible()))
+	case "s":
+		f.sortCol, f.dirty = (f.sortCol+1)%len(fleetColumns), true
+		f.asc = fleetColumns[f.sortCol] != "RISK"
+		m.notify("sorted by %s", strings.ToLower(fleetColumns[f.sortCol]))
+	case "S":
+		f.asc, f.dirty = !f.asc, true
+	case " ", "space":
+		if r := f.current(); r != nil {
+			if f.selected[r.Key()] {
+				delete(f.selected, r.Key())
+			} else {
+				f.selected[r.Key()] = true
+			}
+			f.move(1)
+		}
+	case "ctrl+a":
+		for _, r := range f.visible() {
+			f.selected[r.Key()] = true
+		}
+	case "ctrl+r":
+		return f.load(m)
+	case "enter":
+		if r := f.current(); r != nil {
+			m.active = screenDetail
+			return m.detail.open(m, r.Item)
+		}
+	case "c":
+		return m.containDialog(f.targets())
+	case "r":
+		return m.releaseDialog(f.targets())
+	case "p":
+		return m.runs.pick(m, f.targets())
+	}
+	return nil
+}
+
+func (f *fleetView) keys() []keyHelp {
+	return []keyHelp{
+		{"↑↓ j k, pgup pgdn, g G", "move"},
+		{"/", "filter as you type (name, image, label, finding); enter keeps, esc clears"},
+		{"s / S", "sort by the next column / reverse"},
+		{"space, ctrl+a", "select / select all shown (acts take the selection)"},
+		{"enter", "detail view"},
+		{"c", "contain (cut network, freeze) — asks first"},
+		{"r", "release — asks first"},
+		{"p", "run a playbook on the selection"},
+		{"ctrl+r", "list again (resync)"},
+	}
+}
+
+// widths of the fleet's columns for a screen w cells wide, names up to
+// longest cells; a column that does not fit is dropped (0), and the name
+// column grows into the finding's room down to 24 cells of it.
+func fleetWidths(w, longest int) map[string]int {
+	ws := map[string]int{"RISK": 5, "NAME": 20, "ENGINE": 10, "STATE": 7, "FIREBREAK": 16}
+	used := 2 + 5 + 20 + 10 + 7 + 16 + 5
+	if w >= 100 {
+		ws["ID"] = 12
+		used += 13
+	}
+	if w >= 120 {
+		ws["IMAGE"] = 24
+		used += 25
+	}
+	if w < 80 {
+		ws["ENGINE"], used = 0, used-11
+	}
+	ws["FINDING"] = max(0, w-used-1)
+	if grow := min(longest-ws["NAME"], ws["FINDING"]-24, 40); grow > 0 {
+		ws["NAME"] += grow
+		ws["FINDING"] -= grow
+	}
+	return ws
+}
+
+func (f *fleetView) view(m *Model, w, h int) string {
+	rows := f.visible()
+	var b strings.Builder
+	// the filter line
+	switch {
+	case f.typing:
+		b.WriteString("/" + Cut(f.filter, w-3) + "▏")
+	case f.filter != "":
+		b.WriteString(m.st.dim.Render("filter: ") + Cut(f.filter, w-30) + m.st.dim.Render(fmt.Sprintf("  (%d of %d; esc clears)", len(rows), len(f.rows))))
+	default:
+		sel := ""
+		if len(f.selected) > 0 {
+			sel = fmt.Sprintf(", %d selected", len(f.selected))
+		}
+		b.WriteString(m.st.dim.Render(fmt.Sprintf("%d containers%s · sorted by %s · / filters · ? help", len(f.rows), sel, strings.ToLower(fleetColumns[f.sortCol]))))
+	}
+	b.WriteString("\n")
+	ws := fleetWidths(w, f.longest)
+	order := []string{"RISK", "NAME", "ENGINE", "ID", "IMAGE", "STATE", "FIREBREAK", "FINDING"}
+	var head strings.Builder
+	head.WriteString("  ")
+	for _, c := range order {
+		if ws[c] > 0 {
+			label := c
+			if c == fleetColumns[f.sortCol] {
+				label += map[bool]string{true: "↑", false: "↓"}[f.asc]
+			}
+			head.WriteString(Fit(label, ws[c]) + " ")
+		}
+	}
+	b.WriteString(m.st.head.Render(head.String()) + "\n")
+	bodyH := max(1, h-2)
+	f.height = bodyH
+	if !f.loaded && len(rows) == 0 {
+		if f.loadErr != "" {
+			b.WriteString(m.st.bad.Render(Cut("cannot list containers: "+f.loadErr, w)) + "\n")
+			b.WriteString(m.st.dim.Render("ctrl+r lists again"))
+		} else {
+			b.WriteString(m.st.dim.Render("listing containers…"))
+		}
+		return b.String()
+	}
+	if len(rows) == 0 {
+		b.WriteString(m.st.dim.Render("no container matches"))
+		return b.String()
+	}
+	if f.cursor < f.top {
+		f.top = f.cursor
+	}
+	if f.cursor >= f.top+bodyH {
+		f.top = f.cursor - bodyH + 1
+	}
+	f.top = max(0, min(f.top, len(rows)-bodyH))
+	for i := f.top; i < len(rows) && i < f.top+bodyH; i++ {
+		r := rows[i]
+		var line strings.Builder
+		// the cursor and the selection are marked in text too, for
+		// terminals without colour or reverse video (NO_COLOR)
+		if i == f.cursor {
+			line.WriteString(">")
+		} else {
+			line.WriteString(" ")
+		}
+		if f.selected[r.Key()] {
+			line.WriteString("✓")
+		} else {
+			line.WriteString(" ")
+		}
+		for _, c := range order {
+			if ws[c] == 0 {
+				continue
+			}
+			line.WriteString(Fit(r.cell(c), ws[c]) + " ")
+		}
+		s := line.String()
+		switch {
+		case i == f.cursor:
+			s = m.st.sel.Render(s)
+		case r.Held != nil:
+			s = m.st.warn.Render(s)
+		case r.sev == collect.Critical || r.sev == collect.High:
+			s = m.st.bad.Render(s)
+		}
+		b.WriteString(s)
+		if i < len(rows)-1 && i < f.top+bodyH-1 {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func (r *row) cell(col string) string {
+	switch col {
+	case "RISK":
+		if !r.assessed {
+			return "…"
+		}
+		return strconv.Itoa(r.score)
+	case "NAME":
+		return r.Ref()
+	case "ENGINE":
+		return r.Engine
+	case "ID":
+		return r.ShortID()
+	case "IMAGE":
+		return r.Image
+	case "STATE":
+		return string(r.State)
+	case "FIREBREAK":
+		return r.firebreak()
+	case "FINDING":
+		if r.finding == "" && r.assessed {
+			return "-"
+		}
+		return r.finding
+	}
+	return ""
+}

@@ -1,0 +1,387 @@
+package tui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"firebreak/collect"
+	"firebreak/contain"
+	"firebreak/evidence"
+	"firebreak/internal/app"
+	"firebreak/playbooks"
+	"firebreak/runtime"
+)
+
+// Sessions is the console's real Backend: one case session per connected
+// engine, each called the way the CLI's verbs call it.
+type Sessions struct {
+	engines  []engineSession
+	opts     app.Options
+	store    evidence.Store
+	storeErr error
+	keys     []evidence.TrustedKey
+	procRoot string
+
+	jmu sync.Mutex
+}
+
+type engineSession struct {
+	name string // "docker" or "containerd/NAMESPACE"
+	s    *app.Session
+}
+
+// NewSessions builds the backend over open sessions (none: offline, the
+// store only). The store is the sessions' evidence store, or opened
+// read-only from o.Store when there is no session.
+func NewSessions(o app.Options, ss ...*app.Session) *Sessions {
+	b := &Sessions{opts: o, procRoot: "/proc"}
+	for _, s := range ss {
+		name := s.Runtime().Name()
+		if name == "containerd" {
+			name += "/" + s.Options().Engine.Namespace
+		}
+		b.engines = append(b.engines, engineSession{name: name, s: s})
+	}
+	if len(ss) > 0 {
+		if ev, err := ss[0].Evidence(); err == nil {
+			b.store = ev.Store
+		} else {
+			b.storeErr = err
+		}
+	}
+	if b.store == nil {
+		so := o.Store
+		so.ReadOnly = true
+		b.store, b.storeErr = app.OpenStore(so)
+	}
+	if k, err := evidence.LoadPublicKey(o.Store.KeyDir); err == nil {
+		b.keys = []evidence.TrustedKey{{Key: k, Source: "signing.pub in the key directory " + o.Store.KeyDir}}
+	}
+	return b
+}
+
+// Close closes every session.
+func (b *Sessions) Close() error {
+	var errs []error
+	for _, e := range b.engines {
+		errs = append(errs, e.s.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Sessions) Engines() []string {
+	var out []string
+	for _, e := range b.engines {
+		out = append(out, e.name)
+	}
+	return out
+}
+
+func (b *Sessions) engine(name string) (*app.Session, error) {
+	for _, e := range b.engines {
+		if e.name == name {
+			return e.s, nil
+		}
+	}
+	return nil, fmt.Errorf("engine %s is not connected", name)
+}
+
+// held is what Firebreak holds on one engine, by container ID.
+func held(s *app.Session) map[string]*contain.Record {
+	out := map[string]*contain.Record{}
+	c, err := s.Containment()
+	if err != nil {
+		return out
+	}
+	recs, err := c.Held()
+	if err != nil {
+		return out
+	}
+	for _, r := range recs {
+		out[r.Container.ID] = r
+	}
+	return out
+}
+
+func heldFor(recs map[string]*contain.Record, c runtime.Container) *contain.Record {
+	if r := recs[c.ID]; r != nil && r.Container.Created.Unix() == c.Created.Unix() {
+		return r
+	}
+	return nil
+}
+
+func (b *Sessions) List(ctx context.Context) ([]Item, error) {
+	var out []Item
+	var errs []error
+	for _, e := range b.engines {
+		list, err := e.s.Runtime().List(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.name, err))
+			continue
+		}
+		recs := held(e.s)
+		for _, c := range list {
+			out = append(out, Item{Engine: e.name, Container: c, Held: heldFor(recs, c)})
+		}
+	}
+	if len(out) == 0 && len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, errors.Join(errs...)
+}
+
+func (b *Sessions) Get(ctx context.Context, engine, id string) (Item, error) {
+	s, err := b.engine(engine)
+	if err != nil {
+		return Item{}, err
+	}
+	d, err := s.Runtime().Inspect(ctx, id)
+	if err != nil {
+		return Item{}, err
+	}
+	return Item{Engine: engine, Container: d.Container, Held: heldFor(held(s), d.Container)}, nil
+}
+
+// Watch runs every engine's event stream; an engine that cannot report
+// events sends none (the console then lists on resync only).
+func (b *Sessions) Watch(ctx context.Context, send func(EngineEvent)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(b.engines))
+	n := 0
+	for _, e := range b.engines {
+		w, ok := e.s.Runtime().(runtime.Watcher)
+		if !ok {
+			continue
+		}
+		n++
+		go func() {
+			errc <- w.Watch(ctx, func(ev runtime.Event) {
+				send(EngineEvent{Engine: e.name, ID: ev.ID, Action: ev.Action, Time: ev.Time})
+			})
+		}()
+	}
+	if n == 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	err := <-errc // the first stream to end ends them all: the console lists again
+	return err
+}
+
+func (b *Sessions) Assess(ctx context.Context, items []Item) ([]collect.Assessment, error) {
+	by := map[string][]runtime.Container{}
+	for _, it := range items {
+		by[it.Engine] = append(by[it.Engine], it.Container)
+	}
+	var out []collect.Assessment
+	var errs []error
+	for name, cs := range by {
+		s, err := b.engine(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		as, err := collect.AssessAll(ctx, s.Runtime(), b.procRoot, cs, 8)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for i := range as {
+			as[i].Runtime = name // the console's engine name, with the namespace
+		}
+		out = append(out, as...)
+	}
+	return out, errors.Join(errs...)
+}
+
+// resolve reads the container again by its full ID, as the CLI resolves a
+// target before it acts (act re-checks ID and creation time).
+func (b *Sessions) resolve(ctx context.Context, it Item, act bool) (*app.Session, runtime.Container, error) {
+	s, err := b.engine(it.Engine)
+	if err != nil {
+		return nil, runtime.Container{}, err
+	}
+	ts, err := s.Resolve(ctx, app.Selection{Refs: []string{it.ID}, Act: act})
+	if err != nil {
+		return nil, runtime.Container{}, err
+	}
+	// engines list creation times to the second and inspect them to the
+	// nanosecond: compare seconds, as the containment records do
+	if !it.Created.IsZero() && ts[0].Created.Unix() != it.Created.Unix() {
+		return nil, runtime.Container{}, fmt.Errorf("%s was replaced by another container of the same ID since it was listed: list again (ctrl+r)", it.Ref())
+	}
+	return s, ts[0], nil
+}
+
+func (b *Sessions) Contain(ctx context.Context, it Item, dryRun bool) (*contain.Result, error) {
+	s, t, err := b.resolve(ctx, it, !dryRun)
+	if err != nil {
+		return nil, err
+	}
+	o := contain.DefaultOptions()
+	o.DryRun = dryRun
+	return s.Contain(ctx, t, o)
+}
+
+func (b *Sessions) Release(ctx context.Context, it Item, dryRun bool) (*contain.Result, error) {
+	s, t, err := b.resolve(ctx, it, !dryRun)
+	if err != nil {
+		return nil, err
+	}
+	return s.Release(ctx, t, dryRun)
+}
+
+func (b *Sessions) Playbooks() ([]PlaybookInfo, error) {
+	reg := app.NewRegistry()
+	ents, err := playbooks.Library{Dirs: b.opts.PlaybookDirs}.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []PlaybookInfo
+	for _, e := range ents {
+		pb, err := app.LoadPlaybook(b.opts.PlaybookDirs, e.Name, reg)
+		if err != nil {
+			out = append(out, PlaybookInfo{Name: e.Name, Source: e.Source, Description: "(not valid: " + firstLine(err.Error()) + ")"})
+			continue
+		}
+		out = append(out, PlaybookInfo{Name: pb.Name, Description: pb.Description, Source: e.Source, Params: pb.Params})
+	}
+	return out, nil
+}
+
+func (b *Sessions) Run(ctx context.Context, r RunRequest) (*playbooks.Report, error) {
+	if len(r.Targets) == 0 {
+		return nil, errors.New("no targets")
+	}
+	s, err := b.engine(r.Targets[0].Engine)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := s.LoadPlaybook(r.Playbook)
+	if err != nil {
+		return nil, err
+	}
+	var targets []runtime.Container
+	for _, it := range r.Targets {
+		_, t, err := b.resolve(ctx, it, true)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, t)
+	}
+	rep, err := s.Run(ctx, app.RunSpec{Case: r.Case, Playbook: pb, Targets: targets, Params: r.Params, Events: r.Events, Approver: r.Approver})
+	if err == nil {
+		err = reportError(rep)
+	}
+	return rep, err
+}
+
+// reportError is the run's failure as `firebreak run` counts it: a step of
+// a target that failed, was refused or was not approved.
+func reportError(rep *playbooks.Report) error {
+	if rep == nil {
+		return nil
+	}
+	var bad []string
+	for _, t := range rep.Targets {
+		for _, s := range t.Steps {
+			switch s.Status {
+			case playbooks.StatusFailed, playbooks.StatusRefused, playbooks.StatusApprovalMissing:
+				msg := t.Container.Name + ": step " + s.ID + " " + string(s.Status)
+				if s.Error != "" {
+					msg += ": " + s.Error
+				}
+				bad = append(bad, msg)
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(bad, "\n"))
+}
+
+func (b *Sessions) Store() evidence.Store { return b.store }
+
+func (b *Sessions) Cases(ctx context.Context) ([]CaseSummary, error) {
+	if b.store == nil {
+		return nil, b.storeErr
+	}
+	objs, err := b.store.List(ctx, "cases/")
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*CaseSummary{}
+	var ids []string
+	for _, ob := range objs {
+		rest := strings.TrimPrefix(ob.Key, "cases/")
+		id, key, _ := strings.Cut(rest, "/")
+		c := by[id]
+		if c == nil {
+			c = &CaseSummary{ID: id}
+			by[id] = c
+			ids = append(ids, id)
+		}
+		c.Bytes += ob.Size
+		if ob.Modified.After(c.Updated) {
+			c.Updated = ob.Modified
+		}
+		if strings.HasSuffix(key, "/manifest.json") {
+			c.Runs++
+		} else if !strings.HasSuffix(key, "/manifest.sig") {
+			c.Artifacts++
+		}
+	}
+	out := make([]CaseSummary, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, *by[id])
+	}
+	slices.SortFunc(out, func(a, b CaseSummary) int { return b.Updated.Compare(a.Updated) })
+	return out, nil
+}
+
+func (b *Sessions) Verify(ctx context.Context, caseID string) (*evidence.Report, error) {
+	if b.store == nil {
+		return nil, b.storeErr
+	}
+	if len(b.keys) == 0 {
+		return nil, fmt.Errorf("no trusted key: signing.pub is not in %s", b.opts.Store.KeyDir)
+	}
+	return evidence.VerifyCase(ctx, b.store, caseID, evidence.VerifyOptions{Keys: b.keys})
+}
+
+// Journal appends the act to <state>/console/journal.jsonl, one JSON object
+// per line, synced before it returns.
+func (b *Sessions) Journal(a Act) error {
+	b.jmu.Lock()
+	defer b.jmu.Unlock()
+	dir := filepath.Join(b.opts.StateDir, "console")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "journal.jsonl"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	line, err := json.Marshal(a)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
