@@ -269,6 +269,26 @@ func readCapped(path string, max int64) ([]byte, int64, error) {
 // and the init's descendants wherever they are. Each is compared with the
 // init, and differences are listed in Outside.
 func (p *procReader) processTree(initPID int) ([]*Process, error) {
+	procs, err := p.members(initPID)
+	if err != nil {
+		return nil, err
+	}
+	for _, pr := range procs {
+		p.details(pr)
+	}
+	return procs, nil
+}
+
+// Members lists a container's processes as a capture's process tree takes
+// them, each with its Reason and what differs from the init (Outside), from
+// /proc/PID/stat, ns/ and cgroup alone: no command line, executable, open
+// files or environment is read. For views that refresh often (the console).
+func Members(procRoot string, initPID int) ([]*Process, error) {
+	return newProcReader(procRoot).members(initPID)
+}
+
+// members is the membership half of processTree.
+func (p *procReader) members(initPID int) ([]*Process, error) {
 	init, err := p.basic(initPID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the container's init (pid %d): %w", initPID, err)
@@ -355,7 +375,6 @@ func (p *procReader) processTree(initPID int) ([]*Process, error) {
 				}
 			}
 		}
-		p.details(pr)
 		out = append(out, pr)
 	}
 	return out, nil

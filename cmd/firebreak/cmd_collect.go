@@ -247,50 +247,39 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 	}
 	defer s.Close()
 	targets := make([]runtime.Container, len(refs)) // one per reference, as named
-	names := make([]string, len(refs))
 	for i, ref := range refs {
 		if targets[i], err = s.ResolveOne(ctx, ref); err != nil {
 			return err
 		}
-		names[i] = targets[i].Name
-		if names[i] == "" {
-			names[i] = targets[i].ID
-		}
-	}
-	ev, err := s.Evidence()
-	if err != nil {
-		return err
-	}
-	if err := s.Preflight(ctx); err != nil {
-		return err
-	}
-	run, err := evidence.OpenRunWith(ctx, ev.Sink, ev.Signer, s.CaseInfo(caseID, "", names), evidence.RunOptions{
-		Waiting: func(holder string) {
-			fmt.Fprintf(d.stderr, "firebreak: case %s is in use on this host (%s): waiting for that run to finish (Ctrl-C stops)\n", caseID, safe(holder))
-		},
-	})
-	if err != nil {
-		return err
 	}
 	var prog *progress
 	if g.Output == "text" && isTerminal(d.stderr) {
 		prog = &progress{w: d.rawStderr, start: time.Now()}
 		opts.Progress = prog.update
 	}
+	got, err := s.Collect(ctx, app.CollectSpec{Case: caseID, Targets: targets, Options: opts,
+		Waiting: func(holder string) {
+			fmt.Fprintf(d.stderr, "firebreak: case %s is in use on this host (%s): waiting for that run to finish (Ctrl-C stops)\n", caseID, safe(holder))
+		}})
+	prog.done()
+	if err != nil {
+		return err
+	}
+	ev, err := s.Evidence()
+	if err != nil {
+		return err
+	}
 	var errs []error
-	results := make([]*collect.Result, len(targets))
-	failures := make([]error, len(targets))
-	for i, t := range targets {
-		results[i], failures[i] = collect.Collect(ctx, s.Runtime(), run, t, opts)
-		if failures[i] != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", refs[i], failures[i]))
+	for i, f := range got.Failures {
+		if f != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", refs[i], f))
 		}
 	}
-	prog.done()
-	m, ferr := run.Finish(ctx)
+	m, ferr := got.Manifest, got.FinishErr
 	if ferr != nil {
-		errs = append(errs, fmt.Errorf("finishing case %s: %w", caseID, ferr))
+		errs = append(errs, ferr)
 	}
+	results, failures := got.Results, got.Failures
 	head := ""
 	if ferr == nil {
 		head = m.CustodyHead
