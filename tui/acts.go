@@ -76,15 +76,7 @@ func (m *Model) releaseDialog(targets []Item) tea.Cmd {
 }
 
 func (m *Model) actDialog(verb, label string, targets []Item, fn func(context.Context, Item, bool) (*contain.Result, error)) tea.Cmd {
-	if len(targets) == 0 {
-		m.notify("no container to %s", verb)
-		return nil
-	}
-	if m.refuseIfReadOnly(verb) {
-		return nil
-	}
-	if m.opts.Offline {
-		m.fail("offline: no engine to %s on", verb)
+	if !m.canAct(verb, targets) {
 		return nil
 	}
 	var cmds []string

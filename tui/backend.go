@@ -16,6 +16,7 @@ import (
 	"firebreak/contain"
 	"firebreak/evidence"
 	"firebreak/playbooks"
+	"firebreak/recover"
 	"firebreak/runtime"
 )
 
@@ -91,6 +92,15 @@ type Act struct {
 	Result  string    `json:"result,omitempty"` // done, failed: ..., refused: ...
 }
 
+// Captured is what a capture left in its case.
+type Captured struct {
+	Case      string
+	Artifacts int
+	Failed    []string // "NAME: why", one per target that failed
+	Head      string   // the case's custody head after the run ("" when it could not be finished)
+	Pending   string   // evidence still in the spool, not yet in the store ("" when none)
+}
+
 // CaseSummary is one case in the evidence store.
 type CaseSummary struct {
 	ID        string
@@ -124,10 +134,24 @@ type Backend interface {
 	// (network cut and freeze); dryRun plans without acting.
 	Contain(ctx context.Context, it Item, dryRun bool) (*contain.Result, error)
 	Release(ctx context.Context, it Item, dryRun bool) (*contain.Result, error)
+	// Collect captures the containers' evidence (one engine) into a case as
+	// `firebreak collect` does, without changing them.
+	Collect(ctx context.Context, items []Item, caseID string) (*Captured, error)
+	// Backup snapshots a container's configuration and named volumes as
+	// `firebreak backup` does.
+	Backup(ctx context.Context, it Item) (*recover.Snapshot, error)
+	// Recover plans (dryRun) or carries out a recover of the container's
+	// name from a snapshot ("latest" or an ID) as `firebreak recover` does.
+	Recover(ctx context.Context, it Item, caseID, from string, dryRun bool) (*recover.Recovery, error)
 	// Playbooks lists the built-in playbooks and the user's.
 	Playbooks() ([]PlaybookInfo, error)
 	// Run runs a playbook as `firebreak run` does.
 	Run(ctx context.Context, r RunRequest) (*playbooks.Report, error)
+
+	// Marks says, by full container ID, what the store holds of each
+	// container: "evidence" (a capture in some case), "backup" (a
+	// snapshot).
+	Marks(ctx context.Context) (map[string][]string, error)
 
 	// Store is the evidence store (nil with none); it works with no
 	// engine connected.

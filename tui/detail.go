@@ -112,6 +112,7 @@ func (v *detailView) keys() []keyHelp {
 		{"c", "contain this container — asks first"},
 		{"r", "release it — asks first"},
 		{"p", "run a playbook on it"},
+		{"e b u", "capture evidence, back up, recover (each asks first)"},
 		{"ctrl+r", "read it again"},
 		{"esc", "back to the fleet (stops following)"},
 	}
@@ -324,6 +325,12 @@ func (v *detailView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 		return m.releaseDialog([]Item{v.item})
 	case "p":
 		return m.runs.pick(m, []Item{v.item})
+	case "e":
+		return m.collectDialog([]Item{v.item})
+	case "b":
+		return m.backupDialog([]Item{v.item})
+	case "u":
+		return m.recoverDialog([]Item{v.item})
 	case "ctrl+r":
 		cmds := []tea.Cmd{v.load(m)}
 		if !v.following {

@@ -281,15 +281,7 @@ func (v *evidenceView) update(m *Model, msg tea.Msg) tea.Cmd {
 		if m.active != screenEvidence {
 			return nil
 		}
-		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && !v.capturing() {
-			// Keys typed faster than they are read arrive as one message
-			// ("jj"): each is a key of its own.
-			var cmds []tea.Cmd
-			for _, r := range msg.Runes {
-				cmds = append(cmds, v.key(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}}))
-			}
-			return tea.Batch(cmds...)
-		}
+		// (the console splits runes read together into keys of their own)
 		return v.key(m, msg)
 	case tea.MouseMsg:
 		if m.active != screenEvidence || msg.Action != tea.MouseActionPress {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"firebreak/contain"
 	"firebreak/evidence"
 	"firebreak/playbooks"
+	"firebreak/recover"
 	"firebreak/runtime"
 )
 
@@ -30,6 +32,9 @@ type fakeBackend struct {
 	contains []string
 	releases []string
 	runs     []RunRequest
+	collects []string
+	backups  []string
+	recovers []string
 	store    evidence.Store
 
 	DetailFn func(ctx context.Context, it Item) (*Detail, error)
@@ -163,6 +168,35 @@ func (f *fakeBackend) Release(ctx context.Context, it Item, dryRun bool) (*conta
 	return &contain.Result{Container: it.Container, DryRun: dryRun, Changes: []contain.Change{{Action: "unpause", Detail: "thaw"}}}, nil
 }
 
+func (f *fakeBackend) Collect(ctx context.Context, items []Item, caseID string) (*Captured, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.collects = append(f.collects, caseID)
+	return &Captured{Case: caseID, Artifacts: 12 * len(items)}, nil
+}
+
+func (f *fakeBackend) Backup(ctx context.Context, it Item) (*recover.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.backups = append(f.backups, it.Key())
+	return &recover.Snapshot{ID: "snap-1", Container: it.Container, Totals: recover.Totals{Files: 3, NewChunks: 2}}, nil
+}
+
+func (f *fakeBackend) Recover(ctx context.Context, it Item, caseID, from string, dryRun bool) (*recover.Recovery, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec := &recover.Recovery{Snapshot: "snap-1", DryRun: dryRun, Container: it.Container, Steps: []recover.Step{
+		{Action: "verify", Detail: "snapshot snap-1: 3 files"}, {Action: "rename", Detail: it.Name + " -> " + it.Name + ".suspect-" + caseID},
+		{Action: "create", Detail: "from the snapshot's configuration"}, {Action: "start", Detail: "and wait until healthy"}}}
+	if !dryRun {
+		if from != "snap-1" {
+			return nil, fmt.Errorf("recover from %q, want the planned snap-1", from)
+		}
+		f.recovers = append(f.recovers, it.Key())
+	}
+	return rec, nil
+}
+
 func (f *fakeBackend) Playbooks() ([]PlaybookInfo, error) {
 	if f.Books != nil {
 		return f.Books, nil
@@ -186,6 +220,23 @@ func (f *fakeBackend) Run(ctx context.Context, r RunRequest) (*playbooks.Report,
 }
 
 func (f *fakeBackend) Store() evidence.Store { return f.store }
+
+func (f *fakeBackend) Marks(ctx context.Context) (map[string][]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]string{}
+	for _, it := range f.items {
+		for _, k := range f.collects {
+			if strings.Contains(k, it.ID) {
+				out[it.ID] = append(out[it.ID], "evidence")
+			}
+		}
+		if slices.Contains(f.backups, it.Key()) {
+			out[it.ID] = append(out[it.ID], "backup")
+		}
+	}
+	return out, nil
+}
 
 func (f *fakeBackend) Cases(ctx context.Context) ([]CaseSummary, error) {
 	if f.CasesFn != nil {

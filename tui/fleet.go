@@ -31,8 +31,9 @@ type fleetView struct {
 	selected map[string]bool
 	loaded   bool
 	loadErr  string
-	height   int // rows shown at the last draw, for paging
-	longest  int // the widest name shown, in cells
+	height   int                 // rows shown at the last draw, for paging
+	longest  int                 // the widest name shown, in cells
+	marks    map[string][]string // what the store holds of each container, by ID
 }
 
 // row is one container with its triage.
@@ -42,7 +43,8 @@ type row struct {
 	score    int
 	sev      collect.Severity
 	finding  string
-	search   string // lower-cased text the filter matches
+	marks    []string // what the store holds of it: evidence, backup
+	search   string   // lower-cased text the filter matches
 }
 
 type listMsg struct {
@@ -62,6 +64,12 @@ type assessMsg struct {
 	gen uint64
 	as  []collect.Assessment
 	err error
+}
+
+type marksMsg struct {
+	gen   uint64
+	marks map[string][]string
+	err   error
 }
 
 type engineEventMsg struct{ EngineEvent }
@@ -90,6 +98,20 @@ func (f *fleetView) load(m *Model) tea.Cmd {
 		items, err := b.List(ctx)
 		return listMsg{gen: gen, items: items, err: err}
 	})
+}
+
+// loadMarks reads what the store holds of each container, in the
+// background (after the list, and after an act that writes to the store).
+func (f *fleetView) loadMarks(m *Model) tea.Cmd {
+	if m.opts.Offline {
+		return nil
+	}
+	gen := m.next("marks")
+	b := m.b
+	return func() tea.Msg {
+		marks, err := b.Marks(m.ctx)
+		return marksMsg{gen: gen, marks: marks, err: err}
+	}
 }
 
 // assess triages items in the background.
@@ -159,7 +181,7 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 		old := f.rows
 		f.rows = make(map[string]*row, len(msg.items))
 		for _, it := range msg.items {
-			r := &row{Item: it}
+			r := &row{Item: it, marks: f.marks[it.ID]}
 			if o := old[it.Key()]; o != nil && o.assessed {
 				r.assessed, r.score, r.sev, r.finding = true, o.score, o.sev, o.finding
 			}
@@ -167,7 +189,20 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 			f.rows[it.Key()] = r
 		}
 		f.dirty = true
-		return f.assess(m, "assess", msg.items)
+		return tea.Batch(f.assess(m, "assess", msg.items), f.loadMarks(m))
+	case marksMsg:
+		if !m.current("marks", msg.gen) {
+			return nil
+		}
+		if msg.err != nil {
+			m.fail("reading the store: %v", msg.err)
+		}
+		f.marks = msg.marks
+		for _, r := range f.rows {
+			r.marks = f.marks[r.ID]
+			r.index()
+		}
+		f.dirty = true
 	case assessMsg:
 		if msg.err != nil {
 			m.fail("triage: %v", msg.err)
@@ -216,6 +251,7 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 			f.rows[msg.key] = r
 		}
 		r.Item = msg.item
+		r.marks = f.marks[r.ID]
 		r.index()
 		f.dirty = true
 		return f.assess(m, "assess/"+msg.key, []Item{msg.item})
@@ -268,6 +304,7 @@ func (r *row) firebreak() string {
 			parts = append(parts, "case")
 		}
 	}
+	parts = append(parts, r.marks...)
 	if r.Labels["io.firebreak.snapshot"] != "" {
 		parts = append(parts, "restored")
 	}
@@ -452,6 +489,12 @@ func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 		return m.releaseDialog(f.targets())
 	case "p":
 		return m.runs.pick(m, f.targets())
+	case "e":
+		return m.collectDialog(f.targets())
+	case "b":
+		return m.backupDialog(f.targets())
+	case "u":
+		return m.recoverDialog(f.targets())
 	}
 	return nil
 }
@@ -466,6 +509,9 @@ func (f *fleetView) keys() []keyHelp {
 		{"c", "contain (cut network, freeze) — asks first"},
 		{"r", "release — asks first"},
 		{"p", "run a playbook on the selection"},
+		{"e", "capture evidence into a case (the container is not changed)"},
+		{"b", "back up (configuration and named volumes)"},
+		{"u", "recover from the latest backup: plan first, then type the name"},
 		{"ctrl+r", "list again (resync)"},
 	}
 }
@@ -504,6 +550,8 @@ func (f *fleetView) view(m *Model, w, h int) string {
 		b.WriteString("/" + Cut(f.filter, w-3) + "▏")
 	case f.filter != "":
 		b.WriteString(m.st.dim.Render("filter: ") + Cut(f.filter, w-30) + m.st.dim.Render(fmt.Sprintf("  (%d of %d; esc clears)", len(rows), len(f.rows))))
+	case !f.loaded:
+		b.WriteString(m.st.dim.Render("listing containers…"))
 	default:
 		sel := ""
 		if len(f.selected) > 0 {

@@ -252,3 +252,79 @@ func TestHostileStringsInTheFleetAreInert(t *testing.T) {
 		}
 	}
 }
+
+func TestCaptureBackupAndRecoverAsk(t *testing.T) {
+	b := fleetOf(5)
+	m := started(b, 120, 30, Options{})
+	press(m, "e")
+	if m.dialog == nil || !strings.Contains(m.dialog.command, "collect --case case-") {
+		t.Fatalf("e: %+v", m.dialog)
+	}
+	press(m, "tab", "enter")
+	if len(b.collects) != 1 || !strings.Contains(m.status, "12 artifacts") {
+		t.Fatalf("collect: %v, status %q", b.collects, m.status)
+	}
+	press(m, "b", "tab", "enter")
+	if len(b.backups) != 1 || !strings.Contains(m.status, "snapshot snap-1") {
+		t.Fatalf("backup: %v, status %q", b.backups, m.status)
+	}
+	if got := m.fleet.current().firebreak(); !strings.Contains(got, "backup") {
+		t.Fatalf("the row after a backup says %q", got)
+	}
+	name := m.fleet.current().Name
+	press(m, "u")
+	v := m.View()
+	for _, want := range []string{"plan, from snapshot snap-1", "rename: " + name, "Type " + name} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("recover dialog lacks %q:\n%s", want, v)
+		}
+	}
+	press(m, "tab", "enter")
+	if len(b.recovers) != 0 {
+		t.Fatal("recover ran before the name was typed")
+	}
+	typeText(m, name)
+	press(m, "enter")
+	if len(b.recovers) != 1 {
+		t.Fatalf("recover after the typed name: %v", b.recovers)
+	}
+	var acts []string
+	for _, a := range b.acts {
+		acts = append(acts, a.Act)
+	}
+	if got := strings.Join(acts, ","); got != "collect,backup,recover" {
+		t.Fatalf("journal: %s", got)
+	}
+	if last := b.acts[2].Command; !strings.Contains(last, "recover --case") || !strings.Contains(last, "--from snap-1 --yes") {
+		t.Fatalf("recover's CLI line: %q", last)
+	}
+}
+
+// TestHelpFitsEveryView checks the help overlay shows every key of every
+// view at 80x24 (nothing cut off the bottom).
+func TestHelpFitsEveryView(t *testing.T) {
+	m := started(fleetOf(3), 80, 24, Options{})
+	for _, id := range []screenID{screenFleet, screenDetail, screenRuns, screenEvidence} {
+		m.active = id
+		help := m.helpView(80, 22)
+		if n := len(strings.Split(help, "\n")); n > 22 {
+			t.Errorf("%s: the help has %d lines, more than the 22 that fit", m.screens[id].title(), n)
+		}
+		for _, k := range m.screens[id].keys() {
+			if !strings.Contains(help, k.key) {
+				t.Errorf("%s: the help lacks %q", m.screens[id].title(), k.key)
+			}
+		}
+	}
+}
+
+// TestRunesReadTogetherAreKeysEach: "/web" read from the terminal in one
+// go is four key presses, so the filter starts and takes "web".
+func TestRunesReadTogetherAreKeysEach(t *testing.T) {
+	m := started(fleetOf(20), 120, 30, Options{})
+	_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/svc-01")})
+	drive(m, cmd)
+	if !m.fleet.typing || m.fleet.filter != "svc-01" {
+		t.Fatalf("typing %v, filter %q", m.fleet.typing, m.fleet.filter)
+	}
+}

@@ -20,9 +20,10 @@ type Options struct {
 	// CLI is the global part of every equivalent command line shown and
 	// journalled ("firebreak --store 's3://…'"), "firebreak" when empty.
 	CLI string
-	// RunFlags are the store and playbook-directory flags a run's command
-	// line carries ("--store 's3://…'").
-	RunFlags string
+	// StoreFlags name the store on the command lines of the acts that
+	// write evidence or backups ("--store 's3://…'"); PlaybookFlags name
+	// the user's playbook directories on a run's.
+	StoreFlags, PlaybookFlags string
 }
 
 // screenID names a view.
@@ -206,6 +207,17 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.spin++
 		return m, spinTick()
 	case tea.KeyMsg:
+		// Keys typed faster than the terminal is read arrive as one
+		// message of several runes (tmux send-keys, a fast typist): each
+		// is its own key press. A paste stays whole.
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			var cmds []tea.Cmd
+			for _, r := range msg.Runes {
+				_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
+				cmds = append(cmds, cmd)
+			}
+			return m, tea.Batch(cmds...)
+		}
 		cmd := m.key(msg)
 		m.runs.nextApproval(m)
 		// a key that left the detail view ends its log reading at once
@@ -226,6 +238,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.watch()
 	case actedMsg:
 		return m, m.acted(msg)
+	case doneActMsg:
+		return m, m.doneAct(msg)
 	}
 	// Results of calls go to every view: each takes what is its own.
 	var cmds []tea.Cmd

@@ -167,7 +167,7 @@ func (v *runView) update(m *Model, msg tea.Msg) tea.Cmd {
 				m.notify("run %s finished: case %s", r.playbook, r.caseID)
 			}
 			m.journal(Act{Act: "run-finished", Target: names(r.targets), Command: r.command, Result: res})
-			var cmds []tea.Cmd
+			cmds := []tea.Cmd{m.fleet.loadMarks(m)}
 			for _, t := range r.targets {
 				cmds = append(cmds, m.fleet.update(m, engineEventMsg{EngineEvent{Engine: t.Engine, ID: t.ID, Action: "firebreak"}}))
 			}
@@ -373,8 +373,10 @@ func (v *runView) confirmRun(m *Model) tea.Cmd {
 		parts = append(parts, "--target", ShellQuote(t.Ref()))
 	}
 	parts = append(parts, flags...)
-	if m.opts.RunFlags != "" {
-		parts = append(parts, m.opts.RunFlags)
+	for _, f := range []string{m.opts.StoreFlags, m.opts.PlaybookFlags} {
+		if f != "" {
+			parts = append(parts, f)
+		}
 	}
 	line := strings.Join(parts, " ")
 	targets := f.targets

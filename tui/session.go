@@ -10,12 +10,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/evidence"
 	"firebreak/internal/app"
 	"firebreak/playbooks"
+	"firebreak/recover"
 	"firebreak/runtime"
 )
 
@@ -238,6 +240,64 @@ func (b *Sessions) Release(ctx context.Context, it Item, dryRun bool) (*contain.
 	return s.Release(ctx, t, dryRun)
 }
 
+func (b *Sessions) Collect(ctx context.Context, items []Item, caseID string) (*Captured, error) {
+	if len(items) == 0 {
+		return nil, errors.New("no targets")
+	}
+	s, err := b.engine(items[0].Engine)
+	if err != nil {
+		return nil, err
+	}
+	var targets []runtime.Container
+	for _, it := range items {
+		_, t, err := b.resolve(ctx, it, false)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, t)
+	}
+	got, err := s.Collect(ctx, app.CollectSpec{Case: caseID, Targets: targets, Options: collect.DefaultOptions()})
+	if err != nil {
+		return nil, err
+	}
+	out := &Captured{Case: caseID}
+	for i, f := range got.Failures {
+		if f != nil {
+			out.Failed = append(out.Failed, items[i].Ref()+": "+f.Error())
+		}
+	}
+	if got.FinishErr != nil {
+		out.Failed = append(out.Failed, got.FinishErr.Error())
+	} else {
+		out.Artifacts, out.Head = len(got.Manifest.Artifacts), got.Manifest.CustodyHead
+	}
+	if err := s.Pending(); err != nil {
+		out.Pending = err.Error()
+	}
+	return out, nil
+}
+
+func (b *Sessions) Backup(ctx context.Context, it Item) (*recover.Snapshot, error) {
+	s, t, err := b.resolve(ctx, it, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.Backup(ctx, t, app.BackupSpec{})
+}
+
+func (b *Sessions) Recover(ctx context.Context, it Item, caseID, from string, dryRun bool) (*recover.Recovery, error) {
+	s, err := b.engine(it.Engine)
+	if err != nil {
+		return nil, err
+	}
+	if it.Name == "" {
+		return nil, errors.New("recover names the container: this one has no name")
+	}
+	// the CLI's defaults: a minute to be healthy; the suspect is kept,
+	// contained and renamed
+	return s.Recover(ctx, app.RecoverSpec{Name: it.Name, Case: caseID, From: from, DryRun: dryRun, HealthTimeout: time.Minute})
+}
+
 func (b *Sessions) Playbooks() ([]PlaybookInfo, error) {
 	reg := app.NewRegistry()
 	ents, err := playbooks.Library{Dirs: b.opts.PlaybookDirs}.List()
@@ -309,6 +369,44 @@ func reportError(rep *playbooks.Report) error {
 }
 
 func (b *Sessions) Store() evidence.Store { return b.store }
+
+// Marks reads the store's keys once: a capture lives under
+// cases/CASE/CONTAINER-ID/TIME/, a snapshot names its container.
+func (b *Sessions) Marks(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
+	if b.store == nil {
+		return out, b.storeErr
+	}
+	objs, err := b.store.List(ctx, "cases/")
+	if err != nil {
+		return out, err
+	}
+	seen := map[string]bool{}
+	for _, ob := range objs {
+		parts := strings.SplitN(ob.Key, "/", 4)
+		if len(parts) == 4 && len(parts[2]) == 64 && !seen[parts[2]] {
+			seen[parts[2]] = true
+			out[parts[2]] = append(out[parts[2]], "evidence")
+		}
+	}
+	if len(b.engines) == 0 {
+		return out, nil
+	}
+	repo, err := b.engines[0].s.Backups(ctx)
+	if err != nil {
+		return out, nil // no backups yet is not an error here
+	}
+	snaps, err := repo.List(ctx)
+	if err != nil {
+		return out, err
+	}
+	for _, sn := range snaps {
+		if id := sn.Container.ID; id != "" && !slices.Contains(out[id], "backup") {
+			out[id] = append(out[id], "backup")
+		}
+	}
+	return out, nil
+}
 
 func (b *Sessions) Cases(ctx context.Context) ([]CaseSummary, error) {
 	if b.store == nil {

@@ -90,13 +90,6 @@ func (b *Sessions) Detail(ctx context.Context, it Item) (*Detail, error) {
 // is ever wide.
 const maxCmdline = 4096
 
-// procEntry is a process of the host as the membership test needs it.
-type procEntry struct {
-	ppid  int
-	comm  string
-	state string
-}
-
 // procTree is a container's processes with the socket inodes each holds
 // and each one's command name.
 type procTree struct {
@@ -106,80 +99,28 @@ type procTree struct {
 }
 
 // containerProcesses reads the process tree of the container whose init is
-// initPID from procRoot: the init, the processes in its cgroup or its PID
-// namespace (unless that is the host's), and the init's descendants, as
-// collect's process tree takes them, parsed by internal/procfs. Each comes
-// with its depth below the process it was started by (0 for the init and
-// for what `docker exec` started); the tree is in depth-first order.
+// initPID: its members as collect takes them (collect.Members: the init, its
+// cgroup, its PID namespace unless that is the host's, its descendants, and
+// what its shim started for it), each with its depth below the process it
+// was started by (0 for the init and for what `docker exec` started), in
+// depth-first order, with its user, command line and the sockets it holds.
 func containerProcesses(procRoot string, initPID int) (procTree, error) {
-	root := procfs.Root(procRoot)
-	if _, err := root.Stat(initPID); err != nil {
-		return procTree{}, fmt.Errorf("reading the container's init (pid %d): %w", initPID, err)
-	}
-	ents, err := os.ReadDir(procRoot)
+	members, err := collect.Members(procRoot, initPID)
 	if err != nil {
 		return procTree{}, err
 	}
-	all := map[int]procEntry{}
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := root.Stat(pid)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		all[pid] = procEntry{ppid: st.PPID, comm: st.Comm, state: st.State}
-		pids = append(pids, pid)
-	}
-	slices.Sort(pids)
-	nsOf := func(pid int) string {
-		l, _ := os.Readlink(root.Path(pid, "ns/pid"))
-		return l
-	}
-	cgroupOf := func(pid int) string {
-		b, _ := os.ReadFile(root.Path(pid, "cgroup"))
-		return strings.TrimSpace(string(b))
-	}
-	initNS, initCg := nsOf(initPID), cgroupOf(initPID)
-	self := nsOf(os.Getpid())
-	hostPIDNS := self != "" && self == initNS
-	descends := func(pid int) bool {
-		for i := 0; i < 4096 && pid > 1; i++ {
-			if pid == initPID {
-				return true
-			}
-			e, ok := all[pid]
-			if !ok {
-				return false
-			}
-			pid = e.ppid
-		}
-		return false
-	}
-	member := map[int]bool{}
-	for _, pid := range pids {
-		switch {
-		case pid == initPID, descends(pid):
-		case !hostPIDNS && initNS != "" && nsOf(pid) == initNS:
-		case initCg != "" && cgroupOf(pid) == initCg:
-		default:
-			continue
-		}
-		member[pid] = true
+	root := procfs.Root(procRoot)
+	byPID := map[int]*collect.Process{}
+	for _, p := range members {
+		byPID[p.PID] = p
 	}
 	children := map[int][]int{}
 	var roots []int
-	for _, pid := range pids {
-		if !member[pid] {
-			continue
-		}
-		if pp := all[pid].ppid; member[pp] && pid != initPID {
-			children[pp] = append(children[pp], pid)
+	for _, p := range members {
+		if byPID[p.PPID] != nil && p.PID != initPID {
+			children[p.PPID] = append(children[p.PPID], p.PID)
 		} else {
-			roots = append(roots, pid)
+			roots = append(roots, p.PID)
 		}
 	}
 	// The init first, then what was started beside it (exec), by PID.
@@ -200,20 +141,21 @@ func containerProcesses(procRoot string, initPID int) (procTree, error) {
 			return
 		}
 		seen[pid] = true
-		e := all[pid]
-		p := Process{PID: pid, PPID: e.ppid, Depth: depth}
-		tree.comms[pid] = e.comm
+		m := byPID[pid]
+		p := Process{PID: pid, PPID: m.PPID, Depth: depth}
+		tree.comms[pid] = m.Comm
 		if st, err := root.Status(pid); err == nil && len(st.UIDs) > 1 {
 			p.User = userName(st.UIDs[1])
 		}
-		p.Cmdline = cmdline(root, pid, e.comm)
-		if e.state == "Z" {
+		p.Cmdline = cmdline(root, pid, m.Comm)
+		if m.State == "Z" {
 			p.Cmdline += " <defunct>"
 		}
 		for _, n := range socketInodes(root, pid) {
 			tree.owners[n] = append(tree.owners[n], pid)
 		}
 		tree.procs = append(tree.procs, p)
+		slices.Sort(children[pid])
 		for _, c := range children[pid] {
 			walk(c, depth+1)
 		}

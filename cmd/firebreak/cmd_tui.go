@@ -68,7 +68,7 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 	}
 	b := tui.NewSessions(base, sessions...)
 	defer b.Close()
-	m := tui.New(b, tui.Options{ReadOnly: o.ReadOnly, Actor: base.Actor, Offline: o.Offline, CLI: cliPrefix(g), RunFlags: tuiRunFlags(o)})
+	m := tui.New(b, tui.Options{ReadOnly: o.ReadOnly, Actor: base.Actor, Offline: o.Offline, CLI: cliPrefix(g), StoreFlags: tuiStoreFlags(o), PlaybookFlags: tuiPlaybookFlags(o)})
 	defer m.Close()
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(d.rawStdout)}
 	if o.Mouse {
@@ -132,12 +132,19 @@ func cliPrefix(g *globalOptions) string {
 	return strings.Join(parts, " ")
 }
 
-// tuiRunFlags are the store and playbook flags a run needs on its command line.
-func tuiRunFlags(o *tuiOptions) string {
-	var parts []string
+// tuiStoreFlags name the store on the console's command lines when it is
+// not the default one.
+func tuiStoreFlags(o *tuiOptions) string {
 	if f := o.store.flags.Lookup("store"); f != nil && f.Changed || os.Getenv("FIREBREAK_STORE") != "" {
-		parts = append(parts, "--store", tui.ShellQuote(o.store.URL))
+		return "--store " + tui.ShellQuote(o.store.URL)
 	}
+	return ""
+}
+
+// tuiPlaybookFlags name the user's playbook directories on a run's command
+// line.
+func tuiPlaybookFlags(o *tuiOptions) string {
+	var parts []string
 	for _, dir := range o.Dirs {
 		parts = append(parts, "--playbooks", tui.ShellQuote(dir))
 	}

@@ -49,7 +49,7 @@ func TestConsoleContainsRunsAndReleasesOnDocker(t *testing.T) {
 	flags, state, _ := consoleFlags(t, "--runtime", "docker")
 	env, argv := selfCLI(t)
 	x := startTmux(t, 160, 40, env, append(argv, flags...)...)
-	x.waitFor(20*time.Second, "containers", "RISK")
+	x.waitFor(20*time.Second, "containers · sorted by", "RISK")
 
 	// find the victim by typing part of its name
 	part := victim.Name[len(victim.Name)-10:]
@@ -140,7 +140,7 @@ func TestConsoleContainsOnContainerd(t *testing.T) {
 	flags, state, _ := consoleFlags(t, "--runtime", "containerd", "--namespace", runtimetest.ContainerdNamespace())
 	env, argv := selfCLI(t)
 	x := startTmux(t, 160, 40, env, append(argv, flags...)...)
-	x.waitFor(20*time.Second, "containers", "RISK")
+	x.waitFor(20*time.Second, "containers · sorted by", "RISK")
 	x.keys("/")
 	x.text(victim.Name)
 	x.keys("Enter")

@@ -28,7 +28,7 @@ func TestConsoleRendersHostileStringsInert(t *testing.T) {
 	flags, _, _ := consoleFlags(t, "--runtime", "docker")
 	env, argv := selfCLI(t)
 	x := startTmux(t, 160, 40, env, append(argv, flags...)...)
-	x.waitFor(20*time.Second, "containers", "RISK")
+	x.waitFor(20*time.Second, "containers · sorted by", "RISK")
 	title := x.title()
 	if strings.Contains(title, "PWNED") {
 		t.Fatalf("the title is already %q", title)
