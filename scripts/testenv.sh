@@ -47,6 +47,7 @@ install_packages() {
   command -v gdb >/dev/null || missing+=(gdb)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v tmux >/dev/null || missing+=(tmux) # the console's end-to-end tests
+  command -v chromium >/dev/null || missing+=(chromium) # the drill report's HTML test
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq

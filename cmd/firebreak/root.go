@@ -150,6 +150,7 @@ change.
 		newBackupCommand(g, d),
 		newRecoverCommand(g, d),
 		newTUICommand(g, d),
+		newDrillCommand(g, d),
 		newVersionCommand(g, d),
 	)
 	addUsageToErrors(root)
