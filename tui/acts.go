@@ -163,6 +163,9 @@ func (m *Model) acted(msg actedMsg) tea.Cmd {
 		m.notify("%s %s: nothing to change · %s", a.Act, msg.item.Ref(), a.Command)
 	default:
 		a.Result = "done"
+		if a.Act == "contain" {
+			m.drillEvent("contained")
+		}
 		verdict := ""
 		if msg.res != nil && msg.res.Verification != nil {
 			verdict = " (" + string(msg.res.Verification.Verdict) + ")"

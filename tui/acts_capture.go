@@ -195,6 +195,15 @@ func (m *Model) recoverDialog(targets []Item) tea.Cmd {
 	}
 }
 
+// drillEvent tells a drill in progress what the responders did in the
+// console, so its expectations are met by the act itself. An event the
+// scenario does not know is not an error here.
+func (m *Model) drillEvent(event string) {
+	if m.drill != nil && event != "" {
+		_ = m.drill.t.Record(event, m.opts.Actor)
+	}
+}
+
 // canAct says whether an act may be asked for at all: something to act on,
 // not read-only, an engine connected.
 func (m *Model) canAct(verb string, targets []Item) bool {
@@ -218,6 +227,7 @@ func (m *Model) doneAct(msg doneActMsg) tea.Cmd {
 		m.fail("%s %s failed: %v", a.Act, msg.item.Ref(), msg.err)
 	} else {
 		a.Result = "done: " + msg.text
+		m.drillEvent(map[string]string{"collect": "evidence", "recover": "restored"}[a.Act])
 		m.notify("%s %s: %s · %s", a.Act, msg.item.Ref(), msg.text, a.Command)
 	}
 	m.journal(a)

@@ -276,7 +276,7 @@ func drive(m *Model, cmd tea.Cmd) {
 		case nil:
 		case tea.BatchMsg:
 			queue = append(queue, msg...)
-		case spinMsg, rewatchMsg:
+		case spinMsg, rewatchMsg, drillTickMsg:
 			// time-driven: not part of a synchronous drive
 		default:
 			_, next := m.Update(msg)

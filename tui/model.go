@@ -20,6 +20,8 @@ type Options struct {
 	// CLI is the global part of every equivalent command line shown and
 	// journalled ("firebreak --store 's3://…'"), "firebreak" when empty.
 	CLI string
+	// Drill puts the console in drill mode (nil: not).
+	Drill *DrillOptions
 	// StoreFlags name the store on the command lines of the acts that
 	// write evidence or backups ("--store 's3://…'"); PlaybookFlags name
 	// the user's playbook directories on a run's.
@@ -34,6 +36,7 @@ const (
 	screenDetail
 	screenRuns
 	screenEvidence
+	screenDrill
 )
 
 // screen is one of the console's views. Its update runs in the console's
@@ -64,6 +67,7 @@ type Model struct {
 	detail        *detailView
 	runs          *runView
 	evidence      *evidenceView
+	drill         *drillView // nil unless in drill mode
 
 	dialog   *dialog // modal; nil when none
 	help     bool
@@ -112,6 +116,9 @@ func New(b Backend, o Options) *Model {
 	m.runs = newRunView()
 	m.evidence = newEvidenceView()
 	m.screens = map[screenID]screen{screenFleet: m.fleet, screenDetail: m.detail, screenRuns: m.runs, screenEvidence: m.evidence}
+	if m.drill = newDrillView(o.Drill); m.drill != nil {
+		m.screens[screenDrill] = m.drill
+	}
 	if o.Offline {
 		m.active = screenEvidence
 	}
@@ -181,10 +188,14 @@ func (m *Model) Init() tea.Cmd {
 	if m.opts.Offline {
 		return m.evidence.load(m)
 	}
-	if m.noWatch {
-		return m.fleet.load(m)
+	var drill tea.Cmd
+	if m.drill != nil {
+		drill = m.drill.start(m)
 	}
-	return tea.Batch(m.fleet.load(m), m.watch(), m.waitEvent())
+	if m.noWatch {
+		return tea.Batch(m.fleet.load(m), drill)
+	}
+	return tea.Batch(m.fleet.load(m), m.watch(), m.waitEvent(), drill)
 }
 
 // Update handles one message. It never blocks.
@@ -246,7 +257,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.dialog != nil {
 		cmds = append(cmds, m.dialog.result(m, msg))
 	}
-	for _, id := range []screenID{screenFleet, screenDetail, screenRuns, screenEvidence} {
+	for _, id := range m.order(screenDetail) {
 		cmds = append(cmds, m.screens[id].update(m, msg))
 	}
 	return m, tea.Batch(cmds...)
@@ -293,8 +304,13 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return nil
 	case "3":
 		return m.showEvidence()
+	case "4":
+		if m.drill != nil {
+			m.active = screenDrill
+		}
+		return nil
 	case "tab":
-		order := []screenID{screenFleet, screenRuns, screenEvidence}
+		order := m.order()
 		for i, id := range order {
 			if id == m.active || (m.active == screenDetail && id == screenFleet) {
 				next := order[(i+1)%len(order)]
@@ -309,6 +325,16 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return m.toggleReadOnly()
 	}
 	return m.screens[m.active].update(m, k)
+}
+
+// order is the views in tab order (the drill's last, in drill mode), with
+// extra ones added.
+func (m *Model) order(extra ...screenID) []screenID {
+	ids := []screenID{screenFleet, screenRuns, screenEvidence}
+	if m.drill != nil {
+		ids = append(ids, screenDrill)
+	}
+	return append(ids, extra...)
 }
 
 func (m *Model) show(id screenID) {
@@ -402,7 +428,7 @@ func (m *Model) View() string {
 
 func (m *Model) header(w int) string {
 	var tabs []string
-	for i, id := range []screenID{screenFleet, screenRuns, screenEvidence} {
+	for i, id := range m.order() {
 		t := fmt.Sprintf("%d %s", i+1, m.screens[id].title())
 		if m.active == id || (id == screenFleet && m.active == screenDetail) {
 			tabs = append(tabs, m.st.tabOn.Render("["+t+"]"))
@@ -412,6 +438,9 @@ func (m *Model) header(w int) string {
 	}
 	left := m.st.brand.Render("firebreak") + " " + strings.Join(tabs, " ")
 	var right []string
+	if m.drill != nil {
+		right = append(right, m.st.warn.Render(m.drill.clock()))
+	}
 	if m.readOnly {
 		right = append(right, m.st.warn.Render("READ-ONLY"))
 	}

@@ -165,6 +165,7 @@ func (v *runView) update(m *Model, msg tea.Msg) tea.Cmd {
 				m.fail("run %s on %s: %v", r.playbook, names(r.targets), msg.err)
 			} else {
 				m.notify("run %s finished: case %s", r.playbook, r.caseID)
+				m.drillEvent("playbook:" + r.playbook)
 			}
 			m.journal(Act{Act: "run-finished", Target: names(r.targets), Command: r.command, Result: res})
 			cmds := []tea.Cmd{m.fleet.loadMarks(m)}

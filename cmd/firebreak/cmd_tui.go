@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
 	"firebreak/contain"
+	"firebreak/drill"
 	"firebreak/internal/app"
+	"firebreak/playbooks"
 	"firebreak/runtime/containerd"
 	"firebreak/tui"
 )
@@ -22,6 +26,11 @@ type tuiOptions struct {
 	ReadOnly bool
 	Offline  bool
 	Mouse    bool
+
+	Drill       string   // a tabletop scenario: drill mode
+	Scenarios   []string // the user's scenario directories
+	ReportDir   string
+	Facilitator string
 }
 
 func newTUICommand(g *globalOptions, d *deps) *cobra.Command {
@@ -48,6 +57,10 @@ With --offline it opens only the evidence view of a store, with no engine.`,
 	f.BoolVar(&o.ReadOnly, "read-only", false, "start read-only: no act until lifted with R and a confirmation (journalled)")
 	f.BoolVar(&o.Offline, "offline", false, "no engine: browse and verify the evidence of --store only")
 	f.BoolVar(&o.Mouse, "mouse", false, "take mouse clicks and the wheel (the terminal's own selection then needs shift)")
+	f.StringVar(&o.Drill, "drill", "", "drill mode: run this tabletop scenario beside the fleet (firebreak drill list shows them); acts in the console count as its events")
+	f.StringSliceVar(&o.Scenarios, "scenarios", splitList(os.Getenv("FIREBREAK_SCENARIOS")), "directories with your own scenarios ($FIREBREAK_SCENARIOS)")
+	f.StringVar(&o.ReportDir, "report-dir", "", "with --drill: where the drill's reports go (default: <state-dir>/drills/<scenario>-<time>)")
+	f.StringVar(&o.Facilitator, "facilitator", "facilitator", "with --drill: the facilitator's name in the drill's timeline")
 	return cmd
 }
 
@@ -56,6 +69,10 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 		return usagef("tui needs a terminal on standard output (for scripts: firebreak ps, triage, run)")
 	}
 	so, err := o.store.options()
+	if err != nil {
+		return err
+	}
+	drillOpts, err := tuiDrill(g, o)
 	if err != nil {
 		return err
 	}
@@ -68,7 +85,7 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 	}
 	b := tui.NewSessions(base, sessions...)
 	defer b.Close()
-	m := tui.New(b, tui.Options{ReadOnly: o.ReadOnly, Actor: base.Actor, Offline: o.Offline, CLI: cliPrefix(g), StoreFlags: tuiStoreFlags(o), PlaybookFlags: tuiPlaybookFlags(o)})
+	m := tui.New(b, tui.Options{Drill: drillOpts, ReadOnly: o.ReadOnly, Actor: base.Actor, Offline: o.Offline, CLI: cliPrefix(g), StoreFlags: tuiStoreFlags(o), PlaybookFlags: tuiPlaybookFlags(o)})
 	defer m.Close()
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(d.rawStdout)}
 	if o.Mouse {
@@ -81,6 +98,33 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 		return ctx.Err()
 	}
 	return err
+}
+
+// tuiDrill loads the scenario of drill mode, before anything is opened: a
+// scenario that is not valid, or not a tabletop, is bad input.
+func tuiDrill(g *globalOptions, o *tuiOptions) (*tui.DrillOptions, error) {
+	if o.Drill == "" {
+		if o.ReportDir != "" {
+			return nil, usagef("--report-dir goes with --drill")
+		}
+		return nil, nil
+	}
+	s, err := drill.Library{Dirs: o.Scenarios, Playbooks: playbooks.Library{Dirs: o.Dirs}}.Load(o.Drill)
+	if err != nil {
+		return nil, usagef("--drill: %v", err)
+	}
+	if s.Kind != drill.KindTabletop {
+		return nil, usagef("--drill %s: a %s drill runs with `firebreak drill live %s --interactive`; the console's drill mode runs tabletops", s.Name, s.Kind, s.Name)
+	}
+	t, err := drill.NewTabletop(s, drill.SystemClock{}, s.Roles)
+	if err != nil {
+		return nil, usagef("--drill: %v", err)
+	}
+	dir := o.ReportDir
+	if dir == "" {
+		dir = filepath.Join(g.StateDir, "drills", s.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
+	}
+	return &tui.DrillOptions{Tabletop: t, Scenario: s, Facilitator: o.Facilitator, ReportDir: dir}, nil
 }
 
 // openEngines opens a session on every engine that answers: the one named
