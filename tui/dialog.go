@@ -118,7 +118,15 @@ func (d *dialog) overlay(m *Model, body string, w, h int) string {
 	var b strings.Builder
 	b.WriteString(m.st.head.Render(Cut(d.title, text)) + "\n\n")
 	for _, l := range d.lines {
-		b.WriteString(cutStyled(l, text) + "\n")
+		// the dialog's lines are what the responder decides on: wrapped,
+		// not cut (an indented line keeps its indent)
+		indent := strings.Repeat(" ", len(l)-len(strings.TrimLeft(l, " ")))
+		for i, part := range wrap(strings.TrimLeft(l, " "), text-len(indent)-2) {
+			if i > 0 {
+				part = "  " + part
+			}
+			b.WriteString(indent + part + "\n")
+		}
 	}
 	if d.pending {
 		b.WriteString(m.st.accent.Render(spinFrames[m.spin%len(spinFrames)]+" reading the plan…") + "\n")

@@ -551,7 +551,7 @@ func TestEvidenceSlowStoreCancels(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the read did not start")
 	}
-	if v := m.View(); !strings.Contains(v, "reading changes.json (esc cancels)") || !strings.Contains(v, "reading changes") {
+	if v := m.View(); !strings.Contains(v, "reading changes.json (esc cancels reading)") || !strings.Contains(v, "reading changes") {
 		t.Fatalf("no spinner while the store is slow:\n%s", v)
 	}
 	press(m, "esc")

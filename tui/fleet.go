@@ -43,6 +43,7 @@ type row struct {
 	score    int
 	sev      collect.Severity
 	finding  string
+	seq      uint64   // the triage it shows (assessMsg.seq)
 	marks    []string // what the store holds of it: evidence, backup
 	search   string   // lower-cased text the filter matches
 }
@@ -61,7 +62,7 @@ type itemMsg struct {
 }
 
 type assessMsg struct {
-	gen uint64
+	seq uint64 // the order it was asked in, across every triage
 	as  []collect.Assessment
 	err error
 }
@@ -119,11 +120,11 @@ func (f *fleetView) assess(m *Model, stream string, items []Item) tea.Cmd {
 	if len(items) == 0 {
 		return nil
 	}
-	gen := m.next(stream)
+	seq := m.next("assess")
 	b := m.b
 	return func() tea.Msg {
 		as, err := b.Assess(m.ctx, items)
-		return assessMsg{gen: gen, as: as, err: err}
+		return assessMsg{seq: seq, as: as, err: err}
 	}
 }
 
@@ -183,7 +184,7 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 		for _, it := range msg.items {
 			r := &row{Item: it, marks: f.marks[it.ID]}
 			if o := old[it.Key()]; o != nil && o.assessed {
-				r.assessed, r.score, r.sev, r.finding = true, o.score, o.sev, o.finding
+				r.assessed, r.score, r.sev, r.finding, r.seq = true, o.score, o.sev, o.finding, o.seq
 			}
 			r.index()
 			f.rows[it.Key()] = r
@@ -209,7 +210,11 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 		}
 		for _, a := range msg.as {
 			key := itemKeyFor(a)
-			if r := f.rows[key]; r != nil {
+			// a row takes a triage asked after the one it shows: the first
+			// full triage, slow on a big fleet, never overwrites a
+			// container's newer one
+			if r := f.rows[key]; r != nil && msg.seq > r.seq {
+				r.seq = msg.seq
 				r.assessed, r.score, r.sev = true, a.Score, a.Max()
 				r.finding = ""
 				if len(a.Findings) > 0 {

@@ -328,3 +328,35 @@ func TestRunesReadTogetherAreKeysEach(t *testing.T) {
 		t.Fatalf("typing %v, filter %q", m.fleet.typing, m.fleet.filter)
 	}
 }
+
+// TestEscDoesNotCancelAnAct: Esc cancels reads, never an act under way
+// (a contain cut short would leave a container half contained), and q asks
+// while one runs.
+func TestEscDoesNotCancelAnAct(t *testing.T) {
+	b := fleetOf(3)
+	m := started(b, 120, 30, Options{})
+	cancelled := false
+	m.busy["act/x"] = busyOp{what: "contain svc-000", act: true, cancel: func() { cancelled = true }}
+	press(m, "esc")
+	if cancelled || len(m.busy) != 1 {
+		t.Fatal("esc cancelled an act in flight")
+	}
+	press(m, "q")
+	if m.dialog == nil || !strings.Contains(m.dialog.title, "Quit") {
+		t.Fatal("q quit without asking while an act runs")
+	}
+}
+
+// TestOlderTriageDoesNotOverwriteNewer: the first full triage of a big
+// fleet answers late; a container's newer one-container triage stays.
+func TestOlderTriageDoesNotOverwriteNewer(t *testing.T) {
+	b := fleetOf(3)
+	m := started(b, 120, 30, Options{})
+	it := b.items[1]
+	older, newer := m.next("assess"), m.next("assess")
+	m.Update(assessMsg{seq: newer, as: []collect.Assessment{{Container: it.Container, Runtime: it.Engine, Score: 99, Findings: []collect.Finding{{Title: "NEW"}}}}})
+	m.Update(assessMsg{seq: older, as: []collect.Assessment{{Container: it.Container, Runtime: it.Engine, Score: 1, Findings: []collect.Finding{{Title: "OLD"}}}}})
+	if r := m.fleet.rows[it.Key()]; r.score != 99 || r.finding != "NEW" {
+		t.Fatalf("row shows %d %q, want the newer triage's 99 NEW", r.score, r.finding)
+	}
+}

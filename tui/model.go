@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -81,10 +82,12 @@ type Model struct {
 	spin    int               // spinner frame; ticks only while busy
 	ticking bool
 
-	events chan EngineEvent // from the engine watcher
-	send   func(tea.Msg)    // delivers messages from other goroutines (tea.Program.Send)
-	ctx    context.Context  // ends when the console quits
-	stop   context.CancelFunc
+	events    chan EngineEvent // from the engine watcher
+	send      func(tea.Msg)    // delivers messages from other goroutines (tea.Program.Send)
+	ctx       context.Context  // ends when the console quits
+	stop      context.CancelFunc
+	unwritten []Act      // acts journalled in this Update, written after it
+	jmu       sync.Mutex // one journal write at a time
 	// noWatch leaves the engines' event streams unstarted: component tests
 	// send engine events themselves.
 	noWatch bool
@@ -94,6 +97,7 @@ type busyOp struct {
 	what   string
 	cancel context.CancelFunc
 	since  time.Time
+	act    bool // changes something: not cancelled by Esc
 }
 
 // New builds the console over b.
@@ -149,7 +153,7 @@ func (m *Model) call(stream, what string, fn func(ctx context.Context) tea.Msg) 
 		op.cancel()
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.busy[stream] = busyOp{what: what, cancel: cancel, since: m.opts.Now()}
+	m.busy[stream] = busyOp{what: what, cancel: cancel, since: m.opts.Now(), act: isAct(stream)}
 	cmds := []tea.Cmd{func() tea.Msg {
 		defer cancel()
 		return doneMsg{stream: stream, inner: fn(ctx)}
@@ -159,6 +163,27 @@ func (m *Model) call(stream, what string, fn func(ctx context.Context) tea.Msg) 
 		cmds = append(cmds, spinTick())
 	}
 	return tea.Batch(cmds...)
+}
+
+// isAct reports whether a call's stream is an act that changes something.
+func isAct(stream string) bool {
+	for _, p := range []string{"act/", "collect/", "backup/", "recover/", "drill-reports"} {
+		if strings.HasPrefix(stream, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// actsInFlight counts the acts under way.
+func (m *Model) actsInFlight() int {
+	n := 0
+	for _, op := range m.busy {
+		if op.act {
+			n++
+		}
+	}
+	return n
 }
 
 // doneMsg wraps the result of a call, so the busy entry is cleared first.
@@ -200,7 +225,35 @@ func (m *Model) Init() tea.Cmd {
 
 // Update handles one message. It never blocks.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := m.update(msg)
+	if len(m.unwritten) == 0 {
+		return m, cmd
+	}
+	// acts journalled while handling msg are written by a command, in
+	// order: Update does no I/O
+	acts, b := m.unwritten, m.b
+	m.unwritten = nil
+	write := func() tea.Msg {
+		m.jmu.Lock()
+		defer m.jmu.Unlock()
+		for _, a := range acts {
+			if err := b.Journal(a); err != nil {
+				return journalFailedMsg{err}
+			}
+		}
+		return nil
+	}
+	return m, tea.Batch(cmd, write)
+}
+
+// journalFailedMsg says an act could not be journalled.
+type journalFailedMsg struct{ err error }
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
+	case journalFailedMsg:
+		m.fail("journal: %v", msg.err)
+		return m, nil
 	case tea.WindowSizeMsg:
 		m.width, m.height = max(msg.Width, 20), max(msg.Height, 6)
 		return m, nil
@@ -209,7 +262,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.inner == nil {
 			return m, nil
 		}
-		return m.Update(msg.inner)
+		return m.update(msg.inner)
 	case spinMsg:
 		if len(m.busy) == 0 {
 			m.ticking = false
@@ -224,7 +277,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
 			var cmds []tea.Cmd
 			for _, r := range msg.Runes {
-				_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
+				_, cmd := m.update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
 				cmds = append(cmds, cmd)
 			}
 			return m, tea.Batch(cmds...)
@@ -278,7 +331,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 	}
 	switch k.String() {
 	case "ctrl+c", "q":
-		if m.runs.running() > 0 {
+		if m.runs.running() > 0 || m.actsInFlight() > 0 {
 			m.confirmQuit()
 			return nil
 		}
@@ -288,12 +341,19 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		m.help = true
 		return nil
 	case "esc":
-		if len(m.busy) > 0 {
-			for s, op := range m.busy {
+		// Esc cancels reads in flight; an act (contain, release, capture,
+		// backup, recover) runs to its end: cut short it could leave a
+		// container half contained
+		cancelled := false
+		for s, op := range m.busy {
+			if !op.act {
 				op.cancel()
 				m.notify("cancelled: %s", op.what)
 				delete(m.busy, s)
+				cancelled = true
 			}
+		}
+		if cancelled {
 			return nil
 		}
 	case "1":
@@ -374,8 +434,8 @@ func (m *Model) toggleReadOnly() tea.Cmd {
 
 func (m *Model) confirmQuit() {
 	m.dialog = &dialog{
-		title:   "Quit while playbooks run?",
-		lines:   []string{fmt.Sprintf("%d run(s) are in progress; quitting interrupts them.", m.runs.running()), "Each can be resumed later with firebreak run --resume CASE."},
+		title:   "Quit while acts and playbooks run?",
+		lines:   []string{fmt.Sprintf("%d run(s) and %d act(s) are in progress; quitting interrupts them.", m.runs.running(), m.actsInFlight()), "A run can be resumed with firebreak run --resume CASE; an act's record says where it stopped (firebreak status)."},
 		confirm: "Quit",
 		onYes: func(m *Model) tea.Cmd {
 			m.stop()
@@ -401,9 +461,7 @@ func (m *Model) journal(a Act) {
 	if a.Actor == "" {
 		a.Actor = m.opts.Actor
 	}
-	if err := m.b.Journal(a); err != nil {
-		m.fail("journal: %v", err)
-	}
+	m.unwritten = append(m.unwritten, a)
 }
 
 // View draws the console: a header with the views and the mode, the active
@@ -468,7 +526,10 @@ func (m *Model) statusLine(w int) string {
 		for _, op := range m.busy {
 			what = append(what, op.what)
 		}
-		s := spinFrames[m.spin%len(spinFrames)] + " " + strings.Join(sortedStrings(what), ", ") + " (esc cancels)"
+		s := spinFrames[m.spin%len(spinFrames)] + " " + strings.Join(sortedStrings(what), ", ")
+		if m.actsInFlight() < len(m.busy) {
+			s += " (esc cancels reading)"
+		}
 		return m.st.accent.Render(Fit(s, w))
 	}
 	if m.status != "" {

@@ -228,6 +228,12 @@ func (v *runView) nextApproval(m *Model) {
 	m.active = screenRuns
 	answer := func(ok bool) func(m *Model) tea.Cmd {
 		return func(m *Model) tea.Cmd {
+			if ok && m.readOnly {
+				// read-only refuses approvals too: ask again once lifted
+				m.fail("read-only mode: approval of step %s refused (R lifts it, with a confirmation); the run waits", a.req.Step)
+				v.waiting = append([]approvalMsg{a}, v.waiting...)
+				return nil
+			}
 			a.reply <- ok
 			res := "denied"
 			if ok {
@@ -235,7 +241,8 @@ func (v *runView) nextApproval(m *Model) {
 			}
 			cmd := ""
 			if r != nil {
-				cmd = r.command + " --approve " + a.req.Step
+				// what approves this step from a shell: the run resumed
+				cmd = m.opts.CLI + " run " + ShellQuote(r.playbook) + " --resume " + r.caseID + " --approve " + ShellQuote(a.req.Step)
 			}
 			m.journal(Act{Act: "approval", Target: a.req.Target.ID, Command: cmd, Result: res + " step " + a.req.Step})
 			m.notify("step %s %s", a.req.Step, res)
@@ -443,8 +450,8 @@ func (v *runView) view(m *Model, w, h int) string {
 		if r.done {
 			end = r.finished
 		}
-		line := fmt.Sprintf("%s %s on %s · case %s · %s · %s", map[bool]string{true: "▶", false: " "}[i == v.cursor],
-			Inert(r.playbook), Inert(names(r.targets)), r.caseID, state, end.Sub(r.started).Round(100*time.Millisecond))
+		line := fmt.Sprintf("%s %s · %s · %s · case %s on %s", map[bool]string{true: "▶", false: " "}[i == v.cursor],
+			Cut(r.playbook, 24), state, end.Sub(r.started).Round(100*time.Millisecond), r.caseID, Inert(names(r.targets)))
 		if i == v.cursor {
 			b.WriteString(m.st.head.Render(Cut(line, w)) + "\n")
 		} else {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -191,7 +192,11 @@ func (b *Sessions) Assess(ctx context.Context, items []Item) ([]collect.Assessme
 			errs = append(errs, err)
 			continue
 		}
-		as, err := collect.AssessAll(ctx, s.Runtime(), b.procRoot, cs, 8)
+		// Two at a time per core, at most the CLI's eight: the console
+		// triages in the background while the responder works, and each
+		// triage holds a reading of every host process (docs/BENCHMARKS.md,
+		// console: peak memory and key latency during the first triage).
+		as, err := collect.AssessAll(ctx, s.Runtime(), b.procRoot, cs, min(8, 2*goruntime.GOMAXPROCS(0)))
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -180,13 +180,22 @@ func cliPrefix(g *globalOptions) string {
 	return strings.Join(parts, " ")
 }
 
-// tuiStoreFlags name the store on the console's command lines when it is
-// not the default one.
+// tuiStoreFlags name the store, the signing key and the spool on the
+// console's command lines when they are not the defaults, so a line pasted
+// into a shell writes where the console does, signed with the same key.
 func tuiStoreFlags(o *tuiOptions) string {
-	if f := o.store.flags.Lookup("store"); f != nil && f.Changed || os.Getenv("FIREBREAK_STORE") != "" {
-		return "--store " + tui.ShellQuote(o.store.URL)
+	var parts []string
+	changed := func(name string) bool { f := o.store.flags.Lookup(name); return f != nil && f.Changed }
+	if changed("store") || os.Getenv("FIREBREAK_STORE") != "" {
+		parts = append(parts, "--store", tui.ShellQuote(o.store.URL))
 	}
-	return ""
+	if changed("key-dir") || os.Getenv("FIREBREAK_KEY_DIR") != "" {
+		parts = append(parts, "--key-dir", tui.ShellQuote(o.store.KeyDir))
+	}
+	if changed("spool-dir") || os.Getenv("FIREBREAK_SPOOL_DIR") != "" {
+		parts = append(parts, "--spool-dir", tui.ShellQuote(o.store.SpoolDir))
+	}
+	return strings.Join(parts, " ")
 }
 
 // tuiPlaybookFlags name the user's playbook directories on a run's command
