@@ -94,7 +94,7 @@ func TestConsoleContainsRunsAndReleasesOnDocker(t *testing.T) {
 		return strings.Contains(s, "finished") || strings.Contains(s, "FAILED")
 	})
 	s = x.screen()
-	if !strings.Contains(line(s, "evidence-only on"), "finished") {
+	if !strings.Contains(line(s, "▶ evidence-only ·"), "finished") {
 		t.Fatalf("the run did not finish well:\n%s", s)
 	}
 	x.keys("e")

@@ -96,7 +96,7 @@ func TestConsoleRendersHostileStringsInert(t *testing.T) {
 	x.waitUntil(90*time.Second, "the run finished", func(s string) bool {
 		return strings.Contains(s, "finished") || strings.Contains(s, "FAILED")
 	})
-	check("run view", "evidence-only on")
+	check("run view", "▶ evidence-only · finished")
 	x.keys("e")
 	check("evidence case", "verif", "logs/")
 	found := false
