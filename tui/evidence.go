@@ -583,7 +583,7 @@ func (v *evidenceView) casesView(m *Model, w, h int) string {
 		line := "  " + Fit(c.ID, idW) + " " + fmt.Sprintf("%4d %5d %9s ", c.Runs, c.Artifacts, evBytes(c.Bytes)) + " " + updated
 		line = Fit(line, w)
 		if i == v.nav.cursor {
-			line = m.st.sel.Render(line)
+			line = m.st.sel.Render(markCursor(line))
 		}
 		b.WriteString(line)
 		if i < to-1 {
@@ -680,7 +680,7 @@ func (v *evidenceView) caseView(m *Model, w, h int) string {
 		line = Fit(line, w)
 		switch {
 		case i == cs.nav.cursor:
-			line = m.st.sel.Render(line)
+			line = m.st.sel.Render(markCursor(line))
 		case res == "FAIL":
 			line = m.st.bad.Render(line)
 		case r.kind == rowRun:

@@ -824,7 +824,7 @@ func (v *evidenceView) diffViewDraw(m *Model, w, h int) string {
 		line := fsRow(n, wide, nameW)
 		switch {
 		case i == d.nav.cursor:
-			line = m.st.sel.Render(line)
+			line = m.st.sel.Render(markCursor(line))
 		case n.ch == nil:
 			line = m.st.dim.Render(line)
 		case n.ch.Kind == "A":

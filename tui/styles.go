@@ -71,3 +71,15 @@ func sortedStrings(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// markCursor marks the row under the cursor in text too (">" in its first
+// blank column), for terminals without reverse video or colour (NO_COLOR).
+func markCursor(line string) string {
+	switch {
+	case strings.HasPrefix(line, " "):
+		return ">" + line[1:]
+	case len(line) > 1 && line[1] == ' ':
+		return line[:1] + ">" + line[2:]
+	}
+	return line
+}
