@@ -40,6 +40,8 @@ Scenarios are built in (` + "`firebreak drill list`" + `) or your own YAML files
 		newDrillListCommand(g, d),
 		newDrillValidateCommand(d),
 		newDrillTabletopCommand(g, d),
+		newDrillLiveCommand(g, d),
+		newDrillCleanupCommand(g, d),
 		newDrillReportCommand(g, d),
 	)
 	return cmd
