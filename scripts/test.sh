@@ -33,4 +33,8 @@ if [ ! -x "$staticcheck" ]; then
   rmdir "$tmpbin"
 fi
 "$staticcheck" ./...
-go test -race -count=1 -timeout 20m "$@" ./...
+# The live drills check that the engine and the host's firewall are left as
+# they found them: they run after the rest, alone, so no other package's
+# test containers come and go during their before/after comparison.
+go test -race -count=1 -timeout 20m "$@" $(go list ./... | grep -v '^firebreak/drill$')
+go test -race -count=1 -timeout 10m "$@" ./drill/
