@@ -215,6 +215,9 @@ func TestEvidenceOfflineBrowseVerifyAndDiff(t *testing.T) {
 	}
 	checkSizes(t, m, "cases list")
 
+	// the list counts what the case view lists: artifacts, not the runs'
+	// own records (case.json, custody logs, signatures)
+	listed := m.evidence.cases
 	// (b) the case: runs and artifacts with digests
 	press(m, "enter")
 	cs := m.evidence.cs
@@ -234,6 +237,15 @@ func TestEvidenceOfflineBrowseVerifyAndDiff(t *testing.T) {
 		}
 	}
 	checkSizes(t, m, "case")
+	arts := 0
+	for _, mf := range cs.manifests {
+		arts += len(mf.Artifacts)
+	}
+	for _, c := range listed {
+		if c.ID == evCase && (c.Artifacts != arts || c.Runs != len(cs.manifests)) {
+			t.Errorf("cases list says %d runs, %d artifacts; the case has %d, %d", c.Runs, c.Artifacts, len(cs.manifests), arts)
+		}
+	}
 
 	// verify: OK per artifact, the verdict, the custody head
 	press(m, "v")

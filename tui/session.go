@@ -436,9 +436,12 @@ func (b *Sessions) Cases(ctx context.Context) ([]CaseSummary, error) {
 		if ob.Modified.After(c.Updated) {
 			c.Updated = ob.Modified
 		}
-		if strings.HasSuffix(key, "/manifest.json") {
+		// what the case view lists as artifacts: not the run's own records
+		switch {
+		case strings.HasSuffix(key, "/manifest.json"):
 			c.Runs++
-		} else if !strings.HasSuffix(key, "/manifest.sig") {
+		case key == "case.json", strings.HasSuffix(key, "/manifest.json.sig"), strings.HasSuffix(key, "/custody.jsonl"):
+		default:
 			c.Artifacts++
 		}
 	}
