@@ -54,6 +54,17 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// keys names items in the journal: each one's engine/ID, joined by ", ",
+// so the detail view finds every act on a container however many targets
+// the act had.
+func keys(items []Item) string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.Key())
+	}
+	return strings.Join(out, ", ")
+}
+
 func names(items []Item) string {
 	var out []string
 	for _, it := range items {

@@ -78,7 +78,7 @@ func (m *Model) collectDialog(targets []Item) tea.Cmd {
 			b := m.b
 			return m.call("collect/"+caseID, "capturing "+Inert(names(targets)), func(ctx context.Context) tea.Msg {
 				got, err := b.Collect(ctx, targets, caseID)
-				msg := doneActMsg{act: Act{Act: "collect", Target: names(targets), Command: line}, item: targets[0], err: err}
+				msg := doneActMsg{act: Act{Act: "collect", Target: keys(targets), Command: line}, item: targets[0], err: err}
 				if err == nil {
 					msg.text = fmt.Sprintf("case %s: %d artifacts", caseID, got.Artifacts)
 					if len(got.Failed) > 0 {

@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"firebreak/collect"
+	"firebreak/internal/app"
 	"firebreak/runtime"
 )
 
@@ -358,5 +359,20 @@ func TestOlderTriageDoesNotOverwriteNewer(t *testing.T) {
 	m.Update(assessMsg{seq: older, as: []collect.Assessment{{Container: it.Container, Runtime: it.Engine, Score: 1, Findings: []collect.Finding{{Title: "OLD"}}}}})
 	if r := m.fleet.rows[it.Key()]; r.score != 99 || r.finding != "NEW" {
 		t.Fatalf("row shows %d %q, want the newer triage's 99 NEW", r.score, r.finding)
+	}
+}
+
+// TestHistoryFindsEveryTargetOfAnAct: an act on several containers is
+// in each one's history (the journal names them by engine/ID).
+func TestHistoryFindsEveryTargetOfAnAct(t *testing.T) {
+	items := fleetOf(5).items
+	b := NewSessions(app.Options{StateDir: t.TempDir()})
+	if err := b.Journal(Act{Act: "collect", Target: keys(items), Command: "firebreak collect ...", Result: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if got := b.journalFor(it); len(got) != 1 || got[0].Act != "collect" {
+			t.Errorf("%s: history %+v", it.Name, got)
+		}
 	}
 }

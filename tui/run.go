@@ -167,7 +167,7 @@ func (v *runView) update(m *Model, msg tea.Msg) tea.Cmd {
 				m.notify("run %s finished: case %s", r.playbook, r.caseID)
 				m.drillEvent("playbook:" + r.playbook)
 			}
-			m.journal(Act{Act: "run-finished", Target: names(r.targets), Command: r.command, Result: res})
+			m.journal(Act{Act: "run-finished", Target: keys(r.targets), Command: r.command, Result: res})
 			cmds := []tea.Cmd{m.fleet.loadMarks(m)}
 			for _, t := range r.targets {
 				cmds = append(cmds, m.fleet.update(m, engineEventMsg{EngineEvent{Engine: t.Engine, ID: t.ID, Action: "firebreak"}}))
@@ -194,7 +194,7 @@ func (v *runView) update(m *Model, msg tea.Msg) tea.Cmd {
 					confirm: "Stop run",
 					onYes: func(m *Model) tea.Cmd {
 						r.cancel()
-						m.journal(Act{Act: "run-stopped", Target: names(r.targets), Command: r.command, Result: "interrupted"})
+						m.journal(Act{Act: "run-stopped", Target: keys(r.targets), Command: r.command, Result: "interrupted"})
 						return nil
 					},
 				}
@@ -409,7 +409,7 @@ func (v *runView) start(m *Model, playbook string, targets []Item, params map[st
 	v.runs = append(v.runs, r)
 	v.cursor = len(v.runs) - 1
 	m.active = screenRuns
-	m.journal(Act{Act: "run", Target: names(targets), Command: line, Result: "started"})
+	m.journal(Act{Act: "run", Target: keys(targets), Command: line, Result: "started"})
 	send, b := m.send, m.b
 	req := RunRequest{Playbook: playbook, Targets: targets, Params: params, Case: caseID,
 		Events:   func(ev playbooks.Event) { send(runEventMsg{run: id, ev: ev}) },

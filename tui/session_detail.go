@@ -431,7 +431,8 @@ func (b *Sessions) journalFor(it Item) []Act {
 		if json.Unmarshal(sc.Bytes(), &a) != nil {
 			continue
 		}
-		if a.Target == it.Key() || a.Target == it.ID || (a.Act == "run" || strings.HasPrefix(a.Act, "run-")) && slices.Contains(strings.Split(a.Target, ", "), it.Ref()) {
+		targets := strings.Split(a.Target, ", ")
+		if a.Target == it.ID || slices.Contains(targets, it.Key()) || (a.Act == "run" || strings.HasPrefix(a.Act, "run-")) && slices.Contains(targets, it.Ref()) {
 			out = append(out, a)
 		}
 	}
