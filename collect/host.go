@@ -228,7 +228,7 @@ func AssessHost(v HostVersions, f HostFiles, oldest time.Time) HostAssessment {
 		}
 	}
 	for _, b := range f.Binaries {
-		if sum, err := fileSHA256(b); err == nil {
+		if sum, err := FileSHA256(b); err == nil {
 			h.Binaries[b] = sum
 		} else {
 			h.Notes = append(h.Notes, "not hashed: "+err.Error())
@@ -294,7 +294,8 @@ func branchNote(c EscapeCVE) string {
 	return " (backports " + strings.Join(b, ", ") + ")"
 }
 
-func fileSHA256(p string) (string, error) {
+// FileSHA256 is the hex SHA-256 of a file's content.
+func FileSHA256(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err

@@ -239,7 +239,7 @@ func (x *liveRun) checkFiles(ctx context.Context, c *capture) {
 			}
 		}
 		for _, w := range x.want.hostFiles {
-			sum, err := fileDigest(filepath.Join(x.sb.HostDir, w.path))
+			sum, err := collect.FileSHA256(filepath.Join(x.sb.HostDir, w.path))
 			switch {
 			case err != nil:
 				missing = append(missing, "the planted "+w.path+": "+err.Error())

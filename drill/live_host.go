@@ -2,10 +2,7 @@ package drill
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -77,7 +74,7 @@ func TakeHostState(ctx context.Context, f HostFiles) HostState {
 		h.SocketMode = "unreadable: " + err.Error()
 	}
 	for _, b := range f.Binaries {
-		if sum, err := fileDigest(b); err == nil {
+		if sum, err := collect.FileSHA256(b); err == nil {
 			h.Binaries[b] = sum
 		} else {
 			h.Binaries[b] = "unreadable: " + err.Error()
@@ -96,19 +93,6 @@ func ownerOf(fi os.FileInfo) string {
 		return fmt.Sprint(st.Uid())
 	}
 	return fmt.Sprintf("%v", fi.Sys())
-}
-
-func fileDigest(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Diff names every way b differs from a (the state before), empty when
