@@ -32,6 +32,30 @@ type Options struct {
 	// every sharer (see runtime.NetworkMode.SharedWith), so each is frozen
 	// and recorded, and release keeps the rules until the last lets go.
 	WithSharers bool
+	// Pod is set when the container is acted on as a member of a
+	// Kubernetes pod (see PodRef): its record names the pod, and the
+	// sandbox's shared namespace may be cut, since the whole pod is held.
+	Pod *PodRef
+}
+
+// PodRef names the Kubernetes pod a containment record belongs to. A pod is
+// held as one: the sandbox's record holds the drop rules in the pod's
+// network namespace and its freeze, and each container's record its
+// freeze; all of them carry the same PodRef, and status shows them as one.
+type PodRef struct {
+	Ref       string `json:"ref"` // pod/NAMESPACE/NAME
+	UID       string `json:"uid,omitempty"`
+	SandboxID string `json:"sandbox_id"`
+}
+
+// podOf names the pod a container of the CRI plugin belongs to ("" for
+// none), from the labels the kubelet gives a pod's sandbox and containers.
+func podOf(labels map[string]string) string {
+	ns, name := labels["io.kubernetes.pod.namespace"], labels["io.kubernetes.pod.name"]
+	if name == "" {
+		return ""
+	}
+	return "pod/" + ns + "/" + name
 }
 
 // CheckAllow refuses a prefix kept open in the drop rules that opens
@@ -125,6 +149,9 @@ func (c *Containment) Held() ([]*Record, error) {
 const hostNetNS = "/proc/self/ns/net"
 
 func refuseShared(d runtime.Details) error {
+	if pod := podOf(d.Labels); pod != "" && d.NetworkMode.Kind != "host" {
+		return &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf("it belongs to Kubernetes pod %s, whose containers share one network namespace: a pod is contained as a unit (its namespace cut, every container and its sandbox frozen). Nothing was changed. Contain the pod: `firebreak contain %s`, or freeze this container alone with `firebreak contain --network=false`", strings.TrimPrefix(pod, "pod/"), pod)}
+	}
 	switch d.NetworkMode.Kind {
 	case "host":
 		return &runtime.RefusedError{Container: d.Container, Reason: "it shares the host's network namespace; cutting its network would cut the host's. Nothing was changed. Freeze it instead: `firebreak contain --network=false` (pause only)"}
@@ -263,14 +290,18 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 	res.Container = d.Container
 	if opts.Network {
 		if err := refuseShared(d); err != nil {
-			if !opts.WithSharers || d.NetworkMode.Kind != "container" || d.NetNSPath == "" {
+			podCut := opts.Pod != nil && opts.Pod.SandboxID == d.ID && d.NetNSPath != "" && d.NetworkMode.Kind != "host"
+			if podCut {
+				res.Notes = append(res.Notes, "the drop rules in the sandbox's network namespace cut every container of "+opts.Pod.Ref)
+			} else if !opts.WithSharers || podOf(d.Labels) != "" || d.NetworkMode.Kind != "container" || d.NetNSPath == "" {
 				return res, err
+			} else {
+				var others []string
+				for _, o := range d.NetworkMode.SharedWith {
+					others = append(others, runtime.ShortID(o))
+				}
+				res.Notes = append(res.Notes, "its network namespace is shared with "+strings.Join(others, ", ")+": the drop rules cut them too (--with-sharers)")
 			}
-			var others []string
-			for _, o := range d.NetworkMode.SharedWith {
-				others = append(others, runtime.ShortID(o))
-			}
-			res.Notes = append(res.Notes, "its network namespace is shared with "+strings.Join(others, ", ")+": the drop rules cut them too (--with-sharers)")
 		}
 	}
 	rec, unlock, err := c.lockRecord(d.ID, opts.DryRun)
@@ -313,6 +344,9 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 	}
 	if opts.Actor != "" {
 		rec.Actor = opts.Actor
+	}
+	if opts.Pod != nil {
+		rec.Pod = opts.Pod
 	}
 	if opts.Network {
 		if rec.Network == nil {

@@ -37,6 +37,7 @@ type Record struct {
 	Network *NetworkHold `json:"network,omitempty"`
 	Pause   *PauseHold   `json:"pause,omitempty"`
 	Ended   *EndHold     `json:"ended,omitempty"` // stopped or killed by Firebreak
+	Pod     *PodRef      `json:"pod,omitempty"`   // held as a member of this Kubernetes pod
 	Log     []Entry      `json:"log"`
 }
 

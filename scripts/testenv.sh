@@ -17,6 +17,9 @@ PAUSE_IMAGE=${FIREBREAK_TEST_PAUSE_IMAGE:-firebreak.local/pause:test}
 CTR_NS=${FIREBREAK_TEST_CONTAINERD_NAMESPACE:-firebreak-test}
 DOCKER_SOCK=/var/run/docker.sock
 CONTAINERD_SOCK=/run/containerd/containerd.sock
+CNI_CONF_DIR=$RUN_DIR/cni/net.d
+POD_BRIDGE=fbpod0
+POD_SUBNET=${FIREBREAK_TEST_POD_SUBNET:-10.231.0.0/24}
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 
@@ -48,6 +51,7 @@ install_packages() {
   command -v openssl >/dev/null || missing+=(openssl)
   command -v tmux >/dev/null || missing+=(tmux) # the console's end-to-end tests
   command -v chromium >/dev/null || missing+=(chromium) # the drill report's HTML test
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins) # pods' networks (CRI tests)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq
@@ -65,10 +69,30 @@ start_containerd() {
   # The CRI plugin gives a pod's sandbox container an OOM score below the
   # daemon's, which needs CAP_SYS_RESOURCE (this sandbox lacks it): keep it
   # at the daemon's, as a node without that capability must.
-  cat >"$RUN_DIR/containerd.toml" <<'TOML'
+  # Pods get their own network namespaces on a CNI bridge with addresses
+  # from a private test range and no NAT: traffic stays between the tests'
+  # own pods. Docker sets FORWARD's policy to DROP and bridged traffic
+  # passes iptables here, so the firewall plugin is chained to accept the
+  # pods' traffic in FORWARD.
+  mkdir -p "$CNI_CONF_DIR"
+  cat >"$CNI_CONF_DIR/10-firebreak-test.conflist" <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "firebreak-test-pods",
+  "plugins": [
+    {"type": "bridge", "bridge": "$POD_BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]], "dataDir": "$RUN_DIR/cni/ipam"}},
+    {"type": "firewall", "backend": "iptables"}
+  ]
+}
+JSON
+  cat >"$RUN_DIR/containerd.toml" <<TOML
 version = 2
 [plugins."io.containerd.grpc.v1.cri"]
   restrict_oom_score_adj = true
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "$CNI_CONF_DIR"
 TOML
   setsid containerd --config "$RUN_DIR/containerd.toml" >"$RUN_DIR/containerd.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/containerd.pid"
@@ -174,14 +198,31 @@ cri_pods() {
   grep -Eq '^[[:space:]]*restrict_oom_score_adj[[:space:]]*=[[:space:]]*true' "${cfg:-/etc/containerd/config.toml}" 2>/dev/null
 }
 
+# cri_cni: does the running containerd give pods a CNI network (the conf_dir
+# its config names holds a network list)?
+cri_cni() {
+  local pid="" p cfg dir
+  for p in /proc/[0-9]*; do
+    if [ "$(cat "$p/comm" 2>/dev/null)" = containerd ]; then pid=${p#/proc/}; break; fi
+  done
+  [ -n "$pid" ] || return 1
+  cfg=$(tr '\0' '\n' <"/proc/$pid/cmdline" | awk 'p {print; exit} $0 == "--config" || $0 == "-c" {p = 1}')
+  dir=$(awk -F'"' '/^[[:space:]]*conf_dir[[:space:]]*=/ {print $2; exit}' "${cfg:-/etc/containerd/config.toml}" 2>/dev/null)
+  compgen -G "${dir:-/etc/cni/net.d}/*.conflist" >/dev/null || return 1
+  [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ]
+}
+
 print_env() {
-  local cri=1
+  local cri=1 cni=1
+  cri_cni || cni=0
   if ! cri_pods; then
     cri=0
     log "the running containerd cannot start pods in this sandbox (no CAP_SYS_RESOURCE, no restrict_oom_score_adj in its config): the CRI tests will skip"
   fi
   cat <<ENV
 export FIREBREAK_TEST_CRI=$cri
+export FIREBREAK_TEST_CRI_CNI=$cni
+export FIREBREAK_TEST_POD_SUBNET=$POD_SUBNET
 export FIREBREAK_TEST_IMAGE=$IMAGE
 export FIREBREAK_TEST_PAUSE_IMAGE=$PAUSE_IMAGE
 export FIREBREAK_TEST_CONTAINERD_NAMESPACE=$CTR_NS
@@ -204,6 +245,7 @@ stop_started() {
       kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$RUN_DIR/$name.pid"
+    if [ "$name" = containerd ]; then ip link del "$POD_BRIDGE" 2>/dev/null || true; fi
   done
 }
 

@@ -157,6 +157,7 @@ type collectOptions struct {
 	LogCap   int64
 	MaxFile  int64
 	MaxTotal int64
+	PodSel   []string
 }
 
 func (o *collectOptions) AddFlags(cmd *cobra.Command) {
@@ -164,6 +165,7 @@ func (o *collectOptions) AddFlags(cmd *cobra.Command) {
 	o.store.AddFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Case, "case", "", "case ID to collect into (default: a new one)")
+	f.StringSliceVar(&o.PodSel, "pod-selector", nil, "collect every ready Kubernetes pod whose labels match (key=value or key; repeatable)")
 	f.StringSliceVar(&o.What, "what", collect.Names(collect.All), "collectors to run (default: "+strings.Join(collect.Names(collect.All), ",")+"; also: "+strings.Join(extraCollectors(), ",")+")")
 	f.StringVar(&o.Since, "since", "", "logs: only this far back: 90m, 2h, 7d, or from a time like 2026-11-28T09:00:00Z (default: all)")
 	f.Int64Var(&o.LogCap, "log-cap", def.LogCap, "logs: bytes kept per stream: the first quarter and the newest lines (what lies between is counted and recorded as dropped); 0 keeps all")
@@ -206,11 +208,19 @@ no link followed out of its root) into a case of the evidence store: the
 engine's view, its writable layer as changes.json plus an OCI layer
 (layer.tar.zst), its process tree, its network state, its logs, and a
 Timesketch timeline. Every artifact's digest goes into a signed manifest and a
-hash-chained custody log; 'firebreak evidence verify CASE' checks them.`,
+hash-chained custody log; 'firebreak evidence verify CASE' checks them.
+
+A Kubernetes pod (pod/NAMESPACE/NAME, or --pod-selector) is captured as a
+unit: a bundle per container, the sandbox's with the pod's network state, and
+the pod's CRI record and log directory (rotated files too).`,
 		Example: `  firebreak collect --case IR-42 web-1
+  firebreak --runtime containerd --namespace k8s.io collect --case IR-42 pod/shop/cart-7d9f
   firebreak collect --store 's3://evidence/ir?endpoint=10.0.0.5:9000' --retain 90d web-1`,
-		Args: withUsage(cobra.MinimumNArgs(1)),
+		Args: withUsage(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && len(o.PodSel) == 0 {
+				return usagef("name a target: a container (ID, name or ID prefix), pod/NAMESPACE/NAME, or --pod-selector")
+			}
 			return runCollect(cmd.Context(), g, o, args, d)
 		},
 	}
@@ -246,6 +256,23 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 		return err
 	}
 	defer s.Close()
+	podRefs, refs := splitPodRefs(refs)
+	var podErrs []error
+	if len(podRefs) > 0 || len(o.PodSel) > 0 {
+		// A pod is captured as a unit, in a run of its own.
+		errs, head := runCollectPods(ctx, s, caseID, opts, podRefs, o.PodSel, g, d)
+		podErrs = errs
+		if len(refs) == 0 {
+			if ev, err := s.Evidence(); err == nil {
+				errs = append(errs, ev.Pending())
+				if g.Output == "text" && head != "" {
+					fmt.Fprintf(d.stdout, "case %s in %s; verify with: firebreak evidence verify %s --store '%s'\n", caseID, ev.Store.String(), caseID, ev.Store.String())
+				}
+			}
+			printHead(g, d, caseID, head)
+			return joinErrors(errs)
+		}
+	}
 	targets := make([]runtime.Container, len(refs)) // one per reference, as named
 	for i, ref := range refs {
 		if targets[i], err = s.ResolveOne(ctx, ref); err != nil {
@@ -303,7 +330,7 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 		}
 	}
 	printHead(g, d, caseID, head)
-	return joinErrors(errs)
+	return joinErrors(append(errs, podErrs...))
 }
 
 // plural says how many of a thing: "1 artifact", "2 artifacts"; many is

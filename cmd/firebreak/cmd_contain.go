@@ -31,6 +31,9 @@ type containOptions struct {
 	ProbeTimeout      time.Duration
 	Parallel          int
 	WithSharers       bool
+	CaptureFirst      bool
+	PodSelector       []string
+	store             storeOptions // where a pod's capture-first evidence goes
 }
 
 func (o *containOptions) AddFlags(cmd *cobra.Command) {
@@ -47,6 +50,9 @@ func (o *containOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.ProbePort, "probe-port", def.ProbePort, "TCP port probed on peers named without one")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", def.ProbeTimeout, "how long one probe waits for an answer")
 	f.IntVar(&o.Parallel, "parallel", contain.DefaultParallel, "containers acted on at once")
+	o.store.AddFlags(cmd)
+	f.BoolVar(&o.CaptureFirst, "capture-first", true, "pods with a liveness probe: capture their evidence between the cut and the freeze, before the kubelet can restart a frozen container")
+	f.StringSliceVar(&o.PodSelector, "pod-selector", nil, "contain every ready Kubernetes pod whose labels match (key=value or key; repeatable)")
 	f.BoolVar(&o.WithSharers, "with-sharers", false, "when its network namespace is shared (a named namespace several containers joined), cut it anyway and contain every container that shares it, listed in the plan")
 }
 
@@ -106,12 +112,23 @@ network first (drop rules in its network namespace, installed from the host;
 on Docker also detach from every network, optionally attaching an internal
 quarantine network), then freeze. Each act is recorded before it happens, so
 'firebreak release' restores exactly the prior state, even after a crash.
-Containing twice changes nothing the second time.`,
+Containing twice changes nothing the second time.
+
+A Kubernetes pod (pod/NAMESPACE/NAME or a unique prefix, or --pod-selector;
+containerd's CRI plugin: --runtime containerd --namespace k8s.io) is held as
+a unit: drop rules in its sandbox's network namespace cut every container,
+then each container and the sandbox are frozen. When a liveness probe would
+make the kubelet restart a frozen container, its evidence is captured between
+the cut and the freeze (--capture-first, into --case or a new case).`,
 		Example: `  firebreak contain web-1
+  firebreak --runtime containerd --namespace k8s.io contain pod/shop/cart-7d9f
   firebreak contain --quarantine-network fb-quarantine --allow 10.9.0.5 web-1
   firebreak contain --dry-run --output json 3f2a`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && len(o.PodSelector) == 0 {
+				return usagef("name a target: a container (ID, name or ID prefix), pod/NAMESPACE/NAME, or --pod-selector")
+			}
 			return runContain(cmd.Context(), g, o, args, d)
 		},
 	}
@@ -124,11 +141,21 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 	if err != nil {
 		return err
 	}
-	s, err := openSession(ctx, g, d, nil)
+	s, err := openSession(ctx, g, d, &o.store)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	podRefs, refs := splitPodRefs(refs)
+	var podOuts []podOutcome
+	if len(podRefs) > 0 || len(o.PodSelector) > 0 {
+		if podOuts, err = runContainPods(ctx, s, opts, o, podRefs, d, g.Output); err != nil {
+			return err
+		}
+		if len(refs) == 0 {
+			return podErrors(podOuts)
+		}
+	}
 	parallel := o.Parallel
 	if o.WithSharers {
 		// Every sharer is contained too, one after the other: they share
@@ -148,7 +175,7 @@ func runContain(ctx context.Context, g *globalOptions, o *containOptions, refs [
 	if err := printOutcomes(d.stdout, g.Output, "contain", outs); err != nil {
 		return err
 	}
-	return outcomesError("contain", g.Output, outs)
+	return errors.Join(podErrors(podOuts), outcomesError("contain", g.Output, outs))
 }
 
 // withSharers adds to refs the full ID of every container that shares a

@@ -14,10 +14,14 @@ import (
 )
 
 type psOptions struct {
-	All bool
+	All      bool
+	Pods     bool
+	Selector []string
 }
 
 func (o *psOptions) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.Pods, "pods", false, "list Kubernetes pods (containerd's CRI plugin, namespace k8s.io) with their containers, address and what Firebreak holds")
+	cmd.Flags().StringSliceVar(&o.Selector, "selector", nil, "with --pods: only pods whose labels match (key=value or key; repeatable)")
 	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "show stopped and created containers too (without it: running and paused ones, and any that Firebreak holds)")
 }
 
@@ -50,6 +54,12 @@ func runPs(ctx context.Context, g *globalOptions, o *psOptions, d *deps) error {
 		return err
 	}
 	defer s.Close()
+	if o.Pods {
+		return runPsPods(ctx, s, o, g, d)
+	}
+	if len(o.Selector) > 0 {
+		return usagef("--selector goes with --pods")
+	}
 	rt := s.Runtime()
 	list, err := rt.List(ctx)
 	if err != nil {

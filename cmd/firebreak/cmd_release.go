@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,16 @@ func runRelease(ctx context.Context, g *globalOptions, o *releaseOptions, refs [
 		return err
 	}
 	defer s.Close()
+	podRefs, refs := splitPodRefs(refs)
+	var podOuts []podOutcome
+	if len(podRefs) > 0 {
+		if podOuts, err = runReleasePods(ctx, s, podRefs, o.DryRun, d, g.Output); err != nil {
+			return err
+		}
+		if len(refs) == 0 {
+			return podErrors(podOuts)
+		}
+	}
 	outs := contain.Each(ctx, refs, o.Parallel, func(ctx context.Context, ref string) (*contain.Result, error) {
 		target, err := s.ResolveHeld(ctx, ref)
 		if err != nil {
@@ -56,5 +67,5 @@ func runRelease(ctx context.Context, g *globalOptions, o *releaseOptions, refs [
 	if err := printOutcomes(d.stdout, g.Output, "release", outs); err != nil {
 		return err
 	}
-	return outcomesError("release", g.Output, outs)
+	return errors.Join(podErrors(podOuts), outcomesError("release", g.Output, outs))
 }

@@ -54,6 +54,25 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 		}
 	}
 	for _, ref := range refs {
+		if runtime.IsPodRef(ref) {
+			held, err := s.HeldPods()
+			if err != nil {
+				return err
+			}
+			found := false
+			for _, recs := range held {
+				if runtime.MatchesPodRef(ref, recs[0].Pod.Ref) {
+					found = true
+					for _, r := range recs {
+						rows = append(rows, statusJSON{Ref: ref, Held: r.Held(), Record: r})
+					}
+				}
+			}
+			if !found {
+				fmt.Fprintf(d.stdout, "%s: not held\n", safe(ref))
+			}
+			continue
+		}
 		target, err := s.ResolveHeld(ctx, ref)
 		if err != nil {
 			return err
@@ -103,7 +122,7 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 		fmt.Fprintln(d.stdout, "nothing held")
 		return nil
 	}
-	for _, r := range rows {
+	for _, r := range printPodStatus(ctx, s, d, rows) {
 		printStatusText(d, r)
 	}
 	return nil

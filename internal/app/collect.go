@@ -22,9 +22,10 @@ type CollectSpec struct {
 // Collected is what a capture left in the case.
 type Collected struct {
 	Case     string
-	Results  []*collect.Result // one per target; nil where it failed
-	Failures []error           // one per target; nil where it succeeded
-	Manifest evidence.Manifest // the run's, when FinishErr is nil
+	Results  []*collect.Result  // one per target; nil where it failed
+	Failures []error            // one per target; nil where it succeeded
+	Manifest evidence.Manifest  // the run's, when FinishErr is nil
+	Pod      *collect.PodResult // a pod's capture (CollectPod): its members are in Results
 	// FinishErr says the run's manifest could not be written: what was
 	// captured is in the store, unsigned.
 	FinishErr error

@@ -3,7 +3,9 @@ package runtimetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -150,4 +152,173 @@ func (h *CRIHarness) Pod(t testing.TB, name, logDir string, cmd []string) string
 		t.Fatalf("StartContainer: %v", err)
 	}
 	return c.ContainerId
+}
+
+// PodSpec describes a test pod run through the CRI plugin as the kubelet
+// would run it.
+type PodSpec struct {
+	Namespace, Name string            // Namespace defaults to firebreak-test
+	Labels          map[string]string // pod labels (on the sandbox)
+	Annotations     map[string]string // pod annotations (on the sandbox)
+	HostNetwork     bool              // the node's network; else CNI's (needs FIREBREAK_TEST_CRI_CNI=1)
+	LogDir          string            // the pod's log directory; a temporary one when ""
+	Containers      []PodContainerSpec
+}
+
+// PodContainerSpec is one container of a test pod.
+type PodContainerSpec struct {
+	Name       string
+	Command    []string
+	Mounts     []*cri.Mount
+	Privileged bool
+	Attempt    uint32
+}
+
+// TestPod is a running test pod.
+type TestPod struct {
+	SandboxID  string
+	IP         string
+	LogDir     string
+	Containers map[string]string // container name -> ID
+	Config     *cri.PodSandboxConfig
+}
+
+// RequireCNI skips (or fails, where daemons are required) a test that
+// needs pods with their own network namespaces when the running
+// containerd has no CNI network configured.
+func RequireCNI(t testing.TB) {
+	t.Helper()
+	if os.Getenv("FIREBREAK_TEST_CRI_CNI") != "1" {
+		SkipOrFail(t, "FIREBREAK_TEST_CRI_CNI is not 1: containerd's CRI plugin has no CNI network here (scripts/testenv.sh up configures one)")
+	}
+}
+
+// RunPod runs a pod with its containers started; it is stopped and removed
+// when the test ends.
+func (h *CRIHarness) RunPod(t testing.TB, spec PodSpec) TestPod {
+	t.Helper()
+	if !spec.HostNetwork {
+		RequireCNI(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if spec.Namespace == "" {
+		spec.Namespace = "firebreak-test"
+	}
+	if spec.LogDir == "" {
+		spec.LogDir = t.TempDir()
+	}
+	uid := spec.Name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	mode := cri.NamespaceMode_POD
+	if spec.HostNetwork {
+		mode = cri.NamespaceMode_NODE
+	}
+	sandbox := &cri.PodSandboxConfig{
+		Metadata:     &cri.PodSandboxMetadata{Name: spec.Name, Namespace: spec.Namespace, Uid: uid},
+		Hostname:     spec.Name,
+		LogDirectory: spec.LogDir,
+		Labels:       spec.Labels,
+		Annotations:  spec.Annotations,
+		Linux: &cri.LinuxPodSandboxConfig{SecurityContext: &cri.LinuxSandboxSecurityContext{
+			NamespaceOptions: &cri.NamespaceOption{Network: mode},
+		}},
+	}
+	// The kubelet labels a sandbox with the pod's identity as well.
+	sandbox.Labels = mergeLabels(spec.Labels, map[string]string{
+		"io.kubernetes.pod.namespace": spec.Namespace,
+		"io.kubernetes.pod.name":      spec.Name,
+		"io.kubernetes.pod.uid":       uid,
+	})
+	pod, err := h.RT.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: sandbox})
+	if err != nil {
+		SkipOrFail(t, "RunPodSandbox %s: %v", spec.Name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// A test may leave the pod frozen: thaw first, or the stop waits.
+		for _, id := range append(h.podContainers(ctx, pod.PodSandboxId), pod.PodSandboxId) {
+			_ = h.Ctr.Unpause(ctx, id)
+		}
+		if _, err := h.RT.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+			t.Errorf("stopping test pod %s: %v", spec.Name, err)
+		}
+		if _, err := h.RT.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+			t.Errorf("removing test pod %s: %v", spec.Name, err)
+		}
+	})
+	out := TestPod{SandboxID: pod.PodSandboxId, LogDir: spec.LogDir, Containers: map[string]string{}, Config: sandbox}
+	for _, cs := range spec.Containers {
+		out.Containers[cs.Name] = h.StartContainer(t, out, cs)
+	}
+	st, err := h.RT.PodSandboxStatus(ctx, &cri.PodSandboxStatusRequest{PodSandboxId: pod.PodSandboxId})
+	if err != nil {
+		t.Fatalf("PodSandboxStatus %s: %v", spec.Name, err)
+	}
+	out.IP = st.GetStatus().GetNetwork().GetIp()
+	if !spec.HostNetwork && out.IP == "" {
+		t.Fatalf("pod %s has no address from CNI", spec.Name)
+	}
+	return out
+}
+
+// StartContainer creates and starts one container in a test pod, labelled
+// and logging as the kubelet does, and returns its ID.
+func (h *CRIHarness) StartContainer(t testing.TB, pod TestPod, cs PodContainerSpec) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	md := pod.Config.Metadata
+	logPath := fmt.Sprintf("%s/%d.log", cs.Name, cs.Attempt)
+	if err := os.MkdirAll(pod.LogDir+"/"+cs.Name, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &cri.ContainerConfig{
+		Metadata: &cri.ContainerMetadata{Name: cs.Name, Attempt: cs.Attempt},
+		Labels: map[string]string{
+			"io.kubernetes.pod.namespace":  md.Namespace,
+			"io.kubernetes.pod.name":       md.Name,
+			"io.kubernetes.pod.uid":        md.Uid,
+			"io.kubernetes.container.name": cs.Name,
+		},
+		Annotations: map[string]string{"io.kubernetes.container.restartCount": strconv.Itoa(int(cs.Attempt))},
+		Image:       &cri.ImageSpec{Image: Image()},
+		Command:     cs.Command,
+		LogPath:     logPath,
+		Mounts:      cs.Mounts,
+		Linux: &cri.LinuxContainerConfig{SecurityContext: &cri.LinuxContainerSecurityContext{
+			Privileged:       cs.Privileged,
+			NamespaceOptions: pod.Config.Linux.SecurityContext.NamespaceOptions,
+		}},
+	}
+	c, err := h.RT.CreateContainer(ctx, &cri.CreateContainerRequest{PodSandboxId: pod.SandboxID, Config: cfg, SandboxConfig: pod.Config})
+	if err != nil {
+		t.Fatalf("CreateContainer %s/%s: %v", md.Name, cs.Name, err)
+	}
+	if _, err := h.RT.StartContainer(ctx, &cri.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatalf("StartContainer %s/%s: %v", md.Name, cs.Name, err)
+	}
+	return c.ContainerId
+}
+
+func (h *CRIHarness) podContainers(ctx context.Context, sandboxID string) []string {
+	list, err := h.RT.ListContainers(ctx, &cri.ListContainersRequest{Filter: &cri.ContainerFilter{PodSandboxId: sandboxID}})
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, c := range list.Containers {
+		ids = append(ids, c.Id)
+	}
+	return ids
+}
+
+func mergeLabels(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
 }
