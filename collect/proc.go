@@ -329,14 +329,22 @@ func (p *procReader) members(initPID int) ([]*Process, error) {
 	if parent := all[init.PPID]; parent != nil && strings.HasPrefix(parent.Comm, "containerd-shim") {
 		shim = init.PPID
 	}
+	// In a pod that shares one PID namespace (shareProcessNamespace, or a
+	// sandbox whose pause shares it), the other containers' inits are the
+	// shim's children too, in their own container's cgroup.
 	otherInit := func(pid int) bool {
 		for i := 0; i < 4096 && pid > 1 && pid != shim; i++ {
 			pr := all[pid]
 			if pr == nil {
 				return false
 			}
-			if pid != initPID && pr.PPID == shim && pr.Namespaces["pid"] != init.Namespaces["pid"] && p.nsInit(pid) {
-				return true
+			if pid != initPID && pr.PPID == shim {
+				if pr.Namespaces["pid"] != init.Namespaces["pid"] && p.nsInit(pid) {
+					return true
+				}
+				if !equalLines(pr.Cgroup, init.Cgroup) && containerCgroup(pr.Cgroup) {
+					return true
+				}
 			}
 			pid = pr.PPID
 		}
@@ -353,7 +361,7 @@ func (p *procReader) members(initPID int) ([]*Process, error) {
 			pr.Reason = "init"
 		case equalLines(pr.Cgroup, init.Cgroup):
 			pr.Reason = "cgroup"
-		case !hostPIDNS && pr.Namespaces["pid"] == init.Namespaces["pid"]:
+		case !hostPIDNS && pr.Namespaces["pid"] == init.Namespaces["pid"] && !(shim > 0 && otherInit(pid)):
 			pr.Reason = "pid-namespace"
 		case descendsFrom(pid, initPID):
 			pr.Reason = "descendant"
@@ -378,6 +386,31 @@ func (p *procReader) members(initPID int) ([]*Process, error) {
 		out = append(out, pr)
 	}
 	return out, nil
+}
+
+// containerCgroup reports whether a process's cgroup is some container's:
+// its last path element carries a 64-hex-digit container ID (cgroupfs:
+// /k8s.io/ID, /docker/ID, /kubepods/.../ID; systemd: cri-containerd-ID.scope,
+// docker-ID.scope).
+func containerCgroup(lines []string) bool {
+	for _, l := range lines {
+		i := strings.LastIndexByte(l, '/')
+		if i < 0 {
+			continue
+		}
+		run := 0
+		for _, r := range l[i+1:] {
+			if r >= '0' && r <= '9' || r >= 'a' && r <= 'f' {
+				run++
+				if run == 64 {
+					return true
+				}
+				continue
+			}
+			run = 0
+		}
+	}
+	return false
 }
 
 // nsInit reports whether pid is PID 1 of its own PID namespace (the last

@@ -643,7 +643,7 @@ func (p Profile) Weight(f Finding) int {
 			return 1
 		}
 		return 0
-	case f.ID == "privileged":
+	case f.ID == "privileged" || f.ID == "pod-privileged":
 		return privilegedWeight
 	}
 	return severityWeight[f.Severity]
@@ -654,7 +654,7 @@ func (p Profile) Weight(f Finding) int {
 func (p Profile) Score(fs []Finding) int {
 	total, caps := 0, 0
 	for _, f := range fs {
-		if strings.HasPrefix(f.ID, "cap-") {
+		if strings.HasPrefix(f.ID, "cap-") || strings.HasPrefix(f.ID, "pod-cap-") {
 			caps += p.Weight(f)
 			continue
 		}

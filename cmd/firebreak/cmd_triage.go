@@ -21,6 +21,7 @@ type triageOptions struct {
 	FailOn  string
 	Profile string
 	Host    bool
+	Pods    bool
 }
 
 func newTriageCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -34,17 +35,23 @@ findings with severity, the exact setting, why it matters and the remedy,
 riskiest container first. --output sarif writes SARIF 2.1.0 for code-scanning
 tools; --fail-on SEVERITY exits 1 when a finding at or above it exists.
 --profile chooses what the score counts: escape (the default) the ways out,
-with CIS hygiene findings shown at weight 0; cis every CIS finding.`,
+with CIS hygiene findings shown at weight 0; cis every CIS finding.
+A Kubernetes pod (pod/NAMESPACE/NAME, or --pods for every pod of the node) is
+triaged as one: the node's namespaces, each container's security context,
+hostPath volumes, service-account tokens and limits as the kubelet gave them
+to the CRI, and what its containers' processes do now.`,
 		Example: `  firebreak triage --all
   firebreak triage --all --output sarif > triage.sarif
   firebreak triage --all --fail-on high   # in cron or CI
-  firebreak triage --all --profile cis    # rank by CIS Docker Benchmark findings`,
+  firebreak triage --all --profile cis    # rank by CIS Docker Benchmark findings
+  firebreak --runtime containerd -n k8s.io triage --pods`,
 		Annotations: map[string]string{outputsAnnotation: "text,json,sarif"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTriage(cmd.Context(), g, o, args, d)
 		},
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "every container of the engine")
+	cmd.Flags().BoolVar(&o.Pods, "pods", false, "every ready Kubernetes pod of the node, each triaged as one (containerd's CRI plugin)")
 	cmd.Flags().StringVar(&o.FailOn, "fail-on", "", "exit 1 when a finding at or above this severity exists: low, medium, high, critical")
 	cmd.Flags().BoolVar(&o.Host, "host", false, "also triage the host: engine, runc, containerd and kernel versions against known escape CVEs, runtime binaries and kernel modules changed since the last triage, and host-wide conditions (cgroup v1, no user namespace remapping)")
 	cmd.Flags().StringVar(&o.Profile, "profile", string(collect.ProfileEscape), "what the score counts: escape (ways out; hygiene weighs 0) or cis (every CIS finding)")
@@ -74,21 +81,47 @@ func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []s
 	if err != nil {
 		return usagef("--profile: %v", err)
 	}
-	if len(refs) == 0 && !o.All {
-		return usagef("name containers, or give --all")
+	if len(refs) == 0 && !o.All && !o.Pods {
+		return usagef("name containers or pods, or give --all or --pods")
 	}
 	s, err := openSession(ctx, g, d, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	targets, err := s.Resolve(ctx, app.Selection{Refs: refs, All: o.All, Listed: true})
-	if err != nil {
-		return err
+	podRefs, refs := splitPodRefs(refs)
+	var targets []runtime.Container
+	var as []collect.Assessment
+	if len(refs) > 0 || o.All {
+		targets, err = s.Resolve(ctx, app.Selection{Refs: refs, All: o.All, Listed: true})
+		if err != nil {
+			return err
+		}
+		as, err = collect.AssessAll(ctx, s.Runtime(), "/proc", targets, 8)
+		if err != nil {
+			return err
+		}
 	}
-	as, err := collect.AssessAll(ctx, s.Runtime(), "/proc", targets, 8)
-	if err != nil {
-		return err
+	if len(podRefs) > 0 || o.Pods {
+		pods, err := s.ResolvePods(ctx, podRefs, nil)
+		if err != nil {
+			return err
+		}
+		if o.Pods {
+			all, err := s.Pods(ctx)
+			if err != nil {
+				return err
+			}
+			for _, p := range all {
+				if p.Ready && !slices.ContainsFunc(pods, func(q runtime.Pod) bool { return q.SandboxID == p.SandboxID }) {
+					pods = append(pods, p)
+				}
+			}
+		}
+		for _, p := range pods {
+			as = append(as, collect.AssessPod(ctx, s.Runtime(), "/proc", p))
+		}
+		collect.Rank(as)
 	}
 	profile.Apply(as)
 	var host *collect.HostAssessment

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"firebreak/internal/netns"
 	"firebreak/runtime"
 	"firebreak/runtime/containerd"
@@ -302,3 +304,66 @@ func TestCLIPodCollect(t *testing.T) {
 		t.Errorf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Triage of a real pod reads the kubelet's settings back from the CRI
+// plugin: a hostPath mount of /var/log and an automounted service-account
+// token (the projected volume the kubelet mounts at the token path) are
+// flagged, named with the pod and the container.
+func TestCLIPodTriage(t *testing.T) {
+	h := runtimetest.CRI(t)
+	token := filepath.Join(t.TempDir(), "var/lib/kubelet/pods/fbt-uid/volumes/kubernetes.io~projected/kube-api-access-fbt9z")
+	if err := os.MkdirAll(token, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(token, "token"), []byte("not-a-real-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// One PID namespace for the pod (shareProcessNamespace): the other
+	// members' processes are no sign of an escape.
+	h.RunPod(t, runtimetest.PodSpec{Name: "fbt-cli-triage", HostNetwork: !cniReady(), SharePID: true,
+		Containers: []runtimetest.PodContainerSpec{{Name: "agent", Command: idle, Mounts: []*cri.Mount{
+			{HostPath: "/var/log", ContainerPath: "/host/var/log", Readonly: true},
+			{HostPath: token, ContainerPath: "/var/run/secrets/kubernetes.io/serviceaccount", Readonly: true},
+		}}}})
+	r := cli(t, []string{"--runtime=containerd", "--namespace=k8s.io"}, "triage", "-o", "json", "pod/firebreak-test/fbt-cli-triage")
+	if r.code != exitOK {
+		t.Fatalf("triage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var as []struct {
+		Container runtime.Container `json:"container"`
+		Findings  []struct {
+			ID       string `json:"id"`
+			Severity string `json:"severity"`
+			Evidence string `json:"evidence"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &as); err != nil || len(as) != 1 {
+		t.Fatalf("triage JSON (%v):\n%s", err, r.stdout)
+	}
+	if as[0].Container.Name != "pod/firebreak-test/fbt-cli-triage" {
+		t.Errorf("assessment names %q, want the pod", as[0].Container.Name)
+	}
+	got := map[string]string{}
+	for _, f := range as[0].Findings {
+		got[f.ID] = f.Evidence
+	}
+	for id := range got {
+		if strings.HasPrefix(id, "live-") {
+			t.Errorf("a quiet pod has live finding %s: %s", id, got[id])
+		}
+	}
+	for id, want := range map[string]string{
+		"pod-hostpath-var-log": "pod/firebreak-test/fbt-cli-triage: container agent: hostPath /var/log mounted at /host/var/log, read-only",
+		"pod-sa-token":         "pod/firebreak-test/fbt-cli-triage: container agent: token automounted",
+	} {
+		if !strings.HasPrefix(got[id], want) {
+			t.Errorf("finding %s = %q, want it to start %q (all: %v)", id, got[id], want, got)
+		}
+	}
+	r = cli(t, []string{"--runtime=containerd", "--namespace=k8s.io"}, "triage", "--pods")
+	if r.code != exitOK || !strings.Contains(r.stdout, "pod/firebreak-test/fbt-cli-triage") || !strings.Contains(r.stdout, "pod-sa-token") {
+		t.Errorf("triage --pods: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func cniReady() bool { return os.Getenv("FIREBREAK_TEST_CRI_CNI") == "1" }

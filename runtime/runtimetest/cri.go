@@ -161,6 +161,7 @@ type PodSpec struct {
 	Labels          map[string]string // pod labels (on the sandbox)
 	Annotations     map[string]string // pod annotations (on the sandbox)
 	HostNetwork     bool              // the node's network; else CNI's (needs FIREBREAK_TEST_CRI_CNI=1)
+	SharePID        bool              // one PID namespace for the pod (shareProcessNamespace); else one per container, the kubelet's default
 	LogDir          string            // the pod's log directory; a temporary one when ""
 	Containers      []PodContainerSpec
 }
@@ -213,6 +214,10 @@ func (h *CRIHarness) RunPod(t testing.TB, spec PodSpec) TestPod {
 	if spec.HostNetwork {
 		mode = cri.NamespaceMode_NODE
 	}
+	pid := cri.NamespaceMode_CONTAINER
+	if spec.SharePID {
+		pid = cri.NamespaceMode_POD
+	}
 	sandbox := &cri.PodSandboxConfig{
 		Metadata:     &cri.PodSandboxMetadata{Name: spec.Name, Namespace: spec.Namespace, Uid: uid},
 		Hostname:     spec.Name,
@@ -220,7 +225,7 @@ func (h *CRIHarness) RunPod(t testing.TB, spec PodSpec) TestPod {
 		Labels:       spec.Labels,
 		Annotations:  spec.Annotations,
 		Linux: &cri.LinuxPodSandboxConfig{SecurityContext: &cri.LinuxSandboxSecurityContext{
-			NamespaceOptions: &cri.NamespaceOption{Network: mode},
+			NamespaceOptions: &cri.NamespaceOption{Network: mode, Pid: pid},
 		}},
 	}
 	// The kubelet labels a sandbox with the pod's identity as well.
