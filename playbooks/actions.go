@@ -112,7 +112,17 @@ func (containNetwork) Run(ctx context.Context, env *Env, t runtime.Container, p 
 		return nil, err
 	}
 	o.Pause = false
-	r, err := env.Contain.Contain(ctx, t, o)
+	var r *contain.Result
+	if pod, ok, err := podTarget(ctx, env, t); err != nil {
+		return nil, err
+	} else if ok {
+		r, err = containPodNetwork(ctx, env, pod, o)
+		if err != nil {
+			return nil, err
+		}
+		return containResult(r), nil
+	}
+	r, err = env.Contain.Contain(ctx, t, o)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +130,10 @@ func (containNetwork) Run(ctx context.Context, env *Env, t runtime.Container, p 
 }
 
 func (containNetwork) Undo(ctx context.Context, env *Env, t runtime.Container, _ map[string]any) error {
+	if t.Labels[sandboxKind] == "sandbox" {
+		_, err := releasePod(ctx, env, t.ID)
+		return err
+	}
 	_, err := env.Contain.Release(ctx, t, false)
 	return err
 }
@@ -129,8 +143,15 @@ type containPause struct{}
 func (containPause) Describe() Description {
 	return Description{
 		Name:    "contain.pause",
-		Summary: "Freeze every process of the target",
-		Outputs: []OutputSpec{{Name: "changed", Type: "bool", Doc: "whether it had to be paused"}},
+		Summary: "Freeze every process of the target (of a pod: every container and the sandbox)",
+		Params: []ParamSpec{
+			{Name: "capture_first", Type: TypeBool, Default: true, Doc: "a pod with a liveness probe: capture its evidence into the case before the freeze, since the kubelet kills a frozen container"},
+		},
+		Outputs: []OutputSpec{
+			{Name: "changed", Type: "bool", Doc: "whether it had to be paused"},
+			{Name: "captured_first", Type: "bool", Doc: "a pod's evidence was captured before the freeze"},
+			{Name: "liveness_deadline_s", Type: "int", Doc: "a pod's shortest liveness deadline (period x failures), 0 for none known"},
+		},
 		Changes: "the target's processes (frozen)",
 		Undo:    "contain.release thaws it (unless it was paused before)",
 		Example: "- id: freeze\n  action: contain.pause\n  needs: [isolate]",
@@ -138,6 +159,15 @@ func (containPause) Describe() Description {
 }
 
 func (containPause) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	if pod, ok, err := podTarget(ctx, env, t); err != nil {
+		return nil, err
+	} else if ok {
+		first, _ := p["capture_first"].(bool)
+		if _, set := p["capture_first"]; !set {
+			first = true
+		}
+		return containPodPause(ctx, env, pod, first)
+	}
 	o, _ := containOptions(nil, env)
 	o.Network = false
 	r, err := env.Contain.Contain(ctx, t, o)
@@ -148,6 +178,10 @@ func (containPause) Run(ctx context.Context, env *Env, t runtime.Container, p ma
 }
 
 func (containPause) Undo(ctx context.Context, env *Env, t runtime.Container, _ map[string]any) error {
+	if t.Labels[sandboxKind] == "sandbox" {
+		_, err := releasePod(ctx, env, t.ID)
+		return err
+	}
 	_, err := env.Contain.Release(ctx, t, false)
 	return err
 }
@@ -165,6 +199,13 @@ func (containRelease) Describe() Description {
 }
 
 func (containRelease) Run(ctx context.Context, env *Env, t runtime.Container, _ map[string]any) (map[string]any, error) {
+	if t.Labels[sandboxKind] == "sandbox" {
+		changed, err := releasePod(ctx, env, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"changed": changed}, nil
+	}
 	r, err := env.Contain.Release(ctx, t, false)
 	if err != nil {
 		return nil, err
@@ -186,6 +227,9 @@ func (containStop) Describe() Description {
 }
 
 func (containStop) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	if t.Labels[sandboxKind] == "sandbox" {
+		return nil, errors.New("contain.stop acts on one container; a pod's containers are stopped by the kubelet (kubectl delete pod) once its evidence is captured")
+	}
 	grace := duration(p, "grace")
 	if grace == 0 {
 		grace = 10 * time.Second
@@ -211,6 +255,9 @@ func (containKill) Describe() Description {
 }
 
 func (containKill) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	if t.Labels[sandboxKind] == "sandbox" {
+		return nil, errors.New("contain.kill acts on one container; a pod's containers are stopped by the kubelet (kubectl delete pod) once its evidence is captured")
+	}
 	// A resumed run repeats nothing: a container already ended is left alone.
 	r, err := env.Contain.Kill(ctx, t, str(p, "signal"), env.Actor, env.Case)
 	if err != nil {
@@ -255,6 +302,22 @@ func (collectAction) Run(ctx context.Context, env *Env, t runtime.Container, p m
 	report := Progress(ctx)
 	o.Progress = func(files int, bytes int64) {
 		report(fmt.Sprintf("fsdiff: %d files, %.1f MiB", files, float64(bytes)/(1<<20)))
+	}
+	if pod, ok, err := podTarget(ctx, env, t); err != nil {
+		return nil, err
+	} else if ok {
+		pr, err := collectPod(ctx, env, pod, o)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]any{"artifacts": int64(len(pr.Artifacts)), "incomplete": int64(len(pr.Incomplete)), "processes": int64(0), "processes_outside": int64(0)}
+		for _, m := range pr.Members {
+			out["artifacts"] = out["artifacts"].(int64) + int64(len(m.Artifacts))
+			out["incomplete"] = out["incomplete"].(int64) + int64(len(m.Incomplete))
+			out["processes"] = out["processes"].(int64) + int64(m.Processes)
+			out["processes_outside"] = out["processes_outside"].(int64) + int64(m.Outside)
+		}
+		return out, nil
 	}
 	var res *collect.Result
 	err := env.Evidence.With(ctx, func(run *evidence.Run) error {
@@ -415,8 +478,12 @@ func (triageAction) Describe() Description {
 }
 
 func (triageAction) Run(ctx context.Context, env *Env, t runtime.Container, _ map[string]any) (map[string]any, error) {
-	a, err := collect.Assess(ctx, env.Runtime, "/proc", t)
-	if err != nil {
+	var a collect.Assessment
+	if pod, ok, err := podTarget(ctx, env, t); err != nil {
+		return nil, err
+	} else if ok {
+		a = collect.AssessPod(ctx, env.Runtime, "/proc", pod)
+	} else if a, err = collect.Assess(ctx, env.Runtime, "/proc", t); err != nil {
 		return nil, err
 	}
 	ids := []any{}

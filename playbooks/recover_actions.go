@@ -43,6 +43,9 @@ func (recoverBackup) Describe() Description {
 }
 
 func (recoverBackup) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	if t.Labels[sandboxKind] == "sandbox" {
+		return nil, errNoPodRecover
+	}
 	repo, err := backups(ctx, env)
 	if err != nil {
 		return nil, err
@@ -92,6 +95,9 @@ func (recoverRestore) Describe() Description {
 }
 
 func (recoverRestore) Run(ctx context.Context, env *Env, t runtime.Container, p map[string]any) (map[string]any, error) {
+	if t.Labels[sandboxKind] == "sandbox" {
+		return nil, errNoPodRecover
+	}
 	repo, err := backups(ctx, env)
 	if err != nil {
 		return nil, err
@@ -148,3 +154,7 @@ func (recoverRestore) Run(ctx context.Context, env *Env, t runtime.Container, p 
 	}
 	return out, errors.Join(err, logErr)
 }
+
+// errNoPodRecover: on Kubernetes the pod's controller brings the service
+// back (docs/KUBERNETES.md); backup and restore act on engine containers.
+var errNoPodRecover = errors.New("backup and restore act on Docker and containerd containers; a Kubernetes pod is brought back by its controller (a new pod from the Deployment's template), once the suspect is orphaned and captured")

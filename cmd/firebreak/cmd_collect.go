@@ -216,11 +216,8 @@ the pod's CRI record and log directory (rotated files too).`,
 		Example: `  firebreak collect --case IR-42 web-1
   firebreak --runtime containerd --namespace k8s.io collect --case IR-42 pod/shop/cart-7d9f
   firebreak collect --store 's3://evidence/ir?endpoint=10.0.0.5:9000' --retain 90d web-1`,
-		Args: withUsage(cobra.ArbitraryArgs),
+		Args: withUsage(targetsOr(&o.PodSel)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 && len(o.PodSel) == 0 {
-				return usagef("name a target: a container (ID, name or ID prefix), pod/NAMESPACE/NAME, or --pod-selector")
-			}
 			return runCollect(cmd.Context(), g, o, args, d)
 		},
 	}

@@ -124,11 +124,8 @@ the cut and the freeze (--capture-first, into --case or a new case).`,
   firebreak --runtime containerd --namespace k8s.io contain pod/shop/cart-7d9f
   firebreak contain --quarantine-network fb-quarantine --allow 10.9.0.5 web-1
   firebreak contain --dry-run --output json 3f2a`,
-		Args: cobra.ArbitraryArgs,
+		Args: targetsOr(&o.PodSelector),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 && len(o.PodSelector) == 0 {
-				return usagef("name a target: a container (ID, name or ID prefix), pod/NAMESPACE/NAME, or --pod-selector")
-			}
 			return runContain(cmd.Context(), g, o, args, d)
 		},
 	}

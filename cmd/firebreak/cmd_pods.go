@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/internal/app"
@@ -18,6 +20,17 @@ import (
 // Kubernetes pods as targets (pod/NAMESPACE/NAME, or --pod-selector on the
 // pods' labels) for contain, release, collect, status and ps --pods: the
 // same session calls every front end makes.
+
+// targetsOr accepts at least one target, or none when the pod selector is
+// given.
+func targetsOr(podSelector *[]string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 && len(*podSelector) == 0 {
+			return errors.New("name a target: a container (ID, name or ID prefix), pod/NAMESPACE/NAME, or --pod-selector")
+		}
+		return nil
+	}
+}
 
 // splitPodRefs separates pod targets from container targets.
 func splitPodRefs(refs []string) (pods, containers []string) {
@@ -317,11 +330,11 @@ func printPodStatus(ctx context.Context, s *app.Session, d *deps, rows []statusJ
 					now += " -- DRIFT: " + l.Drift
 				}
 			}
-			role := "container"
+			role, name := "container", nameSuffix(c)
 			if c.ID == id {
-				role = "sandbox"
+				role, name = "sandbox", ""
 			}
-			fmt.Fprintf(d.stdout, "  %s %s%s: %s%s\n", role, c.ShortID(), nameSuffix(c), strings.Join(what, ", "), now)
+			fmt.Fprintf(d.stdout, "  %s %s%s: %s%s\n", role, c.ShortID(), name, strings.Join(what, ", "), now)
 		}
 		for _, p := range pods {
 			if p.SandboxID == id {

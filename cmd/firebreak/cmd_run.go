@@ -34,7 +34,7 @@ type runOptions struct {
 func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	o.store.AddFlags(cmd)
 	f := cmd.Flags()
-	f.StringSliceVarP(&o.Targets, "target", "t", nil, "container to act on (ID, name or unique ID prefix; repeatable)")
+	f.StringSliceVarP(&o.Targets, "target", "t", nil, "container to act on (ID, name or unique ID prefix), or a Kubernetes pod as pod/NAMESPACE/NAME (repeatable)")
 	f.StringSliceVar(&o.Selectors, "selector", nil, "act on every container with this label (key=value or key; repeatable, all must match)")
 	f.StringArrayVarP(&o.Params, "param", "p", nil, "playbook parameter key=value (repeatable; a list parameter takes comma-separated values)")
 	f.StringVar(&o.Case, "case", "", "case ID (default: a new one)")

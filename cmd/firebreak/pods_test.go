@@ -138,7 +138,7 @@ func TestCLIPodContainRelease(t *testing.T) {
 
 	r = cli(t, gflags, "status")
 	t.Logf("status:\n%s", r.stdout)
-	if r.code != exitOK || strings.Count(r.stdout, "pod/firebreak-test/fbt-cli-victim") != 1 || !strings.Contains(r.stdout, "3 members held") || !strings.Contains(r.stdout, "case IR-POD-1") {
+	if r.code != exitOK || strings.Count(r.stdout, "pod/firebreak-test/fbt-cli-victim (sandbox") != 1 || !strings.Contains(r.stdout, "3 members held") || !strings.Contains(r.stdout, "case IR-POD-1") {
 		t.Errorf("status: exit %d, want one entry for the pod with 3 members\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = cli(t, gflags, "ps", "--pods", "-o", "json")
@@ -367,3 +367,55 @@ func TestCLIPodTriage(t *testing.T) {
 }
 
 func cniReady() bool { return os.Getenv("FIREBREAK_TEST_CRI_CNI") == "1" }
+
+// A playbook runs on a pod as on a container: escape-suspected on a pod
+// with a liveness probe cuts it, captures it before the freeze (the
+// contain.pause action's capture_first), freezes every member, captures
+// again and verifies the case; the release playbook lets it all go.
+func TestCLIPodPlaybook(t *testing.T) {
+	h := runtimetest.CRI(t)
+	runtimetest.RequireCNI(t)
+	applied, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": "fbt-cli-run", "namespace": "firebreak-test"},
+		"spec": map[string]any{"containers": []any{map[string]any{"name": "web",
+			"livenessProbe": map[string]any{"httpGet": map[string]any{"port": 8080, "path": "/"}, "periodSeconds": 5}}}}})
+	pod := h.RunPod(t, runtimetest.PodSpec{Name: "fbt-cli-run", Annotations: map[string]string{containerd.LastAppliedAnnotation: string(applied)},
+		Containers: []runtimetest.PodContainerSpec{{Name: "web", Command: serve}, {Name: "sidecar", Command: idle}}})
+	flags := podFlags(t)
+	r := cli(t, flags, "run", "escape-suspected", "--target", "pod/firebreak-test/fbt-cli-run", "--case", "IR-POD-RUN", "--yes", "-o", "json")
+	if r.code != exitOK {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var freeze map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) == nil && ev["step"] == "freeze" && ev["outputs"] != nil {
+			freeze, _ = ev["outputs"].(map[string]any)
+		}
+	}
+	if freeze["captured_first"] != true || freeze["liveness_deadline_s"] != float64(15) {
+		t.Errorf("freeze outputs = %v, want captured_first and a 15 s deadline\n%s", freeze, r.stdout)
+	}
+	for _, id := range []string{pod.Containers["web"], pod.Containers["sidecar"], pod.SandboxID} {
+		if st := stateOf(t, h, id); st != runtime.StatePaused {
+			t.Errorf("%s is %s after the run, want paused", runtime.ShortID(id), st)
+		}
+	}
+	r = cli(t, globalPodFlags(flags), "status")
+	if !strings.Contains(r.stdout, "pod/firebreak-test/fbt-cli-run") || !strings.Contains(r.stdout, "3 members held") {
+		t.Errorf("status after the run:\n%s%s", r.stdout, r.stderr)
+	}
+	r = cli(t, append(globalPodFlags(flags), flags[3]), "evidence", "ls", "IR-POD-RUN")
+	if r.code != exitOK || strings.Count(r.stdout, "pod.json") < 2 {
+		t.Errorf("the case holds fewer than two pod captures (before the freeze, then the capture step):\n%s%s", r.stdout, r.stderr)
+	}
+	r = cli(t, flags, "run", "release", "--target", "pod/fbt-cli-run", "--case", "IR-POD-REL", "--yes")
+	if r.code != exitOK {
+		t.Fatalf("run release: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, id := range []string{pod.Containers["web"], pod.Containers["sidecar"], pod.SandboxID} {
+		if st := stateOf(t, h, id); st != runtime.StateRunning {
+			t.Errorf("%s is %s after release, want running", runtime.ShortID(id), st)
+		}
+	}
+}

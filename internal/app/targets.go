@@ -54,6 +54,9 @@ const MinActPrefix = 4
 
 // checkPrefix refuses a short ID prefix for an act.
 func checkPrefix(ref string, c runtime.Container) error {
+	if runtime.IsPodRef(ref) {
+		return nil // a pod's name or a prefix of it, never a bare ID
+	}
 	ref = strings.TrimPrefix(strings.TrimSpace(ref), "/")
 	if ref == c.ID || ref == c.Name || slices.Contains(c.Names, ref) || len(ref) >= MinActPrefix {
 		return nil
@@ -131,6 +134,15 @@ func (s *Session) Resolve(ctx context.Context, sel Selection) ([]runtime.Contain
 func (s *Session) ResolveOne(ctx context.Context, ref string) (runtime.Container, error) {
 	if err := (Selection{Refs: []string{ref}}).check(); err != nil {
 		return runtime.Container{}, err
+	}
+	if _, ok := s.rt.(runtime.PodLister); ok && runtime.IsPodRef(ref) {
+		// A pod stands as its sandbox container, which the pod-aware acts
+		// (playbook actions, the console) treat as the whole pod.
+		pods, err := s.ResolvePods(ctx, []string{ref}, nil)
+		if err != nil {
+			return runtime.Container{}, err
+		}
+		return runtime.Resolve(ctx, s.rt, pods[0].SandboxID)
 	}
 	return runtime.Resolve(ctx, s.rt, ref)
 }

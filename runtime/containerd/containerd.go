@@ -44,19 +44,24 @@ const (
 	criPodNamespaceLabel = "io.kubernetes.pod.namespace"
 	criPodNameLabel      = "io.kubernetes.pod.name"
 	criContainerLabel    = "io.kubernetes.container.name"
+	criKindLabel         = "io.cri-containerd.kind" // sandbox or container
 )
 
 // nameOf is a container's name: nerdctl's, or for a container of a
 // Kubernetes pod NAMESPACE/POD/CONTAINER (as a responder names it from
-// kubectl), or else its ID, which in containerd is chosen by whoever made
+// kubectl), for a pod's sandbox the pod's target pod/NAMESPACE/POD, or else
+// its ID, which in containerd is chosen by whoever made
 // it (ctr run IMAGE ID) and is how such a container is known.
 func nameOf(id string, labels map[string]string) string {
 	if n := labels[NameLabel]; n != "" {
 		return n
 	}
 	ns, pod, ctr := labels[criPodNamespaceLabel], labels[criPodNameLabel], labels[criContainerLabel]
+	if pod != "" && labels[criKindLabel] == "sandbox" {
+		return runtime.PodPrefix + ns + "/" + pod // a pod's sandbox stands for the pod
+	}
 	if pod == "" || ctr == "" {
-		return id // no name label; a pod's sandbox ("pause") container has no container name either
+		return id // no name label
 	}
 	return ns + "/" + pod + "/" + ctr
 }

@@ -13,7 +13,8 @@ func TestNameOf(t *testing.T) {
 	}{
 		{"Nerdctl", map[string]string{NameLabel: "web"}, "web"},
 		{"KubernetesPod", map[string]string{criPodNamespaceLabel: "prod", criPodNameLabel: "api-7f9", criContainerLabel: "app"}, "prod/api-7f9/app"},
-		{"PodSandbox", map[string]string{criPodNamespaceLabel: "prod", criPodNameLabel: "api-7f9"}, "c2"},
+		{"PodLabelsNoKind", map[string]string{criPodNamespaceLabel: "prod", criPodNameLabel: "api-7f9"}, "c2"},
+		{"PodSandbox", map[string]string{criPodNamespaceLabel: "prod", criPodNameLabel: "api-7f9", criKindLabel: "sandbox"}, "pod/prod/api-7f9"},
 		{"NoLabels", nil, "c2"},
 		{"EmptyNameLabel", map[string]string{NameLabel: ""}, "c2"},
 	}
