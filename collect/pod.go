@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"firebreak/evidence"
@@ -92,7 +93,7 @@ func CollectPod(ctx context.Context, rt runtime.Runtime, run *evidence.Run, pod 
 		storeErrs = append(storeErrs, fmt.Errorf("pod.json: %w", err))
 	}
 	if slices.Contains(what, WhatLogs) {
-		if err := podLogs(pod.LogDir, opts.LogCap, put, func(why string) {
+		if err := podLogs(pod.LogDir, opts.LogCap, opts.Limits.MaxTotal, put, func(why string) {
 			msg := pod.Ref() + " logs: " + why
 			res.Incomplete = append(res.Incomplete, msg)
 			run.Incomplete(msg)
@@ -116,10 +117,14 @@ func rawOrNil(b []byte) json.RawMessage {
 
 // podLogs copies every regular file under the pod's log directory (each
 // container's current and rotated logs: 0.log, 0.log.20260101-000000,
-// 1.log.gz) into logs/CONTAINER/FILE, each open confined to the directory
-// (a symlink planted in it cannot reach the host's files). A file larger
-// than capBytes keeps its first capBytes and is said to be cut.
-func podLogs(dir string, capBytes int64, put func(string, io.Reader) error, incomplete func(string)) error {
+// 1.log.gz) into logs/CONTAINER/FILE. Every open is confined to the
+// directory, does not follow a symlink and does not wait (a FIFO swapped in
+// cannot hang the capture); what is opened must be a regular file with one
+// link (a hard link planted there to a host file is not copied). What is
+// not copied (a symlink and its target, a device, a FIFO, a hard link) is
+// recorded as incomplete, by name: it is evidence too. A file larger than
+// capBytes keeps its first quarter and its newest rest; total bounds all.
+func podLogs(dir string, capBytes, total int64, put func(string, io.Reader) error, incomplete func(string)) error {
 	if dir == "" {
 		incomplete("the CRI plugin gives no log directory")
 		return nil
@@ -136,8 +141,14 @@ func podLogs(dir string, capBytes int64, put func(string, io.Reader) error, inco
 			incomplete(err.Error())
 			return nil
 		}
-		if d.Type().IsRegular() {
+		switch {
+		case d.Type().IsRegular():
 			files = append(files, p)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, _ := root.Readlink(p)
+			incomplete(fmt.Sprintf("%s is a symlink to %q: not followed", p, target))
+		case !d.IsDir():
+			incomplete(fmt.Sprintf("%s is a %s, not a regular file: not copied", p, d.Type()))
 		}
 		return nil
 	})
@@ -148,24 +159,50 @@ func podLogs(dir string, capBytes int64, put func(string, io.Reader) error, inco
 	if len(files) == 0 {
 		incomplete("no log files in " + dir)
 	}
+	var copied int64
 	for _, p := range files {
-		f, err := root.Open(p)
+		f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 		if err != nil {
 			incomplete(err.Error())
 			continue
 		}
-		var r io.Reader = f
-		if capBytes > 0 {
-			if fi, err := f.Stat(); err == nil && fi.Size() > capBytes {
-				incomplete(fmt.Sprintf("%s is %d bytes: its first %d kept", p, fi.Size(), capBytes))
+		fi, err := f.Stat()
+		var st *syscall.Stat_t
+		if err == nil {
+			st, _ = fi.Sys().(*syscall.Stat_t)
+		}
+		switch {
+		case err != nil:
+			incomplete(err.Error())
+		case !fi.Mode().IsRegular():
+			incomplete(fmt.Sprintf("%s became a %s while read: not copied", p, fi.Mode().Type()))
+		case st != nil && st.Nlink != 1:
+			incomplete(fmt.Sprintf("%s has %d hard links (inode %d, %d bytes): not copied, since a link planted here can name a host file", p, st.Nlink, st.Ino, fi.Size()))
+		case total > 0 && copied >= total:
+			incomplete(fmt.Sprintf("%s (%d bytes): not copied, the pod's logs reached %d bytes in all", p, fi.Size(), total))
+		default:
+			r, kept := capped(f, fi.Size(), capBytes)
+			if kept < fi.Size() {
+				incomplete(fmt.Sprintf("%s is %d bytes: its first quarter and newest rest kept, %d bytes between dropped", p, fi.Size(), fi.Size()-kept))
 			}
-			r = io.LimitReader(f, capBytes)
+			copied += kept
+			if err := put("logs/"+p, r); err != nil {
+				f.Close()
+				return err
+			}
 		}
-		err = put("logs/"+p, r)
 		f.Close()
-		if err != nil {
-			return err
-		}
 	}
 	return nil
+}
+
+// capped reads a file of size bytes whole, or over limit its first quarter
+// and its newest three quarters; kept is how many bytes it gives.
+func capped(f *os.File, size, limit int64) (io.Reader, int64) {
+	if limit <= 0 || size <= limit {
+		return io.LimitReader(f, size), size
+	}
+	head := limit / 4
+	tail := limit - head
+	return io.MultiReader(io.NewSectionReader(f, 0, head), io.NewSectionReader(f, size-tail, tail)), limit
 }

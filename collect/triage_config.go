@@ -127,6 +127,22 @@ var hostPaths = []hostPath{
 	{path: "/var/log", rw: High, ro: Low, why: "the kubelet follows symlinks under /var/log/pods: a link planted there reads any host file as root through `kubectl logs`"},
 }
 
+// criManaged reports whether a mount's source is one the CRI plugin or the
+// kubelet made for a pod itself: the sandbox's hostname, hosts,
+// resolv.conf and /dev/shm in the plugin's state or root directory, and
+// the pod's volumes, etc-hosts and termination logs under the kubelet's
+// pod directory. A hostPath volume is mounted from anywhere else.
+func criManaged(src string) bool {
+	src = filepath.Clean(src)
+	for _, dir := range []string{"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/", "/var/run/containerd/io.containerd.grpc.v1.cri/sandboxes/",
+		"/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/", "/var/lib/kubelet/pods/"} {
+		if strings.HasPrefix(src, dir) && !strings.Contains(src[len(dir):], "/../") {
+			return true
+		}
+	}
+	return false
+}
+
 // under reports whether p lies strictly below dir.
 func under(p, dir string) bool {
 	return dir != p && strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
@@ -280,6 +296,9 @@ func Configuration(d runtime.Details) []Finding {
 	}
 
 	for _, m := range s.Mounts {
+		if criManaged(m.Source) {
+			continue // the pod's own files, made by the CRI plugin or the kubelet (PodFindings judges a pod's volumes)
+		}
 		rwWord := "read-only"
 		if m.RW {
 			rwWord = "writable"

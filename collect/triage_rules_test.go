@@ -71,6 +71,18 @@ var ruleCases = []ruleCase{
 		s.Mounts = []runtime.Mount{{Type: "bind", Source: "/var/run/docker.sock", Destination: "/var/run/docker.sock", RW: true}}
 	}, []string{"engine-socket"}},
 	{"host-mount-etc", func(s *runtime.Security) { s.Mounts = []runtime.Mount{bind("/etc", false)} }, []string{"host-mount-etc"}},
+	// A pod's own files made by the CRI plugin and the kubelet are no host
+	// mount (PodFindings judges a pod's volumes).
+	{"CRI sandbox files and kubelet volumes", func(s *runtime.Security) {
+		s.Mounts = []runtime.Mount{
+			bind("/run/containerd/io.containerd.grpc.v1.cri/sandboxes/4f1d/shm", true),
+			bind("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/4f1d/hosts", false),
+			bind("/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/cache", true),
+		}
+	}, nil},
+	{"the containerd socket beside them", func(s *runtime.Security) {
+		s.Mounts = []runtime.Mount{bind("/run/containerd/io.containerd.grpc.v1.cri/sandboxes/4f1d/shm", true), bind("/run/containerd/containerd.sock", false)}
+	}, []string{"engine-socket"}},
 	{"systempaths-unconfined", func(s *runtime.Security) { s.SystemPathsUnconfined = true }, []string{"systempaths-unconfined"}},
 	{"device-cgroup-rule", func(s *runtime.Security) { s.DeviceCgroupRules = []string{"c 189:* rwm"} }, []string{"device-cgroup-rule"}},
 	{"combo-mknod-block-devices", func(s *runtime.Security) {

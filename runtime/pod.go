@@ -150,65 +150,87 @@ type PodLister interface {
 // IsPodRef reports whether ref names a pod.
 func IsPodRef(ref string) bool { return strings.HasPrefix(ref, PodPrefix) }
 
-// ResolvePod finds the one pod ref names among pods: pod/NAMESPACE/NAME
-// exactly, else a unique prefix of NAMESPACE/NAME or of NAME. Pods removed
-// and made again under the same name are told apart by their sandbox: the
-// ready one wins over one that is not.
-func ResolvePod(pods []Pod, ref string) (Pod, error) {
+// PodMatch says how a pod target fits a pod's full target (pod/NS/NAME).
+type PodMatch int
+
+const (
+	PodNoMatch     PodMatch = iota
+	PodPrefixMatch          // a prefix of NAMESPACE/NAME or of NAME
+	PodNameExact            // NAME exactly
+	PodExact                // NAMESPACE/NAME exactly
+)
+
+// MatchPod says how ref (pod/...) fits the pod whose target is full.
+func MatchPod(ref, full string) PodMatch {
 	q := strings.TrimPrefix(ref, PodPrefix)
-	if q == "" {
+	nsName := strings.TrimPrefix(full, PodPrefix)
+	_, name, _ := strings.Cut(nsName, "/")
+	switch {
+	case q == "":
+		return PodNoMatch
+	case q == nsName:
+		return PodExact
+	case q == name:
+		return PodNameExact
+	case strings.HasPrefix(nsName, q) || strings.HasPrefix(name, q):
+		return PodPrefixMatch
+	}
+	return PodNoMatch
+}
+
+// ResolvePod finds the one pod ref names among pods: pod/NAMESPACE/NAME
+// exactly, else NAME exactly, else a prefix of NAMESPACE/NAME or of NAME;
+// at each level the match must be one pod, or the error lists them all. A
+// name made again (a new sandbox of the same pod name) is told apart by the
+// sandbox's state: where exactly one of those is ready, it is the one.
+func ResolvePod(pods []Pod, ref string) (Pod, error) {
+	if strings.TrimPrefix(ref, PodPrefix) == "" {
 		return Pod{}, fmt.Errorf("%q names no pod: give pod/NAMESPACE/NAME (`firebreak ps --pods` lists them)", ref)
 	}
-	pick := func(match func(Pod) bool) []Pod {
-		var out []Pod
+	for _, level := range []PodMatch{PodExact, PodNameExact, PodPrefixMatch} {
+		var found []Pod
 		for _, p := range pods {
-			if match(p) {
-				out = append(out, p)
+			if MatchPod(ref, p.Ref()) == level {
+				found = append(found, p)
 			}
 		}
-		if len(out) > 1 {
+		if len(found) > 1 && samePodName(found) {
 			var ready []Pod
-			for _, p := range out {
+			for _, p := range found {
 				if p.Ready {
 					ready = append(ready, p)
 				}
 			}
 			if len(ready) == 1 {
-				return ready
+				found = ready
 			}
 		}
-		return out
-	}
-	for _, match := range []func(Pod) bool{
-		func(p Pod) bool { return p.Namespace+"/"+p.Name == q },
-		func(p Pod) bool { return strings.HasPrefix(p.Namespace+"/"+p.Name, q) },
-		func(p Pod) bool { return strings.HasPrefix(p.Name, q) },
-	} {
-		found := pick(match)
 		switch len(found) {
 		case 0:
 			continue
 		case 1:
 			return found[0], nil
-		default:
-			var names []string
-			for _, p := range found {
-				names = append(names, p.Ref()+" ("+ShortID(p.SandboxID)+")")
-			}
-			return Pod{}, fmt.Errorf("%q matches %d pods: %s; name one in full", ref, len(found), strings.Join(names, ", "))
 		}
+		var names []string
+		for _, p := range found {
+			state := "ready"
+			if !p.Ready {
+				state = "not ready"
+			}
+			names = append(names, p.Ref()+" ("+ShortID(p.SandboxID)+", "+state+")")
+		}
+		return Pod{}, fmt.Errorf("%q matches %d pods: %s; name one as pod/NAMESPACE/NAME", ref, len(found), strings.Join(names, ", "))
 	}
 	return Pod{}, fmt.Errorf("%q: %w: no pod on this node is named so (`firebreak ps --pods` lists them)", ref, ErrNotFound)
 }
 
-// MatchesPodRef reports whether ref (pod/...) names the pod whose full
-// target is full (pod/NAMESPACE/NAME), by the rules of ResolvePod: the
-// whole NAMESPACE/NAME or a prefix of it, or a prefix of NAME.
-func MatchesPodRef(ref, full string) bool {
-	q := strings.TrimPrefix(ref, PodPrefix)
-	nsName := strings.TrimPrefix(full, PodPrefix)
-	_, name, _ := strings.Cut(nsName, "/")
-	return q != "" && (strings.HasPrefix(nsName, q) || strings.HasPrefix(name, q))
+func samePodName(ps []Pod) bool {
+	for _, p := range ps[1:] {
+		if p.Ref() != ps[0].Ref() {
+			return false
+		}
+	}
+	return true
 }
 
 // PodOf returns the pod a container belongs to (as a member or as its

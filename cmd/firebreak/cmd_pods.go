@@ -61,6 +61,17 @@ func runContainPods(ctx context.Context, s *app.Session, opts contain.Options, o
 	if err != nil {
 		return nil, err
 	}
+	if !opts.DryRun {
+		for _, ref := range refs {
+			one, err := s.ResolvePods(ctx, []string{ref}, nil)
+			if err != nil {
+				return nil, err
+			}
+			if err := app.CheckPodPrefix(ref, one[0].Ref()); err != nil {
+				return nil, err
+			}
+		}
+	}
 	copts := collect.DefaultOptions()
 	var outs []podOutcome
 	for _, p := range pods {
@@ -106,8 +117,13 @@ func printPodText(w io.Writer, verb string, o *podOutcome) {
 		fmt.Fprintf(w, "%s %s: %s\n  error: %s\n", verb, safe(o.Ref), status, safe(o.Error))
 		return
 	}
+	var refused *runtime.RefusedError
 	if p := r.Plan.Pod; p.SandboxID != "" {
 		fmt.Fprintf(w, "%s %s (sandbox %s): %s\n", verb, safe(p.Ref()), runtime.ShortID(p.SandboxID), status)
+		if errors.As(o.err, &refused) {
+			fmt.Fprintf(w, "  refused: %s\n", safe(refused.Reason))
+			return
+		}
 		for i, st := range r.Plan.Steps {
 			fmt.Fprintf(w, "  %d. %s\n", i+1, safe(st))
 		}
@@ -246,7 +262,7 @@ func runPsPods(ctx context.Context, s *app.Session, o *psOptions, g *globalOptio
 		if r.Held > 0 {
 			heldText = fmt.Sprintf("%s (%d members)", r.Phase, r.Held)
 			if r.Restart != "" {
-				heldText += " RESTARTED"
+				heldText += " " + strings.SplitN(r.Restart, ":", 2)[0]
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(r.Ref()), runtime.ShortID(r.SandboxID), r.IP, safe(strings.Join(cs, " ")), state, heldText)
@@ -267,13 +283,13 @@ func podRestarts(p runtime.Pod, recs []*contain.Record) []string {
 	for _, c := range p.Current() {
 		if heldIDs[c.ID] {
 			if c.State != runtime.StatePaused && c.State != runtime.StateRunning {
-				out = append(out, fmt.Sprintf("%s (%s) is %s: the kubelet killed it", c.ContainerName, c.ShortID(), c.State))
+				out = append(out, fmt.Sprintf("STOPPED: %s (%s) is %s, no longer frozen: the kubelet stopped or killed it", c.ContainerName, c.ShortID(), c.State))
 			}
 			continue
 		}
 		for _, r := range recs {
 			if r.Container.Labels["io.kubernetes.container.name"] == c.ContainerName {
-				out = append(out, fmt.Sprintf("%s restarted by the kubelet: attempt %d (%s, %s, not held) replaced %s", c.ContainerName, c.Attempt, c.ShortID(), c.State, r.Container.ShortID()))
+				out = append(out, fmt.Sprintf("RESTARTED: %s restarted by the kubelet: attempt %d (%s, %s, not held) replaced %s", c.ContainerName, c.Attempt, c.ShortID(), c.State, r.Container.ShortID()))
 				break
 			}
 		}
@@ -305,7 +321,14 @@ func printPodStatus(ctx context.Context, s *app.Session, d *deps, rows []statusJ
 	for _, id := range order {
 		g := groups[id]
 		first := g[0].Record
-		fmt.Fprintf(d.stdout, "%s (sandbox %s): %s since %s (%s ago), %d members held", safe(first.Pod.Ref), runtime.ShortID(id), first.Phase, first.Since.UTC().Format(time.RFC3339), time.Since(first.Since).Round(time.Second), len(g))
+		cut := false
+		for _, r := range g {
+			cut = cut || (r.Record.Container.ID == id && r.Record.Network != nil && r.Record.Network.Firewall)
+		}
+		if !cut {
+			first.Phase += " (its network is NOT cut: the sandbox's drop rules are not held)"
+		}
+		fmt.Fprintf(d.stdout, "%s (sandbox %s): %s since %s (%s ago), %s held", safe(first.Pod.Ref), runtime.ShortID(id), first.Phase, first.Since.UTC().Format(time.RFC3339), time.Since(first.Since).Round(time.Second), plural(len(g), "member"))
 		if first.Case != "" {
 			fmt.Fprintf(d.stdout, ", case %s", safe(first.Case))
 		}
@@ -339,7 +362,7 @@ func printPodStatus(ctx context.Context, s *app.Session, d *deps, rows []statusJ
 		for _, p := range pods {
 			if p.SandboxID == id {
 				for _, r := range podRestarts(p, recs) {
-					fmt.Fprintf(d.stdout, "  RESTARTED: %s; capture it now (`firebreak collect %s`) and contain the pod again\n", safe(r), safe(p.Ref()))
+					fmt.Fprintf(d.stdout, "  %s; capture it now (`firebreak collect %s`) and contain the pod again\n", safe(r), safe(p.Ref()))
 				}
 			}
 		}

@@ -28,7 +28,10 @@ func newReleaseCommand(g *globalOptions, d *deps) *cobra.Command {
 network is detached, the original networks come back with the same aliases,
 links and (where the engine allows) addresses, the container is thawed unless
 it was paused before, and the drop rules are removed. Releasing a container
-that is not held is not an error.`,
+that is not held is not an error. A Kubernetes pod (pod/NAMESPACE/NAME) is
+released as a unit, found by its records even after the kubelet removed it:
+its containers thawed, then its sandbox thawed and its drop rules removed.
+Releasing a pod's sandbox releases the whole pod.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRelease(cmd.Context(), g, o, args, d)

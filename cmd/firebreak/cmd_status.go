@@ -18,7 +18,9 @@ func newStatusCommand(g *globalOptions, d *deps) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [TARGET...]",
 		Short: "Show what Firebreak holds on containers, and since when",
-		Long:  "Status shows the containment record of each target, or of every held container when none is named.",
+		Long: `Status shows the containment record of each target, or of every held container when none is named.
+A Kubernetes pod's records (pod/NAMESPACE/NAME) are shown as one entry, with what the kubelet did since:
+a container it restarted or stopped beside the frozen one.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), g, args, d)
 		},
@@ -55,21 +57,15 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 	}
 	for _, ref := range refs {
 		if runtime.IsPodRef(ref) {
-			held, err := s.HeldPods()
+			_, recs, err := s.FindHeldPod(ctx, ref)
 			if err != nil {
 				return err
 			}
-			found := false
-			for _, recs := range held {
-				if runtime.MatchesPodRef(ref, recs[0].Pod.Ref) {
-					found = true
-					for _, r := range recs {
-						rows = append(rows, statusJSON{Ref: ref, Held: r.Held(), Record: r})
-					}
-				}
-			}
-			if !found {
+			if len(recs) == 0 {
 				fmt.Fprintf(d.stdout, "%s: not held\n", safe(ref))
+			}
+			for _, r := range recs {
+				rows = append(rows, statusJSON{Ref: ref, Held: r.Held(), Record: r})
 			}
 			continue
 		}

@@ -419,3 +419,94 @@ func TestCLIPodPlaybook(t *testing.T) {
 		}
 	}
 }
+
+// Release finds a held pod by its records, and only that pod: with two
+// pods contained, one of them removed by the kubelet, releasing the removed
+// one by its full name leaves the other (whose name it is a prefix of) cut
+// and frozen. Releasing a pod's sandbox by ID releases the whole pod.
+func TestCLIPodReleaseFindsTheHeldPod(t *testing.T) {
+	h := runtimetest.CRI(t)
+	runtimetest.RequireCNI(t)
+	gone := h.RunPod(t, runtimetest.PodSpec{Name: "fbt-rel", Containers: []runtimetest.PodContainerSpec{{Name: "web", Command: idle}}})
+	other := h.RunPod(t, runtimetest.PodSpec{Name: "fbt-rel-2", Containers: []runtimetest.PodContainerSpec{{Name: "web", Command: idle}}})
+	flags := podFlags(t)
+	gflags := globalPodFlags(flags)
+	for _, ref := range []string{"pod/firebreak-test/fbt-rel", "pod/firebreak-test/fbt-rel-2"} {
+		if r := cli(t, flags, "contain", "--verify=false", ref); r.code != exitOK {
+			t.Fatalf("contain %s: exit %d\n%s%s", ref, r.code, r.stdout, r.stderr)
+		}
+	}
+	ctx := context.Background()
+	for _, id := range append([]string{gone.Containers["web"]}, gone.SandboxID) {
+		_ = h.Ctr.Unpause(ctx, id)
+	}
+	if _, err := h.RT.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: gone.SandboxID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.RT.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: gone.SandboxID}); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, gflags, "release", "pod/firebreak-test/fbt-rel")
+	if r.code != exitOK {
+		t.Fatalf("release of the removed pod: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "fbt-rel-2") {
+		t.Errorf("releasing fbt-rel touched fbt-rel-2:\n%s", r.stdout)
+	}
+	for _, id := range []string{other.Containers["web"], other.SandboxID} {
+		if st := stateOf(t, h, id); st != runtime.StatePaused {
+			t.Errorf("%s of fbt-rel-2 is %s, want still paused", runtime.ShortID(id), st)
+		}
+	}
+	r = cli(t, gflags, "status", "pod/firebreak-test/fbt-rel-2")
+	if !strings.Contains(r.stdout, "2 members held") || strings.Contains(r.stdout, "NOT cut") {
+		t.Errorf("status of the other pod:\n%s%s", r.stdout, r.stderr)
+	}
+	// The sandbox by ID stands for the whole pod.
+	if r := cli(t, gflags, "release", other.SandboxID); r.code != exitOK {
+		t.Fatalf("release of the sandbox: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, id := range []string{other.Containers["web"], other.SandboxID} {
+		if st := stateOf(t, h, id); st != runtime.StateRunning {
+			t.Errorf("%s is %s after releasing the sandbox, want running", runtime.ShortID(id), st)
+		}
+	}
+	if r := cli(t, gflags, "status", "-o", "json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("status after both releases: %s", r.stdout)
+	}
+}
+
+// With a liveness probe the capture comes before the freeze, so a store
+// that cannot take it stops the containment before the cut; a dry run plans
+// the capture and writes nothing.
+func TestCLIPodCaptureFirstChecksTheStoreFirst(t *testing.T) {
+	h := runtimetest.CRI(t)
+	runtimetest.RequireCNI(t)
+	applied, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": "fbt-cli-store", "namespace": "firebreak-test"},
+		"spec":     map[string]any{"containers": []any{map[string]any{"name": "web", "livenessProbe": map[string]any{"tcpSocket": map[string]any{"port": 8080}}}}}})
+	pod := h.RunPod(t, runtimetest.PodSpec{Name: "fbt-cli-store", Annotations: map[string]string{containerd.LastAppliedAnnotation: string(applied)},
+		Containers: []runtimetest.PodContainerSpec{{Name: "web", Command: serve}}})
+	peer := h.RunPod(t, runtimetest.PodSpec{Name: "fbt-cli-store-peer", Containers: []runtimetest.PodContainerSpec{{Name: "web", Command: serve}}})
+	pns := podNetNS(t, h, peer.SandboxID)
+	runtimetest.Eventually(t, 10*time.Second, "the pod answers", func() bool { return reaches(t, pns, pod.IP) })
+	flags := podFlags(t)
+	bad := append(globalPodFlags(flags), "--store=s3://nobucket/x?endpoint=127.0.0.1:1", "--key-dir="+t.TempDir(), "--spool-dir="+t.TempDir())
+	r := cli(t, bad, "contain", "--case", "IR-BAD", "pod/firebreak-test/fbt-cli-store")
+	if r.code == exitOK || !strings.Contains(r.stdout+r.stderr, "Nothing was changed") || !strings.Contains(r.stdout+r.stderr, "--capture-first=false") {
+		t.Errorf("contain with a dead store: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !reaches(t, pns, pod.IP) || stateOf(t, h, pod.Containers["web"]) != runtime.StateRunning {
+		t.Fatal("the pod was cut or frozen although its capture could not be stored")
+	}
+	r = cli(t, flags, "contain", "--dry-run", "--case", "IR-DRY", "pod/firebreak-test/fbt-cli-store")
+	if r.code != exitOK || !strings.Contains(r.stdout, "2. capture:") || strings.Contains(r.stdout, "captured before the freeze") {
+		t.Errorf("dry run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cli(t, append(globalPodFlags(flags), flags[3]), "evidence", "ls", "IR-DRY"); strings.Contains(r.stdout, "pod.json") {
+		t.Errorf("the dry run stored evidence:\n%s", r.stdout)
+	}
+	if !reaches(t, pns, pod.IP) || stateOf(t, h, pod.Containers["web"]) != runtime.StateRunning {
+		t.Error("the dry run changed the pod")
+	}
+}

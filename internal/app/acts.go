@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/runtime"
 )
@@ -30,7 +31,20 @@ func (s *Session) act(t runtime.Container, what string, dryRun bool, fn func(c *
 }
 
 // Contain isolates one resolved container (see contain.Containment.Contain).
+// A pod's sandbox stands for its pod: the whole pod is contained
+// (ContainPod, capturing first where a liveness probe asks for it) and the
+// result is reported on the sandbox.
 func (s *Session) Contain(ctx context.Context, t runtime.Container, o contain.Options) (*contain.Result, error) {
+	if p, ok, err := s.podOfSandbox(ctx, t); err != nil {
+		return nil, err
+	} else if ok {
+		pr, err := s.ContainPod(ctx, p, o, PodOptions{CaptureFirst: true, Collect: collect.DefaultOptions()})
+		return s.mergePod(t, pr, o.DryRun), err
+	}
+	return s.containOne(ctx, t, o)
+}
+
+func (s *Session) containOne(ctx context.Context, t runtime.Container, o contain.Options) (*contain.Result, error) {
 	if o.Actor == "" {
 		o.Actor = s.opts.Actor
 	}
@@ -39,8 +53,27 @@ func (s *Session) Contain(ctx context.Context, t runtime.Container, o contain.Op
 	})
 }
 
-// Release undoes a containment (see contain.Containment.Release).
+// Release undoes a containment (see contain.Containment.Release). Releasing
+// a pod's sandbox releases the whole pod: its drop rules cut every member,
+// and lifting them alone would leave frozen containers that read as held
+// behind a cut that is gone.
 func (s *Session) Release(ctx context.Context, t runtime.Container, dryRun bool) (*contain.Result, error) {
+	c, err := s.Containment()
+	if err != nil {
+		return nil, err
+	}
+	if rec, err := c.Status(t.ID); err == nil && rec != nil && rec.Pod != nil && rec.Pod.SandboxID == t.ID {
+		held, err := s.HeldPods()
+		if err != nil {
+			return nil, err
+		}
+		pr, err := s.releaseHeldPod(ctx, t.ID, held[t.ID], dryRun)
+		return s.mergePod(t, pr, dryRun), err
+	}
+	return s.releaseOne(ctx, t, dryRun)
+}
+
+func (s *Session) releaseOne(ctx context.Context, t runtime.Container, dryRun bool) (*contain.Result, error) {
 	return s.act(t, "firebreak release", dryRun, func(c *contain.Containment) (*contain.Result, error) {
 		return c.Release(ctx, t, dryRun)
 	})

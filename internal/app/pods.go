@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,12 +119,14 @@ func PlanPod(p runtime.Pod, o contain.Options, po PodOptions) PodPlan {
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf(
 			"liveness probes on %s: once cut or frozen they fail, and the kubelet kills and restarts the container about %s later, destroying its writable layer and memory. On the cluster side, now: take the pod out of its controller and remove the probe (docs/KUBERNETES.md gives the kubectl commands)",
 			strings.Join(names, ", "), plan.Deadline))
-		if o.Pause && po.CaptureFirst {
+		if po.CaptureFirst {
 			plan.Capture = true
 			plan.Steps = append(plan.Steps, "capture: evidence of every container and the sandbox before the freeze (--capture-first=false skips it)")
 		}
 	} else if p.ProbeSource == "" {
 		plan.Warnings = append(plan.Warnings, "no probe known: the CRI does not carry probes and this pod has no kubectl last-applied annotation; if it has a liveness probe, the kubelet restarts a frozen container (check with `kubectl get pod -o jsonpath='{.spec.containers[*].livenessProbe}'`)")
+	} else {
+		plan.Warnings = append(plan.Warnings, "no liveness probe in the "+p.ProbeSource+", which the pod's author writes and the API server does not check against the running spec: confirm with `kubectl get pod -o jsonpath='{.spec.containers[*].livenessProbe}'`")
 	}
 	if o.Pause {
 		var names []string
@@ -166,6 +169,17 @@ func (s *Session) ContainPod(ctx context.Context, p runtime.Pod, o contain.Optio
 		return res, &runtime.RefusedError{Container: p.Sandbox, Reason: fmt.Sprintf("pod %s is not ready (its sandbox is stopped): nothing runs to cut or freeze. Nothing was changed", p.Ref())}
 	}
 	ref := &contain.PodRef{Ref: p.Ref(), UID: p.UID, SandboxID: p.SandboxID}
+	if plan.Capture && !o.DryRun {
+		// The store must take the capture before the cut starts the
+		// kubelet's clock: a cut pod that cannot be captured is what the
+		// capture-first order exists to avoid.
+		if _, err := s.Evidence(); err != nil {
+			return res, fmt.Errorf("pod %s has a liveness probe and is captured before the freeze, but the evidence store cannot be opened: %w. Nothing was changed. Fix the store, or contain with --capture-first=false", p.Ref(), err)
+		}
+		if err := s.Preflight(ctx); err != nil {
+			return res, fmt.Errorf("pod %s has a liveness probe and is captured before the freeze, but the evidence store does not answer: %w. Nothing was changed. Fix the store, or contain with --capture-first=false", p.Ref(), err)
+		}
+	}
 	if plan.Capture && o.Case == "" && !o.DryRun {
 		o.Case = "pod-" + time.Now().UTC().Format("20060102T150405Z")
 		res.Notes = append(res.Notes, "the capture and the containment are recorded under case "+o.Case)
@@ -174,18 +188,19 @@ func (s *Session) ContainPod(ctx context.Context, p runtime.Pod, o contain.Optio
 	if o.Network {
 		cut := o
 		cut.Pause, cut.Pod = false, ref
-		r, err := s.Contain(ctx, p.Sandbox, cut)
+		r, err := s.containOne(ctx, p.Sandbox, cut)
 		res.Members = append(res.Members, r)
 		if err != nil {
 			return res, err
 		}
 	}
-	if plan.Capture {
+	if plan.Capture && !o.DryRun {
 		spec := CollectSpec{Case: o.Case, Options: po.Collect}
 		got, err := s.CollectPod(ctx, spec, p)
 		res.Captured = got
 		if err != nil {
-			return res, fmt.Errorf("capturing pod %s before the freeze: %w (the cut stays; `firebreak contain %s` again freezes it)", p.Ref(), err, p.Ref())
+			// %v, not %w: the cut is done, so this is no input error (exit 1).
+			return res, fmt.Errorf("capturing pod %s before the freeze: %v (the cut stays; `firebreak contain --capture-first=false %s` freezes it now)", p.Ref(), err, p.Ref())
 		}
 	}
 	if !o.Pause {
@@ -199,13 +214,13 @@ func (s *Session) ContainPod(ctx context.Context, p runtime.Pod, o contain.Optio
 			res.Notes = append(res.Notes, fmt.Sprintf("%s is %s: nothing to freeze", c.ContainerName, c.State))
 			continue
 		}
-		r, err := s.Contain(ctx, c.Container, freeze)
+		r, err := s.containOne(ctx, c.Container, freeze)
 		res.Members = append(res.Members, r)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	r, err := s.Contain(ctx, p.Sandbox, freeze)
+	r, err := s.containOne(ctx, p.Sandbox, freeze)
 	res.Members = append(res.Members, r)
 	if err != nil {
 		errs = append(errs, err)
@@ -232,47 +247,74 @@ func (s *Session) HeldPods() (map[string][]*contain.Record, error) {
 	return out, nil
 }
 
-// ReleasePod releases every record held for the pod named by ref (pod/...,
-// resolved among the node's pods and the held records, so a pod the
-// kubelet removed can still be let go): the containers thawed first, then
-// the sandbox thawed and its drop rules removed.
-func (s *Session) ReleasePod(ctx context.Context, ref string, dryRun bool) (*PodResult, error) {
+// FindHeldPod finds the held pod ref names: among the held records and the
+// node's pods together, NAMESPACE/NAME exactly first, then NAME exactly,
+// then a prefix that fits one pod only, held or live. A pod the kubelet
+// removed is still found by its records; a live pod of another name never
+// stands in for it. It returns the sandbox ID and the records, or "" when
+// the pod named is not held.
+func (s *Session) FindHeldPod(ctx context.Context, ref string) (string, []*contain.Record, error) {
 	held, err := s.HeldPods()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	var sandboxID string
 	pods, perr := s.Pods(ctx)
-	if perr == nil {
-		if p, err := runtime.ResolvePod(pods, ref); err == nil {
-			sandboxID = p.SandboxID
-			if _, ok := held[sandboxID]; !ok {
-				// The pod named is not held; a held one of that name (an
-				// earlier sandbox) may be.
-				sandboxID = ""
+	for _, level := range []runtime.PodMatch{runtime.PodExact, runtime.PodNameExact, runtime.PodPrefixMatch} {
+		found := map[string]string{} // sandbox ID -> pod target
+		for id, recs := range held {
+			if runtime.MatchPod(ref, recs[0].Pod.Ref) == level {
+				found[id] = recs[0].Pod.Ref
 			}
 		}
-	}
-	if sandboxID == "" {
-		var found []string
-		for id, recs := range held {
-			if runtime.MatchesPodRef(ref, recs[0].Pod.Ref) {
-				found = append(found, id)
+		for _, p := range pods {
+			if runtime.MatchPod(ref, p.Ref()) == level {
+				if _, isHeld := held[p.SandboxID]; isHeld || level == runtime.PodPrefixMatch || len(found) == 0 {
+					found[p.SandboxID] = p.Ref()
+				}
 			}
 		}
 		switch len(found) {
 		case 0:
-			if perr != nil {
-				return nil, perr
-			}
-			return &PodResult{Notes: []string{ref + " is not held by Firebreak: nothing to release"}}, nil
+			continue
 		case 1:
-			sandboxID = found[0]
-		default:
-			return nil, inputf("%q matches %d held pods; name one in full", ref, len(found))
+			for id := range found {
+				return id, held[id], nil
+			}
 		}
+		var names []string
+		for id, name := range found {
+			mark := ""
+			if _, ok := held[id]; ok {
+				mark = ", held"
+			}
+			names = append(names, name+" ("+runtime.ShortID(id)+mark+")")
+		}
+		slices.Sort(names)
+		return "", nil, inputf("%q matches %d pods: %s; name one as pod/NAMESPACE/NAME", ref, len(found), strings.Join(names, ", "))
 	}
-	recs := held[sandboxID]
+	if perr != nil && len(held) == 0 {
+		return "", nil, perr
+	}
+	return "", nil, nil
+}
+
+// ReleasePod releases every record held for the pod named by ref (see
+// FindHeldPod): the containers thawed first, then the sandbox thawed and
+// its drop rules removed.
+func (s *Session) ReleasePod(ctx context.Context, ref string, dryRun bool) (*PodResult, error) {
+	sandboxID, recs, err := s.FindHeldPod(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if sandboxID == "" || len(recs) == 0 {
+		return &PodResult{Notes: []string{ref + " is not held by Firebreak: nothing to release"}}, nil
+	}
+	return s.releaseHeldPod(ctx, sandboxID, recs, dryRun)
+}
+
+// releaseHeldPod releases the records held for one pod, the containers
+// first, the sandbox (its freeze and drop rules) last.
+func (s *Session) releaseHeldPod(ctx context.Context, sandboxID string, recs []*contain.Record, dryRun bool) (*PodResult, error) {
 	res := &PodResult{}
 	var sandbox *contain.Record
 	var errs []error
@@ -281,14 +323,14 @@ func (s *Session) ReleasePod(ctx context.Context, ref string, dryRun bool) (*Pod
 			sandbox = r
 			continue
 		}
-		m, err := s.Release(ctx, r.Container, dryRun)
+		m, err := s.releaseOne(ctx, r.Container, dryRun)
 		res.Members = append(res.Members, m)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if sandbox != nil {
-		m, err := s.Release(ctx, sandbox.Container, dryRun)
+		m, err := s.releaseOne(ctx, sandbox.Container, dryRun)
 		res.Members = append(res.Members, m)
 		if err != nil {
 			errs = append(errs, err)
@@ -330,4 +372,56 @@ func (s *Session) CollectPod(ctx context.Context, spec CollectSpec, p runtime.Po
 		out.Manifest = m
 	}
 	return out, cerr
+}
+
+// podOfSandbox returns the pod whose sandbox t is, when t is one and the
+// engine runs pods.
+func (s *Session) podOfSandbox(ctx context.Context, t runtime.Container) (runtime.Pod, bool, error) {
+	if t.Labels["io.cri-containerd.kind"] != "sandbox" {
+		return runtime.Pod{}, false, nil
+	}
+	if _, ok := s.rt.(runtime.PodLister); !ok {
+		return runtime.Pod{}, false, nil
+	}
+	pods, err := s.Pods(ctx)
+	if err != nil {
+		return runtime.Pod{}, true, err
+	}
+	for _, p := range pods {
+		if p.SandboxID == t.ID {
+			return p, true, nil
+		}
+	}
+	return runtime.Pod{}, true, fmt.Errorf("pod sandbox %s: %w: no pod of the node has it now", t.ShortID(), runtime.ErrNotFound)
+}
+
+// mergePod reports a pod's containment or release as one result on its
+// sandbox, for front ends that show one result per row (the console): each
+// member's acts, named, and the plan's warnings as notes.
+func (s *Session) mergePod(t runtime.Container, pr *PodResult, dryRun bool) *contain.Result {
+	res := &contain.Result{Container: t, Runtime: s.rt.Name(), DryRun: dryRun, Unchanged: true}
+	if pr == nil {
+		return res
+	}
+	res.Notes = append(append(res.Notes, pr.Plan.Warnings...), pr.Notes...)
+	for _, m := range pr.Members {
+		if m == nil {
+			continue
+		}
+		for _, ch := range m.Changes {
+			ch.Detail = m.Container.Name + ": " + ch.Detail
+			res.Changes = append(res.Changes, ch)
+		}
+		res.Notes = append(res.Notes, m.Notes...)
+		if !m.Unchanged {
+			res.Unchanged = false
+		}
+		if m.Verification != nil {
+			res.Verification = m.Verification
+		}
+		if m.Container.ID == t.ID {
+			res.Record, res.Timings = m.Record, m.Timings
+		}
+	}
+	return res
 }

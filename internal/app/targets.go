@@ -55,13 +55,23 @@ const MinActPrefix = 4
 // checkPrefix refuses a short ID prefix for an act.
 func checkPrefix(ref string, c runtime.Container) error {
 	if runtime.IsPodRef(ref) {
-		return nil // a pod's name or a prefix of it, never a bare ID
+		return CheckPodPrefix(ref, c.Name)
 	}
 	ref = strings.TrimPrefix(strings.TrimSpace(ref), "/")
 	if ref == c.ID || ref == c.Name || slices.Contains(c.Names, ref) || len(ref) >= MinActPrefix {
 		return nil
 	}
 	return inputf("%q is a %d-character ID prefix: an act that changes a container needs at least %d characters of its ID, or its name (it matched %s %s)", ref, len(ref), MinActPrefix, c.ShortID(), c.Name)
+}
+
+// CheckPodPrefix refuses, for an act, a pod named by a prefix shorter than
+// MinActPrefix characters; full names are always accepted.
+func CheckPodPrefix(ref, full string) error {
+	q := strings.TrimPrefix(ref, runtime.PodPrefix)
+	if runtime.MatchPod(ref, full) == runtime.PodPrefixMatch && len(q) < MinActPrefix {
+		return inputf("%q is a %d-character prefix: an act on a pod needs at least %d characters, or its name (it matched %s)", ref, len(q), MinActPrefix, full)
+	}
+	return nil
 }
 
 // Resolve turns a selection into containers, each once, in the order named

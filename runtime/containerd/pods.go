@@ -291,25 +291,37 @@ func ProbesFromPodJSON(raw []byte) ([]runtime.Probe, error) {
 		PeriodSeconds    int              `json:"periodSeconds"`
 		FailureThreshold int              `json:"failureThreshold"`
 	}
+	type container struct {
+		Name          string `json:"name"`
+		RestartPolicy string `json:"restartPolicy"` // an init container with Always is a sidecar, probed like the others
+		Liveness      *probe `json:"livenessProbe"`
+		Readiness     *probe `json:"readinessProbe"`
+		Startup       *probe `json:"startupProbe"`
+	}
 	var pod struct {
 		Kind string `json:"kind"`
 		Spec struct {
-			Containers []struct {
-				Name      string `json:"name"`
-				Liveness  *probe `json:"livenessProbe"`
-				Readiness *probe `json:"readinessProbe"`
-				Startup   *probe `json:"startupProbe"`
-			} `json:"containers"`
+			Containers     []container `json:"containers"`
+			InitContainers []container `json:"initContainers"`
 		} `json:"spec"`
 	}
 	if err := json.Unmarshal(raw, &pod); err != nil {
 		return nil, fmt.Errorf("reading a pod object: %w", err)
 	}
-	if pod.Kind != "" && pod.Kind != "Pod" {
-		return nil, fmt.Errorf("a %s, not a Pod", pod.Kind)
+	if pod.Kind != "Pod" {
+		return nil, fmt.Errorf("kind %q, not a Pod", pod.Kind)
+	}
+	if len(pod.Spec.Containers) == 0 {
+		return nil, errors.New("a Pod without containers")
 	}
 	var out []runtime.Probe
-	for _, c := range pod.Spec.Containers {
+	containers := pod.Spec.Containers
+	for _, c := range pod.Spec.InitContainers {
+		if c.RestartPolicy == "Always" {
+			containers = append(containers, c)
+		}
+	}
+	for _, c := range containers {
 		for _, k := range []struct {
 			kind string
 			p    *probe

@@ -12,7 +12,9 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"firebreak/runtime/containerd"
@@ -219,14 +221,17 @@ func (h *CRIHarness) RunPod(t testing.TB, spec PodSpec) TestPod {
 		pid = cri.NamespaceMode_POD
 	}
 	sandbox := &cri.PodSandboxConfig{
-		Metadata:     &cri.PodSandboxMetadata{Name: spec.Name, Namespace: spec.Namespace, Uid: uid},
-		Hostname:     spec.Name,
+		Metadata: &cri.PodSandboxMetadata{Name: spec.Name, Namespace: spec.Namespace, Uid: uid},
+
 		LogDirectory: spec.LogDir,
 		Labels:       spec.Labels,
 		Annotations:  spec.Annotations,
 		Linux: &cri.LinuxPodSandboxConfig{SecurityContext: &cri.LinuxSandboxSecurityContext{
 			NamespaceOptions: &cri.NamespaceOption{Network: mode, Pid: pid},
 		}},
+	}
+	if !spec.HostNetwork {
+		sandbox.Hostname = spec.Name // a pod on the node's network keeps the node's
 	}
 	// The kubelet labels a sandbox with the pod's identity as well.
 	sandbox.Labels = mergeLabels(spec.Labels, map[string]string{
@@ -245,10 +250,11 @@ func (h *CRIHarness) RunPod(t testing.TB, spec PodSpec) TestPod {
 		for _, id := range append(h.podContainers(ctx, pod.PodSandboxId), pod.PodSandboxId) {
 			_ = h.Ctr.Unpause(ctx, id)
 		}
-		if _, err := h.RT.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		// A test may have removed the pod itself, as the kubelet would.
+		if _, err := h.RT.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil && status.Code(err) != codes.NotFound {
 			t.Errorf("stopping test pod %s: %v", spec.Name, err)
 		}
-		if _, err := h.RT.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		if _, err := h.RT.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil && status.Code(err) != codes.NotFound {
 			t.Errorf("removing test pod %s: %v", spec.Name, err)
 		}
 	})
