@@ -145,6 +145,8 @@ change.
 		newCollectCommand(g, d),
 		newEvidenceCommand(g, d),
 		newRunCommand(g, d),
+		newServeCommand(g, d),
+		newAlertsCommand(g, d),
 		newPlaybookCommand(g, d),
 		newTriageCommand(g, d),
 		newBackupCommand(g, d),

@@ -19,9 +19,9 @@ const module = "firebreak"
 // layer of each top-level directory; a package may import only packages in
 // a lower layer, or in its own top-level directory.
 var layer = map[string]int{
-	"cmd":          7, // the binary: its `tui` command starts the console
-	"tui":          6,
-	"drill":        5,
+	"cmd":   7, // the binary: its `tui` command starts the console
+	"tui":   6,
+	"drill": 5, "alerts": 5, // alert intake: runs playbooks through the case session
 	"internal/app": 4, // the case session: above the verbs, below the front ends
 	"playbooks":    3,
 	"contain":      2, "collect": 2, "recover": 2,

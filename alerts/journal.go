@@ -1,0 +1,277 @@
+package alerts
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"firebreak/internal/flock"
+	"firebreak/internal/fsutil"
+)
+
+// The intake journal is one append-only file of JSON lines. An alert is
+// acknowledged to its sender only after its "accepted" line is on disk
+// (fsync); what became of it follows in later lines of the same sequence
+// number, so after a crash every accepted alert without an outcome is taken
+// up again, and one with an outcome never is.
+
+// Entry kinds.
+const (
+	KindAccepted    = "accepted"    // the alert, journalled before the sender's 202
+	KindUnmatched   = "unmatched"   // no rule matched: logged only
+	KindLogged      = "logged"      // a log_only rule (or a host event) matched
+	KindDryRun      = "dry-run"     // serve --dry-run: what it would have run
+	KindSuppressed  = "suppressed"  // deduplicated, rate-limited, held by a run, resolved
+	KindUnresolved  = "unresolved"  // the container it names is unknown or ambiguous
+	KindStarted     = "started"     // a run began: its case
+	KindFinished    = "finished"    // the run ended: its status
+	KindInterrupted = "interrupted" // serve stopped during the run; taken up at the next start
+)
+
+// Terminal kinds end an alert's story: after a crash it is not taken up
+// again.
+func terminal(kind string) bool {
+	switch kind {
+	case KindUnmatched, KindLogged, KindDryRun, KindSuppressed, KindUnresolved, KindFinished:
+		return true
+	}
+	return false
+}
+
+// Entry is one line of the intake journal.
+type Entry struct {
+	Seq   uint64    `json:"seq"`
+	Time  time.Time `json:"time"`
+	Kind  string    `json:"kind"`
+	Alert *Alert    `json:"alert,omitempty"` // accepted only
+	// Via is how it came: unix, tcp, stdin (accepted only).
+	Via       string `json:"via,omitempty"`
+	Rule      string `json:"rule,omitempty"`
+	Playbook  string `json:"playbook,omitempty"`
+	Target    string `json:"target,omitempty"` // the resolved container's full ID, or a pod target
+	Case      string `json:"case,omitempty"`
+	Reason    string `json:"reason,omitempty"`     // why suppressed, unresolved, logged
+	DupOf     uint64 `json:"dup_of,omitempty"`     // suppressed: the alert whose run it joins
+	Status    string `json:"status,omitempty"`     // finished: the run's status
+	LatencyNS int64  `json:"latency_ns,omitempty"` // started: from acceptance to the run's start
+}
+
+// Journal appends entries with group commit: concurrent appends that
+// arrive while a sync is under way are written and synced together, and
+// each caller returns once its own line is durable.
+type Journal struct {
+	path string
+	f    *os.File
+	lock *flock.Lock
+
+	mu      sync.Mutex
+	seq     uint64
+	pending []pendingEntry
+	cond    *sync.Cond
+	closed  bool
+	err     error // a failed write or sync: every later append fails too
+	done    chan struct{}
+}
+
+type pendingEntry struct {
+	line []byte
+	errc chan error
+}
+
+// JournalFile is the intake journal's name in its directory.
+const JournalFile = "intake.jsonl"
+
+// OpenJournal opens (or creates) the intake journal in dir, locked to this
+// process, and reads back what it holds. A line cut short by a crash is
+// cut off; a line in the middle that does not read is an error (the
+// journal is evidence of what was received: it is not silently mended).
+func OpenJournal(dir, holder string) (*Journal, []Entry, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("intake journal: %w", err)
+	}
+	lock, err := flock.TryLock(filepath.Join(dir, "serve.lock"), holder)
+	if err != nil {
+		return nil, nil, fmt.Errorf("intake journal %s: %w (one firebreak serve per state directory)", dir, err)
+	}
+	path := filepath.Join(dir, JournalFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, fmt.Errorf("intake journal: %w", err)
+	}
+	entries, good, err := readEntries(f)
+	if err == nil {
+		err = f.Truncate(good)
+	}
+	if err == nil {
+		_, err = f.Seek(good, io.SeekStart)
+	}
+	if err == nil {
+		err = fsutil.SyncDir(dir)
+	}
+	if err != nil {
+		f.Close()
+		lock.Unlock()
+		return nil, nil, fmt.Errorf("intake journal %s: %w", path, err)
+	}
+	j := &Journal{path: path, f: f, lock: lock, done: make(chan struct{})}
+	for _, e := range entries {
+		j.seq = max(j.seq, e.Seq)
+	}
+	j.cond = sync.NewCond(&j.mu)
+	go j.writer()
+	return j, entries, nil
+}
+
+// ReadJournal reads a journal without opening it for appends (alerts ls).
+func ReadJournal(dir string) ([]Entry, error) {
+	f, err := os.Open(filepath.Join(dir, JournalFile))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, _, err := readEntries(f)
+	return entries, err
+}
+
+// readEntries reads every whole line; good is the offset after the last
+// one. Only the last line may be cut short (by a crash during its write).
+func readEntries(r io.Reader) ([]Entry, int64, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var out []Entry
+	var good int64
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			var e Entry
+			if uerr := json.Unmarshal(line, &e); uerr != nil {
+				return nil, 0, fmt.Errorf("line %d: %v", n, uerr)
+			}
+			out = append(out, e)
+			good += int64(len(line))
+		}
+		if err == io.EOF {
+			return out, good, nil // a last line without its newline was cut short
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// Next reserves the next sequence number.
+func (j *Journal) Next() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.seq++
+	return j.seq
+}
+
+// Append writes the entries and returns once they are on disk.
+func (j *Journal) Append(es ...Entry) error {
+	errc := make(chan error, 1)
+	if err := j.enqueue(es, errc); err != nil {
+		return err
+	}
+	return <-errc
+}
+
+// AppendAsync queues the entries and returns at once; they are written
+// with the next batch, in order. For outcomes that decide again the same
+// way when lost in a crash (a suppression, an unmatched alert): the
+// dispatcher need not wait a sync for each.
+func (j *Journal) AppendAsync(es ...Entry) error {
+	return j.enqueue(es, nil)
+}
+
+func (j *Journal) enqueue(es []Entry, errc chan error) error {
+	var buf bytes.Buffer
+	for _, e := range es {
+		if e.Time.IsZero() {
+			e.Time = time.Now().UTC()
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return errors.New("intake journal closed")
+	}
+	if j.err != nil {
+		err := j.err
+		j.mu.Unlock()
+		return err
+	}
+	j.pending = append(j.pending, pendingEntry{line: buf.Bytes(), errc: errc})
+	j.cond.Signal()
+	j.mu.Unlock()
+	return nil
+}
+
+func (j *Journal) writer() {
+	defer close(j.done)
+	for {
+		j.mu.Lock()
+		for len(j.pending) == 0 && !j.closed {
+			j.cond.Wait()
+		}
+		batch := j.pending
+		j.pending = nil
+		closed := j.closed
+		j.mu.Unlock()
+		if len(batch) > 0 {
+			var buf bytes.Buffer
+			for _, p := range batch {
+				buf.Write(p.line)
+			}
+			_, err := j.f.Write(buf.Bytes())
+			if err == nil {
+				err = j.f.Sync()
+			}
+			if err != nil {
+				err = fmt.Errorf("intake journal %s: %w", j.path, err)
+				j.mu.Lock()
+				j.err = err
+				j.mu.Unlock()
+			}
+			for _, p := range batch {
+				if p.errc != nil {
+					p.errc <- err
+				}
+			}
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// Close writes what is pending and releases the journal.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	j.closed = true
+	j.cond.Signal()
+	j.mu.Unlock()
+	<-j.done
+	err := j.f.Close()
+	if uerr := j.lock.Unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}

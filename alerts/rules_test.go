@@ -1,0 +1,710 @@
+package alerts_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"firebreak/alerts"
+	"firebreak/playbooks"
+)
+
+// rulesParse parses src, failing the test on an error.
+func rulesParse(t *testing.T, src string) *alerts.RuleSet {
+	t.Helper()
+	rs, err := alerts.ParseRules("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("ParseRules:\n%v\nsource:\n%s", err, src)
+	}
+	return rs
+}
+
+// rulesErrors parses src and returns its errors, failing the test when
+// there are none or they are not playbooks.Errors.
+func rulesErrors(t *testing.T, src string) playbooks.Errors {
+	t.Helper()
+	_, err := alerts.ParseRules("t.yaml", []byte(src))
+	if err == nil {
+		t.Fatalf("no error for:\n%s", src)
+	}
+	var es playbooks.Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("error %v (%T) is not playbooks.Errors", err, err)
+	}
+	return es
+}
+
+func rulesAlert() alerts.Alert {
+	return alerts.Alert{
+		Format:    "falco",
+		ID:        "0f3c",
+		Source:    "syscall",
+		Rule:      "Detect crypto miners using the Stratum protocol",
+		Priority:  alerts.Critical,
+		Time:      time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("CET", 3600)),
+		Output:    "miner started",
+		Host:      "node-3",
+		Tags:      []string{"mitre_execution", "container"},
+		Container: "0123456789ab",
+		Pod:       "batch/miner-7",
+		Fields: map[string]string{
+			"proc.name":                  "xmrig",
+			"proc.cmdline":               "xmrig -o stratum+tcp://pool:3333",
+			"container.name":             "web-1",
+			"container.image.repository": "docker.io/library/alpine",
+			"empty":                      "",
+		},
+	}
+}
+
+func TestRulesExampleLoads(t *testing.T) {
+	rs, err := alerts.LoadRules("testdata/rules/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.File != "testdata/rules/example.yaml" {
+		t.Errorf("File = %q", rs.File)
+	}
+	type want struct {
+		name, playbook string
+		line, col      int
+		approve        string
+		all, logOnly   bool
+		dedupe         time.Duration
+		rate           string
+	}
+	wants := []want{
+		{"escape", "escape-suspected", 1, 3, "hand_over", false, false, 5 * time.Minute, "<nil>"},
+		{"miner", "cryptominer", 6, 3, "", false, false, 10 * time.Minute, "&{2 5}"},
+		{"host-events", "", 18, 3, "", false, true, 5 * time.Minute, "<nil>"},
+		{"everything-else", "triage", 21, 3, "", true, false, 5 * time.Minute, "<nil>"},
+	}
+	if len(rs.Rules) != len(wants) {
+		t.Fatalf("%d rules, want %d", len(rs.Rules), len(wants))
+	}
+	for i, w := range wants {
+		r := rs.Rules[i]
+		got := want{r.Name, r.Playbook, r.Line, r.Column, strings.Join(r.Approve, ","), r.ApproveAll, r.LogOnly, r.Dedupe, fmt.Sprint(r.Rate)}
+		if got != w {
+			t.Errorf("rule %d = %+v\nwant      %+v", i, got, w)
+		}
+	}
+}
+
+func TestRulesLoadMissingFile(t *testing.T) {
+	if _, err := alerts.LoadRules(filepath.Join(t.TempDir(), "none.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("err = %v, want not exist", err)
+	}
+}
+
+func TestRulesLoadTooBig(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "big.yaml")
+	big := "- name: a\n  match: {any: true}\n  playbook: p\n" + "#" + strings.Repeat("x", alerts.MaxRulesFileSize) + "\n"
+	if err := os.WriteFile(f, []byte(big), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := alerts.LoadRules(f)
+	if err == nil || !strings.Contains(err.Error(), f+":1:1: file is more than 1048576 bytes") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestRulesTooMany(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i <= alerts.MaxRules; i++ {
+		fmt.Fprintf(&b, "- {name: r%d, match: {any: true}, playbook: p}\n", i)
+	}
+	es := rulesErrors(t, b.String())
+	if len(es) != 1 || !strings.Contains(es[0].Msg, "1001 rules; a rules file may have at most 1000") || es[0].Pos.Line != 1 {
+		t.Errorf("errors = %v", es)
+	}
+	// Exactly the limit is fine.
+	b.Reset()
+	for i := 0; i < alerts.MaxRules; i++ {
+		fmt.Fprintf(&b, "- {name: r%d, match: {any: true}, playbook: p}\n", i)
+	}
+	if rs := rulesParse(t, b.String()); len(rs.Rules) != alerts.MaxRules {
+		t.Errorf("%d rules", len(rs.Rules))
+	}
+}
+
+// TestMatchKeys checks each match key once matching and once not.
+func TestMatchKeys(t *testing.T) {
+	tests := []struct {
+		name  string
+		match string
+		edit  func(*alerts.Alert)
+		want  bool
+	}{
+		{"AnyMatchesAll", `{any: true}`, func(a *alerts.Alert) { *a = alerts.Alert{} }, true},
+
+		{"SourceExact", `{source: syscall}`, nil, true},
+		{"SourceExactOther", `{source: syscall}`, func(a *alerts.Alert) { a.Source = "k8s_audit" }, false},
+		{"SourceExactIsNotSubstring", `{source: sys}`, nil, false},
+		{"SourceExactIsCaseSensitive", `{source: Syscall}`, nil, false},
+		{"SourceRegexp", `{source: "/^k8s_/"}`, func(a *alerts.Alert) { a.Source = "k8s_audit" }, true},
+		{"SourceRegexpNot", `{source: "/^k8s_/"}`, nil, false},
+
+		{"RuleExact", `{rule: "Container escape attempt"}`, func(a *alerts.Alert) { a.Rule = "Container escape attempt" }, true},
+		{"RuleExactLonger", `{rule: "Container escape attempt"}`, func(a *alerts.Alert) { a.Rule = "Container escape attempt 2" }, false},
+		{"RuleRegexpPrefix", `{rule: "/^Detect crypto miners/"}`, nil, true},
+		{"RuleRegexpAnchoredAsWritten", `{rule: "/^crypto/"}`, nil, false},
+		{"RuleRegexpUnanchoredSearches", `{rule: "/crypto/"}`, nil, true},
+		{"RuleSlashIsExact", `{rule: "/"}`, func(a *alerts.Alert) { a.Rule = "/" }, true},
+
+		{"TagsAllPresent", `{tags: [mitre_execution, container]}`, nil, true},
+		{"TagsOneMissing", `{tags: [mitre_execution, mitre_persistence]}`, nil, false},
+		{"TagsNoTags", `{tags: [mitre_execution]}`, func(a *alerts.Alert) { a.Tags = nil }, false},
+
+		{"FieldEqual", `{fields: ["proc.name=xmrig"]}`, nil, true},
+		{"FieldEqualDifferent", `{fields: ["proc.name=bash"]}`, nil, false},
+		{"FieldEqualAbsent", `{fields: ["user.name=root"]}`, nil, false},
+		{"FieldEqualEmpty", `{fields: ["empty="]}`, nil, true},
+		{"FieldNotEqualDifferent", `{fields: ["container.image.repository!=registry.local/ci"]}`, nil, true},
+		{"FieldNotEqualSame", `{fields: ["container.image.repository!=docker.io/library/alpine"]}`, nil, false},
+		{"FieldNotEqualAbsent", `{fields: ["user.name!=root"]}`, nil, true},
+		{"FieldPresent", `{fields: ["proc.cmdline"]}`, nil, true},
+		{"FieldPresentEmptyValue", `{fields: ["empty"]}`, nil, true},
+		{"FieldPresentAbsent", `{fields: ["user.name"]}`, nil, false},
+		{"FieldRegexp", `{fields: ["proc.cmdline~=stratum\\+tcp"]}`, nil, true},
+		{"FieldRegexpNot", `{fields: ["proc.cmdline~=^bash"]}`, nil, false},
+		{"FieldNotRegexp", `{fields: ["container.image.repository!~=^registry\\.local/"]}`, nil, true},
+		{"FieldNotRegexpMatches", `{fields: ["container.image.repository!~=alpine$"]}`, nil, false},
+		{"FieldSlashesAreExact", `{fields: ["proc.cmdline=/stratum/"]}`, nil, false},
+		{"FieldSpacesTrimmed", `{fields: [" proc.name = xmrig "]}`, nil, true},
+		{"FieldsAllMustHold", `{fields: ["proc.name=xmrig", "user.name"]}`, nil, false},
+
+		{"HostGlob", `{host: "node-*"}`, nil, true},
+		{"HostGlobNot", `{host: "node-*"}`, func(a *alerts.Alert) { a.Host = "master-1" }, false},
+		{"HostGlobClass", `{host: "node-[0-2]"}`, nil, false},
+		{"HostExact", `{host: node-3}`, nil, true},
+		{"HostGlobNoHost", `{host: "node-*"}`, func(a *alerts.Alert) { a.Host = "" }, false},
+
+		{"HostEventTrue", `{host_event: true}`, func(a *alerts.Alert) { a.Container = "host" }, true},
+		{"HostEventTrueContainer", `{host_event: true}`, nil, false},
+		{"HostEventFalseContainer", `{host_event: false}`, nil, true},
+		{"HostEventFalseHost", `{host_event: false}`, func(a *alerts.Alert) { a.Container = "host" }, false},
+
+		{"CEL", `{cel: 'alert.fields["proc.cmdline"].contains("stratum")'}`, nil, true},
+		{"CELFalse", `{cel: 'alert.fields["proc.cmdline"].contains("nicehash")'}`, nil, false},
+		{"CELPriorityWord", `{cel: 'alert.priority == "critical" && alert.pod.startsWith("batch/")'}`, nil, true},
+		{"CELTags", `{cel: '"container" in alert.tags && size(alert.tags) == 2'}`, nil, true},
+		{"CELTime", `{cel: 'alert.time == "2026-03-04T04:06:07Z"'}`, nil, true},
+		{"CELOptional", `{cel: 'alert.fields[?"user.name"].orValue("nobody") == "nobody"'}`, nil, true},
+		{"CELAllKeys", `{cel: 'alert.format == "falco" && alert.id == "0f3c" && alert.source == "syscall" && alert.output == "miner started" && alert.host == "node-3" && alert.container == "0123456789ab"'}`, nil, true},
+
+		{"PriorityBare", `{priority: critical}`, nil, true},
+		{"PriorityBareOther", `{priority: warning}`, nil, false},
+
+		{"AllKeysTogether", `{source: syscall, rule: "/miners/", priority: ">=error", tags: [container], fields: [proc.name=xmrig], host: "node-?", host_event: false, cel: 'alert.fields["container.name"] == "web-1"'}`, nil, true},
+		{"AllKeysTogetherOneFails", `{source: syscall, rule: "/miners/", priority: ">=error", tags: [container], fields: [proc.name=xmrig], host: "node-?", host_event: false, cel: 'alert.fields["container.name"] == "web-2"'}`, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := rulesParse(t, "- name: r\n  match: "+tt.match+"\n  playbook: p\n")
+			a := rulesAlert()
+			if tt.edit != nil {
+				tt.edit(&a)
+			}
+			r, ok := rs.Match(a)
+			if ok != tt.want {
+				t.Fatalf("Match = %v, want %v", ok, tt.want)
+			}
+			if ok && r.Name != "r" {
+				t.Errorf("matched rule %q", r.Name)
+			}
+			if n := rs.Rules[0].Errors.Load(); n != 0 {
+				t.Errorf("%d evaluation errors", n)
+			}
+		})
+	}
+}
+
+func TestMatchPriorityBoundaries(t *testing.T) {
+	all := []alerts.Priority{alerts.PriorityUnknown, alerts.Debug, alerts.Informational, alerts.Notice, alerts.Warning, alerts.Error, alerts.Critical, alerts.AlertLevel, alerts.Emergency}
+	// Each want lists the priorities that match, by their words; an
+	// alert whose priority is unknown matches no comparison.
+	tests := []struct {
+		cond string
+		want string
+	}{
+		{">=critical", "critical alert emergency"},
+		{">= critical", "critical alert emergency"},
+		{">critical", "alert emergency"},
+		{"<=warning", "debug informational notice warning"},
+		{"<warning", "debug informational notice"},
+		{"=error", "error"},
+		{"error", "error"},
+		{"err", "error"},
+		{"ERROR", "error"},
+		{">=debug", "debug informational notice warning error critical alert emergency"},
+		{"<debug", ""},
+		{">emergency", ""},
+		{"<=emergency", "debug informational notice warning error critical alert emergency"},
+		{">=emerg", "emergency"},
+		{"<info", "debug"},
+		{"=alert", "alert"},
+		{">warn", "error critical alert emergency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cond, func(t *testing.T) {
+			rs := rulesParse(t, fmt.Sprintf("- name: r\n  match: {priority: %q}\n  playbook: p\n", tt.cond))
+			var got []string
+			for _, p := range all {
+				if _, ok := rs.Match(alerts.Alert{Priority: p}); ok {
+					got = append(got, p.String())
+				}
+			}
+			if g := strings.Join(got, " "); g != tt.want {
+				t.Errorf("%s matches %q, want %q", tt.cond, g, tt.want)
+			}
+		})
+	}
+}
+
+func TestMatchFirstRuleInFileOrder(t *testing.T) {
+	src := `
+- name: specific
+  match: {rule: "Terminal shell in container", fields: [container.name=db]}
+  playbook: p1
+- name: broad
+  match: {rule: "/shell/"}
+  playbook: p2
+- name: host
+  match: {host_event: true}
+  log_only: true
+- name: rest
+  match: {any: true}
+  playbook: p3
+`
+	rs := rulesParse(t, src)
+	tests := []struct {
+		alert alerts.Alert
+		want  string
+	}{
+		{alerts.Alert{Rule: "Terminal shell in container", Fields: map[string]string{"container.name": "db"}}, "specific"},
+		{alerts.Alert{Rule: "Terminal shell in container", Fields: map[string]string{"container.name": "web"}}, "broad"},
+		{alerts.Alert{Rule: "Terminal shell in container", Container: "host"}, "broad"},
+		{alerts.Alert{Rule: "Write below etc", Container: "host"}, "host"},
+		{alerts.Alert{Rule: "Write below etc"}, "rest"},
+	}
+	for _, tt := range tests {
+		r, ok := rs.Match(tt.alert)
+		if !ok || r.Name != tt.want {
+			t.Errorf("%+v matched %v %v, want %s", tt.alert, r, ok, tt.want)
+		}
+	}
+	// With the broad rule first the specific one is never reached.
+	rev := rulesParse(t, `
+- name: broad
+  match: {rule: "/shell/"}
+  playbook: p2
+- name: specific
+  match: {rule: "Terminal shell in container"}
+  playbook: p1
+`)
+	if r, ok := rev.Match(tests[0].alert); !ok || r.Name != "broad" {
+		t.Errorf("matched %v, want broad", r)
+	}
+	if _, ok := rev.Match(alerts.Alert{Rule: "other"}); ok {
+		t.Error("an alert no rule matches was matched")
+	}
+}
+
+func TestMatchCELErrorIsNoMatch(t *testing.T) {
+	rs := rulesParse(t, `
+- name: needs-cmdline
+  match: {cel: 'alert.fields["proc.cmdline"].contains("stratum")'}
+  playbook: p1
+- name: fallback
+  match: {any: true}
+  log_only: true
+`)
+	var mu sync.Mutex
+	var got []string
+	rs.OnError = func(r *alerts.Rule, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.Name+": "+err.Error())
+	}
+	r, ok := rs.Match(alerts.Alert{Rule: "x"})
+	if !ok || r.Name != "fallback" {
+		t.Fatalf("matched %v, want fallback", r)
+	}
+	if n := rs.Rules[0].Errors.Load(); n != 1 {
+		t.Errorf("Errors = %d, want 1", n)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "t.yaml:2:3: rule needs-cmdline: cel:") || !strings.Contains(got[0], "proc.cmdline") {
+		t.Errorf("OnError got %q", got)
+	}
+	if r, _ := rs.Match(alerts.Alert{Fields: map[string]string{"proc.cmdline": "stratum+tcp"}}); r.Name != "needs-cmdline" {
+		t.Errorf("matched %s", r.Name)
+	}
+	if n := rs.Rules[0].Errors.Load(); n != 1 {
+		t.Errorf("Errors = %d after a good evaluation, want still 1", n)
+	}
+}
+
+func TestMatchCELCostLimit(t *testing.T) {
+	// Nested comprehensions over many tags: far past the cost limit.
+	rs := rulesParse(t, `
+- name: costly
+  match: {cel: 'alert.tags.all(a, alert.tags.all(b, alert.tags.all(c, a + b + c != "xyz")))'}
+  playbook: p
+`)
+	var got error
+	rs.OnError = func(_ *alerts.Rule, err error) { got = err }
+	start := time.Now()
+	_, ok := rs.Match(alerts.Alert{Tags: strings.Split(strings.Repeat("t,", 2000), ",")})
+	// The cost limit stops it; on a slow machine (-race) the timeout may
+	// come first.
+	if got == nil || !(strings.Contains(got.Error(), "cost limit") || strings.Contains(got.Error(), "deadline exceeded")) {
+		t.Errorf("error %v, want the cost limit or the timeout", got)
+	}
+	if ok {
+		t.Error("matched")
+	}
+	if n := rs.Rules[0].Errors.Load(); n != 1 {
+		t.Errorf("Errors = %d, want 1", n)
+	}
+	if d := time.Since(start); d > alerts.RuleCELTimeout+time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+func TestMatchConcurrent(t *testing.T) {
+	rs, err := alerts.LoadRules("testdata/rules/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 200; j++ {
+				r, ok := rs.Match(rulesAlert())
+				if !ok || r.Name != "miner" {
+					t.Errorf("matched %v", r)
+					return
+				}
+				if _, err := r.Params(rulesAlert()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestParamsExpand(t *testing.T) {
+	quoted := rulesAlert()
+	quoted.Fields["container.name"] = `it's "web" \n`
+	tests := []struct {
+		name  string
+		param string // YAML value of params.p
+		alert alerts.Alert
+		want  string
+	}{
+		{"Literal", `fb-quarantine`, rulesAlert(), "fb-quarantine"},
+		{"LiteralNumber", `5`, rulesAlert(), "5"},
+		{"LiteralBool", `true`, rulesAlert(), "true"},
+		{"LiteralEmpty", `""`, rulesAlert(), ""},
+		{"LiteralDollar", `"$5 {{ x }}"`, rulesAlert(), "$5 {{ x }}"},
+		{"Example", `"${{ alert.rule }} on ${{ alert.fields['container.name'] }}"`, rulesAlert(), "Detect crypto miners using the Stratum protocol on web-1"},
+		{"FieldWithQuotes", `"${{ alert.fields['container.name'] }}"`, quoted, `it's "web" \n`},
+		{"FieldWithQuotesInText", `'<${{ alert.fields["container.name"] }}>'`, quoted, `<it's "web" \n>`},
+		{"WholeValue", `"${{alert.host}}"`, rulesAlert(), "node-3"},
+		{"Priority", `"${{ alert.priority }}"`, rulesAlert(), "critical"},
+		{"TimeRFC3339UTC", `"${{ alert.time }}"`, rulesAlert(), "2026-03-04T04:06:07Z"},
+		{"TagsJoined", `"${{ alert.tags }}"`, rulesAlert(), "mitre_execution,container"},
+		{"Number", `"n=${{ size(alert.tags) + 1 }}"`, rulesAlert(), "n=3"},
+		{"Bool", `"${{ alert.pod == 'batch/miner-7' }}"`, rulesAlert(), "true"},
+		{"BracesInString", `"${{ alert.rule.startsWith('}}') ? 'a' : '}}{' }}!"`, rulesAlert(), "}}{!"},
+		{"MapLiteral", `"${{ {'a': {'b': 'c'}}['a']['b'] }}"`, rulesAlert(), "c"},
+		{"Optional", `"${{ alert.fields[?'user.name'].orValue('unknown') }}"`, rulesAlert(), "unknown"},
+		{"Guarded", `"${{ 'user.name' in alert.fields ? alert.fields['user.name'] : '-' }}"`, rulesAlert(), "-"},
+		{"EmptyFieldsMap", `"${{ size(alert.fields) }}"`, alerts.Alert{}, "0"},
+		{"ZeroTimeEmpty", `"[${{ alert.time }}]"`, alerts.Alert{}, "[]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := rulesParse(t, "- name: r\n  match: {any: true}\n  playbook: pb\n  params:\n    p: "+tt.param+"\n    q: fixed\n")
+			got, err := rs.Rules[0].Params(tt.alert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got["p"] != tt.want || got["q"] != "fixed" || len(got) != 2 {
+				t.Errorf("Params = %q, want p=%q q=fixed", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParamsNone(t *testing.T) {
+	rs := rulesParse(t, "- {name: r, match: {any: true}, playbook: pb}\n")
+	got, err := rs.Rules[0].Params(rulesAlert())
+	if err != nil || got == nil || len(got) != 0 {
+		t.Errorf("Params = %v, %v; want an empty map", got, err)
+	}
+}
+
+func TestParamsErrors(t *testing.T) {
+	src := `- name: miner
+  match: {any: true}
+  playbook: cryptominer
+  params:
+    reason: "${{ alert.rule }} on ${{ alert.fields['container.name'] }}"
+    pod: "${{ alert.pod }}"
+    map: "${{ alert.fields }}"
+`
+	rs := rulesParse(t, src)
+	a := rulesAlert()
+	delete(a.Fields, "container.name")
+	got, err := rs.Rules[0].Params(a)
+	if err == nil {
+		t.Fatalf("no error; params %v", got)
+	}
+	if got != nil {
+		t.Errorf("params %v with an error", got)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"t.yaml:1:3: rule miner: param reason: ${{ alert.fields['container.name'] }}: no such key: container.name",
+		"'k' in alert.fields",
+		"param map: ${{ alert.fields }}: gives a map",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not say %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "param pod") {
+		t.Errorf("error names a param that expanded:\n%s", msg)
+	}
+}
+
+// TestRulesValidationErrors checks each refusal, where it is reported, and
+// that its message says what to write instead.
+func TestRulesValidationErrors(t *testing.T) {
+	const ok = "  match: {any: true}\n  playbook: p\n"
+	tests := []struct {
+		name      string
+		src       string
+		line, col int
+		msg       string
+	}{
+		{"NotYAML", "- name: [\n", 1, 1, "not valid YAML"},
+		{"UnquotedComparison", "- name: r\n  match: {priority: >=critical}\n  playbook: p\n", 2, 1, `must be quoted: priority: ">=critical"`},
+		{"Empty", "", 1, 1, "empty rules file"},
+		{"OnlyComment", "# nothing\n", 1, 1, "empty rules file"},
+		{"NotAList", "name: r\nmatch: {any: true}\n", 1, 1, "a rules file is a list of rules"},
+		{"EmptyList", "[]\n", 1, 1, "no rules"},
+		{"RuleNotMapping", "- r\n", 1, 3, "a rule must be a mapping"},
+		{"UnknownRuleKey", "- name: r\n" + ok + "  parms: {a: b}\n", 4, 3, `unknown key "parms" in a rule (known: approve, dedupe, log_only, match, name, params, playbook, rate)`},
+		{"RepeatedKey", "- name: r\n" + ok + "  name: s\n", 4, 3, `"name" given twice in a rule`},
+		{"UnknownMatchKey", "- name: r\n  match: {rule: x, container: y}\n  playbook: p\n", 2, 20, `unknown key "container" in match`},
+		{"UnknownRateKey", "- name: r\n" + ok + "  rate: {per_second: 1, per_minute: 2}\n", 4, 25, `unknown key "per_minute" in rate`},
+		{"Alias", "- &a\n  name: r\n" + ok, 1, 3, "anchors and aliases are not allowed"},
+		{"Deep", "- name: r\n" + ok + "  params: " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "\n", 4, 42, "nested deeper than 32"},
+
+		{"NoName", "- match: {any: true}\n  playbook: p\n", 1, 3, "rule has no name: add name: <name>"},
+		{"EmptyName", "- name: ''\n" + ok, 1, 9, "name is empty"},
+		{"BadName", "- name: 'a b'\n" + ok, 1, 9, `rule name "a b": use letters, digits`},
+		{"DuplicateName", "- name: r\n" + ok + "- name: r\n" + ok, 4, 9, `rule name "r" is used twice (first at line 1)`},
+		{"NoMatch", "- name: r\n  playbook: p\n", 1, 3, "rule r has no match: add match: with at least one of source, rule, priority, tags, fields, host, host_event, cel (or match: {any: true} for every alert)"},
+		{"EmptyMatch", "- name: r\n  match: {}\n  playbook: p\n", 2, 10, "empty match would match every alert"},
+		{"NullMatch", "- name: r\n  match:\n  playbook: p\n", 2, 9, "match must be a mapping"},
+		{"AnyFalse", "- name: r\n  match: {any: false}\n  playbook: p\n", 2, 16, "any: false matches nothing"},
+		{"AnyWithOthers", "- name: r\n  match: {any: true, rule: x}\n  playbook: p\n", 2, 16, "the other keys of this match do nothing"},
+		{"NoPlaybook", "- name: r\n  match: {any: true}\n", 1, 3, "rule r has no playbook: add playbook: <name>, or log_only: true"},
+		{"BadPlaybookName", "- name: r\n  match: {any: true}\n  playbook: ../x\n", 3, 13, "not a playbook name"},
+		{"LogOnlyNotBool", "- name: r\n  match: {any: true}\n  log_only: yes\n", 3, 13, "log_only must be true or false"},
+
+		{"BadPriorityWord", "- name: r\n  match: {priority: '>=crit1cal'}\n  playbook: p\n", 2, 21, `priority ">=crit1cal": "crit1cal" is not a priority; write one of debug`},
+		{"BadPriorityOp", "- name: r\n  match: {priority: '=>critical'}\n  playbook: p\n", 2, 21, `priority "=>critical": not a comparison: write >=, >, <=, < or = and then the word, like ">=critical"`},
+		{"PriorityNotEqualOp", "- name: r\n  match: {priority: '!=debug'}\n  playbook: p\n", 2, 21, `priority "!=debug": not a comparison`},
+		{"PriorityNoWord", "- name: r\n  match: {priority: '>='}\n  playbook: p\n", 2, 21, `priority ">=": "" is not a priority`},
+		{"PriorityUnknownWord", "- name: r\n  match: {priority: unknown}\n  playbook: p\n", 2, 21, `"unknown" is not a priority`},
+		{"BadRuleRegexp", "- name: r\n  match: {rule: '/^Detect (crypto/'}\n  playbook: p\n", 2, 17, "bad regexp /^Detect (crypto/: missing closing ): `^Detect (crypto`: write an RE2 regexp between slashes"},
+		{"EmptyRegexp", "- name: r\n  match: {source: //}\n  playbook: p\n", 2, 19, "empty regexp //"},
+		{"EmptyRule", "- name: r\n  match: {rule: ''}\n  playbook: p\n", 2, 17, "rule is empty: give"},
+		{"RuleNotString", "- name: r\n  match: {rule: [a]}\n  playbook: p\n", 2, 17, "rule must be a string"},
+		{"TagsNotList", "- name: r\n  match: {tags: mitre}\n  playbook: p\n", 2, 17, "tags must be a list, like [mitre_execution]"},
+		{"TagsEmpty", "- name: r\n  match: {tags: []}\n  playbook: p\n", 2, 17, "tags is an empty list"},
+		{"FieldsNoName", "- name: r\n  match:\n    fields: [a=b, '!=x']\n  playbook: p\n", 3, 19, `fields: "!=x" has no field name`},
+		{"FieldsBadRegexp", "- name: r\n  match:\n    fields: ['a~=[']\n  playbook: p\n", 3, 14, "bad regexp /[/"},
+		{"BadGlob", "- name: r\n  match: {host: 'node-['}\n  playbook: p\n", 2, 17, `host "node-[" is not a valid glob`},
+		{"HostEventNotBool", "- name: r\n  match: {host_event: maybe}\n  playbook: p\n", 2, 23, "host_event must be true or false"},
+		{"BadCEL", "- name: r\n  match:\n    cel: 'alert.rule =='\n  playbook: p\n", 3, 10, "cel: bad expression"},
+		{"CELNotBool", "- name: r\n  match:\n    cel: 'alert.rule + \"x\"'\n  playbook: p\n", 3, 10, "it must give true or false"},
+		{"CELUnknownKey", "- name: r\n  match:\n    cel: 'alert.rul == \"x\" || alert[\"prio\"] == \"y\"'\n  playbook: p\n", 3, 10, "reads alert.rul, alert.prio, which alerts do not have (they have: container, fields"},
+		{"CELUnknownVariable", "- name: r\n  match:\n    cel: 'event.rule == \"x\"'\n  playbook: p\n", 3, 10, "undeclared reference to 'event'"},
+		{"CELEmpty", "- name: r\n  match: {cel: ' '}\n  playbook: p\n", 2, 16, "cel is empty"},
+
+		{"ApproveScalar", "- name: r\n" + ok + "  approve: hand_over\n", 4, 12, `approve: "hand_over": approve is a list of the playbook's step IDs, like [hand_over], or all for every step`},
+		{"ApproveBool", "- name: r\n" + ok + "  approve: true\n", 4, 12, "or all for every step"},
+		{"ApproveAllInList", "- name: r\n" + ok + "  approve: [kill, all]\n", 4, 19, "write approve: all, not a list"},
+		{"ApproveBadID", "- name: r\n" + ok + "  approve: [Kill]\n", 4, 13, `"Kill" is not a step ID`},
+		{"ApproveTwice", "- name: r\n" + ok + "  approve: [kill, kill]\n", 4, 19, `step "kill" is given twice`},
+		{"ApproveMapping", "- name: r\n" + ok + "  approve: {kill: true}\n", 4, 12, "approve is a list"},
+
+		{"ParamsNotMapping", "- name: r\n" + ok + "  params: [a]\n", 4, 11, "params must be a mapping"},
+		{"ParamBadName", "- name: r\n" + ok + "  params: {Reason: x}\n", 4, 12, `parameter name "Reason"`},
+		{"ParamList", "- name: r\n" + ok + "  params: {allow: [a, b]}\n", 4, 19, `param allow must be a single value (a string, number or bool; a list as one string, like "a,b"`},
+		{"ParamNull", "- name: r\n" + ok + "  params: {a: }\n", 4, 12, "param a must be a single value"},
+		{"ParamUnclosed", "- name: r\n" + ok + "  params: {a: 'x ${{ alert.rule'}\n", 4, 15, `param a: "${{ alert.rule" has ${{ without its closing }}`},
+		{"ParamEmptyExpr", "- name: r\n" + ok + "  params: {a: '${{ }}'}\n", 4, 15, "empty ${{ }}"},
+		{"ParamBadCEL", "- name: r\n" + ok + "  params: {a: '${{ alert.rule + }}'}\n", 4, 15, "param a: bad expression"},
+		{"ParamUnknownKey", "- name: r\n" + ok + "  params: {a: '${{ alert.severity }}'}\n", 4, 15, "reads alert.severity, which alerts do not have"},
+		{"ParamTwice", "- name: r\n" + ok + "  params: {a: x, a: y}\n", 4, 18, `"a" given twice in params`},
+
+		{"DedupeBad", "- name: r\n" + ok + "  dedupe: 10 minutes\n", 4, 11, `dedupe "10 minutes" is not a duration: give a window like 5m, 30s or 1h`},
+		{"DedupeNoUnit", "- name: r\n" + ok + "  dedupe: 600\n", 4, 11, "is not a duration"},
+		{"DedupeNegative", "- name: r\n" + ok + "  dedupe: -5m\n", 4, 11, `dedupe "-5m" is negative: give a window like 5m`},
+		{"DedupeZero", "- name: r\n" + ok + "  dedupe: 0s\n", 4, 11, "the window must be more than 0"},
+
+		{"RateNotMapping", "- name: r\n" + ok + "  rate: 5\n", 4, 9, "rate must be a mapping of burst, per_second"},
+		{"RateNoPerSecond", "- name: r\n" + ok + "  rate: {burst: 5}\n", 4, 9, "rate needs per_second: write rate: {per_second: 2, burst: 5}"},
+		{"RateZero", "- name: r\n" + ok + "  rate: {per_second: 0}\n", 4, 22, "per_second 0 must be more than 0"},
+		{"RateNegative", "- name: r\n" + ok + "  rate: {per_second: -1.5}\n", 4, 22, "per_second -1.5 must be more than 0"},
+		{"RateInf", "- name: r\n" + ok + "  rate: {per_second: .inf}\n", 4, 22, "not a finite number"},
+		{"RateNaN", "- name: r\n" + ok + "  rate: {per_second: .nan}\n", 4, 22, "not a finite number"},
+		{"RateString", "- name: r\n" + ok + "  rate: {per_second: '2'}\n", 4, 22, "per_second must be a number"},
+		{"BurstZero", "- name: r\n" + ok + "  rate: {per_second: 1, burst: 0}\n", 4, 32, "burst 0 must be at least 1"},
+		{"BurstFloat", "- name: r\n" + ok + "  rate: {per_second: 1, burst: 1.5}\n", 4, 32, "burst must be a whole number"},
+		{"BurstHuge", "- name: r\n" + ok + "  rate: {per_second: 1, burst: 99999999999999999999}\n", 4, 32, "burst must be a whole number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			es := rulesErrors(t, tt.src)
+			for _, e := range es {
+				if e.Pos.Line < 1 || e.Pos.Col < 1 || e.Pos.File != "t.yaml" {
+					t.Errorf("error without a place: %v", e)
+				}
+			}
+			for _, e := range es {
+				if strings.Contains(e.Msg, tt.msg) {
+					if e.Pos.Line != tt.line || e.Pos.Col != tt.col {
+						t.Errorf("%q at %s, want t.yaml:%d:%d", e.Msg, e.Pos, tt.line, tt.col)
+					}
+					return
+				}
+			}
+			t.Errorf("errors\n%v\ndo not say %q", es, tt.msg)
+		})
+	}
+}
+
+// TestRulesAllErrorsReported checks that one file's problems are all
+// reported, in file order, and the golden text of them.
+func TestRulesAllErrorsReported(t *testing.T) {
+	const file = "testdata/rules/several-problems.yaml"
+	_, err := alerts.LoadRules(file)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var es playbooks.Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("%T", err)
+	}
+	for i := 1; i < len(es); i++ {
+		a, b := es[i-1].Pos, es[i].Pos
+		if a.Line > b.Line || (a.Line == b.Line && a.Col > b.Col) {
+			t.Errorf("not in file order: %s before %s", a, b)
+		}
+	}
+	golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+	got := err.Error() + "\n"
+	if os.Getenv("FIREBREAK_UPDATE_GOLDEN") != "" {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("errors differ from %s (FIREBREAK_UPDATE_GOLDEN=1 rewrites it)\ngot:\n%s\nwant:\n%s", golden, got, want)
+	}
+}
+
+func TestRulesCheckPlaybooks(t *testing.T) {
+	rs := rulesParse(t, `
+- {name: a, match: {any: true}, playbook: contain}
+- name: b
+  match: {rule: x}
+  playbook: nope
+- {name: c, match: {rule: y}, log_only: true}
+- {name: d, match: {rule: z}, log_only: true, playbook: gone}
+`)
+	var asked []string
+	err := rs.CheckPlaybooks(func(name string) error {
+		asked = append(asked, name)
+		if name == "contain" {
+			return nil
+		}
+		return fmt.Errorf("no playbook %q", name)
+	})
+	if strings.Join(asked, ",") != "contain,nope,gone" {
+		t.Errorf("asked about %v", asked)
+	}
+	want := "t.yaml:5:13: rule b: playbook nope: no playbook \"nope\"\nt.yaml:7:57: rule d: playbook gone: no playbook \"gone\""
+	if err == nil || err.Error() != want {
+		t.Errorf("err =\n%v\nwant\n%s", err, want)
+	}
+	if err := rs.CheckPlaybooks(func(string) error { return nil }); err != nil {
+		t.Errorf("err = %v with every playbook known", err)
+	}
+}
+
+func FuzzParseRules(f *testing.F) {
+	for _, name := range []string{"example.yaml", "several-problems.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata/rules", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("- {name: r, match: {fields: ['a=/b/', 'c!=d', e], priority: '<=warn'}, playbook: p, params: {x: '${{ alert.fields[\"a\"] }}-${{ alert.tags }}'}}\n"))
+	f.Add([]byte("- name: r\n  match: {cel: 'alert.rule.matches(\"^x\")'}\n  playbook: p\n  rate: {per_second: 0.5}\n"))
+	f.Add([]byte("- &a {name: r}\n- *a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, err := alerts.ParseRules("f.yaml", data)
+		if err != nil {
+			var es playbooks.Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error %v (%T) is not playbooks.Errors", err, err)
+			}
+			for _, e := range es {
+				if e.Pos.Line < 1 || e.Pos.Col < 1 {
+					t.Fatalf("error without a place: %v", e)
+				}
+			}
+			return
+		}
+		if len(rs.Rules) == 0 || len(rs.Rules) > alerts.MaxRules {
+			t.Fatalf("%d rules", len(rs.Rules))
+		}
+		names := map[string]bool{}
+		for _, r := range rs.Rules {
+			if r.Name == "" || names[r.Name] || (r.Playbook == "" && !r.LogOnly) || r.Dedupe <= 0 {
+				t.Fatalf("invalid rule accepted: %+v", r)
+			}
+			if r.Rate != nil && (r.Rate.PerSecond <= 0 || r.Rate.Burst < 1) {
+				t.Fatalf("invalid rate accepted: %+v", r.Rate)
+			}
+			names[r.Name] = true
+			_, _ = r.Params(rulesAlert())
+			_, _ = r.Params(alerts.Alert{})
+		}
+		rs.Match(rulesAlert())
+		rs.Match(alerts.Alert{Container: "host"})
+	})
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"firebreak/alerts"
+)
+
+func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "Read serve's intake journal: every alert received and what became of it",
+	}
+	var open bool
+	var last int
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List the alerts received, newest last, with their outcome",
+		Args:  withUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stories, err := readStories(g)
+			if err != nil {
+				return err
+			}
+			var rows []alertStory
+			for _, s := range stories {
+				if open && s.Outcome() != "" {
+					continue
+				}
+				rows = append(rows, s)
+			}
+			if last > 0 && len(rows) > last {
+				rows = rows[len(rows)-last:]
+			}
+			if g.Output == "json" {
+				if rows == nil {
+					rows = []alertStory{}
+				}
+				return writeJSON(d, rows)
+			}
+			tw := tabwriter.NewWriter(d.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tRECEIVED\tFORMAT\tPRIORITY\tRULE\tCONTAINER\tOUTCOME")
+			for _, s := range rows {
+				a := s.Accepted.Alert
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Seq, s.Accepted.Time.Format(time.RFC3339), a.Format, a.Priority,
+					safe(trunc(a.Rule, 40)), safe(trunc(orDash(a.Container+podSuffix(a.Pod)), 30)), safe(orWord(s.Outcome(), "open")))
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().BoolVar(&open, "open", false, "only alerts without an outcome yet (taken up at serve's next start)")
+	ls.Flags().IntVar(&last, "last", 100, "the newest N (0: all)")
+	show := &cobra.Command{
+		Use:   "show SEQ",
+		Short: "Show one alert as received and every entry of its story",
+		Args:  withUsage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			seq, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return usagef("SEQ %q: give the number `firebreak alerts ls` shows", args[0])
+			}
+			stories, err := readStories(g)
+			if err != nil {
+				return err
+			}
+			for _, s := range stories {
+				if s.Seq == seq {
+					return writeJSON(d, s)
+				}
+			}
+			return usagef("no alert %d in the journal (`firebreak alerts ls` lists them)", seq)
+		},
+	}
+	cmd.AddCommand(ls, show)
+	return cmd
+}
+
+// alertStory is one alert and what became of it.
+type alertStory struct {
+	Seq      uint64         `json:"seq"`
+	Accepted alerts.Entry   `json:"accepted"`
+	Then     []alerts.Entry `json:"then"`
+}
+
+// Outcome words the story's last decisive entry ("" while open).
+func (s alertStory) Outcome() string {
+	out := ""
+	for _, e := range s.Then {
+		switch e.Kind {
+		case alerts.KindStarted:
+			out = ""
+			if s.lastIs(alerts.KindFinished) == nil {
+				out = "running, case " + e.Case
+			}
+		case alerts.KindFinished:
+			out = e.Status + ", case " + e.Case
+		case alerts.KindSuppressed:
+			out = "suppressed: " + e.Reason
+		case alerts.KindInterrupted:
+		default:
+			out = e.Kind
+			if e.Reason != "" {
+				out += ": " + e.Reason
+			}
+		}
+	}
+	return out
+}
+
+func (s alertStory) lastIs(kind string) *alerts.Entry {
+	for i := len(s.Then) - 1; i >= 0; i-- {
+		if s.Then[i].Kind == kind {
+			return &s.Then[i]
+		}
+	}
+	return nil
+}
+
+func readStories(g *globalOptions) ([]alertStory, error) {
+	dir := filepath.Join(g.StateDir, "alerts")
+	entries, err := alerts.ReadJournal(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	idx := map[uint64]int{}
+	var out []alertStory
+	for _, e := range entries {
+		if e.Kind == alerts.KindAccepted && e.Alert != nil {
+			idx[e.Seq] = len(out)
+			out = append(out, alertStory{Seq: e.Seq, Accepted: e, Then: []alerts.Entry{}})
+			continue
+		}
+		if i, ok := idx[e.Seq]; ok {
+			out[i].Then = append(out[i].Then, e)
+		}
+	}
+	return out, nil
+}
+
+func orDash(s string) string { return orWord(s, "-") }
+
+func orWord(s, w string) string {
+	if strings.TrimSpace(s) == "" {
+		return w
+	}
+	return s
+}
+
+func podSuffix(pod string) string {
+	if pod == "" {
+		return ""
+	}
+	return " pod/" + pod
+}
