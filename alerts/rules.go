@@ -39,7 +39,6 @@ import (
 	"os"
 	"path"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +53,7 @@ import (
 	"github.com/google/cel-go/common/types/traits"
 	yaml "go.yaml.in/yaml/v3"
 
+	"firebreak/internal/yamlnode"
 	"firebreak/playbooks"
 )
 
@@ -167,18 +167,15 @@ func ParseRules(name string, data []byte) (*RuleSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &ruleParser{file: name, env: env}
+	p := &ruleParser{Reader: yamlnode.Reader{File: name, NameKeys: true}, env: env}
 	root := doc.Content[0]
-	if e := p.checkTree(root, 0); e != nil {
+	if e := p.CheckTree(root, rulesMaxDepth, "rules files"); e != nil {
 		return nil, playbooks.Errors{e}
 	}
 	rs := p.ruleSet(root)
-	if len(p.errs) > 0 {
-		sort.SliceStable(p.errs, func(i, j int) bool {
-			a, b := p.errs[i].Pos, p.errs[j].Pos
-			return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
-		})
-		return nil, p.errs
+	if len(p.Errs) > 0 {
+		yamlnode.Sort(p.Errs)
+		return nil, p.Errs
 	}
 	return rs, nil
 }
@@ -639,102 +636,27 @@ func ruleExprEnd(s string) int {
 var (
 	ruleNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	ruleIDPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-	rulesYAMLLine   = regexp.MustCompile(`line (\d+)`)
 	rulesFoldedCmp  = regexp.MustCompile(`:\s*>=?\s*[A-Za-z]`)
 )
 
 func rulesYAMLError(file string, data []byte, err error) *playbooks.Error {
-	msg := err.Error()
-	line := 1
-	if m := rulesYAMLLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
+	e := yamlnode.SyntaxError(file, err)
+	if lines := strings.Split(string(data), "\n"); e.Pos.Line-1 < len(lines) && rulesFoldedCmp.MatchString(lines[e.Pos.Line-1]) {
+		e.Msg += ` (a value starting with > must be quoted: priority: ">=critical")`
 	}
-	msg = "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")
-	if lines := strings.Split(string(data), "\n"); line-1 < len(lines) && rulesFoldedCmp.MatchString(lines[line-1]) {
-		msg += ` (a value starting with > must be quoted: priority: ">=critical")`
-	}
-	return &playbooks.Error{Pos: playbooks.Pos{File: file, Line: line, Col: 1}, Msg: msg}
+	return e
 }
 
 type ruleParser struct {
-	file string
-	env  *cel.Env
-	errs playbooks.Errors
+	yamlnode.Reader
+	env *cel.Env
 }
 
-func (p *ruleParser) pos(n *yaml.Node) playbooks.Pos {
-	return playbooks.Pos{File: p.file, Line: n.Line, Col: n.Column}
-}
-
-func (p *ruleParser) errorf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, &playbooks.Error{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)})
-}
-
-// checkTree refuses anchors and aliases (no rules file needs them, and
-// they are how an alias bomb multiplies a small file) and deep nesting.
-func (p *ruleParser) checkTree(n *yaml.Node, depth int) *playbooks.Error {
-	if depth > rulesMaxDepth {
-		return &playbooks.Error{Pos: p.pos(n), Msg: fmt.Sprintf("nested deeper than %d levels", rulesMaxDepth)}
-	}
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		return &playbooks.Error{Pos: p.pos(n), Msg: "YAML anchors and aliases are not allowed in rules files: write the value out"}
-	}
-	for _, c := range n.Content {
-		if err := p.checkTree(c, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// fields walks a mapping, calling fn for each known key and reporting
-// unknown and repeated ones.
-func (p *ruleParser) fields(n *yaml.Node, what string, known map[string]func(v *yaml.Node)) bool {
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping of %s", what, rulesKeysOf(known))
-		return false
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		fn, ok := known[k.Value]
-		switch {
-		case !ok:
-			p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, rulesKeysOf(known))
-		case seen[k.Value]:
-			p.errorf(k, "%q given twice in %s", k.Value, what)
-		default:
-			seen[k.Value] = true
-			fn(v)
-		}
-	}
-	return true
-}
-
-func rulesKeysOf[V any](m map[string]V) string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, ", ")
-}
-
-// str reads a scalar as a string; ok is false (and the error reported)
-// for anything else.
-func (p *ruleParser) str(n *yaml.Node, what string) (string, bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.errorf(n, "%s must be a string", what)
-		return "", false
-	}
-	return n.Value, true
-}
-
-// nonEmpty is str that also refuses "".
+// nonEmpty is Str that also refuses "".
 func (p *ruleParser) nonEmpty(n *yaml.Node, what, example string) (string, bool) {
-	s, ok := p.str(n, what)
+	s, ok := p.Str(n, what)
 	if ok && strings.TrimSpace(s) == "" {
-		p.errorf(n, "%s is empty: give %s", what, example)
+		p.Errorf(n, "%s is empty: give %s", what, example)
 		return "", false
 	}
 	return s, ok
@@ -742,7 +664,7 @@ func (p *ruleParser) nonEmpty(n *yaml.Node, what, example string) (string, bool)
 
 func (p *ruleParser) boolean(n *yaml.Node, what string) (bool, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		p.errorf(n, "%s must be true or false", what)
+		p.Errorf(n, "%s must be true or false", what)
 		return false, false
 	}
 	b, _ := strconv.ParseBool(n.Value)
@@ -752,15 +674,15 @@ func (p *ruleParser) boolean(n *yaml.Node, what string) (bool, bool) {
 // list reads a non-empty list of strings.
 func (p *ruleParser) list(n *yaml.Node, what, example string) ([]string, []*yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "%s must be a list, like %s", what, example)
+		p.Errorf(n, "%s must be a list, like %s", what, example)
 		return nil, nil
 	}
 	if len(n.Content) == 0 {
-		p.errorf(n, "%s is an empty list: give at least one item, like %s, or drop it", what, example)
+		p.Errorf(n, "%s is an empty list: give at least one item, like %s, or drop it", what, example)
 		return nil, nil
 	}
 	if len(n.Content) > rulesListLimit {
-		p.errorf(n, "%s has %d items; at most %d", what, len(n.Content), rulesListLimit)
+		p.Errorf(n, "%s has %d items; at most %d", what, len(n.Content), rulesListLimit)
 		return nil, nil
 	}
 	var out []string
@@ -775,17 +697,17 @@ func (p *ruleParser) list(n *yaml.Node, what, example string) ([]string, []*yaml
 }
 
 func (p *ruleParser) ruleSet(n *yaml.Node) *RuleSet {
-	rs := &RuleSet{File: p.file}
+	rs := &RuleSet{File: p.File}
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "a rules file is a list of rules: start each with - name: <name>")
+		p.Errorf(n, "a rules file is a list of rules: start each with - name: <name>")
 		return rs
 	}
 	if len(n.Content) == 0 {
-		p.errorf(n, "no rules: give at least one rule, like - {name: x, match: {rule: \"...\"}, playbook: y}")
+		p.Errorf(n, "no rules: give at least one rule, like - {name: x, match: {rule: \"...\"}, playbook: y}")
 		return rs
 	}
 	if len(n.Content) > MaxRules {
-		p.errorf(n, "%d rules; a rules file may have at most %d", len(n.Content), MaxRules)
+		p.Errorf(n, "%d rules; a rules file may have at most %d", len(n.Content), MaxRules)
 		return rs
 	}
 	names := map[string]*yaml.Node{}
@@ -793,7 +715,7 @@ func (p *ruleParser) ruleSet(n *yaml.Node) *RuleSet {
 		r, nameNode := p.rule(rn)
 		if nameNode != nil && r.Name != "" {
 			if first, dup := names[r.Name]; dup {
-				p.errorf(nameNode, "rule name %q is used twice (first at line %d): give each rule its own name", r.Name, first.Line)
+				p.Errorf(nameNode, "rule name %q is used twice (first at line %d): give each rule its own name", r.Name, first.Line)
 			} else {
 				names[r.Name] = nameNode
 			}
@@ -804,26 +726,26 @@ func (p *ruleParser) ruleSet(n *yaml.Node) *RuleSet {
 }
 
 func (p *ruleParser) rule(n *yaml.Node) (*Rule, *yaml.Node) {
-	r := &Rule{Line: n.Line, Column: n.Column, Dedupe: DefaultDedupe, file: p.file}
+	r := &Rule{Line: n.Line, Column: n.Column, Dedupe: DefaultDedupe, file: p.File}
 	var nameNode, matchNode, playbookNode *yaml.Node
-	if !p.fields(n, "a rule", map[string]func(*yaml.Node){
+	if p.Fields(n, "a rule", map[string]func(*yaml.Node){
 		"name": func(v *yaml.Node) {
 			nameNode = v
 			if s, ok := p.nonEmpty(v, "name", "a name like escape or miner"); ok {
 				r.Name = s
 				if !ruleNamePattern.MatchString(s) {
-					p.errorf(v, "rule name %q: use letters, digits, '.', '_' and '-', at most 64 (it names the rule in journals)", s)
+					p.Errorf(v, "rule name %q: use letters, digits, '.', '_' and '-', at most 64 (it names the rule in journals)", s)
 				}
 			}
 		},
 		"match": func(v *yaml.Node) { matchNode = v; p.match(v, &r.match) },
 		"playbook": func(v *yaml.Node) {
 			playbookNode = v
-			r.playbookPos = p.pos(v)
+			r.playbookPos = p.Pos(v)
 			if s, ok := p.nonEmpty(v, "playbook", "the name of a playbook, like escape-suspected"); ok {
 				r.Playbook = s
 				if !ruleNamePattern.MatchString(s) {
-					p.errorf(v, "playbook %q is not a playbook name: use letters, digits, '.', '_' and '-'", s)
+					p.Errorf(v, "playbook %q is not a playbook name: use letters, digits, '.', '_' and '-'", s)
 				}
 			}
 		},
@@ -831,24 +753,24 @@ func (p *ruleParser) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 		"params":   func(v *yaml.Node) { r.params = p.params(v) },
 		"log_only": func(v *yaml.Node) { r.LogOnly, _ = p.boolean(v, "log_only") },
 		"dedupe": func(v *yaml.Node) {
-			s, ok := p.str(v, "dedupe")
+			s, ok := p.Str(v, "dedupe")
 			if !ok {
 				return
 			}
 			d, err := time.ParseDuration(strings.TrimSpace(s))
 			switch {
 			case err != nil:
-				p.errorf(v, "dedupe %q is not a duration: give a window like 5m, 30s or 1h", s)
+				p.Errorf(v, "dedupe %q is not a duration: give a window like 5m, 30s or 1h", s)
 			case d < 0:
-				p.errorf(v, "dedupe %q is negative: give a window like 5m or 30s", s)
+				p.Errorf(v, "dedupe %q is negative: give a window like 5m or 30s", s)
 			case d == 0:
-				p.errorf(v, "dedupe %q: the window must be more than 0: give one like 5m or 30s (1s starts a run for nearly every alert)", s)
+				p.Errorf(v, "dedupe %q: the window must be more than 0: give one like 5m or 30s (1s starts a run for nearly every alert)", s)
 			default:
 				r.Dedupe = d
 			}
 		},
 		"rate": func(v *yaml.Node) { r.Rate = p.rate(v) },
-	}) {
+	}) == nil {
 		return r, nil
 	}
 	what := "this rule"
@@ -856,13 +778,13 @@ func (p *ruleParser) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 		what = "rule " + r.Name
 	}
 	if nameNode == nil {
-		p.errorf(n, "rule has no name: add name: <name>")
+		p.Errorf(n, "rule has no name: add name: <name>")
 	}
 	if matchNode == nil {
-		p.errorf(n, "%s has no match: add match: with at least one of %s (or match: {any: true} for every alert)", what, ruleMatchKeys)
+		p.Errorf(n, "%s has no match: add match: with at least one of %s (or match: {any: true} for every alert)", what, ruleMatchKeys)
 	}
 	if playbookNode == nil && !r.LogOnly {
-		p.errorf(n, "%s has no playbook: add playbook: <name>, or log_only: true to journal its alerts without a run", what)
+		p.Errorf(n, "%s has no playbook: add playbook: <name>, or log_only: true to journal its alerts without a run", what)
 	}
 	return r, nameNode
 }
@@ -876,29 +798,29 @@ func (p *ruleParser) approve(v *yaml.Node, r *Rule) {
 			r.ApproveAll = true
 			return
 		}
-		p.errorf(v, "approve: %q: %s", v.Value, how)
+		p.Errorf(v, "approve: %q: %s", v.Value, how)
 		return
 	}
 	if v.Kind != yaml.SequenceNode {
-		p.errorf(v, "%s", how)
+		p.Errorf(v, "%s", how)
 		return
 	}
 	if len(v.Content) > rulesListLimit {
-		p.errorf(v, "approve has %d items; at most %d", len(v.Content), rulesListLimit)
+		p.Errorf(v, "approve has %d items; at most %d", len(v.Content), rulesListLimit)
 		return
 	}
 	r.Approve = []string{}
 	seen := map[string]bool{}
 	for _, it := range v.Content {
-		s, ok := p.str(it, "a step ID in approve")
+		s, ok := p.Str(it, "a step ID in approve")
 		switch {
 		case !ok:
 		case s == "all":
-			p.errorf(it, "to approve every step write approve: all, not a list")
+			p.Errorf(it, "to approve every step write approve: all, not a list")
 		case !ruleIDPattern.MatchString(s):
-			p.errorf(it, "approve: %q is not a step ID: step IDs are lower-case letters, digits and '_', starting with a letter", s)
+			p.Errorf(it, "approve: %q is not a step ID: step IDs are lower-case letters, digits and '_', starting with a letter", s)
 		case seen[s]:
-			p.errorf(it, "approve: step %q is given twice", s)
+			p.Errorf(it, "approve: step %q is given twice", s)
 		default:
 			seen[s] = true
 			r.Approve = append(r.Approve, s)
@@ -908,7 +830,7 @@ func (p *ruleParser) approve(v *yaml.Node, r *Rule) {
 
 func (p *ruleParser) params(v *yaml.Node) []*ruleParam {
 	if v.Kind != yaml.MappingNode {
-		p.errorf(v, "params must be a mapping of the playbook's parameter names to values")
+		p.Errorf(v, "params must be a mapping of the playbook's parameter names to values")
 		return nil
 	}
 	var out []*ruleParam
@@ -916,11 +838,11 @@ func (p *ruleParser) params(v *yaml.Node) []*ruleParam {
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k, val := v.Content[i], v.Content[i+1]
 		if !ruleIDPattern.MatchString(k.Value) {
-			p.errorf(k, "parameter name %q: use lower-case letters, digits and '_', starting with a letter", k.Value)
+			p.Errorf(k, "parameter name %q: use lower-case letters, digits and '_', starting with a letter", k.Value)
 			continue
 		}
 		if seen[k.Value] {
-			p.errorf(k, "%q given twice in params", k.Value)
+			p.Errorf(k, "%q given twice in params", k.Value)
 			continue
 		}
 		seen[k.Value] = true
@@ -929,14 +851,14 @@ func (p *ruleParser) params(v *yaml.Node) []*ruleParam {
 			if val.Tag == "!!null" {
 				at = k // a missing value has no place of its own
 			}
-			p.errorf(at, "param %s must be a single value (a string, number or bool; a list as one string, like \"a,b\"; \"\" for empty)", k.Value)
+			p.Errorf(at, "param %s must be a single value (a string, number or bool; a list as one string, like \"a,b\"; \"\" for empty)", k.Value)
 			continue
 		}
 		pr := &ruleParam{name: k.Value, literal: val.Value}
 		if strings.Contains(val.Value, "${{") {
 			parts, err := ruleSplitTemplate(val.Value)
 			if err != nil {
-				p.errorf(val, "param %s: %v", k.Value, err)
+				p.Errorf(val, "param %s: %v", k.Value, err)
 				continue
 			}
 			ok := true
@@ -946,7 +868,7 @@ func (p *ruleParser) params(v *yaml.Node) []*ruleParam {
 				}
 				prg, err := compileRuleCEL(p.env, parts[j].src, false)
 				if err != nil {
-					p.errorf(val, "param %s: %v", k.Value, err)
+					p.Errorf(val, "param %s: %v", k.Value, err)
 					ok = false
 					continue
 				}
@@ -965,43 +887,43 @@ func (p *ruleParser) params(v *yaml.Node) []*ruleParam {
 func (p *ruleParser) rate(v *yaml.Node) *RateLimit {
 	rl := &RateLimit{Burst: 1}
 	var perNode *yaml.Node
-	ok := p.fields(v, "rate", map[string]func(*yaml.Node){
+	ok := p.Fields(v, "rate", map[string]func(*yaml.Node){
 		"per_second": func(n *yaml.Node) {
 			perNode = n
 			if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-				p.errorf(n, "per_second must be a number, like 2 or 0.5 (runs a second)")
+				p.Errorf(n, "per_second must be a number, like 2 or 0.5 (runs a second)")
 				return
 			}
 			var f float64
 			switch err := n.Decode(&f); {
 			case err != nil:
-				p.errorf(n, "per_second %q: give a number like 2 or 0.5", n.Value)
+				p.Errorf(n, "per_second %q: give a number like 2 or 0.5", n.Value)
 			case math.IsInf(f, 0) || math.IsNaN(f):
-				p.errorf(n, "per_second %s is not a finite number: give one like 2 or 0.5, or drop rate for no limit", n.Value)
+				p.Errorf(n, "per_second %s is not a finite number: give one like 2 or 0.5, or drop rate for no limit", n.Value)
 			case f <= 0:
-				p.errorf(n, "per_second %s must be more than 0: give a rate like 0.1 (one run every 10s) or 2, or drop rate for no limit", n.Value)
+				p.Errorf(n, "per_second %s must be more than 0: give a rate like 0.1 (one run every 10s) or 2, or drop rate for no limit", n.Value)
 			default:
 				rl.PerSecond = f
 			}
 		},
 		"burst": func(n *yaml.Node) {
 			if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-				p.errorf(n, "burst must be a whole number, like 5 (runs started at once)")
+				p.Errorf(n, "burst must be a whole number, like 5 (runs started at once)")
 				return
 			}
 			b, err := strconv.Atoi(n.Value)
 			switch {
 			case err != nil:
-				p.errorf(n, "burst %q: give a whole number like 5", n.Value)
+				p.Errorf(n, "burst %q: give a whole number like 5", n.Value)
 			case b < 1:
-				p.errorf(n, "burst %d must be at least 1 (runs started at once, like 5)", b)
+				p.Errorf(n, "burst %d must be at least 1 (runs started at once, like 5)", b)
 			default:
 				rl.Burst = b
 			}
 		},
-	})
+	}) != nil
 	if ok && perNode == nil {
-		p.errorf(v, "rate needs per_second: write rate: {per_second: 2, burst: 5}, or drop rate for no limit")
+		p.Errorf(v, "rate needs per_second: write rate: {per_second: 2, burst: 5}, or drop rate for no limit")
 	}
 	return rl
 }
@@ -1010,12 +932,12 @@ func (p *ruleParser) match(v *yaml.Node, m *ruleMatch) {
 	var anyNode *yaml.Node
 	keys := 0
 	given := func() { keys++ }
-	if !p.fields(v, "match", map[string]func(*yaml.Node){
+	if p.Fields(v, "match", map[string]func(*yaml.Node){
 		"any": func(n *yaml.Node) {
 			anyNode = n
 			b, ok := p.boolean(n, "any")
 			if ok && !b {
-				p.errorf(n, "any: false matches nothing: drop it")
+				p.Errorf(n, "any: false matches nothing: drop it")
 			}
 			m.any = b
 		},
@@ -1048,7 +970,7 @@ func (p *ruleParser) match(v *yaml.Node, m *ruleMatch) {
 				return
 			}
 			if _, err := path.Match(s, ""); err != nil {
-				p.errorf(n, "host %q is not a valid glob: use * (any characters), ? (one) and [a-z] (a class), like node-*", s)
+				p.Errorf(n, "host %q is not a valid glob: use * (any characters), ? (one) and [a-z] (a class), like node-*", s)
 				return
 			}
 			m.host = s
@@ -1067,19 +989,19 @@ func (p *ruleParser) match(v *yaml.Node, m *ruleMatch) {
 			}
 			prg, err := compileRuleCEL(p.env, s, true)
 			if err != nil {
-				p.errorf(n, "cel: %v", err)
+				p.Errorf(n, "cel: %v", err)
 				return
 			}
 			m.cel = prg
 		},
-	}) {
+	}) == nil {
 		return
 	}
 	switch {
 	case anyNode != nil && keys > 0:
-		p.errorf(anyNode, "any: true matches every alert, so the other keys of this match do nothing: drop any, or the other keys")
+		p.Errorf(anyNode, "any: true matches every alert, so the other keys of this match do nothing: drop any, or the other keys")
 	case anyNode == nil && keys == 0:
-		p.errorf(v, "empty match would match every alert: give at least one of %s, or write match: {any: true} if every alert is meant", ruleMatchKeys)
+		p.Errorf(v, "empty match would match every alert: give at least one of %s, or write match: {any: true} if every alert is meant", ruleMatchKeys)
 	}
 }
 
@@ -1090,7 +1012,7 @@ func (p *ruleParser) text(n *yaml.Node, what, example string) *ruleText {
 	}
 	t, err := parseRuleText(s)
 	if err != nil {
-		p.errorf(n, "%s: %v", what, err)
+		p.Errorf(n, "%s: %v", what, err)
 		return nil
 	}
 	return t
@@ -1130,12 +1052,12 @@ func (p *ruleParser) priority(n *yaml.Node) *rulePriority {
 		}
 	}
 	if word != "" && strings.ContainsAny(word[:1], "<>=!") {
-		p.errorf(n, "priority %q: not a comparison: write >=, >, <=, < or = and then the word, like \">=critical\" (or the word alone for =)", s)
+		p.Errorf(n, "priority %q: not a comparison: write >=, >, <=, < or = and then the word, like \">=critical\" (or the word alone for =)", s)
 		return nil
 	}
 	pr, ok := ParsePriority(word)
 	if !ok {
-		p.errorf(n, "priority %q: %q is not a priority; write one of debug, informational, notice, warning, error, critical, alert, emergency, alone or after >=, >, <=, < or = (like \">=critical\")", s, word)
+		p.Errorf(n, "priority %q: %q is not a priority; write one of debug, informational, notice, warning, error, critical, alert, emergency, alone or after >=, >, <=, < or = (like \">=critical\")", s, word)
 		return nil
 	}
 	rp.p = pr
@@ -1162,7 +1084,7 @@ func (p *ruleParser) field(n *yaml.Node, s string) (ruleField, bool) {
 		if regex {
 			t, err := parseRuleText("/" + strings.TrimSuffix(strings.TrimPrefix(val, "/"), "/") + "/")
 			if err != nil {
-				p.errorf(n, "fields: %q: %v", s, err)
+				p.Errorf(n, "fields: %q: %v", s, err)
 				return f, false
 			}
 			f.val = *t
@@ -1171,7 +1093,7 @@ func (p *ruleParser) field(n *yaml.Node, s string) (ruleField, bool) {
 		}
 	}
 	if f.key == "" {
-		p.errorf(n, "fields: %q has no field name: write name=value, name!=value, name~=regexp, name!~=regexp or name, like proc.name=xmrig", s)
+		p.Errorf(n, "fields: %q has no field name: write name=value, name!=value, name~=regexp, name!~=regexp or name, like proc.name=xmrig", s)
 		return f, false
 	}
 	return f, true

@@ -5,13 +5,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"firebreak/internal/yamlnode"
 	"firebreak/playbooks"
 )
 
@@ -41,7 +41,6 @@ var ArtifactKinds = []string{
 var (
 	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	idPattern   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
-	yamlLine    = regexp.MustCompile(`line (\d+)`)
 )
 
 // Parse reads a scenario and checks it as far as it can alone: structure,
@@ -69,15 +68,15 @@ func Validate(file string, data []byte, pl PlaybookFinder) (*Scenario, error) {
 	if s == nil {
 		return nil, errs
 	}
-	p := &parser{file: file}
+	p := &parser{Reader: yamlnode.Reader{File: file}}
 	for _, ref := range refs {
 		if _, err := pl.Load(ref.name); err != nil {
-			p.errs = append(p.errs, &playbooks.Error{Pos: ref.pos, Msg: fmt.Sprintf("playbook %q: %s", ref.name, firstLine(err))})
+			p.Errs = append(p.Errs, &playbooks.Error{Pos: ref.pos, Msg: fmt.Sprintf("playbook %q: %s", ref.name, firstLine(err))})
 		}
 	}
-	errs = append(errs, p.errs...)
+	errs = append(errs, p.Errs...)
 	if len(errs) > 0 {
-		sortErrors(errs)
+		yamlnode.Sort(errs)
 		return nil, errs
 	}
 	return s, nil
@@ -86,16 +85,6 @@ func Validate(file string, data []byte, pl PlaybookFinder) (*Scenario, error) {
 func firstLine(err error) string {
 	line, _, _ := strings.Cut(err.Error(), "\n")
 	return line
-}
-
-func sortErrors(es playbooks.Errors) {
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i].Pos, es[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
 }
 
 // parsePartial parses what it can: the scenario as far as it parsed, and
@@ -107,34 +96,23 @@ func parsePartial(file string, data []byte) (*Scenario, []playbookRef, playbooks
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, playbooks.Errors{yamlError(file, err)}
+		return nil, nil, playbooks.Errors{yamlnode.SyntaxError(file, err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil, playbooks.Errors{{Pos: at1, Msg: "the file is empty: a scenario needs name, kind, title, narrative, objectives and injects"}}
 	}
-	p := &parser{file: file}
-	if err := p.checkTree(doc.Content[0], 0); err != nil {
+	p := &parser{Reader: yamlnode.Reader{File: file}}
+	if err := p.CheckTree(doc.Content[0], maxDepth, "scenarios"); err != nil {
 		return nil, nil, playbooks.Errors{err}
 	}
 	s := p.scenario(doc.Content[0])
 	s.Source = data
-	sortErrors(p.errs)
-	return s, p.playbookRefs, p.errs
-}
-
-func yamlError(file string, err error) *playbooks.Error {
-	msg := err.Error()
-	line := 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	return &playbooks.Error{Pos: playbooks.Pos{File: file, Line: line, Col: 1}, Msg: "not valid YAML: " + msg}
+	yamlnode.Sort(p.Errs)
+	return s, p.playbookRefs, p.Errs
 }
 
 type parser struct {
-	file string
-	errs playbooks.Errors
+	yamlnode.Reader
 	// events to check once every inject is known
 	events []eventRef
 	// afters are the after-triggers, for the cycle check
@@ -155,75 +133,14 @@ type playbookRef struct {
 	pos  playbooks.Pos
 }
 
-func (p *parser) pos(n *yaml.Node) playbooks.Pos {
-	return playbooks.Pos{File: p.file, Line: n.Line, Col: n.Column}
-}
-
-func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, &playbooks.Error{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)})
-}
-
-// checkTree refuses aliases (no scenario needs them, and they are how an
-// alias bomb multiplies a small file) and deep nesting.
-func (p *parser) checkTree(n *yaml.Node, depth int) *playbooks.Error {
-	if depth > maxDepth {
-		return &playbooks.Error{Pos: p.pos(n), Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
-	}
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		return &playbooks.Error{Pos: p.pos(n), Msg: "YAML anchors and aliases are not allowed in scenarios: write the value out"}
-	}
-	for _, c := range n.Content {
-		if err := p.checkTree(c, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// fields walks a mapping, calling fn for each known key and reporting
-// unknown and repeated ones. It returns the keys seen.
-func (p *parser) fields(n *yaml.Node, what string, known map[string]func(v *yaml.Node)) map[string]*yaml.Node {
-	seen := map[string]*yaml.Node{}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping", what)
-		return seen
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		fn, ok := known[k.Value]
-		switch {
-		case !ok:
-			p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, keysOf(known))
-		case seen[k.Value] != nil:
-			p.errorf(k, "%q given twice in %s", k.Value, what)
-		default:
-			seen[k.Value] = k
-			fn(v)
-		}
-	}
-	return seen
-}
-
-func keysOf[V any](m map[string]V) string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, ", ")
-}
-
 func (p *parser) str(n *yaml.Node, what string) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.errorf(n, "%s must be a string", what)
-		return ""
-	}
-	return n.Value
+	s, _ := p.Str(n, what)
+	return s
 }
 
 func (p *parser) strs(n *yaml.Node, what string) []string {
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "%s must be a list, e.g. [a, b]", what)
+		p.Errorf(n, "%s must be a list, e.g. [a, b]", what)
 		return nil
 	}
 	out := make([]string, 0, len(n.Content))
@@ -236,7 +153,7 @@ func (p *parser) strs(n *yaml.Node, what string) []string {
 func (p *parser) duration(n *yaml.Node, what string) time.Duration {
 	d, err := playbooks.ParseDuration(p.str(n, what))
 	if err != nil && n.Kind == yaml.ScalarNode {
-		p.errorf(n, "%s: %v", what, err)
+		p.Errorf(n, "%s: %v", what, err)
 	}
 	return d
 }
@@ -244,20 +161,20 @@ func (p *parser) duration(n *yaml.Node, what string) time.Duration {
 func (p *parser) id(n *yaml.Node, what string) string {
 	id := p.str(n, what)
 	if id != "" && !idPattern.MatchString(id) {
-		p.errorf(n, "%s %q: use letters, digits, '_' and '-', starting with a letter (at most 32)", what, id)
+		p.Errorf(n, "%s %q: use letters, digits, '_' and '-', starting with a letter (at most 32)", what, id)
 	}
 	return id
 }
 
 func (p *parser) scenario(n *yaml.Node) *Scenario {
-	s := &Scenario{Pos: p.pos(n), Roles: Roles{Facilitator: "facilitator", Responders: []string{"responder"}}}
+	s := &Scenario{Pos: p.Pos(n), Roles: Roles{Facilitator: "facilitator", Responders: []string{"responder"}}}
 	var objectivesNode, injectsNode, kindNode, decoyNode, nameNode *yaml.Node
-	seen := p.fields(n, "the scenario", map[string]func(*yaml.Node){
+	seen := p.Fields(n, "the scenario", map[string]func(*yaml.Node){
 		"name": func(v *yaml.Node) { nameNode = v; s.Name = p.str(v, "name") },
 		"kind": func(v *yaml.Node) { kindNode = v; s.Kind = Kind(p.str(v, "kind")) },
 		"title": func(v *yaml.Node) {
 			if s.Title = p.str(v, "title"); s.Title == "" && v.Kind == yaml.ScalarNode {
-				p.errorf(v, "title is empty: give the scenario a title")
+				p.Errorf(v, "title is empty: give the scenario a title")
 			}
 		},
 		"description": func(v *yaml.Node) { s.Description = p.str(v, "description") },
@@ -268,7 +185,7 @@ func (p *parser) scenario(n *yaml.Node) *Scenario {
 		"playbook": func(v *yaml.Node) {
 			s.Playbook = p.str(v, "playbook")
 			if s.Playbook != "" {
-				p.playbookRefs = append(p.playbookRefs, playbookRef{s.Playbook, p.pos(v)})
+				p.playbookRefs = append(p.playbookRefs, playbookRef{s.Playbook, p.Pos(v)})
 			}
 		},
 		"targets":    func(v *yaml.Node) { s.Targets = p.targets(v) },
@@ -287,39 +204,39 @@ func (p *parser) scenario(n *yaml.Node) *Scenario {
 		{"injects", "add injects: with at least one inject"},
 	} {
 		if seen[req.key] == nil {
-			p.errorf(n, "the scenario has no %s: %s", req.key, req.fix)
+			p.Errorf(n, "the scenario has no %s: %s", req.key, req.fix)
 		}
 	}
 	if nameNode != nil && s.Name != "" {
-		base := filepath.Base(p.file)
+		base := filepath.Base(p.File)
 		base = strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
 		switch {
 		case !namePattern.MatchString(s.Name):
-			p.errorf(nameNode, "name %q: use letters, digits, '.', '_' and '-' (it names the drill's reports and the decoys)", s.Name)
+			p.Errorf(nameNode, "name %q: use letters, digits, '.', '_' and '-' (it names the drill's reports and the decoys)", s.Name)
 		case base != s.Name:
-			p.errorf(nameNode, "name %q differs from the file's name %q: name a scenario as its file (%s.yaml)", s.Name, base, s.Name)
+			p.Errorf(nameNode, "name %q differs from the file's name %q: name a scenario as its file (%s.yaml)", s.Name, base, s.Name)
 		}
 	}
 	if kindNode != nil {
 		switch s.Kind {
 		case KindLive:
 			if decoyNode == nil {
-				p.errorf(kindNode, "a live scenario needs a decoy: add decoy: one of %s", strings.Join(Decoys, ", "))
+				p.Errorf(kindNode, "a live scenario needs a decoy: add decoy: one of %s", strings.Join(Decoys, ", "))
 			}
 			if s.Playbook == "" {
-				p.errorf(kindNode, "a live scenario needs the playbook the team is expected to use: add playbook: <name>")
+				p.Errorf(kindNode, "a live scenario needs the playbook the team is expected to use: add playbook: <name>")
 			}
 		case KindTabletop:
 			if decoyNode != nil {
-				p.errorf(decoyNode, "decoy is for live scenarios: remove it, or make the scenario kind: live")
+				p.Errorf(decoyNode, "decoy is for live scenarios: remove it, or make the scenario kind: live")
 			}
 		case "":
 		default:
-			p.errorf(kindNode, "kind %q: use live or tabletop", s.Kind)
+			p.Errorf(kindNode, "kind %q: use live or tabletop", s.Kind)
 		}
 	}
 	if decoyNode != nil && s.Decoy != "" && !slices.Contains(Decoys, s.Decoy) {
-		p.errorf(decoyNode, "unknown decoy %q: use one of %s", s.Decoy, strings.Join(Decoys, ", "))
+		p.Errorf(decoyNode, "unknown decoy %q: use one of %s", s.Decoy, strings.Join(Decoys, ", "))
 	}
 	if objectivesNode != nil {
 		s.Objectives = p.objectives(objectivesNode)
@@ -333,20 +250,20 @@ func (p *parser) scenario(n *yaml.Node) *Scenario {
 
 func (p *parser) roles(n *yaml.Node) Roles {
 	r := Roles{Facilitator: "facilitator"}
-	p.fields(n, "roles", map[string]func(*yaml.Node){
+	p.Fields(n, "roles", map[string]func(*yaml.Node){
 		"facilitator": func(v *yaml.Node) { r.Facilitator = p.str(v, "facilitator") },
 		"responders":  func(v *yaml.Node) { r.Responders = p.strs(v, "responders") },
 		"observers":   func(v *yaml.Node) { r.Observers = p.strs(v, "observers") },
 	})
 	if n.Kind == yaml.MappingNode && len(r.Responders) == 0 {
-		p.errorf(n, "roles name no responders: add responders: [<role>, ...]")
+		p.Errorf(n, "roles name no responders: add responders: [<role>, ...]")
 	}
 	return r
 }
 
 func (p *parser) targets(n *yaml.Node) Targets {
 	var t Targets
-	p.fields(n, "targets", map[string]func(*yaml.Node){
+	p.Fields(n, "targets", map[string]func(*yaml.Node){
 		"detect":   func(v *yaml.Node) { t.Detect = p.duration(v, "detect") },
 		"contain":  func(v *yaml.Node) { t.Contain = p.duration(v, "contain") },
 		"evidence": func(v *yaml.Node) { t.Evidence = p.duration(v, "evidence") },
@@ -357,7 +274,7 @@ func (p *parser) targets(n *yaml.Node) Targets {
 
 func (p *parser) techniques(n *yaml.Node) []string {
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "techniques must be a list of ATT&CK IDs, e.g. [T1610, T1611]")
+		p.Errorf(n, "techniques must be a list of ATT&CK IDs, e.g. [T1610, T1611]")
 		return nil
 	}
 	var out []string
@@ -366,11 +283,11 @@ func (p *parser) techniques(n *yaml.Node) []string {
 		switch {
 		case id == "":
 		case !techniquePattern.MatchString(id):
-			p.errorf(c, "technique %q: write an ATT&CK technique ID such as T1611 or T1552.007", id)
+			p.Errorf(c, "technique %q: write an ATT&CK technique ID such as T1611 or T1552.007", id)
 		case !knownTechnique(id):
-			p.errorf(c, "unknown technique %q: name an ATT&CK for Containers technique such as T1610 (Deploy Container) or T1611 (Escape to Host)", id)
+			p.Errorf(c, "unknown technique %q: name an ATT&CK for Containers technique such as T1610 (Deploy Container) or T1611 (Escape to Host)", id)
 		case slices.Contains(out, id):
-			p.errorf(c, "technique %s is listed twice", id)
+			p.Errorf(c, "technique %s is listed twice", id)
 		default:
 			out = append(out, id)
 		}
@@ -382,14 +299,14 @@ func knownTechnique(id string) bool { _, ok := techniques[id]; return ok }
 
 func (p *parser) objectives(n *yaml.Node) []*Objective {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		p.errorf(n, "objectives must be a list of at least one {id, text}")
+		p.Errorf(n, "objectives must be a list of at least one {id, text}")
 		return nil
 	}
 	var out []*Objective
 	ids := map[string]bool{}
 	for _, on := range n.Content {
-		o := &Objective{Pos: p.pos(on)}
-		seen := p.fields(on, "an objective", map[string]func(*yaml.Node){
+		o := &Objective{Pos: p.Pos(on)}
+		seen := p.Fields(on, "an objective", map[string]func(*yaml.Node){
 			"id":   func(v *yaml.Node) { o.ID = p.id(v, "objective id") },
 			"text": func(v *yaml.Node) { o.Text = p.str(v, "text") },
 		})
@@ -397,15 +314,15 @@ func (p *parser) objectives(n *yaml.Node) []*Objective {
 			continue
 		}
 		if seen["id"] == nil {
-			p.errorf(on, "objective has no id: add id: O1")
+			p.Errorf(on, "objective has no id: add id: O1")
 		} else if o.ID != "" {
 			if ids[o.ID] {
-				p.errorf(seen["id"], "objective id %q is used twice", o.ID)
+				p.Errorf(seen["id"], "objective id %q is used twice", o.ID)
 			}
 			ids[o.ID] = true
 		}
 		if o.Text == "" && seen["text"] == nil {
-			p.errorf(on, "objective %q has no text: add text: <what the team is to show it can do>", o.ID)
+			p.Errorf(on, "objective %q has no text: add text: <what the team is to show it can do>", o.ID)
 		}
 		out = append(out, o)
 	}
@@ -414,11 +331,11 @@ func (p *parser) objectives(n *yaml.Node) []*Objective {
 
 func (p *parser) injects(n *yaml.Node, s *Scenario) []*Inject {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		p.errorf(n, "injects must be a list of at least one inject")
+		p.Errorf(n, "injects must be a list of at least one inject")
 		return nil
 	}
 	if len(n.Content) > maxInjects {
-		p.errorf(n, "%d injects; a scenario may have at most %d", len(n.Content), maxInjects)
+		p.Errorf(n, "%d injects; a scenario may have at most %d", len(n.Content), maxInjects)
 		return nil
 	}
 	var out []*Inject
@@ -432,7 +349,7 @@ func (p *parser) injects(n *yaml.Node, s *Scenario) []*Inject {
 		}
 		if inj.ID != "" {
 			if injectIDs[inj.ID] {
-				p.errorf(in, "inject id %q is used twice", inj.ID)
+				p.Errorf(in, "inject id %q is used twice", inj.ID)
 			}
 			injectIDs[inj.ID] = true
 		}
@@ -441,7 +358,7 @@ func (p *parser) injects(n *yaml.Node, s *Scenario) []*Inject {
 				continue
 			}
 			if expectIDs[e.ID] {
-				p.errs = append(p.errs, &playbooks.Error{Pos: e.Pos, Msg: fmt.Sprintf("expectation id %q is used twice (expectation IDs are unique in the scenario: the facilitator judges them by ID)", e.ID)})
+				p.Errs = append(p.Errs, &playbooks.Error{Pos: e.Pos, Msg: fmt.Sprintf("expectation id %q is used twice (expectation IDs are unique in the scenario: the facilitator judges them by ID)", e.ID)})
 			}
 			expectIDs[e.ID] = true
 		}
@@ -451,16 +368,16 @@ func (p *parser) injects(n *yaml.Node, s *Scenario) []*Inject {
 }
 
 func (p *parser) inject(n *yaml.Node, s *Scenario) *Inject {
-	inj := &Inject{Pos: p.pos(n)}
+	inj := &Inject{Pos: p.Pos(n)}
 	var reserve bool
 	var expectNode *yaml.Node
-	seen := p.fields(n, "an inject", map[string]func(*yaml.Node){
+	seen := p.Fields(n, "an inject", map[string]func(*yaml.Node){
 		"id":    func(v *yaml.Node) { inj.ID = p.id(v, "inject id") },
 		"at":    func(v *yaml.Node) { inj.At = p.duration(v, "at") },
 		"after": func(v *yaml.Node) { inj.After = p.str(v, "after") },
 		"reserve": func(v *yaml.Node) {
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				p.errorf(v, "reserve must be true or false")
+				p.Errorf(v, "reserve must be true or false")
 				return
 			}
 			reserve = v.Value == "true"
@@ -475,11 +392,11 @@ func (p *parser) inject(n *yaml.Node, s *Scenario) *Inject {
 		return nil
 	}
 	if seen["id"] == nil {
-		p.errorf(n, "inject has no id: add id: I1")
+		p.Errorf(n, "inject has no id: add id: I1")
 	}
 	switch {
 	case reserve && (seen["at"] != nil || seen["after"] != nil):
-		p.errorf(seen["reserve"], "a reserve inject is played by the facilitator, not on a trigger: remove at/after, or reserve")
+		p.Errorf(seen["reserve"], "a reserve inject is played by the facilitator, not on a trigger: remove at/after, or reserve")
 	case reserve:
 		inj.Trigger = TriggerReserve
 	case seen["after"] != nil:
@@ -494,13 +411,13 @@ func (p *parser) inject(n *yaml.Node, s *Scenario) *Inject {
 	case seen["at"] != nil:
 		inj.Trigger = TriggerOffset
 	default:
-		p.errorf(n, "inject %q has no trigger: give at: (an offset from the start), after: (an event), or reserve: true", inj.ID)
+		p.Errorf(n, "inject %q has no trigger: give at: (an offset from the start), after: (an event), or reserve: true", inj.ID)
 	}
 	if inj.Title == "" {
-		p.errorf(n, "inject %q has no title: add title: <what it is, in a few words>", inj.ID)
+		p.Errorf(n, "inject %q has no title: add title: <what it is, in a few words>", inj.ID)
 	}
 	if inj.Text == "" {
-		p.errorf(n, "inject %q has no text: add text: <what the participants are told>", inj.ID)
+		p.Errorf(n, "inject %q has no text: add text: <what the participants are told>", inj.ID)
 	}
 	if expectNode != nil {
 		inj.Expectations = p.expectations(expectNode, inj)
@@ -525,7 +442,7 @@ func (p *parser) to(n *yaml.Node, r Roles) []string {
 		case name == "everyone" || name == "responders" || name == "observers" || name == "facilitator":
 		case name == r.Facilitator || slices.Contains(r.Responders, name) || slices.Contains(r.Observers, name):
 		case name != "":
-			p.errorf(n.Content[i], "to %q: name a role (everyone, facilitator, responders, observers, or one listed under roles)", name)
+			p.Errorf(n.Content[i], "to %q: name a role (everyone, facilitator, responders, observers, or one listed under roles)", name)
 		}
 	}
 	return names
@@ -533,35 +450,35 @@ func (p *parser) to(n *yaml.Node, r Roles) []string {
 
 func (p *parser) expectations(n *yaml.Node, inj *Inject) []*Expectation {
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "expect must be a list of expectations")
+		p.Errorf(n, "expect must be a list of expectations")
 		return nil
 	}
 	if len(n.Content) > maxExpectations {
-		p.errorf(n, "%d expectations; an inject may have at most %d", len(n.Content), maxExpectations)
+		p.Errorf(n, "%d expectations; an inject may have at most %d", len(n.Content), maxExpectations)
 		return nil
 	}
 	var out []*Expectation
 	for _, en := range n.Content {
-		e := &Expectation{Pos: p.pos(en)}
+		e := &Expectation{Pos: p.Pos(en)}
 		var eventNode *yaml.Node
-		seen := p.fields(en, "an expectation", map[string]func(*yaml.Node){
+		seen := p.Fields(en, "an expectation", map[string]func(*yaml.Node){
 			"id":    func(v *yaml.Node) { e.ID = p.id(v, "expectation id") },
 			"kind":  func(v *yaml.Node) { e.Kind = ExpectKind(p.str(v, "kind")) },
 			"event": func(v *yaml.Node) { eventNode = v; e.Event = p.str(v, "event") },
 			"text":  func(v *yaml.Node) { e.Text = p.str(v, "text") },
 			"points": func(v *yaml.Node) {
 				if v.Kind != yaml.ScalarNode || v.Tag != "!!int" {
-					p.errorf(v, "points must be a whole number")
+					p.Errorf(v, "points must be a whole number")
 					return
 				}
 				n, err := strconv.Atoi(v.Value)
 				switch {
 				case err != nil:
-					p.errorf(v, "points: %v", err)
+					p.Errorf(v, "points: %v", err)
 				case n < 0:
-					p.errorf(v, "points %d: points cannot be negative (give 0 for an expectation that is not scored)", n)
+					p.Errorf(v, "points %d: points cannot be negative (give 0 for an expectation that is not scored)", n)
 				case n > 10000:
-					p.errorf(v, "points %d: give at most 10000", n)
+					p.Errorf(v, "points %d: give at most 10000", n)
 				default:
 					e.Points = n
 				}
@@ -572,31 +489,31 @@ func (p *parser) expectations(n *yaml.Node, inj *Inject) []*Expectation {
 			continue
 		}
 		if seen["id"] == nil {
-			p.errorf(en, "expectation has no id: add id: E1")
+			p.Errorf(en, "expectation has no id: add id: E1")
 		}
 		if seen["text"] == nil {
-			p.errorf(en, "expectation %q has no text: add text: <what the team should do>", e.ID)
+			p.Errorf(en, "expectation %q has no text: add text: <what the team should do>", e.ID)
 		}
 		switch e.Kind {
 		case ExpectAction, ExpectFinding:
 			if eventNode == nil {
-				p.errorf(en, "%s expectation %q needs the event that meets it: add event: (e.g. contained, evidence, artifact:file)", e.Kind, e.ID)
+				p.Errorf(en, "%s expectation %q needs the event that meets it: add event: (e.g. contained, evidence, artifact:file)", e.Kind, e.ID)
 			} else if e.Event != "" {
 				p.events = append(p.events, eventRef{e.Event, eventNode, "event"})
 			}
 		case ExpectAnswer:
 			if eventNode != nil {
-				p.errorf(eventNode, "an answer expectation is judged by the facilitator, not met by an event: remove event:, or make it kind: action")
+				p.Errorf(eventNode, "an answer expectation is judged by the facilitator, not met by an event: remove event:, or make it kind: action")
 			}
 			if inj.Question == "" {
-				p.errorf(en, "answer expectation %q needs a question to answer: add question: to inject %q", e.ID, inj.ID)
+				p.Errorf(en, "answer expectation %q needs a question to answer: add question: to inject %q", e.ID, inj.ID)
 			}
 		case "":
 			if seen["kind"] == nil {
-				p.errorf(en, "expectation %q has no kind: add kind: action, finding or answer", e.ID)
+				p.Errorf(en, "expectation %q has no kind: add kind: action, finding or answer", e.ID)
 			}
 		default:
-			p.errorf(seen["kind"], "expectation kind %q: use action, finding or answer", e.Kind)
+			p.Errorf(seen["kind"], "expectation kind %q: use action, finding or answer", e.Kind)
 		}
 		out = append(out, e)
 	}

@@ -12,11 +12,11 @@ import (
 func (p *parser) checkEvents(s *Scenario) {
 	for _, r := range p.events {
 		if err := s.checkEvent(r.ev); err != nil {
-			p.errorf(r.node, "%s: %v", r.what, err)
+			p.Errorf(r.node, "%s: %v", r.what, err)
 			continue
 		}
 		if name, ok := strings.CutPrefix(r.ev, EventPlaybook); ok {
-			p.playbookRefs = append(p.playbookRefs, playbookRef{name, p.pos(r.node)})
+			p.playbookRefs = append(p.playbookRefs, playbookRef{name, p.Pos(r.node)})
 		}
 	}
 	// after-chains: I2 after inject:I1 is an edge I2 -> I1.
@@ -41,7 +41,7 @@ func (p *parser) checkEvents(s *Scenario) {
 				for _, id := range path {
 					reported[id] = true
 				}
-				p.errorf(p.afters[inj.ID], "inject %q would never be played: it waits on %s, which waits on it; break the circle", inj.ID, strings.Join(append(path[1:], inj.ID), " -> "))
+				p.Errorf(p.afters[inj.ID], "inject %q would never be played: it waits on %s, which waits on it; break the circle", inj.ID, strings.Join(append(path[1:], inj.ID), " -> "))
 				break
 			}
 			if slices.Contains(path, cur) {

@@ -3,44 +3,24 @@ package playbooks
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"firebreak/internal/yamlnode"
 )
 
-// Pos is a place in a playbook file.
-type Pos struct {
-	File string `json:"file"`
-	Line int    `json:"line"`
-	Col  int    `json:"column"`
-}
-
-func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+// Pos is a place in a playbook file (or a scenario or rules file: drill
+// and alerts read theirs with the same walker, internal/yamlnode).
+type Pos = yamlnode.Pos
 
 // Error is one problem found in a playbook, at a place, with what to fix.
-type Error struct {
-	Pos Pos
-	Msg string
-}
-
-func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+type Error = yamlnode.Error
 
 // Errors is every problem found in a playbook, in file order.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	var b strings.Builder
-	for i, e := range es {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
+type Errors = yamlnode.Errors
 
 // Playbook is a parsed playbook. Positions point into its source.
 type Playbook struct {
@@ -113,115 +93,43 @@ func Parse(file string, data []byte) (*Playbook, error) {
 	return pb, nil
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-func yamlError(file string, err error) *Error {
-	msg := err.Error()
-	line := 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	return &Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "not valid YAML: " + msg}
-}
-
 type parser struct {
-	file string
-	errs Errors
-}
-
-func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
-
-func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, &Error{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)})
-}
-
-// checkTree refuses aliases (no playbook needs them, and they are how an
-// alias bomb multiplies a small file) and deep nesting, before anything else
-// looks at the tree.
-func (p *parser) checkTree(n *yaml.Node, depth int) *Error {
-	if depth > maxDepth {
-		return &Error{Pos: p.pos(n), Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
-	}
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		return &Error{Pos: p.pos(n), Msg: "YAML anchors and aliases are not allowed in playbooks: write the value out"}
-	}
-	for _, c := range n.Content {
-		if err := p.checkTree(c, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// fields walks a mapping, calling fn for each known key and reporting unknown
-// and repeated ones.
-func (p *parser) fields(n *yaml.Node, what string, known map[string]func(v *yaml.Node)) {
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping", what)
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		fn, ok := known[k.Value]
-		switch {
-		case !ok:
-			p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, keysOf(known))
-		case seen[k.Value]:
-			p.errorf(k, "%q given twice in %s", k.Value, what)
-		default:
-			seen[k.Value] = true
-			fn(v)
-		}
-	}
-}
-
-func keysOf[V any](m map[string]V) string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, ", ")
+	yamlnode.Reader
 }
 
 func (p *parser) str(n *yaml.Node, what string) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.errorf(n, "%s must be a string", what)
-		return ""
-	}
-	return n.Value
+	s, _ := p.Str(n, what)
+	return s
 }
 
 func (p *parser) integer(n *yaml.Node, what string) int {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		p.errorf(n, "%s must be a whole number", what)
+		p.Errorf(n, "%s must be a whole number", what)
 		return 0
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil {
-		p.errorf(n, "%s: %v", what, err)
+		p.Errorf(n, "%s: %v", what, err)
 	}
 	return v
 }
 
 func (p *parser) boolean(n *yaml.Node, what string) bool {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		p.errorf(n, "%s must be true or false", what)
+		p.Errorf(n, "%s must be true or false", what)
 		return false
 	}
 	return n.Value == "true"
 }
 
 func (p *parser) playbook(n *yaml.Node) *Playbook {
-	pb := &Playbook{Pos: p.pos(n), OnTargetFailure: TargetFailureContinue}
+	pb := &Playbook{Pos: p.Pos(n), OnTargetFailure: TargetFailureContinue}
 	var stepsNode *yaml.Node
-	p.fields(n, "the playbook", map[string]func(*yaml.Node){
+	p.Fields(n, "the playbook", map[string]func(*yaml.Node){
 		"name": func(v *yaml.Node) {
 			pb.Name = p.str(v, "name")
 			if pb.Name != "" && !namePattern.MatchString(pb.Name) {
-				p.errorf(v, "name %q: use letters, digits, '.', '_' and '-' (it names the playbook in journals, cases and `run`)", pb.Name)
+				p.Errorf(v, "name %q: use letters, digits, '.', '_' and '-' (it names the playbook in journals, cases and `run`)", pb.Name)
 			}
 		},
 		"description": func(v *yaml.Node) { pb.Description = p.str(v, "description") },
@@ -230,23 +138,23 @@ func (p *parser) playbook(n *yaml.Node) *Playbook {
 		"on_target_failure": func(v *yaml.Node) {
 			pb.OnTargetFailure = TargetFailure(p.str(v, "on_target_failure"))
 			if pb.OnTargetFailure != TargetFailureContinue && pb.OnTargetFailure != TargetFailureAbort {
-				p.errorf(v, "on_target_failure %q: use continue (the other targets go on) or abort", pb.OnTargetFailure)
+				p.Errorf(v, "on_target_failure %q: use continue (the other targets go on) or abort", pb.OnTargetFailure)
 			}
 		},
 	})
-	if pb.Name == "" && len(p.errs) == 0 {
-		p.errorf(n, "the playbook has no name: add name: <name>")
+	if pb.Name == "" && len(p.Errs) == 0 {
+		p.Errorf(n, "the playbook has no name: add name: <name>")
 	}
 	if stepsNode == nil {
-		p.errorf(n, "the playbook has no steps: add steps: with at least one step")
+		p.Errorf(n, "the playbook has no steps: add steps: with at least one step")
 		return pb
 	}
 	if stepsNode.Kind != yaml.SequenceNode || len(stepsNode.Content) == 0 {
-		p.errorf(stepsNode, "steps must be a list of at least one step")
+		p.Errorf(stepsNode, "steps must be a list of at least one step")
 		return pb
 	}
 	if len(stepsNode.Content) > maxSteps {
-		p.errorf(stepsNode, "%d steps; a playbook may have at most %d", len(stepsNode.Content), maxSteps)
+		p.Errorf(stepsNode, "%d steps; a playbook may have at most %d", len(stepsNode.Content), maxSteps)
 		return pb
 	}
 	ids := map[string]bool{}
@@ -254,7 +162,7 @@ func (p *parser) playbook(n *yaml.Node) *Playbook {
 		s := p.step(sn)
 		if s.ID != "" {
 			if ids[s.ID] {
-				p.errorf(sn, "step id %q is used twice", s.ID)
+				p.Errorf(sn, "step id %q is used twice", s.ID)
 			}
 			ids[s.ID] = true
 		}
@@ -265,22 +173,22 @@ func (p *parser) playbook(n *yaml.Node) *Playbook {
 
 func (p *parser) params(n *yaml.Node) []*ParamDecl {
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "params must be a mapping of name to {type, default, required, description}")
+		p.Errorf(n, "params must be a mapping of name to {type, default, required, description}")
 		return nil
 	}
 	var out []*ParamDecl
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		d := &ParamDecl{Name: k.Value, Pos: p.pos(k), Type: TypeString}
+		d := &ParamDecl{Name: k.Value, Pos: p.Pos(k), Type: TypeString}
 		if !idPattern.MatchString(k.Value) {
-			p.errorf(k, "parameter name %q: use lower-case letters, digits and '_', starting with a letter", k.Value)
+			p.Errorf(k, "parameter name %q: use lower-case letters, digits and '_', starting with a letter", k.Value)
 		}
 		var def *yaml.Node
-		p.fields(v, "parameter "+k.Value, map[string]func(*yaml.Node){
+		p.Fields(v, "parameter "+k.Value, map[string]func(*yaml.Node){
 			"type": func(v *yaml.Node) {
 				t, err := ParseType(p.str(v, "type"))
 				if err != nil {
-					p.errorf(v, "%v", err)
+					p.Errorf(v, "%v", err)
 				}
 				d.Type = t
 			},
@@ -291,7 +199,7 @@ func (p *parser) params(n *yaml.Node) []*ParamDecl {
 		if def != nil {
 			val, err := d.Type.FromNode(def)
 			if err != nil {
-				p.errorf(def, "default of %s: %v", k.Value, err)
+				p.Errorf(def, "default of %s: %v", k.Value, err)
 			}
 			d.Default = val
 		}
@@ -301,15 +209,15 @@ func (p *parser) params(n *yaml.Node) []*ParamDecl {
 }
 
 func (p *parser) step(n *yaml.Node) *Step {
-	s := &Step{Pos: p.pos(n), OnFailure: OnFailureAbort, With: map[string]*Value{}}
-	p.fields(n, "a step", map[string]func(*yaml.Node){
+	s := &Step{Pos: p.Pos(n), OnFailure: OnFailureAbort, With: map[string]*Value{}}
+	p.Fields(n, "a step", map[string]func(*yaml.Node){
 		"id": func(v *yaml.Node) {
 			s.ID = p.str(v, "id")
 			if s.ID != "" && !idPattern.MatchString(s.ID) {
-				p.errorf(v, "step id %q: use lower-case letters, digits and '_', starting with a letter", s.ID)
+				p.Errorf(v, "step id %q: use lower-case letters, digits and '_', starting with a letter", s.ID)
 			}
 		},
-		"action": func(v *yaml.Node) { s.Action, s.ActionPos = p.str(v, "action"), p.pos(v) },
+		"action": func(v *yaml.Node) { s.Action, s.ActionPos = p.str(v, "action"), p.Pos(v) },
 		"with":   func(v *yaml.Node) { s.With = p.with(v) },
 		"needs": func(v *yaml.Node) {
 			items := []*yaml.Node{v}
@@ -318,21 +226,21 @@ func (p *parser) step(n *yaml.Node) *Step {
 			}
 			for _, it := range items {
 				s.Needs = append(s.Needs, p.str(it, "needs"))
-				s.NeedsPos = append(s.NeedsPos, p.pos(it))
+				s.NeedsPos = append(s.NeedsPos, p.Pos(it))
 			}
 		},
-		"when": func(v *yaml.Node) { s.When, s.WhenPos = p.str(v, "when"), p.pos(v) },
+		"when": func(v *yaml.Node) { s.When, s.WhenPos = p.str(v, "when"), p.Pos(v) },
 		"timeout": func(v *yaml.Node) {
 			d, err := ParseDuration(p.str(v, "timeout"))
 			if err != nil {
-				p.errorf(v, "timeout: %v", err)
+				p.Errorf(v, "timeout: %v", err)
 			}
 			s.Timeout = d
 		},
 		"retries": func(v *yaml.Node) {
 			s.Retries = p.integer(v, "retries")
 			if s.Retries < 0 || s.Retries > 10 {
-				p.errorf(v, "retries must be from 0 to 10")
+				p.Errorf(v, "retries must be from 0 to 10")
 			}
 		},
 		"on_failure": func(v *yaml.Node) {
@@ -340,21 +248,21 @@ func (p *parser) step(n *yaml.Node) *Step {
 			switch s.OnFailure {
 			case OnFailureAbort, OnFailureContinue, OnFailureUndo:
 			default:
-				p.errorf(v, "on_failure %q: use abort, continue or undo", s.OnFailure)
+				p.Errorf(v, "on_failure %q: use abort, continue or undo", s.OnFailure)
 			}
 		},
 		"approval": func(v *yaml.Node) {
 			s.Approval = p.str(v, "approval")
 			if s.Approval == "" {
-				p.errorf(v, "approval needs the question to ask, e.g. approval: \"Kill the miner?\"")
+				p.Errorf(v, "approval needs the question to ask, e.g. approval: \"Kill the miner?\"")
 			}
 		},
 	})
 	if s.ID == "" {
-		p.errorf(n, "step has no id: add id: <name>")
+		p.Errorf(n, "step has no id: add id: <name>")
 	}
 	if s.Action == "" {
-		p.errorf(n, "step %q has no action: add action: <name> (see `firebreak playbook actions`)", s.ID)
+		p.Errorf(n, "step %q has no action: add action: <name> (see `firebreak playbook actions`)", s.ID)
 	}
 	return s
 }
@@ -362,16 +270,16 @@ func (p *parser) step(n *yaml.Node) *Step {
 func (p *parser) with(n *yaml.Node) map[string]*Value {
 	out := map[string]*Value{}
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "with must be a mapping of parameter to value")
+		p.Errorf(n, "with must be a mapping of parameter to value")
 		return out
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if _, dup := out[k.Value]; dup {
-			p.errorf(k, "%q given twice in with", k.Value)
+			p.Errorf(k, "%q given twice in with", k.Value)
 			continue
 		}
-		val := &Value{Pos: p.pos(v), Tag: v.Tag}
+		val := &Value{Pos: p.Pos(v), Tag: v.Tag}
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!str" {
 			if m := exprPattern.FindStringSubmatch(strings.TrimSpace(v.Value)); m != nil {
 				val.Expr = strings.TrimSpace(m[1])
@@ -381,7 +289,7 @@ func (p *parser) with(n *yaml.Node) map[string]*Value {
 		}
 		var lit any
 		if err := v.Decode(&lit); err != nil {
-			p.errorf(v, "%s: %v", k.Value, err)
+			p.Errorf(v, "%s: %v", k.Value, err)
 		}
 		val.Literal = lit
 		out[k.Value] = val

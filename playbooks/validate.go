@@ -12,6 +12,7 @@ import (
 
 	"firebreak/collect"
 	"firebreak/contain"
+	"firebreak/internal/yamlnode"
 )
 
 // Check parses a playbook and validates it against the registry in one
@@ -43,7 +44,7 @@ func Check(file string, data []byte, reg *Registry) (*Playbook, error) {
 			errs = append(errs, e)
 		}
 	}
-	sortErrors(errs)
+	yamlnode.Sort(errs)
 	return nil, errs
 }
 
@@ -56,26 +57,19 @@ func parsePartial(file string, data []byte) (*Playbook, Errors) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{yamlError(file, err)}
+		return nil, Errors{yamlnode.SyntaxError(file, err)}
 	}
-	p := &parser{file: file}
+	p := &parser{Reader: yamlnode.Reader{File: file}}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "empty playbook: give name and steps"}}
 	}
-	if err := p.checkTree(doc.Content[0], 0); err != nil {
+	if err := p.CheckTree(doc.Content[0], maxDepth, "playbooks"); err != nil {
 		return nil, Errors{err}
 	}
 	pb := p.playbook(doc.Content[0])
 	pb.Source = data
-	sortErrors(p.errs)
-	return pb, p.errs
-}
-
-func sortErrors(es Errors) {
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i].Pos, es[j].Pos
-		return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
-	})
+	yamlnode.Sort(p.Errs)
+	return pb, p.Errs
 }
 
 // paramChecks check literal values beyond their type, at validation, for
@@ -216,7 +210,7 @@ func Validate(pb *Playbook, reg *Registry) error {
 	if len(v.errs) == 0 {
 		return nil
 	}
-	sortErrors(v.errs)
+	yamlnode.Sort(v.errs)
 	return v.errs
 }
 
