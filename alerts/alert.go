@@ -60,7 +60,7 @@ func ParsePriority(s string) (Priority, bool) {
 }
 
 // Alert is one alert, whatever sent it, reduced to what rules match on and
-// what names the target. Raw keeps the sender's document as it came.
+// what names the target.
 type Alert struct {
 	// Format is the decoder that read it: falco, tetragon, tracee,
 	// alertmanager, stackrox.
@@ -86,7 +86,9 @@ type Alert struct {
 	Container string `json:"container,omitempty"`
 	// Pod names the Kubernetes pod, NAMESPACE/NAME, where the sender says.
 	Pod string `json:"pod,omitempty"`
-	// Resolved is false for an Alertmanager alert that resolved.
+	// Resolved is true for an alert its sender says has resolved: an
+	// Alertmanager alert whose status is "resolved", or a StackRox alert
+	// whose state is RESOLVED.
 	Resolved bool `json:"resolved,omitempty"`
 }
 
