@@ -138,15 +138,11 @@ func Detect(body []byte) (string, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return "", errors.New("cannot tell the alert format of an empty body: expected " + expectedShapes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var first any
-	if err := dec.Decode(&first); err != nil {
-		return "", fmt.Errorf("cannot tell the alert format: the body is not JSON (%s); expected %s", jsonErrText(err, dec), expectedShapes)
-	}
-	m, ok := first.(map[string]any)
-	if !ok {
-		return "", fmt.Errorf("cannot tell the alert format: the body is %s, not a JSON object; expected %s", describeAny(first), expectedShapes)
+	// Only the first object's top-level keys are read, its values skipped:
+	// Decode reads the body properly once the format is known.
+	m, err := topKeys(body)
+	if err != nil {
+		return "", err
 	}
 	has := func(k string) bool { _, ok := m[k]; return ok }
 	var found []string
@@ -183,6 +179,38 @@ func Detect(body []byte) (string, error) {
 		return "", fmt.Errorf("cannot tell the alert format of an object with keys %s: expected %s (or post to /v1/alerts/FORMAT)", strings.Join(keys, ", "), expectedShapes)
 	}
 	return "", fmt.Errorf("cannot tell the alert format: the object has the keys of %s; post it to /v1/alerts/FORMAT", strings.Join(found, " and "))
+}
+
+// topKeys reads the top-level keys of the body's first JSON value, which
+// must be an object, skipping the values.
+func topKeys(body []byte) (map[string]bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("cannot tell the alert format: the body is not JSON (%s); expected %s", jsonErrText(err, dec), expectedShapes)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		what := describeAny(tok)
+		if ok && d == '[' {
+			what = "an array"
+		}
+		return nil, fmt.Errorf("cannot tell the alert format: the body is %s, not a JSON object; expected %s", what, expectedShapes)
+	}
+	m := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("cannot tell the alert format: the body is not JSON (%s); expected %s", jsonErrText(err, dec), expectedShapes)
+		}
+		k, _ := tok.(string)
+		m[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, fmt.Errorf("cannot tell the alert format: the body is not JSON (%s); expected %s", jsonErrText(err, dec), expectedShapes)
+		}
+	}
+	return m, nil
 }
 
 func describeAny(v any) string {

@@ -20,6 +20,7 @@ type Metrics struct {
 	Runs          *CounterVec // runs started, and ended by status
 	AcceptLatency *Histogram  // request received to 202 (journalled)
 	StartLatency  *Histogram  // alert accepted to its run started
+	JournalSync   *Histogram  // one batch of the intake journal written and synced
 }
 
 // NewMetrics makes empty metrics.
@@ -32,6 +33,7 @@ func NewMetrics() *Metrics {
 		Runs:          newCounterVec("firebreak_runs_total", "Playbook runs started, and ended by status.", "status"),
 		AcceptLatency: newHistogram("firebreak_alert_accept_seconds", "From a request's arrival to its acknowledgement (alerts journalled and synced)."),
 		StartLatency:  newHistogram("firebreak_alert_to_run_seconds", "From an alert's acceptance to the start of its run."),
+		JournalSync:   newHistogram("firebreak_journal_sync_seconds", "One batch of intake journal lines written and synced (group commit)."),
 	}
 }
 
@@ -43,6 +45,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	}
 	m.AcceptLatency.write(cw)
 	m.StartLatency.write(cw)
+	m.JournalSync.write(cw)
 	return cw.n, cw.err
 }
 

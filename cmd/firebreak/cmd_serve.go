@@ -189,6 +189,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, d *deps) e
 		Queue: o.Queue, Runs: o.Runs, Rate: o.Rate, Burst: o.Burst, NewCase: evidence.NewCaseID, Log: logf,
 	})
 	srv.D, srv.Log = disp, logf
+	journal.OnSync = func(d time.Duration, _ int) { disp.Metrics.JournalSync.Observe(d) }
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -45,7 +45,7 @@ const serveRules = `
 `
 
 type serveProc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	sock   string
 	flags  []string
@@ -53,7 +53,7 @@ type serveProc struct {
 	client *http.Client
 }
 
-func startServe(t *testing.T, flags []string, extra ...string) *serveProc {
+func startServe(t testing.TB, flags []string, extra ...string) *serveProc {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -142,7 +142,7 @@ func falcoAlert(shortID, name string) []byte {
 }
 
 // stories reads the intake journal of a serve's state directory.
-func stories(t *testing.T, flags []string) []alertStory {
+func stories(t testing.TB, flags []string) []alertStory {
 	t.Helper()
 	s, err := readStories(&globalOptions{StateDir: flagValue(flags, "--state-dir")})
 	if err != nil {
