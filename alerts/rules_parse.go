@@ -99,12 +99,7 @@ func (p *ruleParser) nonEmpty(n *yaml.Node, what, example string) (string, bool)
 }
 
 func (p *ruleParser) boolean(n *yaml.Node, what string) (bool, bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		p.Errorf(n, "%s must be true or false", what)
-		return false, false
-	}
-	b, _ := strconv.ParseBool(n.Value)
-	return b, true
+	return p.Bool(n, what)
 }
 
 // list reads a non-empty list of strings.

@@ -376,11 +376,9 @@ func (p *parser) inject(n *yaml.Node, s *Scenario) *Inject {
 		"at":    func(v *yaml.Node) { inj.At = p.duration(v, "at") },
 		"after": func(v *yaml.Node) { inj.After = p.str(v, "after") },
 		"reserve": func(v *yaml.Node) {
-			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				p.Errorf(v, "reserve must be true or false")
-				return
+			if b, ok := p.Bool(v, "reserve"); ok {
+				reserve = b
 			}
-			reserve = v.Value == "true"
 		},
 		"title":    func(v *yaml.Node) { inj.Title = p.str(v, "title") },
 		"text":     func(v *yaml.Node) { inj.Text = strings.TrimRight(p.str(v, "text"), "\n") },

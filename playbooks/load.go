@@ -115,11 +115,8 @@ func (p *parser) integer(n *yaml.Node, what string) int {
 }
 
 func (p *parser) boolean(n *yaml.Node, what string) bool {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		p.Errorf(n, "%s must be true or false", what)
-		return false
-	}
-	return n.Value == "true"
+	b, _ := p.Bool(n, what)
+	return b
 }
 
 func (p *parser) playbook(n *yaml.Node) *Playbook {

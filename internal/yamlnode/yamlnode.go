@@ -156,3 +156,13 @@ func (r *Reader) Str(n *yaml.Node, what string) (s string, ok bool) {
 	}
 	return n.Value, true
 }
+
+// Bool reads a YAML boolean (true, True, TRUE, false, ...), reporting
+// anything else as "WHAT must be true or false".
+func (r *Reader) Bool(n *yaml.Node, what string) (b bool, ok bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		r.Errorf(n, "%s must be true or false", what)
+		return false, false
+	}
+	return b, true
+}

@@ -86,3 +86,18 @@ func TestSyntaxErrorAndSort(t *testing.T) {
 		t.Errorf("sorted %v", got)
 	}
 }
+
+// Every YAML spelling of a boolean reads as one; a string does not.
+func TestBool(t *testing.T) {
+	for src, want := range map[string]bool{"true": true, "True": true, "TRUE": true, "false": false, "False": false} {
+		r := &Reader{File: "f.yaml"}
+		n := root(t, "v: "+src).Content[1]
+		if got, ok := r.Bool(n, "v"); !ok || got != want || len(r.Errs) != 0 {
+			t.Errorf("%s: %v %v %v, want %v", src, got, ok, r.Errs, want)
+		}
+	}
+	r := &Reader{File: "f.yaml"}
+	if _, ok := r.Bool(root(t, `v: "true"`).Content[1], "v"); ok || len(r.Errs) != 1 || r.Errs[0].Msg != "v must be true or false" {
+		t.Errorf("a quoted string: ok %v, errors %v", ok, r.Errs)
+	}
+}
