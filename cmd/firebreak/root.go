@@ -147,6 +147,7 @@ change.
 		newRunCommand(g, d),
 		newServeCommand(g, d),
 		newAlertsCommand(g, d),
+		newApproveCommand(g, d),
 		newPlaybookCommand(g, d),
 		newTriageCommand(g, d),
 		newBackupCommand(g, d),

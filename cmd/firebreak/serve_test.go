@@ -468,3 +468,51 @@ func TestServeCrashMidFlood(t *testing.T) {
 	}
 	t.Logf("%d alerts accepted before the kill; %d journalled", accepted.Load(), before)
 }
+
+// A rule that approves nothing: the run contains and captures, then stops
+// at the playbook's approval (fail closed); `alerts ls` says so and names
+// the case; `firebreak approve CASE STEP` resumes it without repeating a
+// finished step; `alerts show` gives the alert's whole story.
+func TestServeApprovalAnsweredLater(t *testing.T) {
+	h := runtimetest.Docker(t)
+	vspec, _, _ := h.Network(t)
+	v := h.Run(t, runtimetest.Name(t), vspec)
+	flags := runFlags(t, "file://"+t.TempDir())
+	dir := flagValue(flags, "--state-dir")
+	rules := "- name: escape\n  match: {rule: \"Container escape attempt\"}\n  playbook: escape-suspected\n"
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, flags)
+	if code, msg := p.post(falcoAlert(v.ShortID(), v.Name), nil); code != http.StatusAccepted {
+		t.Fatalf("post: %d %s", code, msg)
+	}
+	runtimetest.Eventually(t, 60*time.Second, "the alert decided", func() bool { return decided(stories(t, flags)) == 1 })
+	p.stop()
+	r := cli(t, []string{"--state-dir", dir}, "alerts", "ls")
+	if r.code != exitOK || !strings.Contains(r.stdout, "needs-approval, case ") {
+		t.Fatalf("alerts ls: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	fin := stories(t, flags)[0].lastIs(alerts.KindFinished)
+	if d := inspectDetails(t, h, v.ID); d.State != runtime.StatePaused {
+		t.Errorf("before the approval the container is %s, want paused (contained before the approval step)", d.State)
+	}
+	r = cli(t, flags, "approve", fin.Case, "hand_over")
+	if r.code != exitOK {
+		t.Fatalf("approve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	starts := map[string]int{}
+	for _, rec := range journal(t, flags, fin.Case) {
+		if rec.Type == "step_started" {
+			starts[rec.Step]++
+		}
+	}
+	if starts["isolate"] != 1 || starts["capture"] != 1 || starts["hand_over"] == 0 {
+		t.Errorf("steps started %v: want isolate and capture once, hand_over after the approval", starts)
+	}
+	r = cli(t, []string{"--state-dir", dir}, "alerts", "show", "1")
+	var story alertStory
+	if err := json.Unmarshal([]byte(r.stdout), &story); err != nil || story.Accepted.Alert == nil || story.Accepted.Alert.Rule != "Container escape attempt" || len(story.Then) < 2 {
+		t.Errorf("alerts show 1: %v\n%s", err, r.stdout)
+	}
+}
