@@ -146,6 +146,35 @@ func ReadJournal(dir string) ([]Entry, error) {
 	return entries, err
 }
 
+// ScanJournal calls fn with each entry of the journal in dir, in order,
+// holding one line at a time (alerts ls on a journal of millions).
+func ScanJournal(dir string, fn func(Entry) error) error {
+	f, err := os.Open(filepath.Join(dir, JournalFile))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			var e Entry
+			if uerr := json.Unmarshal(line, &e); uerr != nil {
+				return fmt.Errorf("%s line %d: %v", JournalFile, n, uerr)
+			}
+			if ferr := fn(e); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // readEntries reads every whole line; good is the offset after the last
 // one. Only the last line may be cut short (by a crash during its write).
 func readEntries(r io.Reader) ([]Entry, int64, error) {

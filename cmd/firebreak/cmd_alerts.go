@@ -27,19 +27,9 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 		Short: "List the alerts received, newest last, with their outcome",
 		Args:  withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stories, err := readStories(g)
+			rows, err := scanStories(g, last, open)
 			if err != nil {
 				return err
-			}
-			var rows []alertStory
-			for _, s := range stories {
-				if open && s.Outcome() != "" {
-					continue
-				}
-				rows = append(rows, s)
-			}
-			if last > 0 && len(rows) > last {
-				rows = rows[len(rows)-last:]
 			}
 			if g.Output == "json" {
 				if rows == nil {
@@ -68,16 +58,24 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 			if err != nil {
 				return usagef("SEQ %q: give the number `firebreak alerts ls` shows", args[0])
 			}
-			stories, err := readStories(g)
-			if err != nil {
+			var story *alertStory
+			err = alerts.ScanJournal(filepath.Join(g.StateDir, "alerts"), func(e alerts.Entry) error {
+				switch {
+				case e.Seq != seq:
+				case e.Kind == alerts.KindAccepted && e.Alert != nil:
+					story = &alertStory{Seq: seq, Accepted: e, Then: []alerts.Entry{}}
+				case story != nil:
+					story.Then = append(story.Then, e)
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			for _, s := range stories {
-				if s.Seq == seq {
-					return writeJSON(d, s)
-				}
+			if story == nil {
+				return usagef("no alert %d in the journal of %s (`firebreak alerts ls` lists them)", seq, g.StateDir)
 			}
-			return usagef("no alert %d in the journal (`firebreak alerts ls` lists them)", seq)
+			return writeJSON(d, story)
 		},
 	}
 	cmd.AddCommand(ls, show)
@@ -126,26 +124,57 @@ func (s alertStory) lastIs(kind string) *alerts.Entry {
 }
 
 func readStories(g *globalOptions) ([]alertStory, error) {
+	return scanStories(g, 0, false)
+}
+
+// scanStories reads the journal one line at a time and keeps the last
+// stories (all with last 0; only open ones with open), so that a journal of
+// millions of alerts is listed in bounded memory.
+func scanStories(g *globalOptions, last int, open bool) ([]alertStory, error) {
 	dir := filepath.Join(g.StateDir, "alerts")
-	entries, err := alerts.ReadJournal(dir)
+	idx := map[uint64]int{}
+	var out []alertStory
+	compact := func() {
+		if (last <= 0 || len(out) <= 2*last) && !open {
+			return
+		}
+		kept := out[:0]
+		for _, s := range out {
+			if open && s.Outcome() != "" && !strings.HasPrefix(s.Outcome(), "running") {
+				continue
+			}
+			kept = append(kept, s)
+		}
+		if last > 0 && len(kept) > last {
+			kept = kept[len(kept)-last:]
+		}
+		out = kept
+		clear(idx)
+		for i, s := range out {
+			idx[s.Seq] = i
+		}
+	}
+	err := alerts.ScanJournal(dir, func(e alerts.Entry) error {
+		if e.Kind == alerts.KindAccepted && e.Alert != nil {
+			idx[e.Seq] = len(out)
+			out = append(out, alertStory{Seq: e.Seq, Accepted: e, Then: []alerts.Entry{}})
+			if len(out) > 4*max(last, 1024) {
+				compact()
+			}
+			return nil
+		}
+		if i, ok := idx[e.Seq]; ok {
+			out[i].Then = append(out[i].Then, e)
+		}
+		return nil
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	idx := map[uint64]int{}
-	var out []alertStory
-	for _, e := range entries {
-		if e.Kind == alerts.KindAccepted && e.Alert != nil {
-			idx[e.Seq] = len(out)
-			out = append(out, alertStory{Seq: e.Seq, Accepted: e, Then: []alerts.Entry{}})
-			continue
-		}
-		if i, ok := idx[e.Seq]; ok {
-			out[i].Then = append(out[i].Then, e)
-		}
-	}
+	compact()
 	return out, nil
 }
 

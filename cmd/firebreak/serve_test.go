@@ -516,3 +516,42 @@ func TestServeApprovalAnsweredLater(t *testing.T) {
 		t.Errorf("alerts show 1: %v\n%s", err, r.stdout)
 	}
 }
+
+// alerts ls keeps the newest stories in bounded memory and --open keeps
+// only those without an outcome, on a journal written by the dispatcher's
+// own journal code.
+func TestAlertsLsLastAndOpen(t *testing.T) {
+	dir := t.TempDir()
+	j, _, err := alerts.OpenJournal(filepath.Join(dir, "alerts"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5000; i++ {
+		a := alerts.Alert{Format: "falco", Rule: fmt.Sprintf("rule-%d", i), Priority: alerts.Critical, Container: "abcdefabcdef"}
+		es := []alerts.Entry{{Seq: uint64(i), Kind: alerts.KindAccepted, Alert: &a}}
+		if i%1000 != 0 {
+			es = append(es, alerts.Entry{Seq: uint64(i), Kind: alerts.KindSuppressed, Reason: "duplicate"})
+		}
+		if err := j.Append(es...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	r := cli(t, []string{"--state-dir", dir}, "alerts", "ls", "--last", "3", "-o", "json")
+	var rows []alertStory
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 3 || rows[2].Seq != 5000 || rows[0].Seq != 4998 {
+		t.Errorf("ls --last 3: %v %s", err, r.stdout[:min(len(r.stdout), 400)])
+	}
+	r = cli(t, []string{"--state-dir", dir}, "alerts", "ls", "--open", "--last", "0", "-o", "json")
+	rows = nil
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 5 || rows[0].Seq != 1000 {
+		t.Errorf("ls --open: %d rows, %v", len(rows), err)
+	}
+	r = cli(t, []string{"--state-dir", dir}, "alerts", "show", "4321")
+	if r.code != exitOK || !strings.Contains(r.stdout, "rule-4321") || !strings.Contains(r.stdout, "duplicate") {
+		t.Errorf("show 4321: exit %d %s", r.code, r.stdout)
+	}
+	if r := cli(t, []string{"--state-dir", dir}, "alerts", "show", "9999"); r.code != exitUsage {
+		t.Errorf("show of an unknown alert: exit %d", r.code)
+	}
+}
