@@ -40,7 +40,7 @@ func (m *Model) cliFor(verb string, it Item, extra ...string) string {
 	}
 	parts = append(parts, verb)
 	parts = append(parts, extra...)
-	parts = append(parts, ShellQuote(it.Ref()))
+	parts = append(parts, ShellQuote(it.CLIRef()))
 	return strings.Join(parts, " ")
 }
 

@@ -58,10 +58,10 @@ func (m *Model) collectDialog(targets []Item) tea.Cmd {
 	caseID := m.caseFor(targets)
 	var refs []string
 	for _, t := range targets {
-		refs = append(refs, ShellQuote(t.Ref()))
+		refs = append(refs, ShellQuote(t.CLIRef()))
 	}
 	line := m.cliFor("collect", targets[0], "--case", caseID)
-	line = strings.TrimSuffix(line, " "+ShellQuote(targets[0].Ref()))
+	line = strings.TrimSuffix(line, " "+ShellQuote(targets[0].CLIRef()))
 	if m.opts.StoreFlags != "" {
 		line += " " + m.opts.StoreFlags
 	}

@@ -10,7 +10,9 @@ package tui
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
+	"unicode"
 
 	"firebreak/collect"
 	"firebreak/contain"
@@ -37,6 +39,17 @@ func (i Item) Ref() string {
 		return i.Name
 	}
 	return i.ShortID()
+}
+
+// CLIRef is how a command line to paste names the container: its name, or
+// its full ID when the name holds a character that does not show as typed
+// (control, format and bidi characters, other non-printing runes), since a
+// name shown inert cannot be pasted back.
+func (i Item) CLIRef() string {
+	if i.Name == "" || strings.IndexFunc(i.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return i.ID
+	}
+	return i.Name
 }
 
 // EngineEvent is one change an engine reported about a container.
