@@ -243,7 +243,7 @@ func (c *collection) processes() error {
 // settings and the live signs of an escape, from the process tree already
 // read when processes were collected.
 func (c *collection) indicators() error {
-	x := assessTree(c.ctx, c.rt.Name(), c.opts.ProcRoot, c.d, c.procs)
+	x := assessTree(c.ctx, c.rt.Name(), c.opts.ProcRoot, c.d, c.procs, nil)
 	addKernelHelpers(c.ctx, c.rt, DefaultHelperFiles(), []*assessed{&x})
 	a := x.a
 	c.res.Indicators, c.res.Highest = len(a.Findings), a.Max()

@@ -270,12 +270,14 @@ type assessed struct {
 
 // assessTree triages an inspected container; procs is its process tree
 // when already read (nil to read it).
-func assessTree(ctx context.Context, engine, procRoot string, d runtime.Details, procs []*Process) assessed {
+func assessTree(ctx context.Context, engine, procRoot string, d runtime.Details, procs []*Process, snap *procSnapshot) assessed {
 	a := Assessment{Container: d.Container, Runtime: engine, Findings: Configuration(d)}
 	if d.Pid > 0 {
 		var err error
 		if procs == nil {
-			procs, err = newProcReader(procRoot).processTree(d.Pid)
+			r := newProcReader(procRoot)
+			r.snap = snap
+			procs, err = r.processTree(d.Pid)
 		}
 		if err != nil {
 			a.Notes = append(a.Notes, "live indicators not read: "+err.Error())
@@ -378,6 +380,12 @@ func AssessWith(ctx context.Context, rt runtime.Runtime, targets []runtime.Conta
 	}
 	out := make([]*assessed, len(targets))
 	errs := make([]error, len(targets))
+	var snap *procSnapshot
+	if len(targets) > 1 {
+		// One read of the host's processes for the whole round; a
+		// container started after it is read live.
+		snap, _ = newProcReader(o.ProcRoot).snapshot()
+	}
 	var g errgroup.Group
 	g.SetLimit(max(o.Parallel, 1))
 	for i, t := range targets {
@@ -387,7 +395,7 @@ func AssessWith(ctx context.Context, rt runtime.Runtime, targets []runtime.Conta
 				errs[i] = err
 				return nil // each target's error is kept in errs
 			}
-			x := assessTree(ctx, rt.Name(), o.ProcRoot, d, nil)
+			x := assessTree(ctx, rt.Name(), o.ProcRoot, d, nil, snap)
 			out[i] = &x
 			return nil
 		})
