@@ -46,6 +46,9 @@ type Process struct {
 	Start      time.Time         `json:"start"`
 	FDs        int               `json:"fds"`
 	Sockets    []uint64          `json:"sockets,omitempty"` // socket inodes held open
+	// StdioSockets are the socket inodes on descriptors 0, 1 and 2, by
+	// descriptor: a shell reading a socket is a reverse or bind shell.
+	StdioSockets map[int]uint64 `json:"stdio_sockets,omitempty"`
 	// ExeContent is the stored copy of an executable that is deleted or
 	// only in memory (memfd), read through /proc/PID/exe.
 	ExeContent *Held `json:"exe_content,omitempty"`
@@ -232,6 +235,12 @@ func (p *procReader) details(pr *Process) {
 			}
 			if n, ok := procfs.SocketInode(l); ok {
 				pr.Sockets = append(pr.Sockets, n)
+				if fd, err := strconv.Atoi(e.Name()); err == nil && fd <= 2 {
+					if pr.StdioSockets == nil {
+						pr.StdioSockets = map[int]uint64{}
+					}
+					pr.StdioSockets[fd] = n
+				}
 			}
 		}
 	}

@@ -128,6 +128,9 @@ func liveFindings(ctx context.Context, procRoot string, d runtime.Details, procs
 			out = append(out, Finding{ID: "live-foreign-root", Kind: KindLive, Severity: Critical, Title: "Process with a root other than the container's",
 				Evidence: who + " has another root directory", Why: "chroot or setns into the host's filesystem from the container", Remedy: "contain the container and capture its processes"})
 		}
+		if f, ok := shellOnSocket(procRoot, p, who); ok {
+			out = append(out, f)
+		}
 		if p.ExeMemfd {
 			out = append(out, Finding{ID: "live-memfd-exe", Kind: KindLive, Severity: Critical, Title: "Process running from memory", Evidence: who + " runs " + p.Exe,
 				Why: "fileless execution hides the binary from the filesystem", Remedy: "capture processes now (the exe is hashed through /proc) and contain"})
@@ -420,6 +423,45 @@ func AssessWith(ctx context.Context, rt runtime.Runtime, targets []runtime.Conta
 	}
 	Rank(as)
 	return as, errors.Join(failed...)
+}
+
+// shells are the commands a reverse or bind shell runs.
+var shells = map[string]bool{"sh": true, "ash": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true, "tcsh": true, "csh": true, "fish": true}
+
+// shellOnSocket finds a shell whose input and output are one TCP
+// connection: someone types into the container over the network (nc -e
+// /bin/sh, bash -i >& /dev/tcp/..., socat exec). A shell on a unix socket
+// (a supervisor's socketpair) is not one.
+func shellOnSocket(procRoot string, p *Process, who string) (Finding, bool) {
+	in, ok := p.StdioSockets[0]
+	if !ok || !shells[p.Comm] {
+		return Finding{}, false
+	}
+	if out, ok := p.StdioSockets[1]; !ok || out != in {
+		return Finding{}, false
+	}
+	for _, proto := range []procfs.Proto{procfs.TCP, procfs.TCP6} {
+		f, err := os.Open(filepath.Join(procRoot, strconv.Itoa(p.PID), "net", string(proto)))
+		if err != nil {
+			continue
+		}
+		socks, _ := procfs.ParseSockets(f, proto)
+		f.Close()
+		for _, sk := range socks {
+			if sk.Inode != in {
+				continue
+			}
+			peer := sk.Remote.String()
+			if sk.TCPState() == "LISTEN" || !sk.Remote.IsValid() || sk.Remote.Port() == 0 {
+				peer = "a listening socket " + sk.Local.String()
+			}
+			return Finding{ID: "live-shell-on-socket", Kind: KindLive, Severity: Critical, Title: "Shell whose input and output are a network connection",
+				Evidence: fmt.Sprintf("%s reads and writes TCP socket:[%d] (%s, peer %s)", who, in, sk.TCPState(), peer),
+				Why:      "a shell reading its commands from a TCP connection is a reverse or bind shell: someone is typing into the container over the network",
+				Remedy:   "contain now (firebreak run escape-suspected): the cut ends the session and the capture keeps the peer's address (network.json)"}, true
+		}
+	}
+	return Finding{}, false
 }
 
 // hostFDs finds open files of the container's processes that live on a

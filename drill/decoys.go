@@ -246,6 +246,7 @@ echo '` + armed + `'; wait`
 	},
 	"reverse-shell": {
 		kind: "reverse-shell", what: "a shell whose input and output are a TCP connection held to a decoy listener on the drill network",
+		detect: []string{"live-shell-on-socket"},
 		setup: func(ctx context.Context, x *liveRun) error {
 			c2 := spec{role: "c2", memory: 32 << 20, script: "exec sh /c2.sh", files: map[string]fileSpec{
 				"/c2.sh": {mode: 0o755, data: []byte("#!/bin/sh\nwhile :; do { echo id; sleep 1; echo hostname; sleep 86400; } | nc -l -p 4444; done\n")}}}
