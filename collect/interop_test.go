@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -159,6 +160,7 @@ func TestLayerAppliesToTheContainer(t *testing.T) {
 	if _, err := archive.Apply(ctx, applied, zr.IOReadCloser()); err != nil {
 		t.Fatalf("archive.Apply of the captured layer: %v", err)
 	}
+	checkWithBsdtar(t, storetest.Read(t, store, res.Prefix+"fsdiff/layer.tar.zst"))
 	want := treeInfo(t, exportTree(t, h, d.ID))
 	got := treeInfo(t, applied)
 	var diffs []string
@@ -288,5 +290,63 @@ func checkLayerOrder(t *testing.T, zst []byte) {
 	}
 	if !binary {
 		t.Error("the non-UTF-8 name has no hdrcharset=BINARY")
+	}
+}
+
+// checkWithBsdtar has libarchive's bsdtar list and extract the layer: every
+// entry Go's reader sees, by the same name bytes (a non-UTF-8 name
+// included, which bsdtar refuses without the PAX hdrcharset=BINARY record).
+func checkWithBsdtar(t *testing.T, zst []byte) {
+	t.Helper()
+	bsdtar, err := exec.LookPath("bsdtar")
+	if err != nil {
+		runtimetest.SkipOrFail(t, "bsdtar (Debian's libarchive-tools; scripts/testenv.sh up installs it): %v", err)
+	}
+	zr, err := zstd.NewReader(bytes.NewReader(zst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "layer.tar")
+	if err := os.WriteFile(path, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	tr := tar.NewReader(bytes.NewReader(plain))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, strings.TrimSuffix(h.Name, "/"))
+	}
+	out, err := exec.Command(bsdtar, "-tf", path).Output()
+	if err != nil {
+		t.Fatalf("bsdtar -tf the layer: %v\n%s", err, out)
+	}
+	// bsdtar escapes what it cannot print (the newline and the 0xff of the
+	// odd names): one line per entry.
+	if listed := strings.Count(string(out), "\n"); listed != len(names) {
+		t.Errorf("bsdtar lists %d entries, Go's reader %d:\n%s", listed, len(names), out)
+	}
+	into := filepath.Join(dir, "x")
+	if err := os.Mkdir(into, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bsdtar, "-xpf", path, "-C", into).CombinedOutput(); err != nil {
+		t.Errorf("bsdtar -xpf the layer: %v\n%s", err, out)
+	}
+	for _, name := range []string{"srv/bad\377name", "srv/new\nline", "srv/with space"} {
+		if _, err := os.Lstat(filepath.Join(into, name)); err != nil {
+			t.Errorf("bsdtar did not extract %q with its own bytes: %v", name, err)
+		}
 	}
 }
