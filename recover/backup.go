@@ -111,8 +111,19 @@ func (r *Repo) Backup(ctx context.Context, rt runtime.Runtime, target runtime.Co
 	if err != nil {
 		return nil, err
 	}
+	// A prune must not remove packs this backup finds its chunks in: the
+	// repository's backup lock is held from here to Commit.
+	unlock, err := r.lock(ctx, "backup")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	host, _ := os.Hostname()
-	s := &Snapshot{ID: newID(time.Now()), Time: time.Now().UTC(), Container: d.Container, Runtime: rt.Name(), Host: host,
+	s := &Snapshot{unlock: unlock, ID: newID(time.Now()), Time: time.Now().UTC(), Container: d.Container, Runtime: rt.Name(), Host: host,
 		Actor: o.Actor, Tool: o.Tool, Image: d.Image, Config: json.RawMessage(d.Raw), Live: !o.Pause}
 	if len(s.Config) == 0 {
 		s.Config = json.RawMessage("null")
@@ -165,6 +176,9 @@ func (r *Repo) Backup(ctx context.Context, rt runtime.Runtime, target runtime.Co
 // (so that a manifest never names a chunk the index does not locate). It is
 // apart from Backup so that a paused container is thawed before.
 func (r *Repo) Commit(ctx context.Context, s *Snapshot) error {
+	if s.unlock != nil {
+		defer s.unlock()
+	}
 	if err := r.loadIndex(ctx); err != nil {
 		return err
 	}

@@ -33,6 +33,8 @@ type Snapshot struct {
 	Totals   Totals            `json:"totals"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Hooks    []HookRun         `json:"hooks,omitempty"` // the commands run in the container around the read, in order
+
+	unlock func() // the repository's backup lock, taken by Backup, let go by Commit
 }
 
 // Totals count what a backup read and what it had to store.

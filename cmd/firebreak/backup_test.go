@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -161,5 +162,53 @@ func TestBackupForget(t *testing.T) {
 	}
 	if r := runFake(t, e, append([]string{"backup", "forget"}, flags...)...); r.code != exitUsage {
 		t.Errorf("forget without a rule: exit %d, want 2", r.code)
+	}
+}
+
+// TestBackupPrune: after forget, prune removes the packs only the
+// forgotten snapshot used (a dry run counts them and removes nothing), and
+// the kept snapshot still verifies.
+func TestBackupPrune(t *testing.T) {
+	vol := t.TempDir()
+	e := fake.New()
+	d := e.Create("db", fake.WithSecurity(runtime.Security{Mounts: []runtime.Mount{{Type: "volume", Name: "db-data", Source: vol, Destination: "/var/lib/db", RW: true}}}))
+	e.Start(d.ID)
+	store := t.TempDir()
+	flags := []string{"--store", "file://" + store, "--key-dir", t.TempDir(), "--state-dir", t.TempDir()}
+	var last string
+	for i := 0; i < 2; i++ {
+		// Different data each time: nothing shared between the two.
+		if err := os.WriteFile(filepath.Join(vol, "data.bin"), bytes.Repeat([]byte{byte('a' + i)}, 300<<10), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		r := runFake(t, e, append([]string{"backup", "db", "-o", "json"}, flags...)...)
+		var line struct{ Snapshot string }
+		if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &line) != nil {
+			t.Fatalf("backup %d: exit %d\n%s%s", i, r.code, r.stdout, r.stderr)
+		}
+		last = line.Snapshot
+	}
+	packs := func() int {
+		m, _ := filepath.Glob(filepath.Join(store, "packs", "*", "*"))
+		return len(m)
+	}
+	before := packs()
+	if r := runFake(t, e, append([]string{"backup", "forget", "--keep-last", "1"}, flags...)...); r.code != exitOK {
+		t.Fatalf("forget: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := runFake(t, e, append([]string{"backup", "prune", "--dry-run", "-o", "json"}, flags...)...)
+	var dry struct {
+		PacksRemoved int `json:"packs_removed"`
+	}
+	if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &dry) != nil || dry.PacksRemoved == 0 || packs() != before {
+		t.Fatalf("prune --dry-run: exit %d, %d packs (before %d)\n%s%s", r.code, packs(), before, r.stdout, r.stderr)
+	}
+	r = runFake(t, e, append([]string{"backup", "prune"}, flags...)...)
+	if r.code != exitOK || packs() != before-dry.PacksRemoved || !strings.Contains(r.stdout, "removed") {
+		t.Fatalf("prune: exit %d, %d packs, want %d\n%s%s", r.code, packs(), before-dry.PacksRemoved, r.stdout, r.stderr)
+	}
+	if r := runFake(t, e, append([]string{"backup", "verify", last}, flags...)...); r.code != exitOK {
+		t.Errorf("verify of the kept snapshot after prune: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -61,7 +61,7 @@ while it is read unless --pause freezes it (the freeze is measured).
 	f.DurationVar(&o.HookTimeout, "hook-timeout", recover.DefaultHookTimeout, "a hook still running after this is killed")
 	f.StringVar(&o.HookOnError, "hook-on-error", recover.HookFail, "what a failed hook does: fail (no snapshot) or continue (noted in the snapshot)")
 	f.BoolVar(&o.Pause, "pause", false, "freeze the container while its files are read (a consistent snapshot; the freeze is measured)")
-	cmd.AddCommand(newBackupLsCommand(g, d), newBackupShowCommand(g, d), newBackupVerifyCommand(g, d), newBackupForgetCommand(g, d))
+	cmd.AddCommand(newBackupLsCommand(g, d), newBackupShowCommand(g, d), newBackupVerifyCommand(g, d), newBackupForgetCommand(g, d), newBackupPruneCommand(g, d))
 	return cmd
 }
 
@@ -356,5 +356,48 @@ unused. --dry-run prints the decisions only.`,
 	f.IntVar(&p.Monthly, "keep-monthly", 0, "keep the newest of each of the last N months that have one")
 	f.DurationVar(&p.Within, "keep-within", 0, "keep every snapshot taken within this of the newest (e.g. 72h)")
 	f.BoolVar(&dryRun, "dry-run", false, "print what would be forgotten; remove nothing")
+	return cmd
+}
+
+func newBackupPruneCommand(g *globalOptions, d *deps) *cobra.Command {
+	o := &storeOptions{}
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove the backup data no snapshot uses any more (after forget)",
+		Long: `Prune removes the packs none of whose chunks a remaining snapshot uses, and
+unused chunk objects of older stores. A pack that holds one used chunk is
+kept (the unused bytes in kept packs are counted). It writes a new index
+before removing anything, so a prune cut short leaves the repository whole
+(prune again to finish). It refuses while a backup holds the repository
+(a lock object under locks/; one of a process that died counts for an
+hour) and when an index object is damaged. A pack under the store's
+retention is kept and counted. --dry-run counts and removes nothing.`,
+		Example: `  firebreak backup forget --keep-daily 7 && firebreak backup prune --dry-run && firebreak backup prune`,
+		Args:    withUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openSession(cmd.Context(), g, d, o)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, err := s.Prune(cmd.Context(), dryRun)
+			if err != nil {
+				return err
+			}
+			if g.Output == "json" {
+				return writeJSON(d, st)
+			}
+			verb := "removed"
+			if dryRun {
+				verb = "would be removed"
+			}
+			fmt.Fprintf(d.stdout, "%d snapshots use %d chunks: %s kept, %s %s (%d bytes), %s retained by the store, %d unused bytes left in kept packs, %d old chunk objects %s, %d index objects replaced\n",
+				st.Snapshots, st.ChunksUsed, plural(st.PacksKept, "pack"), plural(st.PacksRemoved, "pack"), verb, st.BytesRemoved, plural(st.PacksRetained, "pack"), st.BytesUnused, st.ChunkObjects, verb, st.IndexRewritten)
+			return nil
+		},
+	}
+	o.AddFlags(cmd)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be removed; remove nothing")
 	return cmd
 }

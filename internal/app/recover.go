@@ -341,3 +341,13 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// Prune removes from the store the backup data no snapshot uses any more
+// (see recover.Repo.Prune); dryRun counts it and removes nothing.
+func (s *Session) Prune(ctx context.Context, dryRun bool) (*recover.PruneStats, error) {
+	repo, err := s.Backups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return repo.Prune(ctx, dryRun)
+}

@@ -1,0 +1,257 @@
+package recover
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"firebreak/evidence"
+)
+
+// PruneStats says what a prune found and removed.
+type PruneStats struct {
+	Snapshots      int   `json:"snapshots"`
+	ChunksUsed     int   `json:"chunks_used"`
+	PacksKept      int   `json:"packs_kept"`
+	PacksRemoved   int   `json:"packs_removed"`
+	PacksRetained  int   `json:"packs_retained"` // unused, kept by the store's retention
+	BytesRemoved   int64 `json:"bytes_removed"`
+	BytesUnused    int64 `json:"bytes_unused_in_kept_packs"`
+	ChunkObjects   int   `json:"chunk_objects_removed"` // version 1 stores
+	IndexRewritten int   `json:"index_objects_replaced"`
+	DryRun         bool  `json:"dry_run"`
+}
+
+// lockTTL is how long a repository lock counts: a process that died
+// holding one stops blocking the other after it.
+const lockTTL = time.Hour
+
+const locksPrefix = "locks/"
+
+type repoLock struct {
+	Kind string    `json:"kind"` // backup or prune
+	Host string    `json:"host"`
+	PID  int       `json:"pid"`
+	Time time.Time `json:"time"`
+}
+
+// lock writes a lock object of kind and checks the others: a prune refuses
+// any other fresh lock, a backup refuses a fresh prune. When two start at
+// once both see each other and both refuse: nothing is lost.
+func (r *Repo) lock(ctx context.Context, kind string) (func(), error) {
+	host, _ := os.Hostname()
+	l := repoLock{Kind: kind, Host: host, PID: os.Getpid(), Time: time.Now().UTC()}
+	b, _ := json.Marshal(l)
+	key := fmt.Sprintf("%s%s-%s-%d-%d", locksPrefix, kind, host, l.PID, l.Time.UnixNano())
+	if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil {
+		return nil, fmt.Errorf("taking the repository's %s lock: %w", kind, err)
+	}
+	unlock := func() {
+		if del, ok := r.store.(evidence.Deleter); ok {
+			_ = del.Delete(context.WithoutCancel(ctx), key) // a retained lock ages out
+		}
+	}
+	objs, err := r.store.List(ctx, locksPrefix)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	for _, o := range objs {
+		if o.Key == key {
+			continue
+		}
+		raw, err := readAll(ctx, r.store, o.Key, 4096)
+		var other repoLock
+		if err != nil || json.Unmarshal(raw, &other) != nil || time.Since(other.Time) > lockTTL {
+			continue
+		}
+		if kind == "prune" || other.Kind == "prune" {
+			unlock()
+			return nil, fmt.Errorf("the repository is locked for a %s by %s (pid %d) since %s: wait for it to end; a lock of a process that died counts for %s (%s)",
+				other.Kind, other.Host, other.PID, other.Time.Format(time.RFC3339), lockTTL, o.Key)
+		}
+	}
+	return unlock, nil
+}
+
+// Prune removes the data no snapshot uses any more, once forget has removed
+// the snapshots that used it: packs none of whose chunks a remaining
+// snapshot names, and chunk objects of version 1 stores. It keeps a pack
+// that holds one used chunk (the unused bytes in such packs are counted).
+//
+// The order keeps the repository whole at every step, a crash included: a
+// new index naming only the kept packs is written first, then the old
+// index objects are removed, then the unused packs. A pack the store's
+// retention keeps is left in place and counted. Prune takes the
+// repository's prune lock and refuses while a backup holds its lock (a
+// backup could be storing new references to chunks in the packs prune
+// would remove), and refuses when an index object is damaged (the chunks
+// it names could not be told used or not).
+// dryRun counts what it would remove and changes nothing. Packs the
+// store holds that no index names (a backup that died before its index)
+// are left alone.
+func (r *Repo) Prune(ctx context.Context, dryRun bool) (*PruneStats, error) {
+	del, ok := r.store.(evidence.Deleter)
+	if !ok && !dryRun {
+		return nil, fmt.Errorf("the store %s cannot delete objects", r.store)
+	}
+	st := &PruneStats{DryRun: dryRun}
+	if !dryRun {
+		unlock, err := r.lock(ctx, "prune")
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	// What the remaining snapshots use: their file lists' chunks and their
+	// files' chunks.
+	snaps, err := r.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.Snapshots = len(snaps)
+	used := map[string]bool{}
+	for i := range snaps {
+		for _, v := range snaps[i].Volumes {
+			if v.List == nil {
+				continue
+			}
+			for _, c := range v.List.Chunks {
+				used[c] = true
+			}
+			if err := r.streamList(ctx, v.List, func(e *Entry) {
+				for _, c := range e.Chunks {
+					used[c] = true
+				}
+			}); err != nil {
+				return nil, fmt.Errorf("reading the file list of snapshot %s, volume %s: %w (nothing was removed)", snaps[i].ID, v.Name, err)
+			}
+		}
+	}
+	st.ChunksUsed = len(used)
+	// Where the chunks are.
+	if err := r.loadIndex(ctx); err != nil {
+		return nil, err
+	}
+	if d := r.idx.damagedIndex(); len(d) > 0 {
+		return nil, fmt.Errorf("the index is damaged (%s): prune cannot tell which chunks are used; nothing was removed", strings.Join(d, "; "))
+	}
+	type packInfo struct {
+		chunks      []indexChunk
+		used, bytes int64
+	}
+	packs := map[string]*packInfo{}
+	r.idx.mu.Lock()
+	for _, e := range r.idx.sorted {
+		id := r.idx.packs[e.loc.pack]
+		p := packs[id]
+		if p == nil {
+			p = &packInfo{}
+			packs[id] = p
+		}
+		sum := hex.EncodeToString(e.sum[:])
+		p.chunks = append(p.chunks, indexChunk{SHA256: sum, Off: e.loc.off, Len: e.loc.n, Plain: e.loc.plainBytes})
+		p.bytes += int64(e.loc.n)
+		if used[sum] {
+			p.used += int64(e.loc.n)
+		}
+	}
+	r.idx.mu.Unlock()
+	var keep, drop []string
+	for id, p := range packs {
+		if p.used > 0 {
+			keep = append(keep, id)
+			st.BytesUnused += p.bytes - p.used
+		} else {
+			drop = append(drop, id)
+		}
+	}
+	sort.Strings(keep)
+	sort.Strings(drop)
+	st.PacksKept = len(keep)
+	oldIndex, err := r.store.List(ctx, indexPrefix)
+	if err != nil {
+		return nil, err
+	}
+	v1, err := r.store.List(ctx, chunksPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var v1drop []evidence.Object
+	for _, o := range v1 {
+		if !used[o.Key[strings.LastIndexByte(o.Key, '/')+1:]] {
+			v1drop = append(v1drop, o)
+		}
+	}
+	if dryRun {
+		st.PacksRemoved, st.ChunkObjects = len(drop), len(v1drop)
+		for _, id := range drop {
+			st.BytesRemoved += packs[id].bytes
+		}
+		return st, nil
+	}
+	if len(drop) == 0 && len(v1drop) == 0 {
+		return st, nil
+	}
+	// 1. A new index naming the kept packs only.
+	written := map[string]bool{}
+	for rest := keep; len(rest) > 0; {
+		f := indexFile{Version: 1}
+		n := 0
+		for len(rest) > 0 && (n == 0 || n+len(packs[rest[0]].chunks) <= indexMax/130) {
+			f.Packs = append(f.Packs, indexPack{ID: rest[0], Chunks: packs[rest[0]].chunks})
+			n += len(packs[rest[0]].chunks)
+			rest = rest[1:]
+		}
+		b, err := json.Marshal(f)
+		if err != nil {
+			return st, err
+		}
+		sum := sha256.Sum256(b)
+		key := indexPrefix + hex.EncodeToString(sum[:])
+		if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil && !errors.Is(err, evidence.ErrExists) {
+			return st, fmt.Errorf("writing the pruned index: %w (nothing was removed)", err)
+		}
+		written[key] = true
+	}
+	// 2. The old index objects.
+	for _, o := range oldIndex {
+		if written[o.Key] {
+			continue
+		}
+		if err := del.Delete(ctx, o.Key); err != nil && !errors.Is(err, evidence.ErrRetained) {
+			return st, fmt.Errorf("removing the old index %s: %w (the new index is written: prune again to finish)", o.Key, err)
+		}
+		st.IndexRewritten++
+	}
+	// 3. The packs and chunk objects no snapshot uses.
+	for _, id := range drop {
+		err := del.Delete(ctx, packKey(id))
+		switch {
+		case errors.Is(err, evidence.ErrRetained):
+			st.PacksRetained++
+		case err != nil:
+			return st, fmt.Errorf("removing pack %s: %w (prune again to finish)", id, err)
+		default:
+			st.PacksRemoved++
+			st.BytesRemoved += packs[id].bytes
+		}
+	}
+	for _, o := range v1drop {
+		if err := del.Delete(ctx, o.Key); err != nil && !errors.Is(err, evidence.ErrRetained) {
+			return st, fmt.Errorf("removing %s: %w (prune again to finish)", o.Key, err)
+		}
+		st.ChunkObjects++
+	}
+	// This process's index is now stale.
+	r.idx = newChunkIndex()
+	return st, nil
+}

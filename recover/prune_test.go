@@ -1,0 +1,128 @@
+package recover_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"firebreak/evidence"
+	"firebreak/recover"
+	"firebreak/runtime/runtimetest"
+)
+
+// Forget then prune: the packs only the forgotten snapshot used are
+// removed, the kept snapshot still verifies and restores whole; a dry run
+// removes nothing; a prune refuses while a backup holds the repository.
+func TestPruneRemovesOnlyWhatNoSnapshotUses(t *testing.T) {
+	runtimetest.RequireRoot(t)
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	name := runtimetest.Name(t)
+	dir := volume(t, h, name+"-data")
+	fill(t, dir, 300)
+	d := h.Run(t, name, runtimetest.Spec{Binds: []string{name + "-data:/data"}})
+	st, err := evidence.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := recover.OpenRepo(ctx, st, sg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup := func() *recover.Snapshot {
+		t.Helper()
+		s, err := repo.Backup(ctx, h.Runtime(), d.Container, recover.BackupOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.Commit(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := backup()
+	// Replace the data: the second snapshot shares nothing of the files.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "new"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, filepath.Join(dir, "new"), 50)
+	second := backup()
+	packsBefore := count(t, st, "packs/")
+
+	if _, _, err := repo.Forget(ctx, []string{first.ID}); err != nil {
+		t.Fatal(err)
+	}
+	dry, err := repo.Prune(ctx, true)
+	if err != nil || dry.PacksRemoved == 0 || count(t, st, "packs/") != packsBefore {
+		t.Fatalf("dry run: %+v, %v; packs %d (before %d)", dry, err, count(t, st, "packs/"), packsBefore)
+	}
+	// A backup under way holds the repository: prune refuses.
+	held, err := repo.Backup(ctx, h.Runtime(), d.Container, recover.BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Prune(ctx, false); err == nil || !strings.Contains(err.Error(), "locked for a backup") {
+		t.Errorf("prune during a backup: %v, want refused", err)
+	}
+	if err := repo.Commit(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := repo.Forget(ctx, []string{held.ID}); err != nil {
+		t.Fatal(err)
+	}
+
+	stats, err := repo.Prune(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.PacksRemoved == 0 || stats.PacksRemoved != dry.PacksRemoved || stats.Snapshots != 1 || count(t, st, "packs/") != packsBefore-stats.PacksRemoved {
+		t.Errorf("prune %+v (dry run %+v); packs %d, before %d", stats, dry, count(t, st, "packs/"), packsBefore)
+	}
+	if count(t, st, "locks/") != 0 {
+		t.Errorf("locks left behind: %d", count(t, st, "locks/"))
+	}
+	t.Logf("prune: %+v", stats)
+	// A fresh repository (its own index read) verifies and restores what is kept.
+	again, err := recover.OpenRepo(ctx, st, sg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := again.Verify(ctx, second.ID, sg.Pub); err != nil {
+		t.Fatalf("the kept snapshot after prune: %v", err)
+	}
+	loaded, _, err := again.Load(ctx, second.ID, sg.Pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.LoadFiles(ctx, loaded); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := again.RestoreVolume(ctx, loaded, name+"-data", out, recover.DefaultRestoreLimits()); err != nil {
+		t.Fatal(err)
+	}
+	if want, got := tree(t, dir), tree(t, out); len(want) != len(got) || len(want) < 50 {
+		t.Errorf("restored %d paths, want %d", len(got), len(want))
+	}
+	// Nothing more to remove.
+	if s, err := again.Prune(ctx, false); err != nil || s.PacksRemoved != 0 {
+		t.Errorf("a second prune: %+v, %v", s, err)
+	}
+}
+
+func count(t *testing.T, st evidence.Store, prefix string) int {
+	t.Helper()
+	objs, err := st.List(runtimetest.Context(t), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(objs)
+}
