@@ -34,6 +34,7 @@ type Repo struct {
 	store  evidence.Store
 	signer *evidence.Signer
 	pol    chunker.Pol
+	seal   *sealer // nil: not encrypted
 
 	idx    *chunkIndex // where the stored chunks are, read once
 	loadMu sync.Mutex  // one reading of the index at a time
@@ -45,13 +46,29 @@ type Repo struct {
 type repoConfig struct {
 	Version    int         `json:"version"`
 	Polynomial chunker.Pol `json:"polynomial"` // of the content-defined chunker: same data, same chunks
+	Encryption *encConfig  `json:"encryption,omitempty"`
 }
 
 // OpenRepo opens the backups of a store, making its configuration (the
 // chunker's polynomial) on first use. Without a signer it only reads: a
 // store with no backups yet is then empty, and nothing is written.
 func OpenRepo(ctx context.Context, store evidence.Store, signer *evidence.Signer) (*Repo, error) {
+	return OpenRepoWith(ctx, store, signer, nil)
+}
+
+// OpenRepoWith opens the repository with a backup key (nil for none). A
+// repository is encrypted from its first backup or never: a key given for
+// a repository made without one, none given for an encrypted one, or
+// another key than its own is an error that says so.
+func OpenRepoWith(ctx context.Context, store evidence.Store, signer *evidence.Signer, key []byte) (*Repo, error) {
 	r := &Repo{store: store, signer: signer, idx: newChunkIndex()}
+	if key != nil {
+		s, err := newSealer(key)
+		if err != nil {
+			return nil, err
+		}
+		r.seal = s
+	}
 	cfg, err := readConfig(ctx, store)
 	if errors.Is(err, evidence.ErrNotFound) && signer == nil {
 		return r, nil
@@ -61,16 +78,30 @@ func OpenRepo(ctx context.Context, store evidence.Store, signer *evidence.Signer
 		if perr != nil {
 			return nil, perr
 		}
-		b, _ := json.Marshal(repoConfig{Version: 2, Polynomial: pol})
+		made := repoConfig{Version: 2, Polynomial: pol}
+		if r.seal != nil {
+			made.Encryption = &encConfig{Algorithm: sealAlgorithm, KeyID: r.seal.id}
+		}
+		b, _ := json.Marshal(made)
 		_, err = store.Put(ctx, configKey, bytes.NewReader(b), nil)
 		if errors.Is(err, evidence.ErrExists) { // another backup made it first
 			cfg, err = readConfig(ctx, store)
 		} else if err == nil {
-			cfg = repoConfig{Version: 2, Polynomial: pol}
+			cfg = made
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("backup configuration in %s: %w", store, err)
+	}
+	switch e := cfg.Encryption; {
+	case e != nil && r.seal == nil:
+		return nil, fmt.Errorf("the backups in %s are encrypted (key %s): give the key file with --backup-key (or $FIREBREAK_BACKUP_KEY)", store, e.KeyID)
+	case e == nil && r.seal != nil:
+		return nil, fmt.Errorf("the backups in %s are not encrypted: a repository is encrypted from its first backup or never; use a new store for encrypted backups, or drop --backup-key", store)
+	case e != nil && e.Algorithm != sealAlgorithm:
+		return nil, fmt.Errorf("the backups in %s are encrypted with %q, which this Firebreak does not know", store, e.Algorithm)
+	case e != nil && e.KeyID != r.seal.id:
+		return nil, fmt.Errorf("the backups in %s are encrypted with key %s, not with the key given (%s)", store, e.KeyID, r.seal.id)
 	}
 	r.pol = cfg.Polynomial
 	return r, nil
@@ -219,7 +250,14 @@ func (r *Repo) Commit(ctx context.Context, s *Snapshot) error {
 	if b, err = json.MarshalIndent(s, "", " "); err != nil {
 		return err
 	}
-	if _, err := r.store.Put(ctx, manifestKey(s.ID), bytes.NewReader(b), map[string]string{"container": s.Container.ID}); err != nil {
+	// The signature is over the plain manifest; an encrypted repository
+	// stores it sealed, and names no container in the object's metadata.
+	meta := map[string]string{"container": s.Container.ID}
+	stored := b
+	if r.seal != nil {
+		meta, stored = nil, r.seal.seal(nil, b, manifestAD(s.ID))
+	}
+	if _, err := r.store.Put(ctx, manifestKey(s.ID), bytes.NewReader(stored), meta); err != nil {
 		return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
 	}
 	sig := hex.EncodeToString(r.signer.Sign(b))

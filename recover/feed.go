@@ -239,6 +239,9 @@ func (f *feed) fetch(u int32, e *fetched) {
 	defer func() { *bp = buf[:0] }()
 	for _, c := range unit.checks {
 		z, err := f.slice(e.data, c.ref, unit)
+		if err == nil && !unit.legacy && f.r.seal != nil {
+			z, err = f.r.seal.open(nil, z, c.sum[:])
+		}
 		if err == nil {
 			buf, err = decodeChunk(z, buf[:0], c.sum)
 		}
@@ -339,6 +342,9 @@ func (f *feed) take(sum string, decode bool, dst []byte) (plain []byte, n int, e
 		return nil, int(ref.plain), nil
 	}
 	z, err := f.slice(e.data, ref, unit)
+	if err == nil && !unit.legacy && f.r.seal != nil {
+		z, err = f.r.seal.open(nil, z, d[:])
+	}
 	if err != nil {
 		return dst, 0, err
 	}

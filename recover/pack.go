@@ -136,8 +136,15 @@ func (r *Repo) loadIndex(ctx context.Context) error {
 			}
 			var f indexFile
 			sum := sha256.Sum256(b)
-			if err == nil && (json.Unmarshal(b, &f) != nil || o.Key != indexPrefix+hex.EncodeToString(sum[:])) {
+			if err == nil && o.Key != indexPrefix+hex.EncodeToString(sum[:]) {
 				err = errors.New(o.Key + ": damaged (its content is not the index its name says)")
+			}
+			if err == nil {
+				if b, err = r.seal.open(nil, b, indexAD); err != nil {
+					err = errors.New(o.Key + ": " + err.Error())
+				} else if json.Unmarshal(b, &f) != nil {
+					err = errors.New(o.Key + ": damaged (its content is not the index its name says)")
+				}
 			}
 			ix.mu.Lock()
 			defer ix.mu.Unlock()
@@ -301,6 +308,7 @@ func (r *Repo) writeIndex(ctx context.Context) (int64, error) {
 		if err != nil {
 			return total, err
 		}
+		b = r.seal.seal(nil, b, indexAD)
 		sum := sha256.Sum256(b)
 		key := indexPrefix + hex.EncodeToString(sum[:])
 		if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil && !errors.Is(err, evidence.ErrExists) {
@@ -376,6 +384,7 @@ type packer struct {
 	w      *packWriter
 	buf    []byte
 	z      []byte // a chunk compressed, before it goes in
+	sealed []byte // and sealed, in an encrypted repository
 	chunks []packedChunk
 }
 
@@ -392,6 +401,10 @@ func (w *packWriter) packer() *packer { return &packer{w: w} }
 // when the chunk would not fit. It returns the chunk's stored bytes.
 func (p *packer) add(sum [32]byte, data []byte) (int64, error) {
 	p.z = encoder.EncodeAll(data, p.z[:0])
+	if s := p.w.r.seal; s != nil {
+		p.sealed = s.seal(p.sealed[:0], p.z, sum[:])
+		p.z, p.sealed = p.sealed, p.z
+	}
 	if (len(p.buf)+len(p.z) > packMax || len(p.chunks) >= packChunks) && len(p.chunks) > 0 {
 		if err := p.flush(); err != nil {
 			p.w.r.idx.release([]packedChunk{{sum: sum}})

@@ -215,6 +215,7 @@ func (r *Repo) Prune(ctx context.Context, dryRun bool) (*PruneStats, error) {
 		if err != nil {
 			return st, err
 		}
+		b = r.seal.seal(nil, b, indexAD)
 		sum := sha256.Sum256(b)
 		key := indexPrefix + hex.EncodeToString(sum[:])
 		if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil && !errors.Is(err, evidence.ErrExists) {

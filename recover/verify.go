@@ -34,6 +34,9 @@ func (r *Repo) Load(ctx context.Context, id string, trusted ed25519.PublicKey) (
 	if err != nil {
 		return nil, nil, err
 	}
+	if b, err = r.seal.open(nil, b, manifestAD(id)); err != nil {
+		return nil, nil, &VerifyError{ID: id, Problems: []string{"manifest.json " + err.Error()}}
+	}
 	if trusted != nil {
 		sig, err := readAll(ctx, r.store, manifestKey(id)+".sig", 1024)
 		if err != nil {

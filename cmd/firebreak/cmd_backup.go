@@ -52,6 +52,7 @@ while it is read unless --pause freezes it (the freeze is measured).
 		},
 	}
 	o.store.AddFlags(cmd)
+	o.store.addBackupKeyFlag(cmd)
 	f := cmd.Flags()
 	f.StringSliceVar(&o.Volumes, "volumes", nil, "volumes to take, by name or mount destination (default: all)")
 	f.BoolVar(&o.IncludeBinds, "include-binds", false, "take bind mounts (host directories) too")
@@ -61,7 +62,7 @@ while it is read unless --pause freezes it (the freeze is measured).
 	f.DurationVar(&o.HookTimeout, "hook-timeout", recover.DefaultHookTimeout, "a hook still running after this is killed")
 	f.StringVar(&o.HookOnError, "hook-on-error", recover.HookFail, "what a failed hook does: fail (no snapshot) or continue (noted in the snapshot)")
 	f.BoolVar(&o.Pause, "pause", false, "freeze the container while its files are read (a consistent snapshot; the freeze is measured)")
-	cmd.AddCommand(newBackupLsCommand(g, d), newBackupShowCommand(g, d), newBackupVerifyCommand(g, d), newBackupForgetCommand(g, d), newBackupPruneCommand(g, d))
+	cmd.AddCommand(newBackupLsCommand(g, d), newBackupShowCommand(g, d), newBackupVerifyCommand(g, d), newBackupForgetCommand(g, d), newBackupPruneCommand(g, d), newBackupKeygenCommand(d))
 	return cmd
 }
 
@@ -177,6 +178,7 @@ func newBackupLsCommand(g *globalOptions, d *deps) *cobra.Command {
 		},
 	}
 	o.addLocationFlags(cmd)
+	o.addBackupKeyFlag(cmd)
 	return cmd
 }
 
@@ -203,6 +205,7 @@ func newBackupShowCommand(g *globalOptions, d *deps) *cobra.Command {
 		},
 	}
 	o.addLocationFlags(cmd)
+	o.addBackupKeyFlag(cmd)
 	return cmd
 }
 
@@ -270,6 +273,7 @@ func newBackupVerifyCommand(g *globalOptions, d *deps) *cobra.Command {
 		},
 	}
 	o.addLocationFlags(cmd)
+	o.addBackupKeyFlag(cmd)
 	o.addKeyDirFlag(cmd)
 	cmd.Flags().StringVar(&pub, "pubkey", "", "trusted public key (base64); default: signing.pub in --key-dir")
 	return cmd
@@ -281,7 +285,17 @@ func readRepo(ctx context.Context, o *storeOptions) (*recover.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return recover.OpenRepo(ctx, st, nil)
+	var key []byte
+	if o.BackupKey != "" {
+		if key, err = recover.ReadKeyFile(o.BackupKey); err != nil {
+			return nil, usagef("%v", err)
+		}
+	}
+	repo, err := recover.OpenRepoWith(ctx, st, nil, key)
+	if err != nil && strings.Contains(err.Error(), "encrypted") {
+		return nil, usagef("%v", err)
+	}
+	return repo, err
 }
 
 // usageOr makes a missing snapshot bad input; other errors pass.
@@ -348,6 +362,7 @@ unused. --dry-run prints the decisions only.`,
 		},
 	}
 	o.AddFlags(cmd)
+	o.addBackupKeyFlag(cmd)
 	f := cmd.Flags()
 	f.IntVar(&p.Last, "keep-last", 0, "keep the newest N snapshots of each container")
 	f.IntVar(&p.Hourly, "keep-hourly", 0, "keep the newest of each of the last N hours that have one")
@@ -398,6 +413,34 @@ retention is kept and counted. --dry-run counts and removes nothing.`,
 		},
 	}
 	o.AddFlags(cmd)
+	o.addBackupKeyFlag(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be removed; remove nothing")
 	return cmd
+}
+
+func newBackupKeygenCommand(d *deps) *cobra.Command {
+	return &cobra.Command{
+		Use:   "keygen FILE",
+		Short: "Make a key for encrypted backups (a new file, mode 0600)",
+		Long: `Keygen writes a new random key for encrypted backups into FILE, which must
+not exist. Give it with --backup-key (or $FIREBREAK_BACKUP_KEY) to the first
+backup into a store: from then on that store's backups are sealed with
+XChaCha20-Poly1305 under it (chunks, file lists, index and manifests), and
+every command that reads them needs it. The key never goes to the store:
+keep a copy apart from the host, or the backups cannot be read.`,
+		Example: `  firebreak backup keygen /etc/firebreak/backup.key
+  firebreak backup --backup-key /etc/firebreak/backup.key shop-db`,
+		Args: withUsage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := recover.WriteKeyFile(args[0]); err != nil {
+				return usagef("%v", err)
+			}
+			key, err := recover.ReadKeyFile(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(d.stdout, "backup key written to %s (id %s): keep a copy apart from this host\n", args[0], recover.KeyID(key))
+			return nil
+		},
+	}
 }

@@ -31,6 +31,9 @@ type storeOptions struct {
 	SpoolDir string
 	CredFile string
 	Profile  string
+	// BackupKey is the backup key file ($FIREBREAK_BACKUP_KEY where no
+	// --backup-key flag is added).
+	BackupKey string
 
 	flags *pflag.FlagSet // where the flags were added, to tell which were given
 }
@@ -83,7 +86,16 @@ func (o *storeOptions) options() (app.StoreOptions, error) {
 			return app.StoreOptions{}, usagef("--lock-mode %s without --retain locks nothing: give --retain too (e.g. --retain 90d), or drop --lock-mode", o.LockMode)
 		}
 	}
-	return app.StoreOptions{URL: o.URL, KeyDir: o.KeyDir, Retain: retain, LockMode: o.LockMode, SpoolDir: o.SpoolDir, CredentialsFile: o.CredFile, Profile: o.Profile}, nil
+	if o.BackupKey == "" && (o.flags == nil || o.flags.Lookup("backup-key") == nil) {
+		o.BackupKey = os.Getenv("FIREBREAK_BACKUP_KEY")
+	}
+	return app.StoreOptions{URL: o.URL, KeyDir: o.KeyDir, Retain: retain, LockMode: o.LockMode, SpoolDir: o.SpoolDir, CredentialsFile: o.CredFile, Profile: o.Profile, BackupKeyFile: o.BackupKey}, nil
+}
+
+// addBackupKeyFlag adds --backup-key: for the commands that read or write
+// backups.
+func (o *storeOptions) addBackupKeyFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.BackupKey, "backup-key", os.Getenv("FIREBREAK_BACKUP_KEY"), "file holding the key of encrypted backups (firebreak backup keygen makes one; a repository is encrypted from its first backup or never) ($FIREBREAK_BACKUP_KEY)")
 }
 
 // open opens the store alone, only to read it: a local store that does not

@@ -62,6 +62,7 @@ log; the plan and outcome are stored in the case.`,
 		},
 	}
 	o.store.AddFlags(cmd)
+	o.store.addBackupKeyFlag(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.From, "from", "latest", "the snapshot: latest (of NAME) or an ID from `firebreak backup ls`")
 	f.StringVar(&o.Case, "case", "", "the case (names the renamed suspect; labels what is made)")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"firebreak/contain"
@@ -25,7 +26,17 @@ func (s *Session) Backups(ctx context.Context) (*recover.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return recover.OpenRepo(ctx, ev.Store, ev.Signer)
+	var key []byte
+	if f := s.opts.Store.BackupKeyFile; f != "" {
+		if key, err = recover.ReadKeyFile(f); err != nil {
+			return nil, inputf("%v", err)
+		}
+	}
+	repo, err := recover.OpenRepoWith(ctx, ev.Store, ev.Signer, key)
+	if err != nil && strings.Contains(err.Error(), "encrypted") {
+		return nil, inputf("%v", err)
+	}
+	return repo, err
 }
 
 // BackupSpec says what to back up of one container.

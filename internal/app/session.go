@@ -23,6 +23,7 @@ type StoreOptions struct {
 	CredentialsFile string        // AWS shared credentials file
 	Profile         string        // its profile
 	ReadOnly        bool          // only to read: a local store must exist, nothing is created
+	BackupKeyFile   string        // the key of encrypted backups ("" for none)
 }
 
 // Options are what every front end maps its settings to.
