@@ -96,6 +96,7 @@ type Dispatcher struct {
 	runs     chan struct{}
 	global   *rate.Limiter
 	perRule  map[string]*rate.Limiter
+	dmu      sync.Mutex // dedupe: the decider reads and sets it, a failed run clears its entry
 	dedupe   map[dedupeKey]dedupeState
 	resolved map[string]resolution // the alert's container reference -> what it resolved to, briefly
 	Metrics  *Metrics
@@ -132,7 +133,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 // Accept journals alerts (synced) and queues them; only then may the
 // sender be told they are accepted. A full queue refuses them all, before
 // anything is written.
-func (d *Dispatcher) Accept(as []Alert, via string) ([]uint64, error) {
+func (d *Dispatcher) Accept(as []Alert, via, webhookID string) ([]uint64, error) {
 	n := int64(len(as))
 	if d.reserved.Add(n) > int64(d.cfg.Queue) {
 		d.reserved.Add(-n)
@@ -145,7 +146,7 @@ func (d *Dispatcher) Accept(as []Alert, via string) ([]uint64, error) {
 	for i := range as {
 		seqs[i] = d.cfg.Journal.Next()
 		a := as[i]
-		entries[i] = Entry{Seq: seqs[i], Time: now, Kind: KindAccepted, Alert: &a, Via: via}
+		entries[i] = Entry{Seq: seqs[i], Time: now, Kind: KindAccepted, Alert: &a, Via: via, WebhookID: webhookID}
 	}
 	if err := d.cfg.Journal.Append(entries...); err != nil {
 		d.reserved.Add(-n)
@@ -167,6 +168,7 @@ func (d *Dispatcher) Recover(ctx context.Context, entries []Entry) int {
 		accepted *Entry
 		started  *Entry
 		done     bool
+		failed   bool // its run ended otherwise than succeeded: no dedupe against it
 	}
 	stories := map[uint64]*story{}
 	for i := range entries {
@@ -183,6 +185,7 @@ func (d *Dispatcher) Recover(ctx context.Context, entries []Entry) int {
 			s.started = e
 		case terminal(e.Kind):
 			s.done = true
+			s.failed = e.Kind == KindFinished && e.Status != "succeeded"
 		}
 	}
 	seqs := make([]uint64, 0, len(stories))
@@ -200,7 +203,7 @@ func (d *Dispatcher) Recover(ctx context.Context, entries []Entry) int {
 		if s.started != nil {
 			st := s.started
 			key := dedupeKey{a.Source, a.Rule, st.Target}
-			if old, ok := d.dedupe[key]; !ok || old.at.Before(s.accepted.Time) {
+			if old, ok := d.dedupe[key]; !s.failed && (!ok || old.at.Before(s.accepted.Time)) {
 				d.dedupe[key] = dedupeState{seq: seq, at: s.accepted.Time, priority: a.Priority}
 			}
 			if !s.done {
@@ -211,7 +214,13 @@ func (d *Dispatcher) Recover(ctx context.Context, entries []Entry) int {
 					req.Params, _ = rule.Params(a)
 				}
 				d.cfg.Log(fmt.Sprintf("alert %d: resuming the run of case %s interrupted by a stop", seq, st.Case))
-				d.startRun(ctx, seq, req, time.Time{})
+				// In the background: the listeners must not wait for a
+				// slot (a sender that does not retry would lose alerts).
+				d.runWG.Add(1)
+				go func() {
+					defer d.runWG.Done()
+					d.startRun(context.WithoutCancel(ctx), seq, req, time.Time{}, key)
+				}()
 			}
 			continue
 		}
@@ -252,8 +261,11 @@ func (d *Dispatcher) Loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case it := <-d.queue:
+			// An alert taken from the queue is decided whole, even when
+			// the loop is stopping: a cancelled context must not write it
+			// off as unresolved.
 			d.reserved.Add(-1)
-			d.decide(ctx, it)
+			d.decide(context.WithoutCancel(ctx), it)
 		}
 	}
 }
@@ -331,7 +343,10 @@ func (d *Dispatcher) decide(ctx context.Context, it item) {
 	if window == 0 {
 		window = DefaultDedupe
 	}
-	if st, ok := d.dedupe[key]; ok && it.accepted.Sub(st.at) < window && a.Priority <= st.priority {
+	d.dmu.Lock()
+	st, dup := d.dedupe[key]
+	d.dmu.Unlock()
+	if dup && it.accepted.Sub(st.at) < window && a.Priority <= st.priority {
 		e := base
 		e.Kind, e.Reason, e.DupOf = KindSuppressed, fmt.Sprintf("duplicate within %s of alert %d", window, st.seq), st.seq
 		d.Metrics.Outcomes.Add(KindSuppressed, 1)
@@ -347,11 +362,6 @@ func (d *Dispatcher) decide(ctx context.Context, it item) {
 		outcome(KindSuppressed, "global rate limit of runs")
 		return
 	}
-	d.dedupe[key] = dedupeState{seq: it.seq, at: it.accepted, priority: a.Priority}
-	if d.cfg.DryRun {
-		outcome(KindDryRun, fmt.Sprintf("would run %s on %s", rule.Playbook, target.Name))
-		return
-	}
 	params, err := rule.Params(a)
 	if err != nil {
 		e := base
@@ -360,8 +370,15 @@ func (d *Dispatcher) decide(ctx context.Context, it item) {
 		d.record(e)
 		return
 	}
+	d.dmu.Lock()
+	d.dedupe[key] = dedupeState{seq: it.seq, at: it.accepted, priority: a.Priority}
+	d.dmu.Unlock()
+	if d.cfg.DryRun {
+		outcome(KindDryRun, fmt.Sprintf("would run %s on %s", rule.Playbook, target.Name))
+		return
+	}
 	req := RunRequest{Rule: rule.Name, Case: d.cfg.NewCase(d.cfg.Now()), Playbook: rule.Playbook, Target: target, Params: params, Approve: rule.Approve, Yes: rule.ApproveAll}
-	d.startRun(ctx, it.seq, req, it.accepted)
+	d.startRun(ctx, it.seq, req, it.accepted, key)
 }
 
 // resolution is one resolved container reference.
@@ -383,6 +400,15 @@ func (d *Dispatcher) resolve(ctx context.Context, a Alert, now time.Time) (Targe
 		return r.target, r.err
 	}
 	t, err := d.cfg.Responder.Resolve(ctx, a)
+	// The engine not answering may pass: try again a few times, and keep
+	// only answers (a target, or an unknown or ambiguous container).
+	for try := 0; try < 3 && (errors.Is(err, errEngine) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)); try++ {
+		time.Sleep(time.Duration(200*(try+1)) * time.Millisecond)
+		t, err = d.cfg.Responder.Resolve(ctx, a)
+	}
+	if errors.Is(err, errEngine) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return t, err
+	}
 	if len(d.resolved) > 10000 {
 		clear(d.resolved)
 	}
@@ -392,7 +418,7 @@ func (d *Dispatcher) resolve(ctx context.Context, a Alert, now time.Time) (Targe
 
 // startRun records the start (before the run, so that a crash after it
 // resumes the case rather than starting another) and runs the playbook.
-func (d *Dispatcher) startRun(ctx context.Context, seq uint64, req RunRequest, accepted time.Time) {
+func (d *Dispatcher) startRun(ctx context.Context, seq uint64, req RunRequest, accepted time.Time, key dedupeKey) {
 	select {
 	case d.runs <- struct{}{}:
 	case <-ctx.Done():
@@ -428,6 +454,15 @@ func (d *Dispatcher) startRun(ctx context.Context, seq uint64, req RunRequest, a
 				e.Status = "failed"
 			}
 			e.Reason = err.Error()
+		}
+		if e.Kind == KindFinished && e.Status != "succeeded" {
+			// A failed run holds no window: the next alert for the
+			// container starts a run again.
+			d.dmu.Lock()
+			if st, ok := d.dedupe[key]; ok && st.seq == seq {
+				delete(d.dedupe, key)
+			}
+			d.dmu.Unlock()
 		}
 		d.Metrics.Runs.Add(e.Status, 1)
 		d.record(e)

@@ -120,7 +120,7 @@ func TestDispatchDedupeAndOutcomes(t *testing.T) {
 		{Format: "falco", Rule: "Something else", Priority: Critical, Container: idA[:12]},
 		escape("host", Critical),
 	} {
-		if _, err := d.Accept([]Alert{a}, "test"); err != nil {
+		if _, err := d.Accept([]Alert{a}, "test", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -160,7 +160,7 @@ func TestDispatchFloodOneRun(t *testing.T) {
 		batch[i] = escape(idA[:12], Critical)
 	}
 	for sent := 0; sent < 100000; {
-		if _, err := d.Accept(batch, "test"); err == ErrFull {
+		if _, err := d.Accept(batch, "test", ""); err == ErrFull {
 			time.Sleep(time.Millisecond)
 			continue
 		} else if err != nil {
@@ -187,10 +187,10 @@ func TestDispatchFloodOneRun(t *testing.T) {
 func TestDispatchQueueFullRefuses(t *testing.T) {
 	f := &fakeResponder{containers: []string{idA}}
 	d, j, dir := newTestDispatcher(t, f, 3)
-	if _, err := d.Accept([]Alert{escape(idA, Critical), escape(idA, Critical)}, "test"); err != nil {
+	if _, err := d.Accept([]Alert{escape(idA, Critical), escape(idA, Critical)}, "test", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Accept([]Alert{escape(idA, Critical), escape(idA, Critical)}, "test"); err != ErrFull {
+	if _, err := d.Accept([]Alert{escape(idA, Critical), escape(idA, Critical)}, "test", ""); err != ErrFull {
 		t.Fatalf("over the queue: %v, want ErrFull", err)
 	}
 	j.Close()
@@ -247,7 +247,7 @@ func TestDispatchRecover(t *testing.T) {
 func TestDispatchHeldIsSuppressed(t *testing.T) {
 	f := &fakeResponder{containers: []string{idA}, held: map[string]bool{idA: true}}
 	d, j, dir := newTestDispatcher(t, f, 10)
-	if _, err := d.Accept([]Alert{escape(idA, Critical)}, "test"); err != nil {
+	if _, err := d.Accept([]Alert{escape(idA, Critical)}, "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	d.Drain(context.Background())
@@ -256,5 +256,58 @@ func TestDispatchHeldIsSuppressed(t *testing.T) {
 	last := es[len(es)-1]
 	if last.Kind != KindSuppressed || !strings.Contains(last.Reason, "held by another run") {
 		t.Errorf("last entry = %+v, want suppressed: held", last)
+	}
+}
+
+// failingResponder fails every run.
+type failingResponder struct{ fakeResponder }
+
+func (f *failingResponder) Run(_ context.Context, r RunRequest) (string, error) {
+	f.mu.Lock()
+	f.runs = append(f.runs, r)
+	f.mu.Unlock()
+	return "failed", fmt.Errorf("contain.network: the engine said no")
+}
+
+// A run that failed holds no dedupe window: the next alert for the
+// container runs again; and an alert taken from the queue while the loop
+// stops is decided whole, not written off with the cancelled context.
+func TestDispatchFailedRunAndStoppingLoop(t *testing.T) {
+	f := &failingResponder{fakeResponder{containers: []string{idA}}}
+	d, j, _ := newTestDispatcher(t, &f.fakeResponder, 10)
+	d.cfg.Responder = f
+	if _, err := d.Accept([]Alert{escape(idA, Critical)}, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	d.Drain(context.Background())
+	if _, err := d.Accept([]Alert{escape(idA, Critical)}, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	d.Drain(context.Background())
+	j.Close()
+	if f.count() != 2 {
+		t.Errorf("%d runs, want 2: a failed run must not suppress the next alert", f.count())
+	}
+
+	g := &fakeResponder{containers: []string{idA, idB}}
+	d2, j2, dir2 := newTestDispatcher(t, g, 300)
+	for i := 0; i < 200; i++ {
+		id := idA
+		if i%2 == 1 {
+			id = idB
+		}
+		a := escape(id, Critical)
+		if _, err := d2.Accept([]Alert{a}, "test", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the loop is told to stop with everything still queued
+	d2.Loop(ctx)
+	d2.Drain(context.Background())
+	j2.Close()
+	got := outcomes(t, dir2)
+	if got[KindUnresolved] != 0 || got[KindStarted] != 2 || got[KindSuppressed] != 198 {
+		t.Errorf("after a stopped loop and a drain: %v; want every alert decided, none unresolved", got)
 	}
 }

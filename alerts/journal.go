@@ -54,7 +54,10 @@ type Entry struct {
 	Kind  string    `json:"kind"`
 	Alert *Alert    `json:"alert,omitempty"` // accepted only
 	// Via is how it came: unix, tcp, stdin (accepted only).
-	Via       string `json:"via,omitempty"`
+	Via string `json:"via,omitempty"`
+	// WebhookID is the signed request's webhook-id (accepted only): kept
+	// so that a replay after a restart is still refused.
+	WebhookID string `json:"webhook_id,omitempty"`
 	Rule      string `json:"rule,omitempty"`
 	Playbook  string `json:"playbook,omitempty"`
 	Target    string `json:"target,omitempty"` // the resolved container's full ID, or a pod target

@@ -27,7 +27,7 @@ type Metrics struct {
 func NewMetrics() *Metrics {
 	return &Metrics{
 		Accepted:      newCounterVec("firebreak_alerts_accepted_total", "Alerts journalled and acknowledged, by format.", "format"),
-		Refused:       newCounterVec("firebreak_alerts_refused_total", "Requests refused before anything was journalled, by reason.", "reason"),
+		Refused:       newCounterVec("firebreak_alerts_refused_total", "Refused before anything was journalled, by reason: requests (auth, replay, malformed, too_large), alerts (queue_full).", "reason"),
 		Suppressed:    newCounterVec("firebreak_alerts_suppressed_total", "Alerts journalled and not run, by reason.", "reason"),
 		Outcomes:      newCounterVec("firebreak_alerts_decided_total", "Alerts decided, by outcome.", "outcome"),
 		Runs:          newCounterVec("firebreak_runs_total", "Playbook runs started, and ended by status.", "status"),

@@ -118,17 +118,53 @@ type RateLimit struct {
 	Burst     int
 }
 
-// CheckPlaybooks calls known with every rule's playbook (log_only rules'
-// too, when they name one) and reports each error it returns at the
-// playbook's file:line:column, as playbooks.Errors.
-func (rs *RuleSet) CheckPlaybooks(known func(name string) error) error {
+// CheckPlaybooks loads every rule's playbook with load (log_only rules'
+// too, when they name one) and checks the rule against it: each param the
+// playbook declares, each approve a step it has. A list parameter filled
+// from the alert (${{ }}) is refused: a comma in attacker-written alert text
+// would add items (an allow list opened to 0.0.0.0/0). Each problem is
+// reported at the rule's playbook's file:line:column.
+func (rs *RuleSet) CheckPlaybooks(load func(name string) (*playbooks.Playbook, error)) error {
 	var errs playbooks.Errors
 	for _, r := range rs.Rules {
 		if r.Playbook == "" {
 			continue
 		}
-		if err := known(r.Playbook); err != nil {
-			errs = append(errs, &playbooks.Error{Pos: r.playbookPos, Msg: fmt.Sprintf("rule %s: playbook %s: %v", r.Name, r.Playbook, err)})
+		fail := func(format string, args ...any) {
+			errs = append(errs, &playbooks.Error{Pos: r.playbookPos, Msg: fmt.Sprintf("rule %s: ", r.Name) + fmt.Sprintf(format, args...)})
+		}
+		pb, err := load(r.Playbook)
+		if err != nil {
+			fail("playbook %s: %v", r.Playbook, err)
+			continue
+		}
+		decl := map[string]*playbooks.ParamDecl{}
+		var names []string
+		for _, d := range pb.Params {
+			decl[d.Name] = d
+			names = append(names, d.Name)
+		}
+		for _, p := range r.params {
+			d, ok := decl[p.name]
+			switch {
+			case !ok:
+				fail("param %s: playbook %s has no such parameter (it has: %s)", p.name, r.Playbook, strings.Join(names, ", "))
+			case d.Type == playbooks.TypeList && p.parts != nil:
+				fail("param %s is a list in playbook %s: a value from the alert could add items (a comma splits it); give it literally", p.name, r.Playbook)
+			}
+		}
+		for _, id := range r.Approve {
+			found := false
+			for _, st := range pb.Steps {
+				found = found || st.ID == id
+			}
+			if !found {
+				var ids []string
+				for _, st := range pb.Steps {
+					ids = append(ids, st.ID)
+				}
+				fail("approve %s: playbook %s has no such step (its steps: %s)", id, r.Playbook, strings.Join(ids, ", "))
+			}
 		}
 	}
 	if len(errs) == 0 {

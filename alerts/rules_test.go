@@ -287,14 +287,16 @@ func TestRulesCheckPlaybooks(t *testing.T) {
 - {name: c, match: {rule: y}, log_only: true}
 - {name: d, match: {rule: z}, log_only: true, playbook: gone}
 `)
+	contain := &playbooks.Playbook{Name: "contain", Steps: []*playbooks.Step{{ID: "isolate"}}}
 	var asked []string
-	err := rs.CheckPlaybooks(func(name string) error {
+	load := func(name string) (*playbooks.Playbook, error) {
 		asked = append(asked, name)
 		if name == "contain" {
-			return nil
+			return contain, nil
 		}
-		return fmt.Errorf("no playbook %q", name)
-	})
+		return nil, fmt.Errorf("no playbook %q", name)
+	}
+	err := rs.CheckPlaybooks(load)
 	if strings.Join(asked, ",") != "contain,nope,gone" {
 		t.Errorf("asked about %v", asked)
 	}
@@ -302,8 +304,27 @@ func TestRulesCheckPlaybooks(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("err =\n%v\nwant\n%s", err, want)
 	}
-	if err := rs.CheckPlaybooks(func(string) error { return nil }); err != nil {
+	if err := rs.CheckPlaybooks(func(string) (*playbooks.Playbook, error) { return contain, nil }); err != nil {
 		t.Errorf("err = %v with every playbook known", err)
+	}
+	// Params and approvals are checked against the playbook; a list
+	// parameter is never filled from the alert's text.
+	rs = rulesParse(t, `
+- name: p
+  match: {any: true}
+  playbook: contain
+  approve: [isolate, no_such_step]
+  params: {wat: x, allow: "${{ alert.fields['fd.sip'] }}", note: "${{ alert.rule }}"}
+`)
+	contain.Params = []*playbooks.ParamDecl{{Name: "allow", Type: playbooks.TypeList}, {Name: "note", Type: playbooks.TypeString}}
+	err = rs.CheckPlaybooks(func(string) (*playbooks.Playbook, error) { return contain, nil })
+	for _, want := range []string{"param wat: playbook contain has no such parameter (it has: allow, note)", "param allow is a list in playbook contain", "approve no_such_step: playbook contain has no such step (its steps: isolate)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to say %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "param note") {
+		t.Errorf("a string param from the alert was refused: %v", err)
 	}
 }
 

@@ -170,7 +170,10 @@ func (s *Server) intake(w http.ResponseWriter, r *http.Request) {
 			via = "tcp"
 		}
 	}
-	seqs, err := s.D.Accept(as, via)
+	seqs, err := s.D.Accept(as, via, webhookID)
+	if err != nil && webhookID != "" {
+		s.forget(webhookID) // not accepted: the sender may send it again
+	}
 	if errors.Is(err, ErrFull) {
 		w.Header().Set("Retry-After", "1")
 		s.log(fmt.Sprintf("refused %d alerts from %s: the queue is full", len(as), r.RemoteAddr))
@@ -181,9 +184,6 @@ func (s *Server) intake(w http.ResponseWriter, r *http.Request) {
 		s.log("journal: " + err.Error())
 		http.Error(w, "not accepted: the intake journal failed", http.StatusServiceUnavailable)
 		return
-	}
-	if webhookID != "" {
-		s.remember(webhookID)
 	}
 	s.D.Metrics.AcceptLatency.Observe(s.now().Sub(start))
 	w.Header().Set("Content-Type", "application/json")
@@ -226,23 +226,14 @@ func (s *Server) verify(h http.Header, body []byte) (string, error) {
 	if !ok {
 		return "", errors.New("bad signature")
 	}
+	// The ID is taken here, under the lock, so that the same message sent
+	// twice at once is accepted once; it is given back when not accepted.
+	now := s.now()
 	s.seenMu.Lock()
 	defer s.seenMu.Unlock()
 	if _, dup := s.seen[id]; dup {
 		return "", fmt.Errorf("%w: webhook-id %q was accepted already", errReplay, id)
 	}
-	return id, nil
-}
-
-// remember keeps an accepted webhook ID for the window, forgetting old ones.
-func (s *Server) remember(id string) {
-	now := s.now()
-	window := s.Window
-	if window <= 0 {
-		window = DefaultWindow
-	}
-	s.seenMu.Lock()
-	defer s.seenMu.Unlock()
 	if s.seen == nil {
 		s.seen = map[string]time.Time{}
 	}
@@ -254,22 +245,76 @@ func (s *Server) remember(id string) {
 			}
 		}
 	}
+	return id, nil
+}
+
+func (s *Server) forget(id string) {
+	s.seenMu.Lock()
+	delete(s.seen, id)
+	s.seenMu.Unlock()
+}
+
+// Remember takes the webhook IDs the journal accepted within the window,
+// so that a message replayed after a restart is still refused.
+func (s *Server) Remember(entries []Entry) {
+	window := s.Window
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	now := s.now()
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	for _, e := range entries {
+		if e.Kind == KindAccepted && e.WebhookID != "" && now.Sub(e.Time) <= 2*window {
+			if s.seen == nil {
+				s.seen = map[string]time.Time{}
+			}
+			s.seen[e.WebhookID] = e.Time
+		}
+	}
 }
 
 // ReadLines accepts alerts from r, one JSON object per line (serve
 // --stdin): a line that does not decode is logged and counted, and the
-// rest go on; a full queue waits (the pipe pushes back).
+// rest go on; a full queue waits (the pipe pushes back). It returns when r
+// ends or ctx does: the reading goes on in its own goroutine, so a stop is
+// not held up by a pipe that stays open.
 func ReadLines(ctx context.Context, r io.Reader, d *Dispatcher, log func(string)) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for n := 1; ; n++ {
-		line, err := readLine(br)
-		if len(line) > 0 {
-			if as, derr := decodeLine(line); derr != nil {
+	type line struct {
+		n    int
+		b    []byte
+		err  error
+		last bool
+	}
+	lines := make(chan line)
+	go func() {
+		br := bufio.NewReaderSize(r, 64<<10)
+		for n := 1; ; n++ {
+			b, err := readLine(br)
+			select {
+			case lines <- line{n: n, b: b, err: err, last: err != nil}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		var l line
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case l = <-lines:
+		}
+		if len(l.b) > 0 {
+			if as, derr := decodeLine(l.b); derr != nil {
 				d.Metrics.Refused.Add("malformed", 1)
-				log(fmt.Sprintf("stdin line %d: %v", n, derr))
+				log(fmt.Sprintf("stdin line %d: %v", l.n, derr))
 			} else {
 				for {
-					_, aerr := d.Accept(as, "stdin")
+					_, aerr := d.Accept(as, "stdin", "")
 					if !errors.Is(aerr, ErrFull) {
 						if aerr != nil {
 							return aerr
@@ -284,11 +329,11 @@ func ReadLines(ctx context.Context, r io.Reader, d *Dispatcher, log func(string)
 				}
 			}
 		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
+		if l.last {
+			if l.err == io.EOF {
+				return nil
+			}
+			return l.err
 		}
 	}
 }

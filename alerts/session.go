@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"firebreak/contain"
 	"firebreak/internal/app"
@@ -20,6 +21,10 @@ type SessionResponder struct {
 }
 
 var hexID = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
+
+// errEngine marks a resolution that failed because the engine did not
+// answer: it may pass, so the dispatcher tries again and does not keep it.
+var errEngine = errors.New("the engine did not answer")
 
 // Resolve finds the alert's container: a pod target where the alert names
 // a pod and the engine runs pods, else the container ID it gives, at least
@@ -43,27 +48,31 @@ func (r SessionResponder) Resolve(ctx context.Context, a Alert) (Target, error) 
 	}
 	all, err := r.S.Runtime().List(ctx)
 	if err != nil {
-		return Target{}, fmt.Errorf("listing containers: %w", err)
+		return Target{}, fmt.Errorf("%w: listing containers: %v", errEngine, err)
 	}
-	c, err := runtime.ResolveIn(all, a.Container)
-	if err != nil {
-		return Target{}, err
-	}
-	if c.ID != a.Container && len(c.ID) > len(a.Container) {
-		// A prefix: every other container must not share it.
-		n := 0
-		for _, o := range all {
-			if len(o.ID) >= len(a.Container) && o.ID[:len(a.Container)] == a.Container {
-				n++
-			}
-		}
-		if n != 1 {
-			return Target{}, fmt.Errorf("container %s matches %d containers: refused, never guessed", a.Container, n)
+	// By ID only: a container may be named after another's short ID (its
+	// hostname is its own short ID, so a process inside knows it), and a
+	// name must never stand in for the ID an alert gives.
+	var found []runtime.Container
+	for _, o := range all {
+		if strings.HasPrefix(o.ID, a.Container) {
+			found = append(found, o)
 		}
 	}
+	switch len(found) {
+	case 0:
+		return Target{}, fmt.Errorf("container %s: %w: no container has that ID", a.Container, runtime.ErrNotFound)
+	case 1:
+	default:
+		return Target{}, fmt.Errorf("container %s matches %d containers by ID: refused, never guessed", a.Container, len(found))
+	}
+	c := found[0]
 	d, err := runtime.Resolve(ctx, r.S.Runtime(), c.ID)
+	if runtime.IsNotFound(err) {
+		return Target{}, fmt.Errorf("container %s: %w: removed since the list", a.Container, runtime.ErrNotFound)
+	}
 	if err != nil {
-		return Target{}, err
+		return Target{}, fmt.Errorf("%w: %v", errEngine, err)
 	}
 	return Target{ID: d.ID, Name: d.Name}, nil
 }

@@ -41,8 +41,8 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 			fmt.Fprintln(tw, "SEQ\tRECEIVED\tFORMAT\tPRIORITY\tRULE\tCONTAINER\tOUTCOME")
 			for _, s := range rows {
 				a := s.Accepted.Alert
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Seq, s.Accepted.Time.Format(time.RFC3339), a.Format, a.Priority,
-					safe(trunc(a.Rule, 40)), safe(trunc(orDash(a.Container+podSuffix(a.Pod)), 30)), safe(orWord(s.Outcome(), "open")))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Seq, s.Accepted.Time.Format(time.RFC3339), safeCell(a.Format), a.Priority,
+					safeCell(trunc(a.Rule, 40)), safeCell(trunc(orDash(a.Container+podSuffix(a.Pod)), 30)), safeCell(orWord(s.Outcome(), "open")))
 			}
 			return tw.Flush()
 		},
@@ -179,6 +179,9 @@ func scanStories(g *globalOptions, last int, open bool) ([]alertStory, error) {
 }
 
 func orDash(s string) string { return orWord(s, "-") }
+
+// safeCell is safe for one cell of a table: a tab would end the cell.
+func safeCell(s string) string { return strings.ReplaceAll(safe(s), "\t", `\t`) }
 
 func orWord(s, w string) string {
 	if strings.TrimSpace(s) == "" {

@@ -265,7 +265,7 @@ func runPsPods(ctx context.Context, s *app.Session, o *psOptions, g *globalOptio
 				heldText += " " + strings.SplitN(r.Restart, ":", 2)[0]
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(r.Ref()), runtime.ShortID(r.SandboxID), r.IP, safe(strings.Join(cs, " ")), state, heldText)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safeCell(r.Ref()), runtime.ShortID(r.SandboxID), r.IP, safeCell(strings.Join(cs, " ")), state, safeCell(heldText))
 	}
 	return tw.Flush()
 }

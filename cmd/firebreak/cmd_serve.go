@@ -21,6 +21,7 @@ import (
 	"firebreak/alerts"
 	"firebreak/evidence"
 	"firebreak/internal/app"
+	"firebreak/playbooks"
 )
 
 // DefaultServeSocket is where serve listens unless told otherwise.
@@ -130,6 +131,8 @@ func (o *serveOptions) check() error {
 		return usagef("--queue and --runs take at least 1")
 	case o.Rate < 0:
 		return usagef("--rate %g: give runs per second, or 0 for no limit", o.Rate)
+	case o.Window <= 0:
+		return usagef("--webhook-window %s: give a duration such as 5m", o.Window)
 	}
 	return nil
 }
@@ -143,9 +146,8 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, d *deps) e
 		return &app.InputError{Err: err}
 	}
 	reg := app.NewRegistry()
-	if err := rules.CheckPlaybooks(func(name string) error {
-		_, err := app.LoadPlaybook(o.Dirs, name, reg)
-		return err
+	if err := rules.CheckPlaybooks(func(name string) (*playbooks.Playbook, error) {
+		return app.LoadPlaybook(o.Dirs, name, reg)
 	}); err != nil {
 		return &app.InputError{Err: err}
 	}
@@ -189,6 +191,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, d *deps) e
 		Queue: o.Queue, Runs: o.Runs, Rate: o.Rate, Burst: o.Burst, NewCase: evidence.NewCaseID, Log: logf,
 	})
 	srv.D, srv.Log = disp, logf
+	srv.Remember(entries)
 	journal.OnSync = func(d time.Duration, _ int) { disp.Metrics.JournalSync.Observe(d) }
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -288,7 +291,12 @@ func listenUnix(path string) (net.Listener, error) {
 		c.Close()
 		return nil, fmt.Errorf("--socket %s: another serve answers on it", path)
 	}
-	_ = os.Remove(path)
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, usagef("--socket %s is a %s, not a socket: name a path for the socket", path, fi.Mode().Type())
+		}
+		_ = os.Remove(path) // a socket left by a serve that died
+	}
 	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
 	syscall.Umask(old)

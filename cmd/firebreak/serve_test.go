@@ -155,7 +155,7 @@ func decided(ss []alertStory) int {
 	n := 0
 	for _, s := range ss {
 		for _, e := range s.Then {
-			if e.Kind == alerts.KindFinished || e.Kind == alerts.KindSuppressed || e.Kind == alerts.KindUnresolved || e.Kind == alerts.KindUnmatched || e.Kind == alerts.KindLogged {
+			if e.Kind == alerts.KindFinished || e.Kind == alerts.KindSuppressed || e.Kind == alerts.KindUnresolved || e.Kind == alerts.KindUnmatched || e.Kind == alerts.KindLogged || e.Kind == alerts.KindDryRun {
 				n++
 				break
 			}
@@ -553,5 +553,96 @@ func TestAlertsLsLastAndOpen(t *testing.T) {
 	}
 	if r := cli(t, []string{"--state-dir", dir}, "alerts", "show", "9999"); r.code != exitUsage {
 		t.Errorf("show of an unknown alert: exit %d", r.code)
+	}
+}
+
+// An alert names its container by ID, never by name: a decoy named after
+// the offender's short ID (a process inside knows its own hostname) does
+// not draw the response away from the offender.
+func TestServeResolvesByIDNotName(t *testing.T) {
+	h := runtimetest.Docker(t)
+	offender := h.Run(t, runtimetest.Name(t), runtimetest.Spec{})
+	decoy := h.Run(t, offender.ShortID(), runtimetest.Spec{})
+	flags := runFlags(t, "file://"+t.TempDir())
+	p := startServe(t, flags, "--dry-run")
+	if code, msg := p.post(falcoAlert(offender.ShortID(), offender.Name), nil); code != http.StatusAccepted {
+		t.Fatalf("post: %d %s", code, msg)
+	}
+	runtimetest.Eventually(t, 30*time.Second, "the alert decided", func() bool { return decided(stories(t, flags)) == 1 })
+	s := stories(t, flags)[0]
+	e := s.lastIs(alerts.KindDryRun)
+	if e == nil || e.Target != offender.ID {
+		t.Errorf("the alert for %s (decoy %s named after it) resolved to %+v", offender.ShortID(), decoy.ShortID(), s.Then)
+	}
+}
+
+// serve --stdin decides every alert of its input before it ends; a stop
+// (SIGTERM) is not held up by a pipe that stays open; a --socket path that
+// is not a socket is refused, never removed.
+func TestServeStdinEndsAndStops(t *testing.T) {
+	h := runtimetest.Docker(t)
+	a := h.Run(t, runtimetest.Name(t)+"-a", runtimetest.Spec{})
+	b := h.Run(t, runtimetest.Name(t)+"-b", runtimetest.Spec{})
+	flags := runFlags(t, "file://"+t.TempDir())
+	dir := flagValue(flags, "--state-dir")
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(serveRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveCmd := func(extra ...string) *exec.Cmd {
+		cmd := exec.Command(self, append(append([]string{"serve", "--rules", filepath.Join(dir, "rules.yaml"), "--dry-run"}, flags...), extra...)...)
+		cmd.Env = append(os.Environ(), "FIREBREAK_TEST_AS_CLI=1")
+		return cmd
+	}
+	in := bytes.Join([][]byte{falcoAlert(a.ShortID(), a.Name), falcoAlert(b.ShortID(), b.Name), falcoAlert(a.ShortID(), a.Name), []byte("not json")}, []byte("\n"))
+	cmd := serveCmd("--stdin", "--socket", "")
+	cmd.Stdin = bytes.NewReader(in)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("serve --stdin: %v\n%s", err, out)
+	}
+	got := map[string]int{}
+	for _, s := range stories(t, flags) {
+		for _, e := range s.Then {
+			got[e.Kind]++
+		}
+	}
+	if got[alerts.KindDryRun] != 2 || got[alerts.KindSuppressed] != 1 || got[alerts.KindUnresolved] != 0 {
+		t.Errorf("after the input ended: %v, want two dry runs and one duplicate", got)
+	}
+
+	cmd = serveCmd("--stdin", "--socket", "")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	cmd.Stdin = pr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	time.Sleep(500 * time.Millisecond)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Error("serve --stdin did not stop on SIGTERM while its input stayed open")
+	}
+
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := serveCmd("--socket", notes).CombinedOutput(); err == nil || !strings.Contains(string(out), "not a socket") {
+		t.Errorf("--socket on a regular file: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(notes); err != nil || string(b) != "keep me" {
+		t.Errorf("the file at --socket was changed: %q %v", b, err)
 	}
 }
