@@ -114,12 +114,15 @@ func OpenJournal(dir, holder string) (*Journal, []Entry, error) {
 		lock.Unlock()
 		return nil, nil, fmt.Errorf("intake journal: %w", err)
 	}
-	entries, good, err := readEntries(f)
+	st, err := readState(f, time.Now())
 	if err == nil {
-		err = f.Truncate(good)
+		err = f.Truncate(st.good)
+	}
+	if err == nil && st.good > RotateBytes {
+		f, err = rotate(dir, f, st.kept)
 	}
 	if err == nil {
-		_, err = f.Seek(good, io.SeekStart)
+		_, err = f.Seek(0, io.SeekEnd)
 	}
 	if err == nil {
 		err = fsutil.SyncDir(dir)
@@ -129,13 +132,135 @@ func OpenJournal(dir, holder string) (*Journal, []Entry, error) {
 		lock.Unlock()
 		return nil, nil, fmt.Errorf("intake journal %s: %w", path, err)
 	}
-	j := &Journal{path: path, f: f, lock: lock, done: make(chan struct{})}
-	for _, e := range entries {
-		j.seq = max(j.seq, e.Seq)
-	}
+	entries := st.kept
+	j := &Journal{path: path, f: f, lock: lock, done: make(chan struct{}), seq: st.maxSeq}
 	j.cond = sync.NewCond(&j.mu)
 	go j.writer()
 	return j, entries, nil
+}
+
+// RotateBytes is the journal's size past which serve, when it starts,
+// moves it aside (intake-TIME.jsonl, kept) and begins a new one holding
+// only what a start needs (see readState).
+var RotateBytes int64 = 256 << 20
+
+// keepStarted is how long a run's start is kept for the dedupe windows a
+// start rebuilds: a rule's window longer than this is not restored.
+const keepStarted = 24 * time.Hour
+
+// journalState is what a start needs of the journal, read one line at a
+// time: the stories still open, the runs started within keepStarted (the
+// dedupe windows), the webhook IDs accepted lately (replays), and the last
+// sequence number. A flood's suppressed alerts are read and let go, so
+// memory holds what is open, not what was received.
+type journalState struct {
+	kept   []Entry
+	maxSeq uint64
+	good   int64
+}
+
+func readState(r io.Reader, now time.Time) (journalState, error) {
+	type story struct {
+		accepted, started, end *Entry
+	}
+	stories := map[uint64]*story{}
+	var order []uint64
+	var st journalState
+	hooks := map[uint64]Entry{} // let-go stories' recent webhook IDs
+	br := bufio.NewReaderSize(r, 1<<20)
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			var e Entry
+			if uerr := json.Unmarshal(line, &e); uerr != nil {
+				return st, fmt.Errorf("line %d: %v", n, uerr)
+			}
+			st.good += int64(len(line))
+			st.maxSeq = max(st.maxSeq, e.Seq)
+			s := stories[e.Seq]
+			switch {
+			case e.Kind == KindAccepted:
+				s = &story{accepted: &e}
+				stories[e.Seq] = s
+				order = append(order, e.Seq)
+			case s == nil:
+			case e.Kind == KindStarted:
+				s.started = &e
+			case terminal(e.Kind):
+				s.end = &e
+				if s.started == nil || now.Sub(s.accepted.Time) > keepStarted {
+					// Decided, and no run to remember: let it go, but for
+					// a webhook ID a replay must still meet.
+					if s.accepted.WebhookID != "" && now.Sub(s.accepted.Time) <= time.Hour {
+						hooks[e.Seq] = Entry{Seq: e.Seq, Time: s.accepted.Time, Kind: KindAccepted, WebhookID: s.accepted.WebhookID}
+					}
+					delete(stories, e.Seq)
+				}
+			}
+		}
+		if err == io.EOF {
+			break // a last line without its newline was cut short
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+	for _, seq := range order {
+		if h, ok := hooks[seq]; ok {
+			st.kept = append(st.kept, h, Entry{Seq: seq, Kind: KindUnmatched})
+			continue
+		}
+		s := stories[seq]
+		if s == nil {
+			continue
+		}
+		for _, e := range []*Entry{s.accepted, s.started, s.end} {
+			if e != nil {
+				st.kept = append(st.kept, *e)
+			}
+		}
+	}
+	return st, nil
+}
+
+// rotate moves the journal aside and starts a new one with kept: written
+// and synced before the rename, so a crash leaves one whole journal.
+func rotate(dir string, old *os.File, kept []Entry) (*os.File, error) {
+	path := filepath.Join(dir, JournalFile)
+	tmp := path + ".new"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return old, err
+	}
+	w := bufio.NewWriter(f)
+	for _, e := range kept {
+		b, err := json.Marshal(e)
+		if err != nil {
+			f.Close()
+			return old, err
+		}
+		w.Write(b)
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return old, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return old, err
+	}
+	aside := filepath.Join(dir, "intake-"+time.Now().UTC().Format("20060102T150405Z")+".jsonl")
+	if err := os.Rename(path, aside); err != nil {
+		f.Close()
+		return old, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		f.Close()
+		return old, err
+	}
+	old.Close()
+	return f, nil
 }
 
 // ReadJournal reads a journal without opening it for appends (alerts ls).

@@ -84,3 +84,56 @@ func TestJournalTornAndDamaged(t *testing.T) {
 		t.Errorf("a damaged first line = %v, want an error naming line 1", err)
 	}
 }
+
+// A start reads the journal one line at a time and keeps what it needs:
+// open stories, runs started lately, recent webhook IDs; a flood's
+// suppressed alerts are let go. Past RotateBytes the journal is moved
+// aside and a new one holds only that.
+func TestJournalStartKeepsWhatItNeedsAndRotates(t *testing.T) {
+	dir := t.TempDir()
+	j, _, err := OpenJournal(dir, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Alert{Format: "falco", Source: "syscall", Rule: "r", Priority: Critical, Container: "abcdefabcdef"}
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(j.Append(Entry{Seq: 1, Kind: KindAccepted, Alert: &a}, Entry{Seq: 1, Kind: KindStarted, Target: "T", Case: "c1"}, Entry{Seq: 1, Kind: KindFinished, Status: "succeeded"}))
+	for seq := uint64(2); seq < 20000; seq++ {
+		must(j.AppendAsync(Entry{Seq: seq, Kind: KindAccepted, Alert: &a}, Entry{Seq: seq, Kind: KindSuppressed, Reason: "duplicate", DupOf: 1}))
+	}
+	must(j.Append(Entry{Seq: 20000, Kind: KindAccepted, Alert: &a, WebhookID: "hook-1"}, Entry{Seq: 20000, Kind: KindSuppressed}))
+	must(j.Append(Entry{Seq: 20001, Kind: KindAccepted, Alert: &a})) // open
+	j.Close()
+	old := RotateBytes
+	RotateBytes = 1 << 20
+	defer func() { RotateBytes = old }()
+	j2, kept, err := OpenJournal(dir, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	kinds := map[string]int{}
+	for _, e := range kept {
+		kinds[e.Kind]++
+	}
+	if len(kept) > 10 || kinds[KindStarted] != 1 || kinds[KindAccepted] != 3 {
+		t.Errorf("kept %d entries %v: want the run's story, the webhook's and the open alert", len(kept), kinds)
+	}
+	if next := j2.Next(); next != 20002 {
+		t.Errorf("next sequence %d, want 20002", next)
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, "intake-*.jsonl"))
+	fi, err := os.Stat(filepath.Join(dir, JournalFile))
+	if len(aside) != 1 || err != nil || fi.Size() > 4096 {
+		t.Errorf("after the rotation: aside %v, the new journal %v bytes (%v)", aside, fi.Size(), err)
+	}
+	srv := &Server{}
+	srv.Remember(kept)
+	if _, ok := srv.seen["hook-1"]; !ok {
+		t.Error("the recent webhook ID was not kept")
+	}
+}
