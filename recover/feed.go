@@ -367,16 +367,21 @@ type feedReader struct {
 	f    *feed
 	sums []string
 	rest []byte
+	err  error // the first failure, told again to every later Read
 }
 
 func (fr *feedReader) Read(p []byte) (int, error) {
+	if fr.err != nil {
+		return 0, fr.err
+	}
 	for len(fr.rest) == 0 {
 		if len(fr.sums) == 0 {
 			return 0, io.EOF
 		}
 		b, _, err := fr.f.next(fr.sums[0], true)
 		if err != nil {
-			return 0, fmt.Errorf("chunk %.12s: %w", fr.sums[0], err)
+			fr.err = fmt.Errorf("chunk %.12s: %w", fr.sums[0], err)
+			return 0, fr.err
 		}
 		fr.sums, fr.rest = fr.sums[1:], b
 	}

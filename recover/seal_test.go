@@ -116,23 +116,26 @@ func TestEncryptedBackups(t *testing.T) {
 	if _, err := recover.OpenRepoWith(ctx, plainStore, sg, key); err == nil || !strings.Contains(err.Error(), "not encrypted") {
 		t.Errorf("a key for a repository made without one: %v", err)
 	}
-	// A changed byte in a pack is named.
-	packs, _ := filepath.Glob(filepath.Join(storeDir, "packs", "*", "*"))
-	if len(packs) == 0 {
-		t.Fatal("no packs")
-	}
-	b, _ := os.ReadFile(packs[0])
-	b[len(b)/2] ^= 0x40
-	if err := os.WriteFile(packs[0], b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fresh, _ := recover.OpenRepoWith(ctx, st, nil, key)
-	if _, _, err := fresh.Verify(ctx, s.ID, sg.Pub); err == nil || !strings.Contains(err.Error(), "does not open under the backup key") {
-		t.Errorf("verify after a changed byte: %v", err)
-	}
 	// Prune reads the encrypted lists and index.
 	withKey, _ := recover.OpenRepoWith(ctx, st, sg, key)
 	if ps, err := withKey.Prune(ctx, true); err != nil || ps.Snapshots != 1 || ps.PacksRemoved != 0 {
 		t.Errorf("prune --dry-run on the encrypted repository: %+v, %v", ps, err)
+	}
+	// A changed byte in any pack (of the files or of the file list) is
+	// named: the sealed chunk it falls in does not open.
+	packs, _ := filepath.Glob(filepath.Join(storeDir, "packs", "*", "*"))
+	if len(packs) == 0 {
+		t.Fatal("no packs")
+	}
+	for _, p := range packs {
+		b, _ := os.ReadFile(p)
+		b[len(b)/2] ^= 0x40
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh, _ := recover.OpenRepoWith(ctx, st, nil, key)
+	if _, _, err := fresh.Verify(ctx, s.ID, sg.Pub); err == nil || !strings.Contains(err.Error(), "does not open under the backup key") {
+		t.Errorf("verify after a changed byte: %v", err)
 	}
 }
