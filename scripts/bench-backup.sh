@@ -22,7 +22,9 @@ work=$(mktemp -d /var/tmp/fb-bench-backup.XXXXXX)
 tag=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 vol=fbbench-$tag
 cleanup() {
-  docker rm -f "$vol" "$vol-tar" "$vol-many" >/dev/null 2>&1 || true
+  # recover keeps each original, contained, as NAME.suspect-CASE: evidence
+  # in a response, leftovers here.
+  docker rm -f "$vol" "$vol-tar" "$vol-many" "$vol.suspect-BENCH-1" "$vol-many.suspect-BENCH-2" >/dev/null 2>&1 || true
   docker ps -aq --filter "label=io.firebreak.snapshot" | xargs -r docker rm -f >/dev/null 2>&1 || true
   docker volume ls -q | grep "^$vol" | xargs -r docker volume rm -f >/dev/null 2>&1 || true
   rm -rf "$work"
