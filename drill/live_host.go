@@ -44,6 +44,12 @@ func DefaultHostFiles(socket string) HostFiles {
 
 var nftCounter = regexp.MustCompile(`counter packets [0-9]+ bytes [0-9]+`)
 
+// engineBridge matches the rules Docker keeps for each user network's
+// bridge: they come and go with networks (anyone's, while the drill runs on
+// a shared host), and the drill's own networks are checked gone by the
+// zero-residue check, so they are not the host's firewall here.
+var engineBridge = regexp.MustCompile(`"br-[0-9a-f]{12}"`)
+
 // TakeHostState reads the host's state. What cannot be read is a note
 // (and compares equal only to the same note).
 func TakeHostState(ctx context.Context, f HostFiles) HostState {
@@ -60,7 +66,7 @@ func TakeHostState(ctx context.Context, f HostFiles) HostState {
 			h.Notes = append(h.Notes, "nft list ruleset: "+err.Error())
 		} else {
 			for _, l := range strings.Split(string(out), "\n") {
-				if l = strings.TrimRight(nftCounter.ReplaceAllString(l, "counter"), " \t"); l != "" {
+				if l = strings.TrimRight(nftCounter.ReplaceAllString(l, "counter"), " \t"); l != "" && !engineBridge.MatchString(l) {
 					h.Nftables = append(h.Nftables, l)
 				}
 			}
