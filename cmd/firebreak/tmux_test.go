@@ -179,17 +179,39 @@ func row(screen, name string) string {
 }
 
 // choose moves the cursor of a list that marks it with "> " to the line
-// holding name.
+// holding name, one key at a time, each time waiting for the cursor to
+// move: a loaded machine draws late, and keys sent ahead overshoot.
 func (x *tmuxTerm) choose(name string) {
 	x.t.Helper()
-	for range 30 {
-		for _, l := range strings.Split(x.screen(), "\n") {
-			if strings.HasPrefix(l, "> ") && strings.Contains(l, name) {
-				return
+	where := func() (cursor, target int, line string) {
+		cursor, target = -1, -1
+		for i, l := range strings.Split(x.screen(), "\n") {
+			if strings.HasPrefix(l, "> ") {
+				cursor, line = i, l
+			}
+			if strings.Contains(l, name) {
+				target = i
 			}
 		}
-		x.keys("Down")
-		time.Sleep(30 * time.Millisecond)
+		return cursor, target, line
+	}
+	for range 30 {
+		cursor, target, line := where()
+		if cursor >= 0 && cursor == target {
+			return
+		}
+		key := "Down"
+		if target >= 0 && cursor > target {
+			key = "Up"
+		}
+		x.keys(key)
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			if c, _, l := where(); c != cursor || l != line {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	x.t.Fatalf("the cursor never reached %q:\n%s", name, x.screen())
 }
