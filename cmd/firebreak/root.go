@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -30,8 +31,32 @@ type deps struct {
 }
 
 func newDeps(stdout, stderr io.Writer) *deps {
-	return &deps{stdin: os.Stdin, stdout: terminalSafe{stdout}, stderr: terminalSafe{stderr},
+	// Each stream is written whole-call at a time: a drill's timeline, a
+	// session's notices and a run's events come from several goroutines.
+	// The raw streams stay as they are (the console needs the terminal's
+	// own file).
+	return &deps{stdin: os.Stdin, stdout: terminalSafe{&lockedWriter{w: stdout}}, stderr: terminalSafe{&lockedWriter{w: stderr}},
 		rawStdout: stdout, rawStderr: stderr, openRuntime: app.OpenRuntime}
+}
+
+// lockedWriter serialises writes to one stream.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Fd lets isTerminal see the terminal behind it.
+func (l *lockedWriter) Fd() uintptr {
+	if f, ok := l.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
 }
 
 // globalOptions are the flags every command shares. They follow the engines'

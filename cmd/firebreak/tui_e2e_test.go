@@ -110,6 +110,9 @@ func TestConsoleContainsRunsAndReleasesOnDocker(t *testing.T) {
 		l := row(s, victim.Name)
 		return l != "" && !strings.Contains(l, "contained") && strings.Contains(l, "running")
 	})
+	// The engine's event can show it running before the act has ended
+	// (the drop rules go after the thaw): quit once the act says done.
+	x.waitFor(10*time.Second, "release "+victim.Name+": done")
 	d, err = h.Runtime().Inspect(runtimetest.Context(t), victim.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +168,9 @@ func TestConsoleContainsOnContainerd(t *testing.T) {
 		l := row(s, victim.Name)
 		return l != "" && !strings.Contains(l, "contained") && strings.Contains(l, "running")
 	})
+	// The engine's event can show it running before the act has ended
+	// (the drop rules go after the thaw): quit once the act says done.
+	x.waitFor(10*time.Second, "release "+victim.Name+": done")
 	x.keys("q")
 	x.waitFor(10*time.Second, "[exited 0]")
 	acts := consoleActs(t, state)
