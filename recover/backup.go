@@ -19,109 +19,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/restic/chunker"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
-	"firebreak/evidence"
 	"firebreak/internal/fsutil"
 	"firebreak/runtime"
 )
-
-// Repo is where snapshots and chunks live: an evidence store (the same
-// local directory or S3 bucket as the cases), with the signing key.
-type Repo struct {
-	store  evidence.Store
-	signer *evidence.Signer
-	pol    chunker.Pol
-	seal   *sealer // nil: not encrypted
-
-	idx    *chunkIndex // where the stored chunks are, read once
-	loadMu sync.Mutex  // one reading of the index at a time
-}
-
-// repoConfig is config.json. Version 1 stored each chunk as an object of
-// its own (chunks/<xx>/<sha256>, still read); version 2 stores packs and an
-// index.
-type repoConfig struct {
-	Version    int         `json:"version"`
-	Polynomial chunker.Pol `json:"polynomial"` // of the content-defined chunker: same data, same chunks
-	Encryption *encConfig  `json:"encryption,omitempty"`
-}
-
-// OpenRepo opens the backups of a store, making its configuration (the
-// chunker's polynomial) on first use. Without a signer it only reads: a
-// store with no backups yet is then empty, and nothing is written.
-func OpenRepo(ctx context.Context, store evidence.Store, signer *evidence.Signer) (*Repo, error) {
-	return OpenRepoWith(ctx, store, signer, nil)
-}
-
-// OpenRepoWith opens the repository with a backup key (nil for none). A
-// repository is encrypted from its first backup or never: a key given for
-// a repository made without one, none given for an encrypted one, or
-// another key than its own is an error that says so.
-func OpenRepoWith(ctx context.Context, store evidence.Store, signer *evidence.Signer, key []byte) (*Repo, error) {
-	r := &Repo{store: store, signer: signer, idx: newChunkIndex()}
-	if key != nil {
-		s, err := newSealer(key)
-		if err != nil {
-			return nil, err
-		}
-		r.seal = s
-	}
-	cfg, err := readConfig(ctx, store)
-	if errors.Is(err, evidence.ErrNotFound) && signer == nil {
-		return r, nil
-	}
-	if errors.Is(err, evidence.ErrNotFound) {
-		pol, perr := chunker.RandomPolynomial()
-		if perr != nil {
-			return nil, perr
-		}
-		made := repoConfig{Version: 2, Polynomial: pol}
-		if r.seal != nil {
-			made.Encryption = &encConfig{Algorithm: sealAlgorithm, KeyID: r.seal.id}
-		}
-		b, _ := json.Marshal(made)
-		_, err = store.Put(ctx, configKey, bytes.NewReader(b), nil)
-		if errors.Is(err, evidence.ErrExists) { // another backup made it first
-			cfg, err = readConfig(ctx, store)
-		} else if err == nil {
-			cfg = made
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("backup configuration in %s: %w", store, err)
-	}
-	switch e := cfg.Encryption; {
-	case e != nil && r.seal == nil:
-		return nil, fmt.Errorf("the backups in %s are encrypted (key %s): give the key file with --backup-key (or $FIREBREAK_BACKUP_KEY)", store, e.KeyID)
-	case e == nil && r.seal != nil:
-		return nil, fmt.Errorf("the backups in %s are not encrypted: a repository is encrypted from its first backup or never; use a new store for encrypted backups, or drop --backup-key", store)
-	case e != nil && e.Algorithm != sealAlgorithm:
-		return nil, fmt.Errorf("the backups in %s are encrypted with %q, which this Firebreak does not know", store, e.Algorithm)
-	case e != nil && e.KeyID != r.seal.id:
-		return nil, fmt.Errorf("the backups in %s are encrypted with key %s, not with the key given (%s)", store, e.KeyID, r.seal.id)
-	}
-	r.pol = cfg.Polynomial
-	return r, nil
-}
-
-func readConfig(ctx context.Context, store evidence.Store) (repoConfig, error) {
-	var cfg repoConfig
-	rc, err := store.Get(ctx, configKey)
-	if err != nil {
-		return cfg, err
-	}
-	defer rc.Close()
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("%s is damaged: %w", configKey, err)
-	}
-	if !cfg.Polynomial.Irreducible() {
-		return cfg, fmt.Errorf("%s names a polynomial the chunker cannot use", configKey)
-	}
-	return cfg, nil
-}
 
 // BackupOptions say what a backup takes.
 type BackupOptions struct {
@@ -604,69 +507,6 @@ const backupWorkers = 2
 // chunkMin is the least chunk a restore allows for all but a file's last:
 // the chunker's least (version 1 repositories cut at 512 KiB, more).
 const chunkMin = chunkMinSize
-
-func xattrsAt(root *os.Root, p string) map[string][]byte {
-	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_DIRECTORY, 0)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	return xattrsOf(int(f.Fd()))
-}
-
-// pathXattrs reads a file's extended attributes without opening it for
-// reading (an O_PATH handle, read through its /proc/self/fd link).
-func pathXattrs(root *os.Root, p string) map[string][]byte {
-	f, err := root.OpenFile(p, unix.O_PATH|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	link := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
-	return readXattrs(func(b []byte) (int, error) { return unix.Listxattr(link, b) },
-		func(name string, b []byte) (int, error) { return unix.Getxattr(link, name, b) })
-}
-
-// xattrsOf reads every extended attribute of an open file.
-func xattrsOf(fd int) map[string][]byte {
-	return readXattrs(func(b []byte) (int, error) { return unix.Flistxattr(fd, b) },
-		func(name string, b []byte) (int, error) { return unix.Fgetxattr(fd, name, b) })
-}
-
-// readXattrs lists the attribute names and reads each value (sized first)
-// through list and get; nil when there are none or they cannot be read.
-func readXattrs(list func([]byte) (int, error), get func(string, []byte) (int, error)) map[string][]byte {
-	size, err := list(nil)
-	if err != nil || size <= 0 {
-		return nil
-	}
-	buf := make([]byte, size)
-	n, err := list(buf)
-	if err != nil {
-		return nil
-	}
-	out := map[string][]byte{}
-	for _, name := range bytes.Split(buf[:n], []byte{0}) {
-		if len(name) == 0 {
-			continue
-		}
-		vs, err := get(string(name), nil)
-		if err != nil || vs < 0 {
-			continue
-		}
-		val := make([]byte, vs)
-		if vs > 0 {
-			if vs, err = get(string(name), val); err != nil {
-				continue
-			}
-		}
-		out[string(name)] = val[:vs]
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
 
 func volumeName(m runtime.Mount) string {
 	if m.Name != "" {

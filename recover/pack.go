@@ -273,6 +273,22 @@ func (ix *chunkIndex) packID(n int32) string {
 	return ix.packs[n]
 }
 
+// putIndex stores one index object (sealed in an encrypted repository)
+// under the digest of its stored bytes; one already there is no error.
+func (r *Repo) putIndex(ctx context.Context, f indexFile) (key string, n int64, err error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", 0, err
+	}
+	b = r.seal.seal(nil, b, indexAD)
+	sum := sha256.Sum256(b)
+	key = indexPrefix + hex.EncodeToString(sum[:])
+	if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil && !errors.Is(err, evidence.ErrExists) {
+		return key, 0, fmt.Errorf("storing the backup index %s: %w", key, err)
+	}
+	return key, int64(len(b)), nil
+}
+
 // writeIndex stores what was stored since the last index object, split in
 // objects under indexMax, before a manifest names any of it; then those
 // chunks join the sorted index. An object written again after a failure
@@ -304,17 +320,11 @@ func (r *Repo) writeIndex(ctx context.Context) (int64, error) {
 			p.Chunks = append(p.Chunks, indexChunk{SHA256: hex.EncodeToString(e.sum[:]), Off: e.loc.off, Len: e.loc.n, Plain: e.loc.plainBytes})
 			rest = rest[1:]
 		}
-		b, err := json.Marshal(f)
+		_, n, err := r.putIndex(ctx, f)
 		if err != nil {
 			return total, err
 		}
-		b = r.seal.seal(nil, b, indexAD)
-		sum := sha256.Sum256(b)
-		key := indexPrefix + hex.EncodeToString(sum[:])
-		if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil && !errors.Is(err, evidence.ErrExists) {
-			return total, fmt.Errorf("storing the backup index %s: %w", key, err)
-		}
-		total += int64(len(b))
+		total += n
 	}
 	if len(entries) == 0 {
 		return 0, nil

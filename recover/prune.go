@@ -1,17 +1,12 @@
 package recover
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
-	"time"
 
 	"firebreak/evidence"
 )
@@ -28,58 +23,6 @@ type PruneStats struct {
 	ChunkObjects   int   `json:"chunk_objects_removed"` // version 1 stores
 	IndexRewritten int   `json:"index_objects_replaced"`
 	DryRun         bool  `json:"dry_run"`
-}
-
-// lockTTL is how long a repository lock counts: a process that died
-// holding one stops blocking the other after it.
-const lockTTL = time.Hour
-
-const locksPrefix = "locks/"
-
-type repoLock struct {
-	Kind string    `json:"kind"` // backup or prune
-	Host string    `json:"host"`
-	PID  int       `json:"pid"`
-	Time time.Time `json:"time"`
-}
-
-// lock writes a lock object of kind and checks the others: a prune refuses
-// any other fresh lock, a backup refuses a fresh prune. When two start at
-// once both see each other and both refuse: nothing is lost.
-func (r *Repo) lock(ctx context.Context, kind string) (func(), error) {
-	host, _ := os.Hostname()
-	l := repoLock{Kind: kind, Host: host, PID: os.Getpid(), Time: time.Now().UTC()}
-	b, _ := json.Marshal(l)
-	key := fmt.Sprintf("%s%s-%s-%d-%d", locksPrefix, kind, host, l.PID, l.Time.UnixNano())
-	if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil {
-		return nil, fmt.Errorf("taking the repository's %s lock: %w", kind, err)
-	}
-	unlock := func() {
-		if del, ok := r.store.(evidence.Deleter); ok {
-			_ = del.Delete(context.WithoutCancel(ctx), key) // a retained lock ages out
-		}
-	}
-	objs, err := r.store.List(ctx, locksPrefix)
-	if err != nil {
-		unlock()
-		return nil, err
-	}
-	for _, o := range objs {
-		if o.Key == key {
-			continue
-		}
-		raw, err := readAll(ctx, r.store, o.Key, 4096)
-		var other repoLock
-		if err != nil || json.Unmarshal(raw, &other) != nil || time.Since(other.Time) > lockTTL {
-			continue
-		}
-		if kind == "prune" || other.Kind == "prune" {
-			unlock()
-			return nil, fmt.Errorf("the repository is locked for a %s by %s (pid %d) since %s: wait for it to end; a lock of a process that died counts for %s (%s)",
-				other.Kind, other.Host, other.PID, other.Time.Format(time.RFC3339), lockTTL, o.Key)
-		}
-	}
-	return unlock, nil
 }
 
 // Prune removes the data no snapshot uses any more, once forget has removed
@@ -211,14 +154,8 @@ func (r *Repo) Prune(ctx context.Context, dryRun bool) (*PruneStats, error) {
 			n += len(packs[rest[0]].chunks)
 			rest = rest[1:]
 		}
-		b, err := json.Marshal(f)
+		key, _, err := r.putIndex(ctx, f)
 		if err != nil {
-			return st, err
-		}
-		b = r.seal.seal(nil, b, indexAD)
-		sum := sha256.Sum256(b)
-		key := indexPrefix + hex.EncodeToString(sum[:])
-		if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil && !errors.Is(err, evidence.ErrExists) {
 			return st, fmt.Errorf("writing the pruned index: %w (nothing was removed)", err)
 		}
 		written[key] = true
