@@ -167,44 +167,33 @@ func readState(r io.Reader, now time.Time) (journalState, error) {
 	var order []uint64
 	var st journalState
 	hooks := map[uint64]Entry{} // let-go stories' recent webhook IDs
-	br := bufio.NewReaderSize(r, 1<<20)
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			var e Entry
-			if uerr := json.Unmarshal(line, &e); uerr != nil {
-				return st, fmt.Errorf("line %d: %v", n, uerr)
-			}
-			st.good += int64(len(line))
-			st.maxSeq = max(st.maxSeq, e.Seq)
-			s := stories[e.Seq]
-			switch {
-			case e.Kind == KindAccepted:
-				s = &story{accepted: &e}
-				stories[e.Seq] = s
-				order = append(order, e.Seq)
-			case s == nil:
-			case e.Kind == KindStarted:
-				s.started = &e
-			case terminal(e.Kind):
-				s.end = &e
-				if s.started == nil || now.Sub(s.accepted.Time) > keepStarted {
-					// Decided, and no run to remember: let it go, but for
-					// a webhook ID a replay must still meet.
-					if s.accepted.WebhookID != "" && now.Sub(s.accepted.Time) <= time.Hour {
-						hooks[e.Seq] = Entry{Seq: e.Seq, Time: s.accepted.Time, Kind: KindAccepted, WebhookID: s.accepted.WebhookID}
-					}
-					delete(stories, e.Seq)
+	good, err := eachEntry(r, func(e Entry) {
+		st.maxSeq = max(st.maxSeq, e.Seq)
+		s := stories[e.Seq]
+		switch {
+		case e.Kind == KindAccepted:
+			s = &story{accepted: &e}
+			stories[e.Seq] = s
+			order = append(order, e.Seq)
+		case s == nil:
+		case e.Kind == KindStarted:
+			s.started = &e
+		case terminal(e.Kind):
+			s.end = &e
+			if s.started == nil || now.Sub(s.accepted.Time) > keepStarted {
+				// Decided, and no run to remember: let it go, but for
+				// a webhook ID a replay must still meet.
+				if s.accepted.WebhookID != "" && now.Sub(s.accepted.Time) <= time.Hour {
+					hooks[e.Seq] = Entry{Seq: e.Seq, Time: s.accepted.Time, Kind: KindAccepted, WebhookID: s.accepted.WebhookID}
 				}
+				delete(stories, e.Seq)
 			}
 		}
-		if err == io.EOF {
-			break // a last line without its newline was cut short
-		}
-		if err != nil {
-			return st, err
-		}
+	})
+	if err != nil {
+		return st, err
 	}
+	st.good = good
 	for _, seq := range order {
 		if h, ok := hooks[seq]; ok {
 			st.kept = append(st.kept, h, Entry{Seq: seq, Kind: KindUnmatched})
@@ -282,48 +271,51 @@ func ScanJournal(dir string, fn func(Entry) error) error {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			var e Entry
-			if uerr := json.Unmarshal(line, &e); uerr != nil {
-				return fmt.Errorf("%s line %d: %v", JournalFile, n, uerr)
-			}
-			if ferr := fn(e); ferr != nil {
-				return ferr
-			}
+	var ferr error
+	_, err = eachEntry(f, func(e Entry) {
+		if ferr == nil {
+			ferr = fn(e)
 		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return fmt.Errorf("%s %w", JournalFile, err)
 	}
+	return ferr
 }
 
 // readEntries reads every whole line; good is the offset after the last
 // one. Only the last line may be cut short (by a crash during its write).
 func readEntries(r io.Reader) ([]Entry, int64, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
 	var out []Entry
+	good, err := eachEntry(r, func(e Entry) { out = append(out, e) })
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, good, nil
+}
+
+// eachEntry calls fn with each whole line's entry, one line in memory at a
+// time, and returns the offset after the last whole line: a last line
+// without its newline was cut short by a crash and is not read. A line in
+// the middle that does not read is an error naming it.
+func eachEntry(r io.Reader, fn func(Entry)) (int64, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
 	var good int64
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 && line[len(line)-1] == '\n' {
 			var e Entry
 			if uerr := json.Unmarshal(line, &e); uerr != nil {
-				return nil, 0, fmt.Errorf("line %d: %v", n, uerr)
+				return good, fmt.Errorf("line %d: %v", n, uerr)
 			}
-			out = append(out, e)
 			good += int64(len(line))
+			fn(e)
 		}
 		if err == io.EOF {
-			return out, good, nil // a last line without its newline was cut short
+			return good, nil
 		}
 		if err != nil {
-			return nil, 0, err
+			return good, err
 		}
 	}
 }
