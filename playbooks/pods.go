@@ -81,21 +81,13 @@ func containPodPause(ctx context.Context, env *Env, p runtime.Pod, captureFirst 
 	o.Network, o.Verify, o.Pod = false, false, podRef(p)
 	changed := false
 	var errs []error
-	for _, c := range p.Current() {
-		if c.State != runtime.StateRunning && c.State != runtime.StatePaused {
-			continue
-		}
-		r, err := env.Contain.Contain(ctx, c.Container, o)
+	members, _ := contain.PodFreezeOrder(p)
+	for _, m := range members {
+		r, err := env.Contain.Contain(ctx, m, o)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		changed = changed || !r.Unchanged
-	}
-	r, err := env.Contain.Contain(ctx, p.Sandbox, o)
-	if err != nil {
-		errs = append(errs, err)
-	} else {
 		changed = changed || !r.Unchanged
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -108,35 +100,19 @@ func containPodPause(ctx context.Context, env *Env, p runtime.Pod, captureFirst 
 // releasePod releases every record held for the pod whose sandbox is
 // sandboxID: its containers first, then the sandbox and its rules.
 func releasePod(ctx context.Context, env *Env, sandboxID string) (bool, error) {
-	recs, err := env.Contain.Held()
+	recs, err := env.Contain.PodHeld(sandboxID)
 	if err != nil {
 		return false, err
 	}
 	changed := false
-	var sandbox *contain.Record
 	var errs []error
 	for _, r := range recs {
-		if r.Pod == nil || r.Pod.SandboxID != sandboxID {
-			continue
-		}
-		if r.Container.ID == sandboxID {
-			sandbox = r
-			continue
-		}
 		res, err := env.Contain.Release(ctx, r.Container, false)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		changed = changed || !res.Unchanged
-	}
-	if sandbox != nil {
-		res, err := env.Contain.Release(ctx, sandbox.Container, false)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			changed = changed || !res.Unchanged
-		}
 	}
 	return changed, errors.Join(errs...)
 }

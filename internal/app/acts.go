@@ -63,11 +63,7 @@ func (s *Session) Release(ctx context.Context, t runtime.Container, dryRun bool)
 		return nil, err
 	}
 	if rec, err := c.Status(t.ID); err == nil && rec != nil && rec.Pod != nil && rec.Pod.SandboxID == t.ID {
-		held, err := s.HeldPods()
-		if err != nil {
-			return nil, err
-		}
-		pr, err := s.releaseHeldPod(ctx, t.ID, held[t.ID], dryRun)
+		pr, err := s.releaseHeldPod(ctx, t.ID, dryRun)
 		return s.mergePod(t, pr, dryRun), err
 	}
 	return s.releaseOne(ctx, t, dryRun)

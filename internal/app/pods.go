@@ -208,22 +208,15 @@ func (s *Session) ContainPod(ctx context.Context, p runtime.Pod, o contain.Optio
 	}
 	freeze := o
 	freeze.Network, freeze.Verify, freeze.Pod = false, false, ref
+	members, skipped := contain.PodFreezeOrder(p)
+	res.Notes = append(res.Notes, skipped...)
 	var errs []error
-	for _, c := range p.Current() {
-		if c.State != runtime.StateRunning && c.State != runtime.StatePaused {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s is %s: nothing to freeze", c.ContainerName, c.State))
-			continue
-		}
-		r, err := s.containOne(ctx, c.Container, freeze)
+	for _, m := range members {
+		r, err := s.containOne(ctx, m, freeze)
 		res.Members = append(res.Members, r)
 		if err != nil {
 			errs = append(errs, err)
 		}
-	}
-	r, err := s.containOne(ctx, p.Sandbox, freeze)
-	res.Members = append(res.Members, r)
-	if err != nil {
-		errs = append(errs, err)
 	}
 	return res, errors.Join(errs...)
 }
@@ -309,28 +302,25 @@ func (s *Session) ReleasePod(ctx context.Context, ref string, dryRun bool) (*Pod
 	if sandboxID == "" || len(recs) == 0 {
 		return &PodResult{Notes: []string{ref + " is not held by Firebreak: nothing to release"}}, nil
 	}
-	return s.releaseHeldPod(ctx, sandboxID, recs, dryRun)
+	return s.releaseHeldPod(ctx, sandboxID, dryRun)
 }
 
-// releaseHeldPod releases the records held for one pod, the containers
-// first, the sandbox (its freeze and drop rules) last.
-func (s *Session) releaseHeldPod(ctx context.Context, sandboxID string, recs []*contain.Record, dryRun bool) (*PodResult, error) {
+// releaseHeldPod releases the records held for one pod in
+// contain.PodHeld's order: the containers thawed, then the sandbox thawed
+// and its drop rules removed.
+func (s *Session) releaseHeldPod(ctx context.Context, sandboxID string, dryRun bool) (*PodResult, error) {
+	c, err := s.Containment()
+	if err != nil {
+		return nil, err
+	}
+	recs, err := c.PodHeld(sandboxID)
+	if err != nil {
+		return nil, err
+	}
 	res := &PodResult{}
-	var sandbox *contain.Record
 	var errs []error
 	for _, r := range recs {
-		if r.Container.ID == sandboxID {
-			sandbox = r
-			continue
-		}
 		m, err := s.releaseOne(ctx, r.Container, dryRun)
-		res.Members = append(res.Members, m)
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if sandbox != nil {
-		m, err := s.releaseOne(ctx, sandbox.Container, dryRun)
 		res.Members = append(res.Members, m)
 		if err != nil {
 			errs = append(errs, err)
