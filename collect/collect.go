@@ -230,7 +230,7 @@ func (c *collection) processes() error {
 			c.res.Outside++
 		}
 		if !p.Start.IsZero() {
-			c.timeln.add(p.Start, "process start", fmt.Sprintf("pid %d started: %s", p.PID, strings.Join(p.Cmdline, " ")), map[string]any{"pid": p.PID, "exe": p.Exe, "outside": p.Outside})
+			c.timeln.add(p.Start, "process start", fmt.Sprintf("pid %d started: %s", p.PID, strings.Join(p.Cmdline, " ")), event{PID: p.PID, Exe: p.Exe, Outside: p.Outside})
 		}
 	}
 	// What only the live processes hold is stored before the list that

@@ -37,21 +37,51 @@ func newTimeline() *timeline {
 	return t
 }
 
-func (t *timeline) add(at time.Time, desc, msg string, fields map[string]any) {
+// event is one line of the timeline: Timesketch's required message,
+// datetime and timestamp_desc, then the fields of its kind (a struct, not a
+// map: a capture writes up to four per changed file, and a map's sorted keys
+// cost more than the rest of the line).
+type event struct {
+	Message       string `json:"message"`
+	Datetime      string `json:"datetime"`
+	Timestamp     int64  `json:"timestamp"`
+	TimestampDesc string `json:"timestamp_desc"`
+	DataType      string `json:"data_type,omitempty"`
+
+	// A changed file.
+	Path    string `json:"path,omitempty"`
+	PathB64 string `json:"path_b64,omitempty"`
+	Kind    string `json:"kind,omitempty"`
+	Type    string `json:"type,omitempty"`
+	SHA256  string `json:"sha256,omitempty"`
+
+	// The container.
+	ContainerID   string  `json:"container_id,omitempty"`
+	ContainerName *string `json:"container_name,omitempty"`
+	Image         string  `json:"image,omitempty"`
+
+	// A process.
+	PID     int      `json:"pid,omitempty"`
+	Exe     string   `json:"exe,omitempty"`
+	Outside []string `json:"outside,omitempty"`
+
+	// A log line.
+	Stream string `json:"stream,omitempty"`
+}
+
+// add writes ev with its time and description; an event without a time
+// (one the host did not record) is left out.
+func (t *timeline) add(at time.Time, desc, msg string, ev event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.err != nil || at.IsZero() {
 		return
 	}
-	ev := map[string]any{}
-	for k, v := range fields {
-		ev[k] = v
-	}
-	ev["message"] = msg
-	ev["datetime"] = at.UTC().Format(time.RFC3339Nano)
-	ev["timestamp"] = at.UnixMicro()
-	ev["timestamp_desc"] = desc
-	t.err = t.enc.Encode(ev)
+	ev.Message = msg
+	ev.Datetime = at.UTC().Format(time.RFC3339Nano)
+	ev.Timestamp = at.UnixMicro()
+	ev.TimestampDesc = desc
+	t.err = t.enc.Encode(&ev)
 	t.size++
 }
 
@@ -71,13 +101,7 @@ const (
 // file shows: its mtime far from its ctime), and a deletion event where
 // the host recorded a time for it.
 func (t *timeline) addFile(fc FileChange) {
-	fields := map[string]any{"path": fc.Path, "kind": fc.Kind, "type": fc.Type, "data_type": dataTypeFS}
-	if fc.PathB64 != "" {
-		fields["path_b64"] = fc.PathB64
-	}
-	if fc.SHA256 != "" {
-		fields["sha256"] = fc.SHA256
-	}
+	fields := event{Path: fc.Path, PathB64: fc.PathB64, Kind: fc.Kind, Type: fc.Type, SHA256: fc.SHA256, DataType: dataTypeFS}
 	msg := fmt.Sprintf("%s %s %s", fc.Kind, fc.Type, fc.Path)
 	if fc.Kind == "D" {
 		t.add(fc.MTime, descDeletion, msg, fields) // zero (not added) when the host kept no time
@@ -101,7 +125,8 @@ func (t *timeline) addContainer(c runtime.Container, raw []byte) {
 		} `json:"container"`
 	}
 	_ = json.Unmarshal(raw, &doc)
-	fields := map[string]any{"container_id": c.ID, "container_name": c.Name, "image": c.Image}
+	name := c.Name
+	fields := event{ContainerID: c.ID, ContainerName: &name, Image: c.Image}
 	parse := func(s string) time.Time {
 		at, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil || at.Year() < 2000 { // Docker's "never started" is year 1
@@ -110,9 +135,9 @@ func (t *timeline) addContainer(c runtime.Container, raw []byte) {
 		return at
 	}
 	created := parse(doc.Created)
-	fields["data_type"] = "docker:json:container"
+	fields.DataType = "docker:json:container"
 	if created.IsZero() {
-		created, fields["data_type"] = doc.Container.CreatedAt, "containerd:container"
+		created, fields.DataType = doc.Container.CreatedAt, "containerd:container"
 	}
 	if created.IsZero() {
 		created = c.Created
@@ -135,7 +160,7 @@ func (t *timeline) addLogLines(r io.Reader, stream string) {
 		if err != nil || at.IsZero() { // the zero time: a line its log file gave no time for
 			continue
 		}
-		t.add(at, "log line", msg, map[string]any{"stream": stream})
+		t.add(at, "log line", msg, event{Stream: stream})
 	}
 }
 
