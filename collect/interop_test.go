@@ -162,6 +162,7 @@ func TestLayerAppliesToTheContainer(t *testing.T) {
 	}
 	checkWithBsdtar(t, storetest.Read(t, store, res.Prefix+"fsdiff/layer.tar.zst"))
 	want := treeInfo(t, exportTree(t, h, d.ID))
+	checkWithUmoci(t, h, fresh.ID, storetest.Read(t, store, res.Prefix+"fsdiff/layer.tar.zst"), want)
 	got := treeInfo(t, applied)
 	var diffs []string
 	for p, w := range want {

@@ -53,6 +53,7 @@ install_packages() {
   command -v chromium >/dev/null || missing+=(chromium) # the drill report's HTML test
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins) # pods' networks (CRI tests)
   command -v bsdtar >/dev/null || missing+=(libarchive-tools) # reads the captured layers in the interop test
+  command -v umoci >/dev/null || missing+=(umoci) # unpacks an OCI image with the captured layer in the interop test
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq
