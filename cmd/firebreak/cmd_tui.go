@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,8 @@ type tuiOptions struct {
 	ReadOnly bool
 	Offline  bool
 	Mouse    bool
+
+	Namespaces []string // containerd namespaces side by side; "all" for every one
 
 	Drill       string   // a tabletop scenario: drill mode
 	Scenarios   []string // the user's scenario directories
@@ -56,6 +59,7 @@ With --offline it opens only the evidence view of a store, with no engine.`,
 	f.StringSliceVar(&o.Dirs, "playbooks", splitList(os.Getenv("FIREBREAK_PLAYBOOKS")), "directories with your own playbooks ($FIREBREAK_PLAYBOOKS)")
 	f.BoolVar(&o.ReadOnly, "read-only", false, "start read-only: no act until lifted with R and a confirmation (journalled)")
 	f.BoolVar(&o.Offline, "offline", false, "no engine: browse and verify the evidence of --store only")
+	f.StringSliceVar(&o.Namespaces, "namespaces", nil, "containerd namespaces to list side by side (comma-separated; all: every namespace containerd holds); default: --namespace")
 	f.BoolVar(&o.Mouse, "mouse", false, "take mouse clicks and the wheel (the terminal's own selection then needs shift)")
 	f.StringVar(&o.Drill, "drill", "", "drill mode: run this tabletop scenario beside the fleet (firebreak drill list shows them); acts in the console count as its events")
 	f.StringSliceVar(&o.Scenarios, "scenarios", splitList(os.Getenv("FIREBREAK_SCENARIOS")), "directories with your own scenarios ($FIREBREAK_SCENARIOS)")
@@ -79,7 +83,10 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 	base := app.Options{StateDir: g.StateDir, Store: so, PlaybookDirs: o.Dirs, Actor: actor(), Tool: toolVersion(), OpenRuntime: d.openRuntime}
 	var sessions []*app.Session
 	if !o.Offline {
-		if sessions, err = openEngines(ctx, g, base, d); err != nil {
+		if len(o.Namespaces) > 0 && g.Runtime == "docker" {
+			return usagef("--namespaces names containerd namespaces; Docker has none (drop --runtime docker)")
+		}
+		if sessions, err = openEngines(ctx, g, base, d, o.Namespaces); err != nil {
 			return err
 		}
 	}
@@ -132,9 +139,11 @@ func tuiDrill(g *globalOptions, o *tuiOptions) (*tui.DrillOptions, error) {
 }
 
 // openEngines opens a session on every engine that answers: the one named
-// with --runtime, else Docker and containerd both where they answer. None
-// answering is an error that says what to check.
-func openEngines(ctx context.Context, g *globalOptions, base app.Options, d *deps) ([]*app.Session, error) {
+// with --runtime, else Docker and containerd both where they answer; on
+// containerd one per namespace of namespaces (default: --namespace; "all":
+// every namespace it holds). None answering is an error that says what to
+// check.
+func openEngines(ctx context.Context, g *globalOptions, base app.Options, d *deps, namespaces []string) ([]*app.Session, error) {
 	engines := []string{g.Runtime}
 	if g.Runtime == "" {
 		engines = []string{"docker", "containerd"}
@@ -156,10 +165,82 @@ func openEngines(ctx context.Context, g *globalOptions, base app.Options, d *dep
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
-		out = append(out, s)
+		if name != "containerd" || len(namespaces) == 0 {
+			out = append(out, s)
+			continue
+		}
+		more, err := openNamespaces(ctx, s, o, namespaces)
+		if err != nil {
+			for _, m := range out {
+				m.Close()
+			}
+			return nil, err
+		}
+		out = append(out, more...)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no engine answers (%w); --offline browses a store's evidence without one", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// openNamespaces opens a containerd session per namespace asked for,
+// reusing first (opened on --namespace) where it is one of them. A
+// namespace containerd does not hold is bad input, named with the ones it
+// does.
+func openNamespaces(ctx context.Context, first *app.Session, o app.Options, want []string) ([]*app.Session, error) {
+	lister, ok := first.Runtime().(interface {
+		Namespaces(context.Context) ([]string, error)
+	})
+	if !ok {
+		first.Close()
+		return nil, fmt.Errorf("--namespaces: this containerd adapter cannot list namespaces")
+	}
+	have, err := lister.Namespaces(ctx)
+	if err != nil {
+		first.Close()
+		return nil, err
+	}
+	var names []string
+	for _, n := range want {
+		switch {
+		case n == "all":
+			names = append(names, have...)
+		case slices.Contains(have, n):
+			names = append(names, n)
+		default:
+			first.Close()
+			return nil, usagef("--namespaces: containerd holds no namespace %q (it holds: %s)", n, strings.Join(have, ", "))
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var out []*app.Session
+	kept := false
+	for _, n := range names {
+		if n == o.Engine.Namespace {
+			out, kept = append(out, first), true
+			continue
+		}
+		no := o
+		no.Engine.Namespace = n
+		s, err := app.Open(ctx, no)
+		if err != nil {
+			for _, m := range out {
+				m.Close()
+			}
+			if !kept {
+				first.Close()
+			}
+			return nil, fmt.Errorf("containerd namespace %s: %w", n, err)
+		}
+		out = append(out, s)
+	}
+	if !kept {
+		first.Close()
+	}
+	if len(out) == 0 {
+		return nil, usagef("--namespaces: containerd holds no namespace yet")
 	}
 	return out, nil
 }

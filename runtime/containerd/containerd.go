@@ -117,6 +117,17 @@ func (c *Containerd) Client() *client.Client { return c.api }
 // Namespace is the containerd namespace this adapter works in.
 func (c *Containerd) Namespace() string { return c.namespace }
 
+// Namespaces lists every namespace containerd holds (Kubernetes' k8s.io,
+// Docker's moby, nerdctl's default, ...), sorted.
+func (c *Containerd) Namespaces(ctx context.Context) ([]string, error) {
+	ns, err := c.api.NamespaceService().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("containerd: listing namespaces: %w", err)
+	}
+	slices.Sort(ns)
+	return ns, nil
+}
+
 func (c *Containerd) Name() string { return "containerd" }
 func (c *Containerd) Close() error { return c.api.Close() }
 
