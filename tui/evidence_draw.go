@@ -127,7 +127,7 @@ func (v *evidenceView) caseView(m *Model, w, h int) string {
 				if k.Pinned {
 					pin = "pinned"
 				}
-				signed = append(signed, fmt.Sprintf("%d run(s) signed by %.12s… (%s, %s)", k.Runs, Inert(k.Key), Inert(k.Source), pin))
+				signed = append(signed, fmt.Sprintf("%d run(s) signed by %.12s… (%s: %s)", k.Runs, Inert(k.Key), pin, Inert(k.Source)))
 			}
 		}
 		what := fmt.Sprintf("%s, %s, %s", plural(rep.Runs, "run"), plural(rep.Artifacts, "artifact"), evBytes(rep.Bytes))

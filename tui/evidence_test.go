@@ -591,6 +591,43 @@ func TestEvidenceSlowStoreCancels(t *testing.T) {
 	}
 }
 
+// A key pinned with --pubkey is the one verify trusts: the case's own key
+// pinned verifies and says so; another key pinned fails, whatever
+// signing.pub lies beside the evidence.
+func TestEvidenceOfflineVerifiesAgainstPinnedKeys(t *testing.T) {
+	c := buildEvidence(t)
+	own, err := evidence.LoadPublicKey(c.keyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		keys []evidence.TrustedKey
+		want string
+	}{
+		{"beside", nil, "not pinned"},
+		{"own", []evidence.TrustedKey{{Key: own, Source: "--pubkey", Pinned: true}}, "(pinned: --pubkey)"},
+		{"other", []evidence.TrustedKey{{Key: other.Pub, Source: "--pubkey", Pinned: true}}, "VERIFY FAILED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, b := offline(t, c, 160, 48)
+			b.Trust(tc.keys)
+			press(m, "enter", "v")
+			v := m.View()
+			if !strings.Contains(v, tc.want) {
+				t.Errorf("verify with %s keys: want %q on screen:\n%s", tc.name, tc.want, v)
+			}
+			if ok := m.evidence.cs != nil && m.evidence.cs.report != nil && m.evidence.cs.report.OK(); ok != (tc.name != "other") {
+				t.Errorf("verify with %s keys: OK = %v", tc.name, ok)
+			}
+		})
+	}
+}
+
 // An answer for a case the responder left is dropped.
 func TestEvidenceStaleAnswersAreDropped(t *testing.T) {
 	c := buildEvidence(t)

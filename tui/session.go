@@ -70,6 +70,16 @@ func NewSessions(o app.Options, ss ...*app.Session) *Sessions {
 	return b
 }
 
+// Trust pins the keys verify trusts (the CLI's --pubkey and
+// --trusted-keys): a bundle someone sent is then verified against the key
+// the responder holds, not only the signing.pub found beside it. No keys
+// leaves the key directory's.
+func (b *Sessions) Trust(keys []evidence.TrustedKey) {
+	if len(keys) > 0 {
+		b.keys = keys
+	}
+}
+
 // Close closes every session.
 func (b *Sessions) Close() error {
 	var errs []error

@@ -15,7 +15,9 @@ import (
 
 	"firebreak/contain"
 	"firebreak/drill"
+	"firebreak/evidence"
 	"firebreak/internal/app"
+	"firebreak/internal/termquiet"
 	"firebreak/playbooks"
 	"firebreak/runtime/containerd"
 	"firebreak/tui"
@@ -28,7 +30,8 @@ type tuiOptions struct {
 	Offline  bool
 	Mouse    bool
 
-	Namespaces []string // containerd namespaces side by side; "all" for every one
+	Namespaces []string      // containerd namespaces side by side; "all" for every one
+	Trust      verifyOptions // keys pinned for verify (--pubkey, --trusted-keys)
 
 	Drill       string   // a tabletop scenario: drill mode
 	Scenarios   []string // the user's scenario directories
@@ -48,7 +51,8 @@ that does the same, and is journalled in STATE_DIR/console/journal.jsonl.
 With --offline it opens only the evidence view of a store, with no engine.`,
 		Example: `  firebreak tui
   firebreak tui --read-only
-  firebreak tui --offline --store file:///srv/bundle-from-ir-42`,
+  firebreak tui --offline --store file:///srv/bundle-from-ir-42 --pubkey "$(cat /secure/signing.pub)"
+  firebreak tui --runtime containerd --namespaces all`,
 		Args: withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTUI(cmd.Context(), g, o, d)
@@ -60,6 +64,8 @@ With --offline it opens only the evidence view of a store, with no engine.`,
 	f.BoolVar(&o.ReadOnly, "read-only", false, "start read-only: no act until lifted with R and a confirmation (journalled)")
 	f.BoolVar(&o.Offline, "offline", false, "no engine: browse and verify the evidence of --store only")
 	f.StringSliceVar(&o.Namespaces, "namespaces", nil, "containerd namespaces to list side by side (comma-separated; all: every namespace containerd holds); default: --namespace")
+	f.StringArrayVar(&o.Trust.PubKeys, "pubkey", nil, "pin a trusted public key for verify (base64; repeatable), as evidence verify takes it: a bundle someone sent is checked against the key you hold")
+	f.StringVar(&o.Trust.TrustedFile, "trusted-keys", os.Getenv("FIREBREAK_TRUSTED_KEYS"), "pin the trusted public keys listed in this file for verify ($FIREBREAK_TRUSTED_KEYS)")
 	f.BoolVar(&o.Mouse, "mouse", false, "take mouse clicks and the wheel (the terminal's own selection then needs shift)")
 	f.StringVar(&o.Drill, "drill", "", "drill mode: run this tabletop scenario beside the fleet (firebreak drill list shows them); acts in the console count as its events")
 	f.StringSliceVar(&o.Scenarios, "scenarios", splitList(os.Getenv("FIREBREAK_SCENARIOS")), "directories with your own scenarios ($FIREBREAK_SCENARIOS)")
@@ -80,6 +86,12 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 	if err != nil {
 		return err
 	}
+	var pinned []evidence.TrustedKey
+	if len(o.Trust.PubKeys) > 0 || o.Trust.TrustedFile != "" {
+		if pinned, err = trustedKeys(so.KeyDir, &o.Trust); err != nil {
+			return err
+		}
+	}
 	base := app.Options{StateDir: g.StateDir, Store: so, PlaybookDirs: o.Dirs, Actor: actor(), Tool: toolVersion(), OpenRuntime: d.openRuntime}
 	var sessions []*app.Session
 	if !o.Offline {
@@ -92,6 +104,8 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 	}
 	b := tui.NewSessions(base, sessions...)
 	defer b.Close()
+	b.Trust(pinned)
+	termquiet.Console(d.rawStdout)
 	m := tui.New(b, tui.Options{Drill: drillOpts, ReadOnly: o.ReadOnly, Actor: base.Actor, Offline: o.Offline, CLI: cliPrefix(g), StoreFlags: tuiStoreFlags(o), PlaybookFlags: tuiPlaybookFlags(o)})
 	defer m.Close()
 	// 45 frames a second, not Bubble Tea's 60: its renderer wakes on every
