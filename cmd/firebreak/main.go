@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "firebreak/internal/termquiet" // before Bubble Tea's init: no terminal query at start
 )
 
 func main() {
