@@ -54,6 +54,20 @@ func (c *Containment) Kill(ctx context.Context, target runtime.Container, signal
 	})
 }
 
+// sandboxLabel marks a Kubernetes pod's sandbox on containerd's CRI plugin.
+const sandboxLabel = "io.cri-containerd.kind"
+
+// RefuseEnd refuses to stop or kill (action) a pod's sandbox: it stands for
+// the pod, whose containers the kubelet stops and starts again, so ending
+// it alone ends nothing for good. Front ends ask it before they ask the
+// responder to confirm; Stop and Kill ask it again.
+func RefuseEnd(c runtime.Container, action string) error {
+	if c.Labels[sandboxLabel] != "sandbox" {
+		return nil
+	}
+	return &runtime.RefusedError{Container: c, Reason: action + " acts on one container; a pod's containers are stopped by the kubelet (kubectl delete pod) once its evidence is captured. Nothing was changed"}
+}
+
 // end stops or kills under the container's lock and records it like every
 // other act, in the container's record (made for it when none is held), so
 // that status and the case show who ended it and when. A frozen process
@@ -72,6 +86,9 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 		return res, err
 	}
 	res.Container = d.Container
+	if err := RefuseEnd(d.Container, end.Action); err != nil {
+		return res, err
+	}
 	rec, unlock, err := c.lockRecord(d.ID, false)
 	if err != nil {
 		return res, err
