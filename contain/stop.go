@@ -54,6 +54,35 @@ func (c *Containment) Kill(ctx context.Context, target runtime.Container, signal
 	})
 }
 
+// sandboxLabel marks a Kubernetes pod's sandbox on containerd's CRI plugin.
+const sandboxLabel = "io.cri-containerd.kind"
+
+// RefuseEnd refuses to stop or kill (action) a pod's sandbox: it stands for
+// the pod, whose containers the kubelet stops and starts again, so ending
+// it alone ends nothing for good. Front ends ask it before they ask the
+// responder to confirm; Stop and Kill ask it again.
+func RefuseEnd(c runtime.Container, action string) error {
+	if c.Labels[sandboxLabel] != "sandbox" {
+		return nil
+	}
+	return &runtime.RefusedError{Container: c, Reason: action + " acts on one container; a pod's containers are stopped by the kubelet (kubectl delete pod) once its evidence is captured. Nothing was changed"}
+}
+
+// ThawDetail says how a paused container held by rec (nil: none) is
+// thawed before it is stopped or killed: whose freeze it was, and whether
+// drop rules stay in place while the signal lands.
+func ThawDetail(rec *Record) string {
+	ours := rec != nil && rec.Pause != nil && rec.Pause.Paused
+	cut := rec != nil && rec.Network != nil && rec.Network.Firewall
+	switch {
+	case !ours:
+		return "thaw to deliver the signal (paused before Firebreak came)"
+	case cut:
+		return "thaw to deliver the signal (frozen by Firebreak; its drop rules stay)"
+	}
+	return "thaw to deliver the signal (frozen by Firebreak, with no drop rules: it runs networked until the signal lands)"
+}
+
 // end stops or kills under the container's lock and records it like every
 // other act, in the container's record (made for it when none is held), so
 // that status and the case show who ended it and when. A frozen process
@@ -72,6 +101,9 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 		return res, err
 	}
 	res.Container = d.Container
+	if err := RefuseEnd(d.Container, end.Action); err != nil {
+		return res, err
+	}
 	rec, unlock, err := c.lockRecord(d.ID, false)
 	if err != nil {
 		return res, err
@@ -91,17 +123,7 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 	}
 	thawed := false
 	if d.State == runtime.StatePaused {
-		ours := rec.Pause != nil && rec.Pause.Paused
-		cut := rec.Network != nil && rec.Network.Firewall
-		var detail string
-		switch {
-		case !ours:
-			detail = "thaw to deliver the signal (paused before Firebreak came)"
-		case cut:
-			detail = "thaw to deliver the signal (frozen by Firebreak; its drop rules stay)"
-		default:
-			detail = "thaw to deliver the signal (frozen by Firebreak, with no drop rules: it runs networked until the signal lands)"
-		}
+		detail := ThawDetail(rec)
 		if err := c.save(rec, "thaw-for-"+end.Action, detail, nil); err != nil {
 			return res, err
 		}

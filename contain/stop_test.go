@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"firebreak/contain"
 	"firebreak/runtime"
@@ -107,4 +108,35 @@ func freezeOnly(t *testing.T) (*fake.Engine, runtime.Details, *contain.Containme
 	o := contain.DefaultOptions()
 	o.Network = false
 	return e, d, contain.New(e, recs, ""), o
+}
+
+// TestStopAndKillRefuseAPodSandbox: a pod's sandbox stands for the pod,
+// which the kubelet restarts: stop and kill refuse it before any act or
+// record. (The fake engine: what is tested is the refusal's order.)
+func TestStopAndKillRefuseAPodSandbox(t *testing.T) {
+	e := fake.New()
+	d := e.Create("k8s_POD_web", fake.WithLabels(map[string]string{"io.cri-containerd.kind": "sandbox"}))
+	e.Start(d.ID)
+	recs, err := contain.OpenRecords(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := contain.New(e, recs, "")
+	ctx := context.Background()
+	for _, end := range []func() (*contain.Result, error){
+		func() (*contain.Result, error) { return c.Kill(ctx, d.Container, "", "test", "K1") },
+		func() (*contain.Result, error) { return c.Stop(ctx, d.Container, time.Second, "test", "K1") },
+	} {
+		_, err := end()
+		var refused *runtime.RefusedError
+		if !errors.As(err, &refused) || !strings.Contains(err.Error(), "kubelet") {
+			t.Errorf("ending a sandbox = %v, want a refusal naming the kubelet", err)
+		}
+	}
+	if got, _ := e.Details(d.ID); got.State != runtime.StateRunning || e.Count(fake.OpKill) != 0 {
+		t.Errorf("a refused end acted: %s, %d kills", got.State, e.Count(fake.OpKill))
+	}
+	if rec, _ := c.Status(d.ID); rec != nil {
+		t.Errorf("a refused end left a record: %+v", rec)
+	}
 }

@@ -28,6 +28,10 @@ type Item struct {
 	Engine string // "docker", or "containerd/NAMESPACE"
 	runtime.Container
 	Held *contain.Record // nil when Firebreak holds nothing of it
+	// Drift says how a held container runs other than as held (drop rules
+	// gone, thawed by hand, started again): contain's Live.Drift, as
+	// `firebreak status` shows it. "" when it does not, or nothing is held.
+	Drift string
 }
 
 // Key identifies an item across engines.
@@ -147,6 +151,12 @@ type Backend interface {
 	// (network cut and freeze); dryRun plans without acting.
 	Contain(ctx context.Context, it Item, dryRun bool) (*contain.Result, error)
 	Release(ctx context.Context, it Item, dryRun bool) (*contain.Result, error)
+	// Stop and Kill end the container's processes as `firebreak stop` and
+	// `kill` do (a frozen one thawed first behind its drop rules), recorded
+	// in its containment record under caseID. Neither can be undone; one
+	// that does not run is left alone (Unchanged).
+	Stop(ctx context.Context, it Item, grace time.Duration, caseID string) (*contain.Result, error)
+	Kill(ctx context.Context, it Item, signal, caseID string) (*contain.Result, error)
 	// Collect captures the containers' evidence (one engine) into a case as
 	// `firebreak collect` does, without changing them.
 	Collect(ctx context.Context, items []Item, caseID string) (*Captured, error)

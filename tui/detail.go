@@ -106,6 +106,7 @@ func (v *detailView) keys() []keyHelp {
 		{"r", "release it — asks first"},
 		{"p", "run a playbook on it"},
 		{"e b u", "capture evidence, back up, recover (each asks first)"},
+		{"x / K", "stop / kill it — each asks; kill wants the name typed"},
 		{"ctrl+r", "read it again"},
 		{"esc", "back to the fleet (stops following)"},
 	}
@@ -324,6 +325,10 @@ func (v *detailView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 		return m.backupDialog([]Item{v.item})
 	case "u":
 		return m.recoverDialog([]Item{v.item})
+	case "x":
+		return m.stopDialog([]Item{v.item})
+	case "K":
+		return m.killDialog([]Item{v.item})
 	case "ctrl+r":
 		cmds := []tea.Cmd{v.load(m)}
 		if !v.following {

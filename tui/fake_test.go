@@ -31,6 +31,7 @@ type fakeBackend struct {
 	lists    int // List calls
 	contains []string
 	releases []string
+	ends     []string // "kill KEY" or "stop KEY"
 	runs     []RunRequest
 	collects []string
 	backups  []string
@@ -134,12 +135,24 @@ func (f *fakeBackend) Logs(ctx context.Context, it Item, tail int, follow bool) 
 func (f *fakeBackend) setHeld(key string, rec *contain.Record) {
 	for i := range f.items {
 		if f.items[i].Key() == key {
-			f.items[i].Held = rec
+			f.items[i].Held, f.items[i].Drift = rec, ""
 			if rec != nil {
 				f.items[i].State = runtime.StatePaused
 			} else {
 				f.items[i].State = runtime.StateRunning
 			}
+		}
+	}
+}
+
+// thawByHand is `docker unpause` of a contained container from outside:
+// it runs, and the backend reports the drift as contain's Check words it.
+func (f *fakeBackend) thawByHand(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.items {
+		if f.items[i].Key() == key {
+			f.items[i].State, f.items[i].Drift = runtime.StateRunning, "it was thawed outside Firebreak"
 		}
 	}
 }
@@ -153,7 +166,7 @@ func (f *fakeBackend) Contain(ctx context.Context, it Item, dryRun bool) (*conta
 	}}
 	if !dryRun {
 		f.contains = append(f.contains, it.Key())
-		f.setHeld(it.Key(), &contain.Record{Container: it.Container, Phase: "contained", Pause: &contain.PauseHold{}})
+		f.setHeld(it.Key(), &contain.Record{Container: it.Container, Phase: "contained", Network: &contain.NetworkHold{Firewall: true}, Pause: &contain.PauseHold{Paused: true}})
 	}
 	return res, nil
 }
@@ -166,6 +179,41 @@ func (f *fakeBackend) Release(ctx context.Context, it Item, dryRun bool) (*conta
 		f.setHeld(it.Key(), nil)
 	}
 	return &contain.Result{Container: it.Container, DryRun: dryRun, Changes: []contain.Change{{Action: "unpause", Detail: "thaw"}}}, nil
+}
+
+// end ends a running or paused container as the engine would: it exits,
+// and its record (made when none is held) says so.
+func (f *fakeBackend) end(it Item, action, detail, caseID string) (*contain.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.items {
+		c := &f.items[i]
+		if c.Key() != it.Key() {
+			continue
+		}
+		res := &contain.Result{Container: c.Container}
+		if c.State != runtime.StateRunning && c.State != runtime.StatePaused {
+			res.Unchanged = true
+			return res, nil
+		}
+		f.ends = append(f.ends, action+" "+it.Key())
+		if c.Held == nil {
+			c.Held = &contain.Record{Container: c.Container, Phase: "ended", Case: caseID}
+		}
+		c.Held.Ended = &contain.EndHold{Action: action, Signal: detail}
+		c.State, c.Drift = runtime.StateStopped, ""
+		res.Changes = append(res.Changes, contain.Change{Action: action, Detail: detail, Done: true})
+		return res, nil
+	}
+	return nil, &runtime.NotFoundError{Ref: it.ID}
+}
+
+func (f *fakeBackend) Stop(ctx context.Context, it Item, grace time.Duration, caseID string) (*contain.Result, error) {
+	return f.end(it, "stop", "", caseID)
+}
+
+func (f *fakeBackend) Kill(ctx context.Context, it Item, signal, caseID string) (*contain.Result, error) {
+	return f.end(it, "kill", signal, caseID)
 }
 
 func (f *fakeBackend) Collect(ctx context.Context, items []Item, caseID string) (*Captured, error) {

@@ -256,6 +256,12 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 			f.rows[msg.key] = r
 		}
 		r.Item = msg.item
+		if _, acting := m.busy["act/"+msg.key]; acting {
+			// Firebreak itself is moving it (a kill thaws a frozen
+			// container first): its state is not drift; the act's end
+			// reads it again
+			r.Drift = ""
+		}
 		r.marks = f.marks[r.ID]
 		r.index()
 		f.dirty = true
@@ -295,12 +301,18 @@ func (r *row) index() {
 	r.search = b.String()
 }
 
-// firebreak is what Firebreak has done to the container, in a word or two.
+// firebreak is what Firebreak has done to the container, in a word or two;
+// DRIFT first when a held container runs other than as held.
 func (r *row) firebreak() string {
 	var parts []string
 	if h := r.Held; h != nil {
+		if r.Drift != "" {
+			parts = append(parts, "DRIFT")
+		}
 		switch {
-		case h.Phase == "contained" && h.Pause != nil:
+		case h.Ended != nil:
+			parts = append(parts, map[string]string{"stop": "stopped", "kill": "killed"}[h.Ended.Action])
+		case h.Phase == "contained" && h.Pause != nil && h.Pause.Paused:
 			parts = append(parts, "contained+frozen")
 		case h.Phase != "":
 			parts = append(parts, h.Phase)
@@ -500,6 +512,10 @@ func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 		return m.backupDialog(f.targets())
 	case "u":
 		return m.recoverDialog(f.targets())
+	case "x":
+		return m.stopDialog(f.targets())
+	case "K":
+		return m.killDialog(f.targets())
 	}
 	return nil
 }
@@ -517,6 +533,7 @@ func (f *fleetView) keys() []keyHelp {
 		{"e", "capture evidence into a case (the container is not changed)"},
 		{"b", "back up (configuration and named volumes)"},
 		{"u", "recover from the latest backup: plan first, then type the name"},
+		{"x / K", "stop / kill — each asks; kill wants the name typed"},
 		{"ctrl+r", "list again (resync)"},
 	}
 }
@@ -626,6 +643,8 @@ func (f *fleetView) view(m *Model, w, h int) string {
 		switch {
 		case i == f.cursor:
 			s = m.st.sel.Render(s)
+		case r.Drift != "":
+			s = m.st.bad.Render(s)
 		case r.Held != nil:
 			s = m.st.warn.Render(s)
 		case r.sev == collect.Critical || r.sev == collect.High:

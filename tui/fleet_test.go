@@ -24,6 +24,7 @@ func TestKeys(t *testing.T) {
 		selected  int
 		sort      string
 		contained int
+		ended     int
 		help      bool
 		readOnly  bool
 	}
@@ -56,6 +57,17 @@ func TestKeys(t *testing.T) {
 		{"read-only refuses contain", []string{"R", "c"}, state{readOnly: true, rows: 20, sort: "RISK"}},
 		{"lifting asks", []string{"R", "R"}, state{readOnly: true, dialog: "Lift", rows: 20, sort: "RISK"}},
 		{"lift confirmed", []string{"R", "R", "tab", "enter"}, state{rows: 20, sort: "RISK"}},
+		{"x asks", []string{"x"}, state{dialog: "Stop", rows: 20, sort: "RISK"}},
+		{"esc on stop is no", []string{"x", "esc"}, state{rows: 20, sort: "RISK"}},
+		{"enter on stop is Cancel", []string{"x", "enter"}, state{rows: 20, sort: "RISK"}},
+		{"tab enter stops", []string{"x", "tab", "enter"}, state{rows: 20, sort: "RISK", ended: 1}},
+		{"K asks", []string{"K"}, state{dialog: "Kill", rows: 20, sort: "RISK"}},
+		{"esc on kill is no", []string{"K", "esc"}, state{rows: 20, sort: "RISK"}},
+		{"kill wants the name typed", []string{"K", "tab", "enter"}, state{dialog: "Kill", rows: 20, sort: "RISK"}},
+		{"n on kill is typed, not no", []string{"K", "n"}, state{dialog: "Kill", rows: 20, sort: "RISK"}},
+		{"kill one at a time", []string{"space", "space", "K"}, state{selected: 2, rows: 20, sort: "RISK"}},
+		{"read-only refuses kill", []string{"R", "K"}, state{readOnly: true, rows: 20, sort: "RISK"}},
+		{"read-only refuses stop", []string{"R", "x"}, state{readOnly: true, rows: 20, sort: "RISK"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -63,7 +75,7 @@ func TestKeys(t *testing.T) {
 			m := started(b, 120, 30, Options{})
 			press(m, c.keys...)
 			got := state{active: m.active, filter: m.fleet.filter, rows: len(m.fleet.visible()), selected: len(m.fleet.selected),
-				sort: fleetColumns[m.fleet.sortCol], contained: len(b.contains), help: m.help, readOnly: m.readOnly}
+				sort: fleetColumns[m.fleet.sortCol], contained: len(b.contains), ended: len(b.ends), help: m.help, readOnly: m.readOnly}
 			if m.dialog != nil {
 				got.dialog = strings.Fields(m.dialog.title)[0]
 			}
@@ -247,7 +259,7 @@ func TestHostileStringsInTheFleetAreInert(t *testing.T) {
 	b.assess[b.items[0].Key()] = a
 	for _, size := range [][2]int{{80, 24}, {160, 48}} {
 		m := started(b, size[0], size[1], Options{})
-		for _, keys := range [][]string{nil, {"c"}, {"esc", "r"}, {"esc", "enter"}, {"esc", "?"}} {
+		for _, keys := range [][]string{nil, {"c"}, {"esc", "r"}, {"esc", "x"}, {"esc", "K"}, {"esc", "enter"}, {"esc", "?"}} {
 			press(m, keys...)
 			checkFrame(t, m.View(), size[0], size[1])
 		}

@@ -141,7 +141,9 @@ func (b *Sessions) List(ctx context.Context) ([]Item, error) {
 		}
 		recs := held(e.s)
 		for _, c := range list {
-			out = append(out, Item{Engine: e.name, Container: c, Held: heldFor(recs, c)})
+			it := Item{Engine: e.name, Container: c, Held: heldFor(recs, c)}
+			it.Drift = drift(ctx, e.s, it.Held)
+			out = append(out, it)
 		}
 	}
 	if len(out) == 0 && len(errs) > 0 {
@@ -159,7 +161,27 @@ func (b *Sessions) Get(ctx context.Context, engine, id string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	return Item{Engine: engine, Container: d.Container, Held: heldFor(held(s), d.Container)}, nil
+	it := Item{Engine: engine, Container: d.Container, Held: heldFor(held(s), d.Container)}
+	it.Drift = drift(ctx, s, it.Held)
+	return it, nil
+}
+
+// drift is how a held container runs other than as held, as status says
+// it (contain's Check: the engine's state and the drop rules in its
+// namespace); "" when nothing is held or it cannot be told.
+func drift(ctx context.Context, s *app.Session, rec *contain.Record) string {
+	if !rec.Held() {
+		return ""
+	}
+	c, err := s.Containment()
+	if err != nil {
+		return ""
+	}
+	live, err := c.Check(ctx, rec)
+	if err != nil {
+		return ""
+	}
+	return live.Drift
 }
 
 // Watch runs every engine's event stream; an engine that cannot report
@@ -253,6 +275,22 @@ func (b *Sessions) Release(ctx context.Context, it Item, dryRun bool) (*contain.
 		return nil, err
 	}
 	return s.Release(ctx, t, dryRun)
+}
+
+func (b *Sessions) Stop(ctx context.Context, it Item, grace time.Duration, caseID string) (*contain.Result, error) {
+	s, t, err := b.resolve(ctx, it, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.Stop(ctx, t, grace, caseID)
+}
+
+func (b *Sessions) Kill(ctx context.Context, it Item, signal, caseID string) (*contain.Result, error) {
+	s, t, err := b.resolve(ctx, it, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.Kill(ctx, t, signal, caseID)
 }
 
 func (b *Sessions) Collect(ctx context.Context, items []Item, caseID string) (*Captured, error) {

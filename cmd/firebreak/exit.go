@@ -26,7 +26,7 @@ const (
 	exitNotIsolated = 4   // acts done, but verification found the container not isolated
 	exitUnverified  = 5   // evidence verification found differences
 	exitSpooled     = 6   // evidence kept in the local spool, not yet in the remote store
-	exitApproval    = 7   // a playbook step needed an approval that was not given
+	exitApproval    = 7   // a playbook step needed an approval, or an act a confirmation, that was not given
 	exitNotRestored = 8   // released and running again, but not as before (a network is gone)
 	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
 )
@@ -39,7 +39,8 @@ const exitCodesHelp = `Exit codes:
   4    contained, but verification found it still reaching a peer
   5    evidence verification found differences
   6    evidence is safe in the local spool but not yet in the remote store (run 'firebreak evidence sync')
-  7    a playbook step needs an approval that was not given (the run stopped there; --resume continues)
+  7    a playbook step needs an approval that was not given (the run stopped there; --resume continues),
+       or recover or kill was not confirmed (nothing changed; --yes acts without asking)
   8    released and running again, but not exactly as before (a network it was on no longer exists)
   130  interrupted`
 
@@ -125,6 +126,7 @@ func classify(err error) int {
 		spooled   *app.NotReplicatedError
 		input     *app.InputError
 		approval  *playbooks.ApprovalMissingError
+		unconfirm *notConfirmedError
 		locked    *playbooks.LockedError
 		pbErrors  playbooks.Errors
 		failOn    *failOnError
@@ -144,7 +146,7 @@ func classify(err error) int {
 		return exitUnverified
 	case errors.As(err, &spooled), errors.As(err, &syncLeft):
 		return exitSpooled
-	case errors.As(err, &approval):
+	case errors.As(err, &approval), errors.As(err, &unconfirm):
 		return exitApproval
 	case errors.As(err, &different):
 		return exitNotRestored

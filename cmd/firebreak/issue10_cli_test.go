@@ -15,11 +15,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"firebreak/evidence"
 	"firebreak/internal/app"
@@ -281,24 +278,8 @@ func TestEvidenceGetExitCodes(t *testing.T) {
 // openPTY returns the terminal end of a new pseudo-terminal.
 func openPTY(t *testing.T) *os.File {
 	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Skipf("unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Skipf("ptsname: %v", err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("opening the terminal: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	_, term := ptyPair(t)
+	return term
 }
 
 // TestEvidenceGetRefusesTerminal: an object's raw bytes (a log may carry

@@ -166,6 +166,8 @@ change.
 		newPsCommand(g, d),
 		newContainCommand(g, d),
 		newReleaseCommand(g, d),
+		newStopCommand(g, d),
+		newKillCommand(g, d),
 		newStatusCommand(g, d),
 		newCollectCommand(g, d),
 		newEvidenceCommand(g, d),

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,5 +177,71 @@ func TestConsoleContainsOnContainerd(t *testing.T) {
 	acts := consoleActs(t, state)
 	if len(acts) != 2 || acts[0].Act != "contain" || acts[1].Act != "release" {
 		t.Fatalf("journal: %+v", acts)
+	}
+}
+
+// TestConsoleShowsDriftAndKillsOnDocker: a victim contained in the console
+// and thawed from outside (`docker unpause`) shows DRIFT within its event;
+// killed from the console by typing its name, it no longer runs, and
+// `firebreak status` records the kill.
+func TestConsoleShowsDriftAndKillsOnDocker(t *testing.T) {
+	h := runtimetest.Docker(t)
+	vspec, _, _ := h.Network(t)
+	victim := h.Run(t, runtimetest.Name(t), vspec)
+	flags, state, _ := consoleFlags(t, "--runtime", "docker")
+	env, argv := selfCLI(t)
+	x := startTmux(t, 160, 40, env, append(argv, flags...)...)
+	x.waitFor(20*time.Second, "containers · sorted by", "RISK")
+	x.keys("/")
+	x.text(victim.Name)
+	x.keys("Enter")
+	x.waitFor(10*time.Second, "filter: "+victim.Name, victim.Name)
+	x.keys("c")
+	x.waitDialog(10*time.Second, "Contain "+victim.Name+"?", "[>Cancel<]")
+	x.keys("Tab", "Enter")
+	x.waitFor(30*time.Second, "contain "+victim.Name+": done")
+	if l := row(x.screen(), victim.Name); !strings.Contains(l, "contained") || strings.Contains(l, "DRIFT") {
+		t.Fatalf("after contain the row says %q", l)
+	}
+
+	// thawed by hand, from outside the console
+	if out, err := exec.Command("docker", "unpause", victim.ID).CombinedOutput(); err != nil {
+		t.Fatalf("docker unpause: %v\n%s", err, out)
+	}
+	x.waitUntil(10*time.Second, "the victim drifting", func(s string) bool {
+		return strings.Contains(row(s, victim.Name), "DRIFT")
+	})
+
+	// kill it: the dialog wants the name typed before Kill can be pressed
+	x.keys("K")
+	x.waitDialog(10*time.Second, "Kill "+victim.Name+"?", "SIGKILL to its init", "Type "+victim.Name, "--runtime docker kill --case", "[>Cancel<]")
+	x.keys("Tab", "Enter")
+	x.waitDialog(5*time.Second, "( Kill )")
+	if d := runtimetest.Inspect(t, h, victim.ID); d.State != runtime.StateRunning {
+		t.Fatalf("Enter before the name was typed acted: %s", d.State)
+	}
+	x.text(victim.Name)
+	x.waitDialog(5*time.Second, "[>Kill<]")
+	x.keys("Enter")
+	x.waitFor(30*time.Second, "kill "+victim.Name+": done")
+	x.waitUntil(10*time.Second, "the victim killed", func(s string) bool {
+		l := row(s, victim.Name)
+		return strings.Contains(l, "killed") && !strings.Contains(l, "DRIFT")
+	})
+	if d := runtimetest.Inspect(t, h, victim.ID); d.State == runtime.StateRunning || d.State == runtime.StatePaused {
+		t.Fatalf("after the console's kill the victim is %s", d.State)
+	}
+	x.keys("q")
+	x.waitFor(10*time.Second, "[exited 0]")
+
+	r := runCLI(t, "--runtime", "docker", "--state-dir", state, "status", "-o", "json", victim.Name)
+	var st []statusJSON
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st) != 1 || st[0].Record == nil || st[0].Ended == nil || st[0].Ended.Action != "kill" || st[0].Actor == "" {
+		t.Fatalf("status after the console's kill: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	acts := consoleActs(t, state)
+	if len(acts) != 2 || acts[0].Act != "contain" || acts[1].Act != "kill" || acts[1].Result != "done" ||
+		!strings.Contains(acts[1].Command, "kill --case "+st[0].Case+" --yes "+victim.Name) {
+		t.Fatalf("journal: %+v (case %s)", acts, st[0].Case)
 	}
 }
