@@ -148,11 +148,18 @@ type HostFiles struct {
 	ProcRoot  string   // /proc: modules, tainted
 	Binaries  []string // runtime binaries whose digests are kept
 	StateFile string   // digests and taint of the last run; "" keeps none
+
+	// Backported says whether the installed package of a component
+	// carries a CVE's fix in an older version number (VendorFixed reads
+	// the package's changelog), naming the package; nil checks nothing.
+	Backported func(component, kernel, cve string) (pkg string, ok bool)
 }
 
 // DefaultHostFiles are the host's; the state file lives in stateDir.
 func DefaultHostFiles(stateDir string) HostFiles {
-	h := HostFiles{ProcRoot: "/proc"}
+	h := HostFiles{ProcRoot: "/proc", Backported: func(component, kernel, cve string) (string, bool) {
+		return VendorFixed(context.Background(), component, kernel, cve)
+	}}
 	for _, name := range []string{"runc", "containerd-shim-runc-v2", "containerd-shim", "containerd", "dockerd", "docker-init", "docker-proxy"} {
 		for _, dir := range []string{"/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"} {
 			p := filepath.Join(dir, name)
@@ -220,12 +227,23 @@ func AssessHost(v HostVersions, f HostFiles, oldest time.Time) HostAssessment {
 		if have == "" {
 			continue
 		}
-		if c.Affected(have) {
-			add("host-"+strings.ToLower(c.ID), c.Severity, c.ID+": "+c.Component+" "+have+" is before the fix",
-				fmt.Sprintf("%s %s; fixed in %s%s", c.Component, have, c.Fixed, branchNote(c)),
-				c.What+" (by version: distributions backport fixes, so check the vendor's advisory; "+c.Source+")",
-				"update "+c.Component)
+		if !c.Affected(have) {
+			continue
 		}
+		// The table judges by upstream version; a distribution backports
+		// the fix into an older number and says so in its changelog.
+		if f.Backported != nil {
+			if pkg, ok := f.Backported(c.Component, v.Kernel, c.ID); ok {
+				add("host-"+strings.ToLower(c.ID), Info, c.ID+": "+c.Component+" "+have+" is before the upstream fix by version, but the installed package backports it",
+					fmt.Sprintf("the changelog of %s names %s; upstream fixed it in %s", pkg, c.ID, c.Fixed),
+					c.What+" ("+c.Source+")", "none: the vendor's fix is installed")
+				continue
+			}
+		}
+		add("host-"+strings.ToLower(c.ID), c.Severity, c.ID+": "+c.Component+" "+have+" is before the fix",
+			fmt.Sprintf("%s %s; fixed in %s%s", c.Component, have, c.Fixed, branchNote(c)),
+			c.What+" (by version: distributions backport fixes, so check the vendor's advisory; "+c.Source+")",
+			"update "+c.Component)
 	}
 	for _, b := range f.Binaries {
 		if sum, err := FileSHA256(b); err == nil {

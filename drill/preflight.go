@@ -2,14 +2,10 @@ package drill
 
 import (
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -78,7 +74,7 @@ type vendorFixedFunc func(ctx context.Context, component, kernel, cve string) (s
 // image a *PreflightError.
 func runPreflight(ctx context.Context, d *docker.Docker, stateDir, image string, versions hostVersionsFunc, vendor vendorFixedFunc) (*Preflight, error) {
 	if vendor == nil {
-		vendor = vendorFixed
+		vendor = collect.VendorFixed
 	}
 	start := time.Now()
 	p := &Preflight{Engine: d.Name(), Image: image}
@@ -111,26 +107,17 @@ func runPreflight(ctx context.Context, d *docker.Docker, stateDir, image string,
 	}
 	// No state file: a drill must not move the digests `triage --host`
 	// compares against (a changed runtime binary would go unseen).
-	h := collect.AssessHost(v, collect.HostFiles{ProcRoot: "/proc"}, time.Time{})
-	cves, _ := collect.EscapeCVEs()
+	// A backported fix (the package's changelog names the CVE) is a note,
+	// not a vulnerable host: AssessHost reads it through vendor.
+	backported := func(component, kernel, cve string) (string, bool) { return vendor(ctx, component, kernel, cve) }
+	h := collect.AssessHost(v, collect.HostFiles{ProcRoot: "/proc", Backported: backported}, time.Time{})
 	for _, f := range h.Findings {
 		if !strings.HasPrefix(f.ID, "host-cve-") {
 			continue
 		}
-		// The table judges by upstream version; a distribution backports
-		// the fix into an older number and says so in the package's
-		// changelog, which is read before the drill stops.
-		for _, c := range cves {
-			if "host-"+strings.ToLower(c.ID) != f.ID {
-				continue
-			}
-			if pkg, ok := vendor(ctx, c.Component, v.Kernel, c.ID); ok {
-				p.Notes = append(p.Notes, fmt.Sprintf("%s: %s is before the upstream fix by version, but the changelog of the installed package %s names the fix (a vendor backport)", c.ID, c.Component, pkg))
-				f.ID = ""
-			}
-		}
 		switch {
-		case f.ID == "":
+		case f.Severity == collect.Info:
+			p.Notes = append(p.Notes, f.Title+" ("+f.Evidence+")")
 		case f.Severity.Rank() >= collect.High.Rank():
 			p.Vulnerable = append(p.Vulnerable, f)
 		default:
@@ -189,72 +176,4 @@ func diskFree(dir string) uint64 {
 			return 0
 		}
 	}
-}
-
-// vendorFixed says whether the installed package of a component names the
-// CVE in its changelog (Debian's changelog.Debian.gz, or rpm's changelog):
-// the distribution backported the fix. It returns the package and version.
-func vendorFixed(ctx context.Context, component, kernel, cve string) (string, bool) {
-	var paths []string
-	switch component {
-	case "kernel":
-		paths = []string{"/boot/vmlinuz-" + kernel}
-	default:
-		if p, err := exec.LookPath(component); err == nil {
-			paths = append(paths, p)
-			if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
-				paths = append(paths, r)
-			}
-		}
-		for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
-			paths = append(paths, filepath.Join(dir, component))
-		}
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		if out, err := exec.CommandContext(cctx, "dpkg-query", "-S", p).Output(); err == nil {
-			pkg, _, _ := strings.Cut(strings.TrimSpace(string(out)), ":")
-			if pkg == "" || strings.ContainsAny(pkg, "/ ,") {
-				continue
-			}
-			ver, _ := exec.CommandContext(cctx, "dpkg-query", "-W", "-f", "${Version}", pkg).Output()
-			if changelogNames(filepath.Join("/usr/share/doc", pkg, "changelog.Debian.gz"), cve) {
-				return pkg + " " + strings.TrimSpace(string(ver)), true
-			}
-			continue
-		}
-		if out, err := exec.CommandContext(cctx, "rpm", "-qf", p).Output(); err == nil {
-			pkg := strings.TrimSpace(string(out))
-			if cl, err := exec.CommandContext(cctx, "rpm", "-q", "--changelog", pkg).Output(); err == nil && bytes.Contains(cl, []byte(cve)) {
-				return pkg, true
-			}
-		}
-	}
-	return "", false
-}
-
-// changelogNames says whether a gzip'd changelog mentions the CVE.
-func changelogNames(path, cve string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return false
-	}
-	defer zr.Close()
-	sc := bufio.NewScanner(io.LimitReader(zr, 64<<20))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), cve) {
-			return true
-		}
-	}
-	return false
 }
