@@ -30,7 +30,10 @@ type LiveOptions struct {
 	Approver    playbooks.Approver // asks for the others (nil: a step that needs approval stops the run)
 	Events      func(playbooks.Event)
 	Params      map[string]string // the unattended playbook's parameters
-	Image       string            // the decoys' image; "" is DefaultImage
+	// Image is the decoys' image, the user's: used, never removed. ""
+	// builds one from the host's busybox-static for this drill alone
+	// (BuiltImage), removed with the rest of the drill.
+	Image string
 	// Timeout bounds the response: how long an interactive drill watches
 	// (default 15m), how long the unattended playbook may take (5m).
 	Timeout time.Duration
@@ -48,6 +51,7 @@ type LiveOptions struct {
 	hostVersions hostVersionsFunc // tests: pretend versions
 	vendorFixed  vendorFixedFunc  // tests: pretend packages
 	hostFiles    *HostFiles       // tests: other host files
+	busybox      string           // tests: another busybox to build the image from ("" is HostBusybox)
 }
 
 // LiveSteps are the steps of a live drill, in order. Whatever step a drill
@@ -123,9 +127,6 @@ func RunLive(ctx context.Context, s *app.Session, sc *Scenario, o LiveOptions) (
 	d, ok := s.Runtime().(*docker.Docker)
 	if !ok {
 		return nil, &app.InputError{Err: fmt.Errorf("live drills run on Docker Engine; the session's engine is %s (give --runtime docker)", s.Runtime().Name())}
-	}
-	if o.Image == "" {
-		o.Image = DefaultImage
 	}
 	if o.ID == "" {
 		o.ID = NewDrillID()
@@ -215,7 +216,11 @@ func (x *liveRun) run(ctx context.Context) (err error) {
 		x.res.Ended = time.Now().UTC()
 		return fail(err)
 	}
-	pre, perr := runPreflight(ctx, x.d, x.stateDir, x.o.Image, x.o.hostVersions, x.o.vendorFixed)
+	busybox := x.o.busybox
+	if busybox == "" {
+		busybox = HostBusybox
+	}
+	pre, perr := runPreflight(ctx, x.d, x.stateDir, x.o.Image, busybox, x.o.hostVersions, x.o.vendorFixed)
 	if pre != nil {
 		for _, f := range pre.Vulnerable {
 			x.res.Findings = append(x.res.Findings, fmt.Sprintf("vulnerable host: %s (%s): %s", f.Title, f.Severity, f.Evidence))
@@ -250,6 +255,12 @@ func (x *liveRun) run(ctx context.Context) (err error) {
 	x.sb, err = newSandbox(ctx, x.api, x.stateDir, x.o.ID, x.sc.Name, x.o.Image)
 	if err != nil {
 		return fail(err)
+	}
+	if x.o.Image == "" {
+		if x.sb.Image, err = x.sb.buildImage(ctx, busybox); err != nil {
+			return fail(err)
+		}
+		x.notice(fmt.Sprintf("drill %s: built the decoy image %s from %s (removed when the drill ends)", x.o.ID, x.sb.Image, busybox))
 	}
 	cur = "decoy"
 	if err := x.step(ctx, cur); err != nil {
@@ -530,7 +541,7 @@ func (x *liveRun) finish(ctx context.Context, before HostState, hf HostFiles) er
 	default:
 		what := "nothing of the drill is left on the engine or in the state directory"
 		if rep != nil {
-			what += fmt.Sprintf(" (released %s; removed %s, %s, %s)", count(len(rep.Released), "held container"), count(len(rep.Containers), "container"), count(len(rep.Networks), "network"), count(len(rep.Volumes), "volume"))
+			what += fmt.Sprintf(" (released %s; removed %s, %s, %s, %s)", count(len(rep.Released), "held container"), count(len(rep.Containers), "container"), count(len(rep.Networks), "network"), count(len(rep.Volumes), "volume"), count(len(rep.Images), "built image"))
 		}
 		x.addCheck(Check{Name: "zero-residue", OK: true, Detail: what})
 	}

@@ -39,7 +39,7 @@ func (o *drillLiveOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.Interactive, "interactive", false, "the team responds (console or CLI); the drill watches and measures")
 	f.BoolVar(&o.Yes, "yes", false, "approve every step of the unattended playbook in advance")
 	f.StringVar(&o.ReportDir, "report-dir", "", "where to write the result and the reports (default: <state-dir>/drills/<scenario>-<time>)")
-	f.StringVar(&o.Image, "image", envOr("FIREBREAK_DRILL_IMAGE", drill.DefaultImage), "the local busybox image the decoys are made from; drills never pull ($FIREBREAK_DRILL_IMAGE)")
+	f.StringVar(&o.Image, "image", os.Getenv("FIREBREAK_DRILL_IMAGE"), "a local busybox image to make the decoys from, never removed; drills never pull (default: the drill builds its own from the host's busybox-static and removes it) ($FIREBREAK_DRILL_IMAGE)")
 	f.DurationVar(&o.Timeout, "timeout", 0, "how long the response may take (default 15m interactive, 5m unattended)")
 	f.StringVar(&o.Case, "case", "", "the case the response works in (default: drill-<scenario>-<drill ID>)")
 	f.StringArrayVarP(&o.Params, "param", "p", nil, "a parameter of the unattended playbook, key=value (repeatable)")
@@ -53,7 +53,9 @@ func newDrillLiveCommand(g *globalOptions, d *deps) *cobra.Command {
 		Long: `A live drill checks the host first (the engine answers; runc and the kernel
 are not before the fix of a known container-escape CVE, which stops the drill
 as a finding; memory and disk to spare), then makes a sandbox: an internal
-network and labelled decoy containers from a local busybox image that behave
+network and labelled decoy containers from a local busybox image (with no
+--image, one the drill builds from the host's busybox-static, apt-get install
+busybox-static, and removes at its end) that behave
 like the scenario's incident without endangering the host (none privileged,
 none writing a host setting). Then the clock starts.
 
