@@ -47,6 +47,15 @@ type LiveOptions struct {
 	// OnStep is told each step as it begins (LiveSteps), before the step
 	// acts: a test interrupts a drill there.
 	OnStep func(step string)
+	// Status is told how the drill stands whenever that changes (a step,
+	// a timeline entry, a target met, a check), and once more when it
+	// has ended; from the drill's goroutines, one call at a time. It
+	// should not block: the drill waits for it.
+	Status func(LiveStatus)
+	// End, closed, ends an interactive drill's response as its time
+	// running out would: what was done is measured and checked, and the
+	// drill cleans up (a cancelled ctx instead interrupts it).
+	End <-chan struct{}
 
 	hostVersions hostVersionsFunc // tests: pretend versions
 	vendorFixed  vendorFixedFunc  // tests: pretend packages
@@ -84,21 +93,25 @@ type liveRun struct {
 	want       wants
 	notes      []string
 	playbook   *playbooks.Playbook
+	pbCache    map[string]*playbooks.Playbook // the playbooks the case's journal names
 	report     *playbooks.Report
 	runErr     error
 	setupFor   time.Duration
 	armedAt    time.Time
 	busyboxSHA string // the image's busybox, which dropping decoys copy
 
-	pmu      sync.Mutex // one Progress call at a time
-	mu       sync.Mutex
-	cond     *sync.Cond
-	t0       time.Time
-	timeline []Entry
-	events   []engineEvent
-	calls    []ProxyCall
-	marks    map[string]mark // detected, probe-cut, ...
-	reached  *bool           // the peer answered the decoy before the response
+	pmu        sync.Mutex // one Progress call at a time
+	smu        sync.Mutex // one Status call at a time
+	lastStatus *LiveStatus
+	cur        string // the step
+	mu         sync.Mutex
+	cond       *sync.Cond
+	t0         time.Time
+	timeline   []Entry
+	events     []engineEvent
+	calls      []ProxyCall
+	marks      map[string]mark // detected, probe-cut, ...
+	reached    *bool           // the peer answered the decoy before the response
 }
 
 // mark is when something was observed, and by what.
@@ -161,6 +174,7 @@ func RunLive(ctx context.Context, s *app.Session, sc *Scenario, o LiveOptions) (
 		x.res.Objectives = append(x.res.Objectives, ObjectiveRating{ID: ob.ID, Text: ob.Text})
 	}
 	err := x.run(ctx)
+	x.emit(true)
 	return x.res, err
 }
 
@@ -169,6 +183,7 @@ func (x *liveRun) step(ctx context.Context, name string) error {
 	if x.o.OnStep != nil {
 		x.o.OnStep(name)
 	}
+	x.setStep(name)
 	if err := ctx.Err(); err != nil {
 		return &stepError{step: name, err: err}
 	}
@@ -440,12 +455,19 @@ func (x *liveRun) respondInteractive(ctx context.Context) error {
 	n := 0
 	for {
 		x.observe(wctx, n%5 == 0)
+		// Each target is marked as soon as it is met, so the team sees
+		// its time during the response.
+		x.takeMarks(wctx, false)
 		n++
 		show()
+		x.emit(false)
 		if x.allMeasured() {
 			return nil
 		}
 		select {
+		case <-x.o.End:
+			x.notes = append(x.notes, fmt.Sprintf("the team ended the response at %s, before every measure was taken", x.offset(time.Now())))
+			return nil
 		case <-wctx.Done():
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -471,6 +493,7 @@ func (x *liveRun) add(e Entry) {
 		x.o.Progress(e)
 		x.pmu.Unlock()
 	}
+	x.emit(false)
 }
 
 // setMark records the first time something was observed.
@@ -519,6 +542,7 @@ func (x *liveRun) finish(ctx context.Context, before HostState, hf HostFiles) er
 	if x.o.OnStep != nil {
 		x.o.OnStep("cleanup")
 	}
+	x.setStep("cleanup")
 	x.notice("drill " + x.o.ID + ": cleanup")
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
@@ -559,6 +583,7 @@ func (x *liveRun) addCheck(c Check) {
 	x.mu.Lock()
 	x.res.Checks = append(x.res.Checks, c)
 	x.mu.Unlock()
+	x.emit(false)
 }
 
 // complete fills the result from what was observed: the timeline in time
