@@ -31,9 +31,10 @@ type LiveStatus struct {
 	// verifies; not OK while pending), then (Final) the drill's verdicts.
 	Checks   []Check
 	Final    bool
-	Timeline []Entry // the newest entries, oldest first
-	Ended    bool    // the drill has ended: cleaned up, its result complete
-	Aborted  string  // why it ended early
+	Timeline []Entry   // the newest entries, oldest first
+	Ended    bool      // the drill has ended: cleaned up, its result complete
+	EndedAt  time.Time // when, with Ended
+	Aborted  string    // why it ended early
 }
 
 // statusTail is how many timeline entries a LiveStatus carries.
@@ -58,7 +59,7 @@ func (x *liveRun) status(ended bool) LiveStatus {
 	st.Timeline = slices.Clone(x.timeline[max(0, len(x.timeline)-statusTail):])
 	st.Checks = slices.Clone(x.res.Checks)
 	if ended {
-		st.Aborted = x.res.Aborted
+		st.Aborted, st.EndedAt = x.res.Aborted, x.res.Ended
 	}
 	x.mu.Unlock()
 	st.Final = len(st.Checks) > 0
