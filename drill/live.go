@@ -30,7 +30,10 @@ type LiveOptions struct {
 	Approver    playbooks.Approver // asks for the others (nil: a step that needs approval stops the run)
 	Events      func(playbooks.Event)
 	Params      map[string]string // the unattended playbook's parameters
-	Image       string            // the decoys' image; "" is DefaultImage
+	// Image is the decoys' image, the user's: used, never removed. ""
+	// builds one from the host's busybox-static for this drill alone
+	// (BuiltImage), removed with the rest of the drill.
+	Image string
 	// Timeout bounds the response: how long an interactive drill watches
 	// (default 15m), how long the unattended playbook may take (5m).
 	Timeout time.Duration
@@ -44,10 +47,20 @@ type LiveOptions struct {
 	// OnStep is told each step as it begins (LiveSteps), before the step
 	// acts: a test interrupts a drill there.
 	OnStep func(step string)
+	// Status is told how the drill stands whenever that changes (a step,
+	// a timeline entry, a target met, a check), and once more when it
+	// has ended; from the drill's goroutines, one call at a time. It
+	// should not block: the drill waits for it.
+	Status func(LiveStatus)
+	// End, closed, ends an interactive drill's response as its time
+	// running out would: what was done is measured and checked, and the
+	// drill cleans up (a cancelled ctx instead interrupts it).
+	End <-chan struct{}
 
 	hostVersions hostVersionsFunc // tests: pretend versions
 	vendorFixed  vendorFixedFunc  // tests: pretend packages
 	hostFiles    *HostFiles       // tests: other host files
+	busybox      string           // tests: another busybox to build the image from ("" is HostBusybox)
 }
 
 // LiveSteps are the steps of a live drill, in order. Whatever step a drill
@@ -80,21 +93,25 @@ type liveRun struct {
 	want       wants
 	notes      []string
 	playbook   *playbooks.Playbook
+	pbCache    map[string]*playbooks.Playbook // the playbooks the case's journal names
 	report     *playbooks.Report
 	runErr     error
 	setupFor   time.Duration
 	armedAt    time.Time
 	busyboxSHA string // the image's busybox, which dropping decoys copy
 
-	pmu      sync.Mutex // one Progress call at a time
-	mu       sync.Mutex
-	cond     *sync.Cond
-	t0       time.Time
-	timeline []Entry
-	events   []engineEvent
-	calls    []ProxyCall
-	marks    map[string]mark // detected, probe-cut, ...
-	reached  *bool           // the peer answered the decoy before the response
+	pmu        sync.Mutex // one Progress call at a time
+	smu        sync.Mutex // one Status call at a time
+	lastStatus *LiveStatus
+	cur        string // the step
+	mu         sync.Mutex
+	cond       *sync.Cond
+	t0         time.Time
+	timeline   []Entry
+	events     []engineEvent
+	calls      []ProxyCall
+	marks      map[string]mark // detected, probe-cut, ...
+	reached    *bool           // the peer answered the decoy before the response
 }
 
 // mark is when something was observed, and by what.
@@ -123,9 +140,6 @@ func RunLive(ctx context.Context, s *app.Session, sc *Scenario, o LiveOptions) (
 	d, ok := s.Runtime().(*docker.Docker)
 	if !ok {
 		return nil, &app.InputError{Err: fmt.Errorf("live drills run on Docker Engine; the session's engine is %s (give --runtime docker)", s.Runtime().Name())}
-	}
-	if o.Image == "" {
-		o.Image = DefaultImage
 	}
 	if o.ID == "" {
 		o.ID = NewDrillID()
@@ -160,6 +174,7 @@ func RunLive(ctx context.Context, s *app.Session, sc *Scenario, o LiveOptions) (
 		x.res.Objectives = append(x.res.Objectives, ObjectiveRating{ID: ob.ID, Text: ob.Text})
 	}
 	err := x.run(ctx)
+	x.emit(true)
 	return x.res, err
 }
 
@@ -168,6 +183,7 @@ func (x *liveRun) step(ctx context.Context, name string) error {
 	if x.o.OnStep != nil {
 		x.o.OnStep(name)
 	}
+	x.setStep(name)
 	if err := ctx.Err(); err != nil {
 		return &stepError{step: name, err: err}
 	}
@@ -215,7 +231,11 @@ func (x *liveRun) run(ctx context.Context) (err error) {
 		x.res.Ended = time.Now().UTC()
 		return fail(err)
 	}
-	pre, perr := runPreflight(ctx, x.d, x.stateDir, x.o.Image, x.o.hostVersions, x.o.vendorFixed)
+	busybox := x.o.busybox
+	if busybox == "" {
+		busybox = HostBusybox
+	}
+	pre, perr := runPreflight(ctx, x.d, x.stateDir, x.o.Image, busybox, x.o.hostVersions, x.o.vendorFixed)
 	if pre != nil {
 		for _, f := range pre.Vulnerable {
 			x.res.Findings = append(x.res.Findings, fmt.Sprintf("vulnerable host: %s (%s): %s", f.Title, f.Severity, f.Evidence))
@@ -250,6 +270,12 @@ func (x *liveRun) run(ctx context.Context) (err error) {
 	x.sb, err = newSandbox(ctx, x.api, x.stateDir, x.o.ID, x.sc.Name, x.o.Image)
 	if err != nil {
 		return fail(err)
+	}
+	if x.o.Image == "" {
+		if x.sb.Image, err = x.sb.buildImage(ctx, busybox); err != nil {
+			return fail(err)
+		}
+		x.notice(fmt.Sprintf("drill %s: built the decoy image %s from %s (removed when the drill ends)", x.o.ID, x.sb.Image, busybox))
 	}
 	cur = "decoy"
 	if err := x.step(ctx, cur); err != nil {
@@ -429,12 +455,19 @@ func (x *liveRun) respondInteractive(ctx context.Context) error {
 	n := 0
 	for {
 		x.observe(wctx, n%5 == 0)
+		// Each target is marked as soon as it is met, so the team sees
+		// its time during the response.
+		x.takeMarks(wctx, false)
 		n++
 		show()
+		x.emit(false)
 		if x.allMeasured() {
 			return nil
 		}
 		select {
+		case <-x.o.End:
+			x.notes = append(x.notes, fmt.Sprintf("the team ended the response at %s, before every measure was taken", x.offset(time.Now())))
+			return nil
 		case <-wctx.Done():
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -460,6 +493,7 @@ func (x *liveRun) add(e Entry) {
 		x.o.Progress(e)
 		x.pmu.Unlock()
 	}
+	x.emit(false)
 }
 
 // setMark records the first time something was observed.
@@ -508,6 +542,7 @@ func (x *liveRun) finish(ctx context.Context, before HostState, hf HostFiles) er
 	if x.o.OnStep != nil {
 		x.o.OnStep("cleanup")
 	}
+	x.setStep("cleanup")
 	x.notice("drill " + x.o.ID + ": cleanup")
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
@@ -530,7 +565,7 @@ func (x *liveRun) finish(ctx context.Context, before HostState, hf HostFiles) er
 	default:
 		what := "nothing of the drill is left on the engine or in the state directory"
 		if rep != nil {
-			what += fmt.Sprintf(" (released %s; removed %s, %s, %s)", count(len(rep.Released), "held container"), count(len(rep.Containers), "container"), count(len(rep.Networks), "network"), count(len(rep.Volumes), "volume"))
+			what += fmt.Sprintf(" (released %s; removed %s, %s, %s, %s)", count(len(rep.Released), "held container"), count(len(rep.Containers), "container"), count(len(rep.Networks), "network"), count(len(rep.Volumes), "volume"), count(len(rep.Images), "built image"))
 		}
 		x.addCheck(Check{Name: "zero-residue", OK: true, Detail: what})
 	}
@@ -548,6 +583,7 @@ func (x *liveRun) addCheck(c Check) {
 	x.mu.Lock()
 	x.res.Checks = append(x.res.Checks, c)
 	x.mu.Unlock()
+	x.emit(false)
 }
 
 // complete fills the result from what was observed: the timeline in time

@@ -351,8 +351,10 @@ func (x *liveRun) findEvidence(ctx context.Context) {
 			continue
 		}
 		if c != x.caseID {
+			x.mu.Lock()
 			x.caseID = c
 			x.res.Case = c
+			x.mu.Unlock()
 		}
 		if x.setMark(EventEvidence, mark{at: sealed, source: "journal", detail: "case " + c + " sealed and verified"}) {
 			x.add(Entry{Time: sealed, Kind: "measure", Ref: EventEvidence, Source: "journal", Text: "evidence: case " + c + " holds the decoy's capture, sealed and verified"})
@@ -426,11 +428,19 @@ func (x *liveRun) restoredEvent() (engineEvent, bool) {
 // measure takes the four measures from the engine's events, the run's
 // journal, the containment record and the drill's probes.
 func (x *liveRun) measure(ctx context.Context) {
-	if x.o.Interactive {
-		x.observe(ctx, true)
-	} else {
-		x.observe(ctx, false)
+	x.observe(ctx, x.o.Interactive)
+	x.takeMarks(ctx, true)
+	if len(x.dk.detect) == 0 && !x.dk.detectHealth {
+		x.notes = append(x.notes, fmt.Sprintf("detection: Firebreak's triage has no rule that names a %s; the drill cannot time detection (it must come from elsewhere: an alert, a sensor)", x.dk.kind))
 	}
+	x.res.Measures = x.measures()
+}
+
+// takeMarks marks what the engine's events, the run's journal, the
+// containment record and the drill's probes show so far: contained,
+// evidence (with evidenceToo, a case that verifies is looked for too),
+// restored, a playbook run finished. A mark, once set, stays.
+func (x *liveRun) takeMarks(ctx context.Context, evidenceToo bool) {
 	var cutJ, frozenJ, verifiedJ, ranJ time.Time
 	var pbName string
 	if recs, err := playbooks.LoadJournal(x.stateDir, x.caseID); err == nil {
@@ -443,7 +453,7 @@ func (x *liveRun) measure(ctx context.Context) {
 				pbName = r.Playbook
 				pb := x.playbook
 				if pb == nil || pb.Name != r.Playbook {
-					pb, _ = x.s.LoadPlaybook(r.Playbook)
+					pb = x.loadPlaybook(r.Playbook)
 				}
 				if pb != nil {
 					for _, st := range pb.Steps {
@@ -514,7 +524,7 @@ func (x *liveRun) measure(ctx context.Context) {
 		if x.setMark(EventEvidence, mark{at: verifiedJ, source: "journal", detail: "evidence.verify: the case verified"}) {
 			x.add(Entry{Time: verifiedJ, Kind: "measure", Ref: EventEvidence, Source: "journal", Text: "evidence: the playbook sealed and verified the decoy's capture"})
 		}
-	} else {
+	} else if evidenceToo {
 		x.findEvidence(ctx)
 	}
 	if x.needRestore() {
@@ -522,18 +532,35 @@ func (x *liveRun) measure(ctx context.Context) {
 			x.add(Entry{Time: ev.Time, Kind: "measure", Ref: EventRestored, Source: "engine", Text: "restored: the engine reports " + ev.Name + " (" + runtime.ShortID(ev.ID) + ") healthy"})
 		}
 	}
-	if len(x.dk.detect) == 0 && !x.dk.detectHealth {
-		x.notes = append(x.notes, fmt.Sprintf("detection: Firebreak's triage has no rule that names a %s; the drill cannot time detection (it must come from elsewhere: an alert, a sensor)", x.dk.kind))
+}
+
+// loadPlaybook is a playbook a run of the case named, loaded once (nil
+// when it cannot be).
+func (x *liveRun) loadPlaybook(name string) *playbooks.Playbook {
+	if pb, ok := x.pbCache[name]; ok {
+		return pb
 	}
+	pb, _ := x.s.LoadPlaybook(name)
+	if x.pbCache == nil {
+		x.pbCache = map[string]*playbooks.Playbook{}
+	}
+	x.pbCache[name] = pb
+	return pb
+}
+
+// measures are the drill's targets as measured so far: detect, contain
+// (when asked for, or done), evidence, restore (when asked for).
+func (x *liveRun) measures() []Measure {
 	t := x.sc.Targets
-	x.res.Measures = []Measure{x.measureOf("detect", EventDetected, t.Detect)}
+	out := []Measure{x.measureOf("detect", EventDetected, t.Detect)}
 	if _, contained := x.getMark(EventContained); contained || x.needContain() {
-		x.res.Measures = append(x.res.Measures, x.measureOf("contain", EventContained, t.Contain))
+		out = append(out, x.measureOf("contain", EventContained, t.Contain))
 	}
-	x.res.Measures = append(x.res.Measures, x.measureOf("evidence", EventEvidence, t.Evidence))
+	out = append(out, x.measureOf("evidence", EventEvidence, t.Evidence))
 	if x.needRestore() {
-		x.res.Measures = append(x.res.Measures, x.measureOf("restore", EventRestored, t.Restore))
+		out = append(out, x.measureOf("restore", EventRestored, t.Restore))
 	}
+	return out
 }
 
 func (x *liveRun) measureOf(name, event string, target time.Duration) Measure {
@@ -546,8 +573,11 @@ func (x *liveRun) measureOf(name, event string, target time.Duration) Measure {
 		}
 		return m
 	}
+	x.mu.Lock()
+	t0 := x.t0
+	x.mu.Unlock()
 	m.Done, m.Source = true, mk.source
-	m.Took = Millis(max(mk.at.Sub(x.t0), 0) / time.Millisecond)
+	m.Took = Millis(max(mk.at.Sub(t0), 0) / time.Millisecond)
 	m.Met = m.Target == 0 || m.Took <= m.Target
 	return m
 }

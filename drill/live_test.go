@@ -486,3 +486,88 @@ func TestLiveInteractive(t *testing.T) {
 	}
 	sameAsBefore(t, before, takeSnapshot(t, e))
 }
+
+// TestLiveInteractiveStatusAndEnd: while the team responds, Status shows
+// the contain target met with its time and the checks that passed, before
+// the drill measures at its end; closing End ends the response early, and
+// the drill still measures, checks, cleans up and says so last.
+func TestLiveInteractiveStatusAndEnd(t *testing.T) {
+	e := newLiveEnv(t)
+	before := takeSnapshot(t, e)
+	id := NewDrillID()
+	end := make(chan struct{})
+	statuses := make(chan LiveStatus, 1024)
+	done := make(chan struct{})
+	var res *Result
+	var err error
+	go func() {
+		defer close(done)
+		res, err = RunLive(context.Background(), e.s, scenarioFor(t, "kernel-helper"), LiveOptions{Interactive: true, ID: id,
+			Image: runtimetest.Image(), Timeout: 2 * time.Minute, End: end,
+			Status: func(st LiveStatus) { statuses <- st }})
+	}()
+	var last LiveStatus
+	next := func(what string, ok func(LiveStatus) bool) LiveStatus {
+		t.Helper()
+		for {
+			select {
+			case last = <-statuses:
+				if ok(last) {
+					return last
+				}
+			case <-time.After(time.Minute):
+				t.Fatalf("no status showed %s; the last: %+v", what, last)
+			}
+		}
+	}
+	st := next("the response", func(st LiveStatus) bool { return st.Step == "respond" && !st.Started.IsZero() })
+	if st.Suspect != NamePrefix+id+"-decoy" || st.Case == "" || len(st.Measures) == 0 {
+		t.Fatalf("status at the response: %+v", st)
+	}
+	ctx := context.Background()
+	target, rerr := e.s.ResolveOne(ctx, st.Suspect)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if _, err := e.s.Contain(ctx, target, containOptions()); err != nil {
+		t.Fatal(err)
+	}
+	measure := func(st LiveStatus, name string) Measure {
+		for _, m := range st.Measures {
+			if m.Name == name {
+				return m
+			}
+		}
+		return Measure{}
+	}
+	st = next("contain met", func(st LiveStatus) bool { return measure(st, "contain").Done })
+	if st.Step != "respond" || st.Final || st.Ended {
+		t.Errorf("contain shown met only after the response: %+v", st)
+	}
+	if m := measure(st, "contain"); m.Took <= 0 || m.Source == "" {
+		t.Errorf("contain measure %+v", m)
+	}
+	passed := map[string]bool{}
+	for _, c := range st.Checks {
+		passed[c.Name] = c.OK
+	}
+	if !passed["peer-unreachable"] || !passed["frozen"] || passed["evidence-verifies"] {
+		t.Errorf("checks during the response: %+v", st.Checks)
+	}
+	close(end)
+	st = next("the end", func(st LiveStatus) bool { return st.Ended })
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Final || st.Step != "cleanup" || !measure(st, "contain").Done || measure(st, "evidence").Done {
+		t.Errorf("the last status: %+v", st)
+	}
+	if !slices.ContainsFunc(res.Findings, func(f string) bool { return strings.Contains(f, "the team ended the response") }) {
+		t.Errorf("findings do not say the team ended it: %v", res.Findings)
+	}
+	if !slices.ContainsFunc(res.Checks, func(c Check) bool { return c.Name == "zero-residue" && c.OK }) {
+		t.Errorf("checks %+v", res.Checks)
+	}
+	sameAsBefore(t, before, takeSnapshot(t, e))
+}

@@ -24,7 +24,8 @@ import (
 // the engine answers, that the host's runtime and kernel are not before
 // the fix of a known container-escape CVE (a decoy on a host an escape
 // works on is no drill), that there is memory and disk to spare, and that
-// the decoy image is on the engine (drills never pull).
+// the decoy image is on the engine (drills never pull) or, with none
+// given, that the host's busybox-static is there to build one from.
 type Preflight struct {
 	Engine      string               `json:"engine"`
 	Versions    collect.HostVersions `json:"versions"`
@@ -32,7 +33,8 @@ type Preflight struct {
 	Notes       []string             `json:"notes,omitempty"`      // other host findings, said but not stopping
 	MemAvailMiB uint64               `json:"mem_available_mib"`
 	DiskFreeMiB uint64               `json:"disk_free_mib"`
-	Image       string               `json:"image"`
+	Image       string               `json:"image,omitempty"`      // the image given
+	Busybox     string               `json:"build_from,omitempty"` // none given: the busybox the drill builds its image from
 	Took        time.Duration        `json:"took_ns"`
 }
 
@@ -69,10 +71,11 @@ type hostVersionsFunc func(ctx context.Context) (collect.HostVersions, error)
 // fix (vendorFixed); a seam for tests.
 type vendorFixedFunc func(ctx context.Context, component, kernel, cve string) (string, bool)
 
-// runPreflight checks the engine, the host and the image. A host before
-// an escape CVE's fix is a *VulnerableHostError; a missing resource or
-// image a *PreflightError.
-func runPreflight(ctx context.Context, d *docker.Docker, stateDir, image string, versions hostVersionsFunc, vendor vendorFixedFunc) (*Preflight, error) {
+// runPreflight checks the engine, the host and the image (or, image "",
+// the busybox to build one from). A host before an escape CVE's fix is a
+// *VulnerableHostError; a missing resource, image or busybox a
+// *PreflightError.
+func runPreflight(ctx context.Context, d *docker.Docker, stateDir, image, busybox string, versions hostVersionsFunc, vendor vendorFixedFunc) (*Preflight, error) {
 	if vendor == nil {
 		vendor = collect.VendorFixed
 	}
@@ -136,9 +139,14 @@ func runPreflight(ctx context.Context, d *docker.Docker, stateDir, image string,
 	if p.DiskFreeMiB > 0 && p.DiskFreeMiB < MinDiskMiB {
 		return p, &PreflightError{What: fmt.Sprintf("only %d MiB free under %s, a drill needs %d", p.DiskFreeMiB, stateDir, MinDiskMiB), Fix: "free disk space, or give another --state-dir"}
 	}
-	if _, err := d.API().ImageInspect(pctx, image); err != nil {
+	if image == "" {
+		p.Busybox = busybox
+		if err := CheckBusybox(busybox); err != nil {
+			return p, err
+		}
+	} else if _, err := d.API().ImageInspect(pctx, image); err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return p, &PreflightError{What: "the decoy image " + image + " is not on this engine, and drills never pull", Fix: "build a local busybox image from Debian's busybox-static (scripts/testenv.sh up builds " + DefaultImage + "), or name one with --image"}
+			return p, &PreflightError{What: "the decoy image " + image + " is not on this engine, and drills never pull", Fix: "leave out --image and the drill builds its own from Debian's busybox-static, or name a local image"}
 		}
 		return p, fmt.Errorf("inspecting the decoy image %s: %w", image, err)
 	}

@@ -32,12 +32,9 @@ import (
 // `drill cleanup` even after the drill was killed.
 const (
 	LabelDrill = "io.firebreak.drill"      // the drill's ID, on every container, network and volume it makes
-	LabelRole  = "io.firebreak.drill.role" // what the object is for: decoy, peer, svc
+	LabelRole  = "io.firebreak.drill.role" // what the object is for: decoy, peer, svc, net, image
 	NamePrefix = "fbdrill-"                // every name: fbdrill-<id>-<role>
-	// DefaultImage is the local busybox image the decoys are made from.
-	// Drills never pull: an image that is not on the engine is an error.
-	DefaultImage = "firebreak.local/busybox:test"
-	metaFile     = "drill.json"
+	metaFile   = "drill.json"
 )
 
 var drillIDPattern = regexp.MustCompile(`^[a-z0-9]{4,32}$`)
@@ -114,7 +111,8 @@ func selfRef() procRef {
 }
 
 // Sandbox is one live drill's world: a directory under the state
-// directory, an internal network, and the labelled containers on it.
+// directory, an internal network, the labelled containers on it, and the
+// decoy image when the drill built it.
 type Sandbox struct {
 	ID      string
 	Dir     string // <state>/drills/<id>

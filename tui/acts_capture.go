@@ -25,12 +25,15 @@ type doneActMsg struct {
 }
 
 // caseFor is the case an act on items belongs to: the one their
-// containment was recorded under, else a new one.
+// containment was recorded under, else a live drill's, else a new one.
 func (m *Model) caseFor(items []Item) string {
 	for _, it := range items {
 		if it.Held != nil && it.Held.Case != "" {
 			return it.Held.Case
 		}
+	}
+	if m.live != nil && m.live.caseID() != "" {
+		return m.live.caseID()
 	}
 	return evidence.NewCaseID(m.opts.Now())
 }

@@ -23,6 +23,9 @@ type Options struct {
 	CLI string
 	// Drill puts the console in drill mode (nil: not).
 	Drill *DrillOptions
+	// LiveDrill shows a live drill beside the fleet (nil: none); the
+	// console's captures go to the drill's case.
+	LiveDrill *LiveDrillOptions
 	// StoreFlags name the store on the command lines of the acts that
 	// write evidence or backups ("--store 's3://…'"); PlaybookFlags name
 	// the user's playbook directories on a run's.
@@ -69,6 +72,7 @@ type Model struct {
 	runs          *runView
 	evidence      *evidenceView
 	drill         *drillView // nil unless in drill mode
+	live          *liveView  // nil unless a live drill runs beside the fleet
 
 	dialog   *dialog // modal; nil when none
 	help     bool
@@ -122,6 +126,8 @@ func New(b Backend, o Options) *Model {
 	m.screens = map[screenID]screen{screenFleet: m.fleet, screenDetail: m.detail, screenRuns: m.runs, screenEvidence: m.evidence}
 	if m.drill = newDrillView(o.Drill); m.drill != nil {
 		m.screens[screenDrill] = m.drill
+	} else if m.live = newLiveView(o.LiveDrill); m.live != nil {
+		m.screens[screenDrill] = m.live
 	}
 	if o.Offline {
 		m.active = screenEvidence
@@ -216,6 +222,9 @@ func (m *Model) Init() tea.Cmd {
 	var drill tea.Cmd
 	if m.drill != nil {
 		drill = m.drill.start(m)
+	}
+	if m.live != nil {
+		drill = m.live.start(m)
 	}
 	if m.noWatch {
 		return tea.Batch(m.fleet.load(m), drill)
@@ -331,6 +340,10 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 	}
 	switch k.String() {
 	case "ctrl+c", "q":
+		if m.live != nil && !m.live.ended() {
+			m.confirmEndDrill()
+			return nil
+		}
 		if m.runs.running() > 0 || m.actsInFlight() > 0 {
 			m.confirmQuit()
 			return nil
@@ -365,7 +378,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 	case "3":
 		return m.showEvidence()
 	case "4":
-		if m.drill != nil {
+		if m.screens[screenDrill] != nil {
 			m.active = screenDrill
 		}
 		return nil
@@ -391,7 +404,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 // extra ones added.
 func (m *Model) order(extra ...screenID) []screenID {
 	ids := []screenID{screenFleet, screenRuns, screenEvidence}
-	if m.drill != nil {
+	if m.screens[screenDrill] != nil {
 		ids = append(ids, screenDrill)
 	}
 	return append(ids, extra...)
@@ -475,6 +488,8 @@ func (m *Model) View() string {
 	switch {
 	case m.help:
 		body = m.helpView(w, bodyH)
+	case m.live != nil && (m.active == screenFleet || m.active == screenDetail) && livePanelWidth(w) > 0:
+		body = m.besideLive(func(w int) string { return m.screens[m.active].view(m, w, bodyH) }, w, bodyH)
 	default:
 		body = m.screens[m.active].view(m, w, bodyH)
 	}
@@ -498,6 +513,9 @@ func (m *Model) header(w int) string {
 	var right []string
 	if m.drill != nil {
 		right = append(right, m.st.warn.Render(m.drill.clock()))
+	}
+	if m.live != nil {
+		right = append(right, m.st.warn.Render(m.live.clock(m)))
 	}
 	if m.readOnly {
 		right = append(right, m.st.warn.Render("READ-ONLY"))

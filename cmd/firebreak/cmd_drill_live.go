@@ -24,6 +24,7 @@ type drillLiveOptions struct {
 	store       storeOptions
 	Playbook    string
 	Interactive bool
+	Console     bool
 	Yes         bool
 	ReportDir   string
 	Image       string
@@ -37,9 +38,10 @@ func (o *drillLiveOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Playbook, "playbook", "", "run this playbook unattended against the decoy (default: the scenario's)")
 	f.BoolVar(&o.Interactive, "interactive", false, "the team responds (console or CLI); the drill watches and measures")
+	f.BoolVar(&o.Console, "console", false, "with --interactive: open the console once the sandbox is up, the drill beside the fleet, and respond there")
 	f.BoolVar(&o.Yes, "yes", false, "approve every step of the unattended playbook in advance")
 	f.StringVar(&o.ReportDir, "report-dir", "", "where to write the result and the reports (default: <state-dir>/drills/<scenario>-<time>)")
-	f.StringVar(&o.Image, "image", envOr("FIREBREAK_DRILL_IMAGE", drill.DefaultImage), "the local busybox image the decoys are made from; drills never pull ($FIREBREAK_DRILL_IMAGE)")
+	f.StringVar(&o.Image, "image", os.Getenv("FIREBREAK_DRILL_IMAGE"), "a local busybox image to make the decoys from, never removed; drills never pull (default: the drill builds its own from the host's busybox-static and removes it) ($FIREBREAK_DRILL_IMAGE)")
 	f.DurationVar(&o.Timeout, "timeout", 0, "how long the response may take (default 15m interactive, 5m unattended)")
 	f.StringVar(&o.Case, "case", "", "the case the response works in (default: drill-<scenario>-<drill ID>)")
 	f.StringArrayVarP(&o.Params, "param", "p", nil, "a parameter of the unattended playbook, key=value (repeatable)")
@@ -53,7 +55,9 @@ func newDrillLiveCommand(g *globalOptions, d *deps) *cobra.Command {
 		Long: `A live drill checks the host first (the engine answers; runc and the kernel
 are not before the fix of a known container-escape CVE, which stops the drill
 as a finding; memory and disk to spare), then makes a sandbox: an internal
-network and labelled decoy containers from a local busybox image that behave
+network and labelled decoy containers from a local busybox image (with no
+--image, one the drill builds from the host's busybox-static, apt-get install
+busybox-static, and removes at its end) that behave
 like the scenario's incident without endangering the host (none privileged,
 none writing a host setting). Then the clock starts.
 
@@ -61,7 +65,12 @@ Unattended (the default, or --playbook P) the scenario's playbook runs
 against the decoy exactly as ` + "`firebreak run`" + ` does once triage names it; --yes
 gives its approvals. With --interactive the team responds in the console or
 the CLI and the drill watches the engine, the containment records and the
-case until every measure is taken.
+case until every measure is taken. With --interactive --console the console
+opens once the sandbox is up, the drill in a panel beside the fleet (its clock,
+each target's time once met, the outcome checks as they pass); the team finds,
+contains and captures the decoy there. Meeting every target ends the drill (the
+console stays open to show it); quitting the console ends it early, measured and
+checked all the same. Either way its reports are written and its sandbox removed.
 
 Measured at 100 ms from the engine's and the journal's own timestamps: time
 to detect (the first triage finding that names the decoy), to contain (the
@@ -75,7 +84,8 @@ nothing behind; after a crash, ` + "`firebreak drill cleanup`" + ` finds what is
 ` + exitCodesHelp,
 		Example: `  firebreak drill live engine-socket --yes
   firebreak drill live cryptominer --playbook cryptominer --yes --report-dir ./drills/miner
-  firebreak drill live nsenter --interactive`,
+  firebreak drill live nsenter --interactive
+  firebreak drill live dropped-binary --interactive --console`,
 		Args: withUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDrillLive(cmd.Context(), cmd, g, o, args[0], d)
@@ -98,6 +108,16 @@ func runDrillLive(ctx context.Context, cmd *cobra.Command, g *globalOptions, o *
 	}
 	if o.Yes && o.Interactive {
 		return usagef("--yes approves the unattended playbook's steps; with --interactive the team approves its own")
+	}
+	if o.Console {
+		switch {
+		case !o.Interactive:
+			return usagef("--console is where the team responds: give --interactive with it")
+		case g.Output == "json":
+			return usagef("--console draws on the terminal: -o json goes without it")
+		case !isTerminal(d.rawStdout):
+			return usagef("--console needs a terminal on standard output")
+		}
 	}
 	params := map[string]string{}
 	for _, p := range o.Params {
@@ -155,13 +175,34 @@ func runDrillLive(ctx context.Context, cmd *cobra.Command, g *globalOptions, o *
 		}
 		fmt.Fprintln(d.stderr)
 	}
-	res, runErr := drill.RunLive(ctx, s, sc, lo)
-	if res == nil {
-		return liveError(runErr)
+	var out liveOutcome
+	if o.Console {
+		out = runDrillConsole(ctx, g, o, d, s, sc, lo)
+	} else {
+		out.res, out.err = drill.RunLive(ctx, s, sc, lo)
+		if out.res != nil {
+			out.dir, out.paths, out.werr = writeLiveReports(g, o, out.res)
+		}
 	}
+	return finishDrillLive(g, d, out)
+}
+
+// liveOutcome is how a live drill ended: its result (nil when it never
+// started), why it ended early, and where its reports went.
+type liveOutcome struct {
+	res   *drill.Result
+	err   error
+	dir   string
+	paths []string
+	werr  error
+}
+
+// writeLiveReports writes a drill's result and reports to --report-dir,
+// or to a new directory under the state directory.
+func writeLiveReports(g *globalOptions, o *drillLiveOptions, res *drill.Result) (string, []string, error) {
 	dir := o.ReportDir
 	if dir == "" {
-		dir = filepath.Join(g.StateDir, "drills", sc.Name+"-"+res.Started.UTC().Format("20060102T150405Z"))
+		dir = filepath.Join(g.StateDir, "drills", res.Scenario+"-"+res.Started.UTC().Format("20060102T150405Z"))
 		for i, base := 2, dir; ; i++ {
 			if _, err := os.Lstat(dir); err != nil {
 				break
@@ -169,9 +210,19 @@ func runDrillLive(ctx context.Context, cmd *cobra.Command, g *globalOptions, o *
 			dir = fmt.Sprintf("%s-%d", base, i)
 		}
 	}
-	paths, werr := drill.WriteReports(dir, res)
-	if werr != nil {
-		werr = fmt.Errorf("writing the drill's reports: %w", werr)
+	paths, err := drill.WriteReports(dir, res)
+	if err != nil {
+		err = fmt.Errorf("writing the drill's reports: %w", err)
+	}
+	return dir, paths, err
+}
+
+// finishDrillLive prints how the drill went and where its reports are,
+// and says what its exit is.
+func finishDrillLive(g *globalOptions, d *deps, out liveOutcome) error {
+	res, runErr, dir, paths, werr := out.res, out.err, out.dir, out.paths, out.werr
+	if res == nil {
+		return liveError(runErr)
 	}
 	if g.Output == "json" {
 		out := drillLiveJSON{Result: res}

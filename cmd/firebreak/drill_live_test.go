@@ -188,6 +188,8 @@ func TestDrillLiveUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"drill", "live", "engine-socket", "--playbook", "escape-suspected", "--interactive"},
 		{"drill", "live", "engine-socket", "--interactive", "--yes"},
+		{"drill", "live", "engine-socket", "--console"},
+		{"drill", "live", "engine-socket", "--interactive", "--console", "-o", "json"},
 		{"drill", "live", "no-such-scenario"},
 		{"drill", "live", "engine-socket", "--playbook", "no-such-playbook"},
 		{"drill", "cleanup", "--id", "../etc"},
