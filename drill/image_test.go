@@ -158,3 +158,19 @@ func TestLiveWithoutBusybox(t *testing.T) {
 	}
 	sameAsBefore(t, before, takeSnapshot(t, e))
 }
+
+// TestLiveStatusTimelineInTimeOrder: the status a live drill tells keeps
+// its timeline in time order, whatever order the entries were told in (a
+// probe's line arrives after the contain it measured).
+func TestLiveStatusTimelineInTimeOrder(t *testing.T) {
+	x := &liveRun{sc: &Scenario{Name: "s"}, res: &Result{}}
+	x.timeline = []Entry{{Offset: 100, Text: "a"}, {Offset: 623, Text: "probe"}, {Offset: 469, Text: "contained"}, {Offset: 700, Text: "b"}}
+	st := x.status(false)
+	var got []string
+	for _, e := range st.Timeline {
+		got = append(got, e.Text)
+	}
+	if strings.Join(got, ",") != "a,contained,probe,b" {
+		t.Errorf("status timeline %v, want in time order", got)
+	}
+}

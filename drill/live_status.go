@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"cmp"
 	"reflect"
 	"slices"
 	"time"
@@ -56,7 +57,11 @@ func (x *liveRun) status(ended bool) LiveStatus {
 	}
 	x.mu.Lock()
 	st.Step, st.Started, st.Case = x.cur, x.t0, x.caseID
-	st.Timeline = slices.Clone(x.timeline[max(0, len(x.timeline)-statusTail):])
+	// In time order, as the report has it: entries arrive out of order
+	// (a probe's line is told after the contain it measured).
+	tl := slices.Clone(x.timeline)
+	slices.SortStableFunc(tl, func(a, b Entry) int { return cmp.Compare(a.Offset, b.Offset) })
+	st.Timeline = tl[max(0, len(tl)-statusTail):]
 	st.Checks = slices.Clone(x.res.Checks)
 	if ended {
 		st.Aborted, st.EndedAt = x.res.Aborted, x.res.Ended
