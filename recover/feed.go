@@ -32,6 +32,7 @@ type feedRef struct {
 	unit   int32
 	off, n uint32
 	plain  uint32
+	crc    uint32 // of the stored bytes; 0: not recorded
 }
 
 // feedUnit is an object to read: a pack, or (version 1) a chunk stored as
@@ -87,7 +88,7 @@ func (b *feedBuilder) add(sum string) {
 			b.units = append(b.units, feedUnit{key: packKey(b.r.idx.packID(loc.pack))})
 			b.byPack[loc.pack] = u
 		}
-		ref = feedRef{unit: u, off: loc.off, n: loc.n, plain: loc.plainBytes}
+		ref = feedRef{unit: u, off: loc.off, n: loc.n, plain: loc.plainBytes, crc: loc.crc}
 	} else {
 		u, seen := b.byChunk[sum]
 		if !seen {
@@ -239,6 +240,9 @@ func (f *feed) fetch(u int32, e *fetched) {
 	defer func() { *bp = buf[:0] }()
 	for _, c := range unit.checks {
 		z, err := f.slice(e.data, c.ref, unit)
+		if err == nil && c.ref.crc != 0 && storedCRC(z) != c.ref.crc {
+			err = errors.New("its stored bytes are not those written (CRC32C; altered)")
+		}
 		if err == nil && !unit.legacy && f.r.seal != nil {
 			z, err = f.r.seal.open(nil, z, c.sum[:])
 		}

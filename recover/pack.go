@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"slices"
 	"sort"
@@ -54,6 +55,7 @@ type chunkLoc struct {
 	pack       int32
 	off, n     uint32
 	plainBytes uint32
+	crc        uint32 // CRC32C of the stored bytes; 0: not recorded (indexes before it)
 }
 
 type locEntry struct {
@@ -77,6 +79,11 @@ type indexChunk struct {
 	Off    uint32 `json:"off"`
 	Len    uint32 `json:"len"`   // stored (compressed) bytes
 	Plain  uint32 `json:"plain"` // plain bytes
+	// CRC32C of the stored bytes: a changed byte that still decodes to
+	// the same chunk (a bit of a frame's header, which zstd's own
+	// checksum does not cover) is caught too. Absent in indexes written
+	// before it.
+	CRC uint32 `json:"crc32c,omitempty"`
 }
 
 // chunkIndex is what the repository holds, as far as this process knows:
@@ -162,7 +169,7 @@ func (r *Repo) loadIndex(ctx context.Context) error {
 					if !ok || c.Len == 0 || uint64(c.Off)+uint64(c.Len) > 4*packMax || c.Plain > chunkMax {
 						continue // not a place a chunk can be: left out, so the chunk is missing
 					}
-					entries = append(entries, locEntry{sum: sum, loc: chunkLoc{pack: num, off: c.Off, n: c.Len, plainBytes: c.Plain}})
+					entries = append(entries, locEntry{sum: sum, loc: chunkLoc{pack: num, off: c.Off, n: c.Len, plainBytes: c.Plain, crc: c.CRC}})
 				}
 			}
 			return nil
@@ -242,7 +249,7 @@ func (ix *chunkIndex) stored(p storedPack) {
 	defer ix.mu.Unlock()
 	num, _ := ix.packNumLocked(p.id)
 	for _, c := range p.chunks {
-		ix.added[c.sum] = chunkLoc{pack: num, off: c.off, n: c.n, plainBytes: c.plain}
+		ix.added[c.sum] = chunkLoc{pack: num, off: c.off, n: c.n, plainBytes: c.plain, crc: c.crc}
 		delete(ix.claimed, c.sum)
 	}
 }
@@ -257,6 +264,7 @@ type storedPack struct {
 type packedChunk struct {
 	sum           [32]byte
 	off, n, plain uint32
+	crc           uint32 // of the stored bytes
 }
 
 // damagedIndex names the index objects that could not be read.
@@ -311,13 +319,13 @@ func (r *Repo) writeIndex(ctx context.Context) (int64, error) {
 	var total int64
 	for rest := entries; len(rest) > 0; {
 		f := indexFile{Version: 1}
-		for n := 0; len(rest) > 0 && (n == 0 || n < indexMax/130); n++ {
+		for n := 0; len(rest) > 0 && (n == 0 || n < indexMax/160); n++ {
 			e := rest[0]
 			if k := len(f.Packs); k == 0 || f.Packs[k-1].ID != packs[e.loc.pack] {
 				f.Packs = append(f.Packs, indexPack{ID: packs[e.loc.pack]})
 			}
 			p := &f.Packs[len(f.Packs)-1]
-			p.Chunks = append(p.Chunks, indexChunk{SHA256: hex.EncodeToString(e.sum[:]), Off: e.loc.off, Len: e.loc.n, Plain: e.loc.plainBytes})
+			p.Chunks = append(p.Chunks, indexChunk{SHA256: hex.EncodeToString(e.sum[:]), Off: e.loc.off, Len: e.loc.n, Plain: e.loc.plainBytes, CRC: e.loc.crc})
 			rest = rest[1:]
 		}
 		_, n, err := r.putIndex(ctx, f)
@@ -400,6 +408,12 @@ type packer struct {
 
 var packBufs = sync.Pool{New: func() any { b := make([]byte, 0, packMax); return &b }}
 
+// storedCRC is the CRC32C (Castagnoli: in hardware) of a chunk's stored
+// bytes, recorded in the index beside its digest.
+func storedCRC(z []byte) uint32 { return crc32.Checksum(z, castagnoli) }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // Each frame carries its content checksum: a changed byte in a stored pack
 // that still decodes to the same chunk (a bit of an entropy table, say) is
 // caught by the decoder, not only by the chunk's digest.
@@ -426,7 +440,7 @@ func (p *packer) add(sum [32]byte, data []byte) (int64, error) {
 	}
 	start := len(p.buf)
 	p.buf = append(p.buf, p.z...)
-	p.chunks = append(p.chunks, packedChunk{sum: sum, off: uint32(start), n: uint32(len(p.z)), plain: uint32(len(data))})
+	p.chunks = append(p.chunks, packedChunk{sum: sum, off: uint32(start), n: uint32(len(p.z)), plain: uint32(len(data)), crc: storedCRC(p.z)})
 	return int64(len(p.z)), nil
 }
 

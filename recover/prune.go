@@ -101,7 +101,7 @@ func (r *Repo) Prune(ctx context.Context, dryRun bool) (*PruneStats, error) {
 			packs[id] = p
 		}
 		sum := hex.EncodeToString(e.sum[:])
-		p.chunks = append(p.chunks, indexChunk{SHA256: sum, Off: e.loc.off, Len: e.loc.n, Plain: e.loc.plainBytes})
+		p.chunks = append(p.chunks, indexChunk{SHA256: sum, Off: e.loc.off, Len: e.loc.n, Plain: e.loc.plainBytes, CRC: e.loc.crc})
 		p.bytes += int64(e.loc.n)
 		if used[sum] {
 			p.used += int64(e.loc.n)
