@@ -53,13 +53,14 @@ type progressGate struct {
 	every time.Duration
 	last  map[string]time.Time
 	held  map[string]playbooks.Event
+	armed map[string]bool // a timer will look at the step's held report
 }
 
 // progressEvery is at most ten progress redraws a second per step.
 const progressEvery = 100 * time.Millisecond
 
 func newProgressGate(every time.Duration, send func(playbooks.Event)) *progressGate {
-	return &progressGate{send: send, every: every, last: map[string]time.Time{}, held: map[string]playbooks.Event{}}
+	return &progressGate{send: send, every: every, last: map[string]time.Time{}, held: map[string]playbooks.Event{}, armed: map[string]bool{}}
 }
 
 // event is called from the engine's goroutines. Sending under the lock
@@ -82,22 +83,33 @@ func (g *progressGate) event(ev playbooks.Event) {
 		g.send(ev)
 		return
 	}
-	_, armed := g.held[key]
 	g.held[key] = ev
-	if !armed {
-		time.AfterFunc(g.every-since, func() { g.flush(key) })
+	g.arm(key, g.every-since)
+}
+
+// arm has a timer flush key's held report after d, unless one will.
+func (g *progressGate) arm(key string, d time.Duration) {
+	if !g.armed[key] {
+		g.armed[key] = true
+		time.AfterFunc(d, func() { g.flush(key) })
 	}
 }
 
 func (g *progressGate) flush(key string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.armed[key] = false
 	ev, ok := g.held[key]
 	if !ok {
 		return
 	}
+	now := time.Now()
+	if since := now.Sub(g.last[key]); since < g.every {
+		g.arm(key, g.every-since) // a report went out directly since this timer was set
+		return
+	}
 	delete(g.held, key)
-	g.last[key] = time.Now()
+	g.last[key] = now
 	g.send(ev)
 }
 

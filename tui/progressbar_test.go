@@ -106,7 +106,7 @@ func TestProgressGateCoalesces(t *testing.T) {
 	mu.Lock()
 	n, last := len(got), got[len(got)-1]
 	mu.Unlock()
-	if limit := int(took/(50*time.Millisecond)) + 3; n > limit {
+	if limit := int(took/(50*time.Millisecond)) + 2; n > limit {
 		t.Errorf("%d reports in %s were sent as %d redraws, more than %d", reports, took, n, limit)
 	}
 	if last.Progress.Bytes != reports {
