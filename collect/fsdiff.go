@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"firebreak/internal/fsutil"
+	"firebreak/internal/progress"
 	"firebreak/runtime"
 )
 
@@ -70,8 +71,11 @@ type FSStats struct {
 	Truncated int   `json:"truncated"`
 }
 
-// Progress is called as a capture advances; it must be cheap.
-type Progress func(files int, bytes int64)
+// Progress is called as a capture advances (after each file, and within a
+// large one about every MiB); it must be cheap. The count's totals come
+// from a pre-count of the tree (see countTree) and are 0 when that was
+// cut short.
+type Progress func(progress.Count)
 
 // walker reads a writable layer from the host. Every open is confined to the
 // layer's root (os.Root refuses any path or link that leads out of it), the
@@ -85,6 +89,7 @@ type walker struct {
 	tw       *tar.Writer
 	changes  func(FileChange) error
 	progress Progress
+	total    progress.Count // the pre-count's totals (0: not known)
 	stats    FSStats
 	links    map[uint64]string // inode -> first path seen, for hardlinks
 	buf      []byte
@@ -96,13 +101,13 @@ type walker struct {
 // With plain set it captures a directory tree that is no overlay layer (a
 // volume): every entry is added, a character device 0:0 is a device, not a
 // deletion, and no overlay mark is read.
-func captureTree(ctx context.Context, layer runtime.Layer, plain bool, limits Limits, layerOut io.Writer, changes func(FileChange) error, progress Progress) (FSStats, error) {
+func captureTree(ctx context.Context, layer runtime.Layer, plain bool, limits Limits, layerOut io.Writer, changes func(FileChange) error, report Progress) (FSStats, error) {
 	upper, err := os.OpenRoot(layer.Upper)
 	if err != nil {
 		return FSStats{}, fmt.Errorf("opening %s: %w", layer.Upper, err)
 	}
 	defer upper.Close()
-	w := &walker{upper: upper, plain: plain, limits: limits, changes: changes, progress: progress, links: map[uint64]string{}, buf: make([]byte, 1<<20)}
+	w := &walker{upper: upper, plain: plain, limits: limits, changes: changes, progress: report, links: map[uint64]string{}, buf: make([]byte, 1<<20)}
 	for _, l := range layer.Lowers {
 		r, err := os.OpenRoot(l)
 		if err != nil {
@@ -117,6 +122,9 @@ func captureTree(ctx context.Context, layer runtime.Layer, plain bool, limits Li
 	}
 	w.zw = zw
 	w.tw = tar.NewWriter(zw)
+	if report != nil {
+		w.total = countTree(ctx, upper, limits, maxCountEntries)
+	}
 	if err := w.walkDir(ctx, upper, ".", true); err != nil {
 		zw.Close()
 		return w.stats, err
@@ -465,7 +473,11 @@ func (w *walker) file(dir *os.Root, name, rel string, st *syscall.Stat_t, c *Fil
 		head = append([]byte(nil), head[:k]...)
 		src = io.MultiReader(bytes.NewReader(head), src)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), src, w.buf)
+	var dst io.Writer = io.MultiWriter(w.tw, h)
+	if w.progress != nil && limit > int64(len(w.buf)) {
+		dst = io.MultiWriter(w.tw, h, &fileProgress{w: w})
+	}
+	n, err := io.CopyBuffer(dst, src, w.buf)
 	if err != nil && !errors.Is(err, syscall.EAGAIN) {
 		return fmt.Errorf("capturing %q: %w", rel, err)
 	}
@@ -484,9 +496,7 @@ func (w *walker) file(dir *os.Root, name, rel string, st *syscall.Stat_t, c *Fil
 	c.Captured = n
 	c.SHA256 = hex.EncodeToString(h.Sum(nil))
 	w.stats.Bytes += n
-	if w.progress != nil {
-		w.progress(w.stats.Files, w.stats.Bytes)
-	}
+	w.report(0)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/runtime"
 )
 
@@ -300,8 +301,8 @@ func (collectAction) Run(ctx context.Context, env *Env, t runtime.Container, p m
 	}
 	o.Since = duration(p, "since")
 	report := Progress(ctx)
-	o.Progress = func(files int, bytes int64) {
-		report(fmt.Sprintf("fsdiff: %d files, %.1f MiB", files, float64(bytes)/(1<<20)))
+	o.Progress = func(n progress.Count) {
+		report(fmt.Sprintf("fsdiff: %d files, %.1f MiB", n.Files, float64(n.Bytes)/(1<<20)), n)
 	}
 	if pod, ok, err := podTarget(ctx, env, t); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"firebreak/contain"
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/recover"
 	"firebreak/runtime"
 )
@@ -104,8 +105,11 @@ func (s *EvidenceSession) AdoptOrphans(ctx context.Context) (int, error) {
 
 type progressKey struct{}
 
-// ProgressFunc reports how a long step advances (e.g. "1200 files, 310 MiB").
-type ProgressFunc func(detail string)
+// ProgressFunc reports how a long step advances: detail in words (e.g.
+// "fsdiff: 1200 files, 310.0 MiB"), and n the numbers when it has them
+// (zero when it has not; with totals when they are known), which the step
+// progress event carries for the front ends' bars.
+type ProgressFunc func(detail string, n progress.Count)
 
 // withProgress gives an action's context a way to report progress.
 func withProgress(ctx context.Context, fn ProgressFunc) context.Context {
@@ -117,5 +121,5 @@ func Progress(ctx context.Context) ProgressFunc {
 	if fn, ok := ctx.Value(progressKey{}).(ProgressFunc); ok {
 		return fn
 	}
-	return func(string) {}
+	return func(string, progress.Count) {}
 }

@@ -8,6 +8,7 @@ import (
 	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/runtime"
 )
 
@@ -66,7 +67,7 @@ func containPodPause(ctx context.Context, env *Env, p runtime.Pod, captureFirst 
 		}
 		out["liveness_deadline_s"] = int64(d.Seconds())
 		report := Progress(ctx)
-		report(fmt.Sprintf("pod %s has a liveness probe: the kubelet restarts a frozen container after about %s", p.Ref(), d))
+		report(fmt.Sprintf("pod %s has a liveness probe: the kubelet restarts a frozen container after about %s", p.Ref(), d), progress.Count{})
 		if captureFirst {
 			if env.Evidence == nil {
 				return nil, errors.New("pod " + p.Ref() + " has a liveness probe and the run keeps no evidence to capture it into before the freeze (capture_first: false freezes anyway)")

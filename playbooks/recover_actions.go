@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"firebreak/internal/progress"
 	"firebreak/recover"
 	"firebreak/runtime"
 )
@@ -147,6 +148,10 @@ func (recoverRestore) Run(ctx context.Context, env *Env, t runtime.Container, p 
 				logErr = env.Evidence.Log(ctx, action, target, result)
 			}
 		}}
+	report := Progress(ctx)
+	o.Progress = func(n progress.Count) {
+		report(fmt.Sprintf("restore: %d of %d files, %s of %s", n.Files, n.FilesTotal, progress.Bytes(n.Bytes), progress.Bytes(n.BytesTotal)), n)
+	}
 	rec, err := repo.Recover(ctx, env.Runtime, id, env.Evidence.Trusted, o)
 	out := map[string]any{"snapshot": id, "container": "", "suspect": "", "rolled_back": false}
 	if rec != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"firebreak/internal/progress"
 	"firebreak/runtime"
 )
 
@@ -11,19 +12,23 @@ import (
 // JSON line, the TUI renders it. Type is under "event" in JSON, so that a
 // front end's own envelope may use "type".
 type Event struct {
-	Type       EventType      `json:"event"`
-	Time       time.Time      `json:"time"`
-	Case       string         `json:"case"`
-	Playbook   string         `json:"playbook"`
-	Target     string         `json:"target,omitempty"`
-	TargetName string         `json:"target_name,omitempty"`
-	Step       string         `json:"step,omitempty"`
-	Action     string         `json:"action,omitempty"`
-	Status     Status         `json:"status,omitempty"`
-	Attempt    int            `json:"attempt,omitempty"`
-	Detail     string         `json:"detail,omitempty"`
-	Error      string         `json:"error,omitempty"`
-	Outputs    map[string]any `json:"outputs,omitempty"`
+	Type       EventType `json:"event"`
+	Time       time.Time `json:"time"`
+	Case       string    `json:"case"`
+	Playbook   string    `json:"playbook"`
+	Target     string    `json:"target,omitempty"`
+	TargetName string    `json:"target_name,omitempty"`
+	Step       string    `json:"step,omitempty"`
+	Action     string    `json:"action,omitempty"`
+	Status     Status    `json:"status,omitempty"`
+	Attempt    int       `json:"attempt,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+	// Progress is how far a step_progress event's step has got, when the
+	// action counts (files and bytes, and their totals when known). New
+	// in h14: older events and journals have none.
+	Progress *progress.Count `json:"progress,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Outputs  map[string]any  `json:"outputs,omitempty"`
 }
 
 // StepReport is one step's outcome for one target.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"firebreak/internal/progress"
 	"firebreak/runtime"
 )
 
@@ -293,15 +294,26 @@ func (r *runner) runStep(ctx context.Context, t runtime.Container, s *Step, vars
 		if s.Timeout > 0 {
 			sctx, cancel = context.WithTimeout(ctx, s.Timeout)
 		}
-		var last time.Time
-		sctx = withProgress(sctx, func(detail string) {
-			// The first report, then at most one every quarter second.
-			if now := time.Now(); last.IsZero() || now.Sub(last) >= 250*time.Millisecond {
-				last = now
-				ev := r.event(EventStepProgress, t, s)
-				ev.Attempt, ev.Detail = attempt, detail
-				r.e.emit(ev)
+		var (
+			last     time.Time
+			complete bool
+		)
+		sctx = withProgress(sctx, func(detail string, n progress.Count) {
+			// The first report, the first that reaches its total (so a
+			// bar ends full), and otherwise at most one every quarter
+			// second.
+			now := time.Now()
+			reached := n.Complete() && !complete
+			if !last.IsZero() && !reached && now.Sub(last) < 250*time.Millisecond {
+				return
 			}
+			last, complete = now, complete || reached
+			ev := r.event(EventStepProgress, t, s)
+			ev.Attempt, ev.Detail = attempt, detail
+			if n != (progress.Count{}) {
+				ev.Progress = &n
+			}
+			r.e.emit(ev)
 		})
 		out, err := a.Run(sctx, r.e.Env, t, params)
 		cancel()

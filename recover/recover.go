@@ -5,11 +5,13 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/runtime"
 )
 
@@ -32,6 +34,10 @@ type RecoverOptions struct {
 	// action is "recover.<step>" (recover.plan first, recover.rollback on
 	// failure, recover last), target the container's name. nil drops them.
 	Log func(action, target, result string)
+	// Progress is told how the restore of the volumes' data advances,
+	// against the files and bytes the snapshot lists for them (nil: no
+	// one). Its calls come one at a time.
+	Progress func(progress.Count)
 }
 
 // Step is one act of a recover, in order.
@@ -219,6 +225,16 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		made = append(made, func() error { return rs.Rename(actx, suspect.ID, name) })
 	}
 	labels := map[string]string{"io.firebreak.case": o.Case, "io.firebreak.snapshot": id}
+	var toRestore []*Volume
+	for i, v := range s.Volumes {
+		if _, ok := volumes[v.Name]; ok && !slices.ContainsFunc(toRestore, func(x *Volume) bool { return x.Name == v.Name }) {
+			toRestore = append(toRestore, &s.Volumes[i])
+		}
+	}
+	m := newMeter(toRestore, o.Progress)
+	if m != nil && len(toRestore) > 0 {
+		m.add(0, 0) // the totals, before the first chunk
+	}
 	restored := map[string]bool{}
 	for _, v := range s.Volumes {
 		nv, ok := volumes[v.Name]
@@ -237,7 +253,7 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		if err := ctx.Err(); err != nil {
 			return fail(st, err)
 		}
-		if err := r.RestoreVolume(ctx, s, v.Name, dir, DefaultRestoreLimits()); err != nil {
+		if err := r.restoreVolume(ctx, s, v.Name, dir, DefaultRestoreLimits(), m); err != nil {
 			return fail(st, err)
 		}
 		done(st)

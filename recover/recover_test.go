@@ -3,16 +3,19 @@ package recover_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	dnetwork "github.com/docker/docker/api/types/network"
 
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/recover"
 	"firebreak/runtime"
 	"firebreak/runtime/runtimetest"
@@ -90,16 +93,31 @@ func TestRecoverOnDocker(t *testing.T) {
 	h, repo, sg, d, id, dir := recoverFixture(t, []string{"CMD", "grep", "-q", "healthy", "/data/ok"})
 	ctx := runtimetest.Context(t)
 	// A dry run plans and changes nothing.
-	plan, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-7", DryRun: true})
-	if err != nil || len(plan.Steps) < 6 {
+	var reports []progress.Count // one at a time, from Recover's goroutine
+	report := func(n progress.Count) { reports = append(reports, n) }
+	plan, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-7", DryRun: true, Progress: report})
+	if err != nil || len(plan.Steps) < 6 || len(reports) != 0 {
 		t.Fatalf("dry run = %+v, %v", plan, err)
 	}
 	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
 		t.Fatalf("the dry run changed the suspect: %s %s", got.Name, got.State)
 	}
-	rec, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-7", HealthTimeout: 30 * time.Second})
+	rec, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-7", HealthTimeout: 30 * time.Second, Progress: report})
 	if err != nil {
 		t.Fatalf("Recover: %v (%+v)", err, rec)
+	}
+	// The restore told its progress against the snapshot's totals, known
+	// before the first chunk, and ended at them.
+	if len(reports) < 2 || reports[0].Bytes != 0 || !reports[0].Known() {
+		t.Fatalf("restore reports %+v, want the totals first", reports)
+	}
+	for i, r := range reports {
+		if r.BytesTotal != reports[0].BytesTotal || r.FilesTotal != reports[0].FilesTotal || (i > 0 && r.Bytes < reports[i-1].Bytes) {
+			t.Fatalf("report %d: %+v after %+v", i, r, reports[max(i-1, 0)])
+		}
+	}
+	if last := reports[len(reports)-1]; last.Bytes != last.BytesTotal || last.Files != last.FilesTotal {
+		t.Errorf("last report %+v, want its totals reached", last)
 	}
 	t.Cleanup(func() { h.Remove(t, rec.Container.ID) })
 	suspect := runtimetest.Inspect(t, h, d.ID)
@@ -125,6 +143,25 @@ func TestRecoverOnDocker(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(m.Source, "big.bin")); err != nil {
 				t.Errorf("restored big.bin: %v", err)
+			}
+			// The total is what was written: the restored volume's files,
+			// a hard link's inode once.
+			var files int
+			var size int64
+			seen := map[uint64]bool{}
+			_ = filepath.WalkDir(m.Source, func(_ string, e fs.DirEntry, err error) error {
+				if err != nil || !e.Type().IsRegular() {
+					return nil
+				}
+				fi, err := e.Info()
+				if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && !seen[st.Ino] {
+					seen[st.Ino] = true
+					files, size = files+1, size+fi.Size()
+				}
+				return nil
+			})
+			if tot := reports[0]; tot.BytesTotal != size || tot.FilesTotal != files {
+				t.Errorf("restore totals %d bytes, %d files; the volume holds %d bytes, %d files", tot.BytesTotal, tot.FilesTotal, size, files)
 			}
 		}
 	}

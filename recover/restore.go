@@ -48,6 +48,11 @@ func (e *RestoreError) Error() string {
 // written through it). Each file's content is checked against its digest
 // as it is written.
 func (r *Repo) RestoreVolume(ctx context.Context, s *Snapshot, volume string, dst string, lim RestoreLimits) error {
+	return r.restoreVolume(ctx, s, volume, dst, lim, nil)
+}
+
+// restoreVolume is RestoreVolume telling m (nil: no one) what it wrote.
+func (r *Repo) restoreVolume(ctx context.Context, s *Snapshot, volume string, dst string, lim RestoreLimits, m *meter) error {
 	var v *Volume
 	for i := range s.Volumes {
 		if s.Volumes[i].Name == volume || s.Volumes[i].Destination == volume {
@@ -68,7 +73,7 @@ func (r *Repo) RestoreVolume(ctx context.Context, s *Snapshot, volume string, ds
 	if ents, err := fs.ReadDir(root.FS(), "."); err != nil || len(ents) > 0 {
 		return fmt.Errorf("restore target %s must be an empty directory", dst)
 	}
-	if err := r.restoreInto(ctx, root, v); err != nil {
+	if err := r.restoreInto(ctx, root, v, m); err != nil {
 		// A refused or failed restore leaves the target as it was: empty.
 		if ents, rerr := fs.ReadDir(root.FS(), "."); rerr == nil {
 			for _, e := range ents {
@@ -80,7 +85,7 @@ func (r *Repo) RestoreVolume(ctx context.Context, s *Snapshot, volume string, ds
 	return nil
 }
 
-func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume) error {
+func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume, m *meter) error {
 	// The files' chunks are read ahead, a few objects at once, in the
 	// order they are written.
 	b, err := r.newFeed(ctx, false)
@@ -115,7 +120,7 @@ func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume) error 
 			dirs = append(dirs, e)
 			continue
 		case "file":
-			if err := fw.restoreFile(f, p, e); err != nil {
+			if err := fw.restoreFile(f, p, e, m); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
 			continue // its attributes are set through the file it wrote

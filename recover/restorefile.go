@@ -159,7 +159,7 @@ func (fw *fileWriter) close() error {
 // owner, mode, extended attributes and time are set once they are. A file
 // whose chunks are refused is closed as it is (the restore fails, and the
 // target is emptied).
-func (fw *fileWriter) restoreFile(f *feed, p string, e Entry) error {
+func (fw *fileWriter) restoreFile(f *feed, p string, e Entry, m *meter) error {
 	of := &openFile{path: p, e: &e, made: make(chan struct{})}
 	fw.creates.Add(1)
 	fw.jobs <- writeJob{kind: jobCreate, file: of}
@@ -183,11 +183,19 @@ func (fw *fileWriter) restoreFile(f *feed, p string, e Entry) error {
 		of.pending.Add(1)
 		fw.jobs <- writeJob{kind: jobWrite, file: of, off: n, data: data}
 		n += int64(len(data))
+		if len(e.Chunks) > 1 {
+			m.add(0, int64(len(data)))
+		}
 	}
 	if n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.SHA256 {
 		return abandon(errors.New("its chunks do not make the content the manifest lists (refused)"))
 	}
 	fw.jobs <- writeJob{kind: jobFinish, file: of}
+	if len(e.Chunks) > 1 {
+		m.add(1, 0)
+	} else {
+		m.add(1, n)
+	}
 	return nil
 }
 

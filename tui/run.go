@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/playbooks"
 )
 
@@ -44,6 +45,8 @@ type stepState struct {
 	attempt              int
 	started, ended       time.Time
 	detail               string
+	prog                 *progress.Count // the last report's numbers, nil when it had none
+	progAt               time.Time       // when it was made
 }
 
 type runEventMsg struct {
@@ -289,8 +292,13 @@ func (r *runState) event(ev playbooks.Event) {
 	switch ev.Type {
 	case playbooks.EventStepStarted:
 		s.status, s.started, s.attempt = "running", ev.Time, ev.Attempt
+		s.prog, s.progAt = nil, time.Time{}
 	case playbooks.EventStepProgress:
 		s.detail = ev.Detail
+		if ev.Progress != nil {
+			n := *ev.Progress
+			s.prog, s.progAt = &n, ev.Time
+		}
 	case playbooks.EventNeedsApproval:
 		s.status = "needs approval"
 	case playbooks.EventStepFinished, playbooks.EventStepUndone:
@@ -412,7 +420,7 @@ func (v *runView) start(m *Model, playbook string, targets []Item, params map[st
 	m.journal(Act{Act: "run", Target: keys(targets), Command: line, Result: "started"})
 	send, b := m.send, m.b
 	req := RunRequest{Playbook: playbook, Targets: targets, Params: params, Case: caseID,
-		Events:   func(ev playbooks.Event) { send(runEventMsg{run: id, ev: ev}) },
+		Events:   runEvents(id, send),
 		Approver: approver{run: id, send: send}}
 	return func() tea.Msg {
 		defer cancel()
@@ -488,7 +496,9 @@ func (v *runView) view(m *Model, w, h int) string {
 			name += " @" + shortTarget(r, s.target)
 		}
 		b.WriteString(Fit(name, stepW) + " " + style.Render(Fit(st, 16)) + " " + Fit(d, 8) + " " + fmt.Sprint(max(1, s.attempt)) + "\n")
-		if s.detail != "" && (s.status == "running" || s.status == "failed" || s.status == "refused") {
+		if s.status == "running" && s.prog != nil && s.prog.Known() {
+			b.WriteString("  " + m.st.accent.Render(progressBar(*s.prog, s.progAt.Sub(s.started), w-3)) + "\n")
+		} else if s.detail != "" && (s.status == "running" || s.status == "failed" || s.status == "refused") {
 			b.WriteString("  " + m.st.dim.Render(Cut(activity(m, s)+s.detail, w-3)) + "\n")
 		}
 	}

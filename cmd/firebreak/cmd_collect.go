@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +17,7 @@ import (
 	"firebreak/collect"
 	"firebreak/evidence"
 	"firebreak/internal/app"
+	"firebreak/internal/progress"
 	"firebreak/runtime"
 )
 
@@ -288,16 +288,15 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 			return err
 		}
 	}
-	var prog *progress
-	if g.Output == "text" && isTerminal(d.stderr) {
-		prog = &progress{w: d.rawStderr, start: time.Now()}
-		opts.Progress = prog.update
+	line := newProgressLine(d, g.Output)
+	if line != nil {
+		opts.Progress = captureProgress(line)
 	}
 	got, err := s.Collect(ctx, app.CollectSpec{Case: caseID, Targets: targets, Options: opts,
 		Waiting: func(holder string) {
 			fmt.Fprintf(d.stderr, "firebreak: case %s is in use on this host (%s): waiting for that run to finish (Ctrl-C stops)\n", caseID, safe(holder))
 		}})
-	prog.done()
+	line.clear()
 	if err != nil {
 		return err
 	}
@@ -405,35 +404,20 @@ func printCollect(w io.Writer, output, caseID, head, ref string, r *collect.Resu
 	return nil
 }
 
-// progress prints a one-line status of a long capture on a terminal.
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
-	last  time.Time
-	shown bool
-}
-
-func (p *progress) update(files int, bytes int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	if now.Sub(p.last) < 200*time.Millisecond {
-		return
-	}
-	p.last, p.shown = now, true
-	secs := now.Sub(p.start).Seconds()
-	fmt.Fprintf(p.w, "\r  capturing: %s, %.1f MiB, %.1f MiB/s   ", plural(files, "file"), float64(bytes)/(1<<20), float64(bytes)/(1<<20)/max(secs, 0.001))
-}
-
-func (p *progress) done() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shown {
-		fmt.Fprint(p.w, "\r\033[K")
+// captureProgress draws a capture's reports on line. A tree's count
+// starts again from nothing (the next target, or a volume after the
+// writable layer), and so does its rate.
+func captureProgress(line *progressLine) collect.Progress {
+	var (
+		start time.Time
+		prev  progress.Count
+	)
+	return func(n progress.Count) {
+		if start.IsZero() || n.Bytes < prev.Bytes || n.Files < prev.Files || n.BytesTotal != prev.BytesTotal {
+			start = time.Now()
+		}
+		prev = n
+		line.show("capturing", n, time.Since(start))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"firebreak/evidence"
 	"firebreak/internal/app"
+	"firebreak/internal/progress"
 	"firebreak/playbooks"
 	"firebreak/recover"
 	"firebreak/runtime"
@@ -140,7 +141,18 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 	if spec.Harden != nil && spec.Harden.Tmpfs == nil {
 		spec.Harden.Tmpfs = plan.Tmpfs
 	}
+	line := newProgressLine(d, g.Output)
+	if line != nil {
+		var start time.Time // the first report: the restore's start, after the verify
+		spec.Progress = func(n progress.Count) {
+			if start.IsZero() {
+				start = time.Now()
+			}
+			line.show("restoring", n, time.Since(start))
+		}
+	}
 	rec, err := s.Recover(ctx, spec)
+	line.clear()
 	if err == nil {
 		fmt.Fprintf(d.stderr, "firebreak: recover logged in case %s (custody log and recovery.json)\n", o.Case)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"firebreak/evidence"
 	"firebreak/internal/app"
+	"firebreak/internal/progress"
 	"firebreak/playbooks"
 )
 
@@ -131,12 +132,14 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, ref string, d 
 	spec := app.RunSpec{
 		Case: caseID, Playbook: pb, Targets: targets, Params: params, DryRun: o.DryRun,
 		Approve: o.Approve, Yes: o.Yes, Resume: o.Resume != "", Parallel: o.Parallel,
-		Events: eventPrinter(d, g.Output),
 	}
+	line := newProgressLine(d, g.Output)
+	spec.Events = eventPrinter(d, g.Output, line)
 	if isTerminal(d.stdin) && isTerminal(d.stderr) {
 		spec.Approver = &ttyApprover{in: d.stdin, out: d.stderr}
 	}
 	rep, runErr := s.Run(ctx, spec)
+	line.clear()
 	var perr error
 	if rep == nil {
 		return joinErrors([]error{runErr, s.Pending()})
@@ -164,8 +167,13 @@ type runReportJSON struct {
 	CustodyHead string `json:"custody_head,omitempty"`
 }
 
-func eventPrinter(d *deps, output string) func(playbooks.Event) {
+// eventPrinter prints a run's events: JSON lines on stdout, or text lines
+// on stderr. With line (a terminal), a step's progress is drawn on it, in
+// place, and every other event clears it first; without, each progress
+// report is a line of its own.
+func eventPrinter(d *deps, output string, line *progressLine) func(playbooks.Event) {
 	var mu sync.Mutex
+	started := map[string]time.Time{} // target and step: when it started, for the rate
 	return func(ev playbooks.Event) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -178,6 +186,21 @@ func eventPrinter(d *deps, output string) func(playbooks.Event) {
 			return
 		}
 		who := safe(ev.TargetName)
+		key := ev.Target + "\x00" + ev.Step
+		if ev.Type == playbooks.EventStepStarted {
+			started[key] = ev.Time
+		}
+		if line != nil && ev.Type == playbooks.EventStepProgress {
+			n := progress.Count{}
+			if ev.Progress != nil {
+				n = *ev.Progress
+			}
+			if n != (progress.Count{}) {
+				line.show(ev.TargetName+": "+ev.Step, n, ev.Time.Sub(started[key]))
+				return
+			}
+		}
+		line.clear()
 		switch ev.Type {
 		case playbooks.EventPlan:
 			fmt.Fprintf(d.stdout, "plan %s: %-10s %-16s %s\n", who, ev.Step, ev.Action, safe(ev.Detail))

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,14 @@ func TestRestoreCleanPlaybook(t *testing.T) {
 		t.Fatalf("restore-clean resumed with the approval: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	checkRecovered(t, h, d, dir, store, "IR-21")
+	// The restore step told its progress against the snapshot's totals
+	// and its last report met them (off a terminal: lines on stderr).
+	reports := regexp.MustCompile(`: restore: restore: (\d+) of (\d+) files, ([0-9.]+ [KMG]?i?B) of ([0-9.]+ [KMG]?i?B)\n`).FindAllStringSubmatch(r.stderr, -1)
+	if len(reports) == 0 {
+		t.Errorf("no restore progress on stderr:\n%s", r.stderr)
+	} else if m := reports[len(reports)-1]; m[1] != m[2] || m[3] != m[4] || m[2] == "0" {
+		t.Errorf("last restore progress %q, want its totals reached", m[0])
+	}
 	if log := custody(t, store, "IR-21"); !strings.Contains(log, `"step restore"`) {
 		t.Errorf("no custody entry for the playbook's restore step:\n%s", log)
 	}

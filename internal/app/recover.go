@@ -13,6 +13,7 @@ import (
 
 	"firebreak/contain"
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/playbooks"
 	"firebreak/recover"
 	"firebreak/runtime"
@@ -139,6 +140,9 @@ type RecoverSpec struct {
 	// Harden confines the new container (nil: as the original). Tmpfs
 	// nil means: where the suspect wrote, from the case's fs diff of it.
 	Harden *runtime.Hardening
+	// Progress is told how the restore of the volumes' data advances,
+	// with the snapshot's totals (nil: no one).
+	Progress func(progress.Count)
 }
 
 // Recover brings the named container back from a verified snapshot (see
@@ -183,7 +187,7 @@ func (s *Session) Recover(ctx context.Context, spec RecoverSpec) (*recover.Recov
 		}
 		return nil, err
 	}
-	o := recover.RecoverOptions{Case: spec.Case, DryRun: spec.DryRun, HealthTimeout: spec.HealthTimeout, Image: spec.Image, RemoveSuspect: spec.RemoveSuspect}
+	o := recover.RecoverOptions{Case: spec.Case, DryRun: spec.DryRun, HealthTimeout: spec.HealthTimeout, Image: spec.Image, RemoveSuspect: spec.RemoveSuspect, Progress: spec.Progress}
 	if spec.Harden != nil {
 		h := *spec.Harden
 		if h.Tmpfs == nil {
