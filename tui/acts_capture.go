@@ -78,9 +78,9 @@ func (m *Model) collectDialog(targets []Item) tea.Cmd {
 		},
 		command: line, confirm: "Capture",
 		onYes: func(m *Model) tea.Cmd {
-			b := m.b
+			b, report := m.b, m.actProgress("collect/"+caseID)
 			return m.call("collect/"+caseID, "capturing "+Inert(names(targets)), func(ctx context.Context) tea.Msg {
-				got, err := b.Collect(ctx, targets, caseID)
+				got, err := b.Collect(ctx, targets, caseID, report)
 				msg := doneActMsg{act: Act{Act: "collect", Target: keys(targets), Command: line}, item: targets[0], err: err}
 				if err == nil {
 					msg.text = fmt.Sprintf("case %s: %d artifacts", caseID, got.Artifacts)
@@ -179,10 +179,10 @@ func (m *Model) recoverDialog(targets []Item) tea.Cmd {
 		return true
 	}
 	d.onYes = func(m *Model) tea.Cmd {
-		b := m.b
+		b, report := m.b, m.actProgress("recover/"+it.Key())
 		line := m.storeCLI("recover", it, "--case", caseID, "--from", snapshot, "--yes")
 		return m.call("recover/"+it.Key(), "recovering "+Inert(it.Name), func(ctx context.Context) tea.Msg {
-			rec, err := b.Recover(ctx, it, caseID, snapshot, false)
+			rec, err := b.Recover(ctx, it, caseID, snapshot, false, report)
 			msg := doneActMsg{act: Act{Act: "recover", Target: it.Key(), Command: line}, item: it, err: err}
 			if err == nil {
 				msg.text = fmt.Sprintf("recovered from snapshot %s as %s; case %s", rec.Snapshot, rec.Container.ShortID(), caseID)
@@ -193,7 +193,7 @@ func (m *Model) recoverDialog(targets []Item) tea.Cmd {
 	m.dialog = d
 	b := m.b
 	return func() tea.Msg {
-		plan, err := b.Recover(m.ctx, it, caseID, "latest", true)
+		plan, err := b.Recover(m.ctx, it, caseID, "latest", true, nil)
 		return recoverPlanMsg{gen: gen, plan: plan, err: err}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/playbooks"
 	"firebreak/recover"
 	"firebreak/runtime"
@@ -158,14 +159,16 @@ type Backend interface {
 	Stop(ctx context.Context, it Item, grace time.Duration, caseID string) (*contain.Result, error)
 	Kill(ctx context.Context, it Item, signal, caseID string) (*contain.Result, error)
 	// Collect captures the containers' evidence (one engine) into a case as
-	// `firebreak collect` does, without changing them.
-	Collect(ctx context.Context, items []Item, caseID string) (*Captured, error)
+	// `firebreak collect` does, without changing them; report (may be nil)
+	// is told how each filesystem capture advances.
+	Collect(ctx context.Context, items []Item, caseID string, report func(progress.Count)) (*Captured, error)
 	// Backup snapshots a container's configuration and named volumes as
 	// `firebreak backup` does.
 	Backup(ctx context.Context, it Item) (*recover.Snapshot, error)
 	// Recover plans (dryRun) or carries out a recover of the container's
-	// name from a snapshot ("latest" or an ID) as `firebreak recover` does.
-	Recover(ctx context.Context, it Item, caseID, from string, dryRun bool) (*recover.Recovery, error)
+	// name from a snapshot ("latest" or an ID) as `firebreak recover` does;
+	// report (may be nil) is told how the restore of its volumes advances.
+	Recover(ctx context.Context, it Item, caseID, from string, dryRun bool, report func(progress.Count)) (*recover.Recovery, error)
 	// Playbooks lists the built-in playbooks and the user's.
 	Playbooks() ([]PlaybookInfo, error)
 	// Run runs a playbook as `firebreak run` does.

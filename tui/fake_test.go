@@ -15,6 +15,7 @@ import (
 	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/evidence"
+	"firebreak/internal/progress"
 	"firebreak/playbooks"
 	"firebreak/recover"
 	"firebreak/runtime"
@@ -45,7 +46,9 @@ type fakeBackend struct {
 	RunFn    func(ctx context.Context, r RunRequest) (*playbooks.Report, error)
 	ListFn   func(ctx context.Context) ([]Item, error)
 	WatchFn  func(ctx context.Context, send func(EngineEvent)) error
-	Books    []PlaybookInfo
+
+	CollectProgress []progress.Count // reported by Collect, in order
+	Books           []PlaybookInfo
 }
 
 // fleetOf makes n containers on docker and containerd, a few with findings.
@@ -216,7 +219,12 @@ func (f *fakeBackend) Kill(ctx context.Context, it Item, signal, caseID string) 
 	return f.end(it, "kill", signal, caseID)
 }
 
-func (f *fakeBackend) Collect(ctx context.Context, items []Item, caseID string) (*Captured, error) {
+func (f *fakeBackend) Collect(ctx context.Context, items []Item, caseID string, report func(progress.Count)) (*Captured, error) {
+	if report != nil && f.CollectProgress != nil {
+		for _, n := range f.CollectProgress {
+			report(n)
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.collects = append(f.collects, caseID)
@@ -230,7 +238,7 @@ func (f *fakeBackend) Backup(ctx context.Context, it Item) (*recover.Snapshot, e
 	return &recover.Snapshot{ID: "snap-1", Container: it.Container, Totals: recover.Totals{Files: 3, NewChunks: 2}}, nil
 }
 
-func (f *fakeBackend) Recover(ctx context.Context, it Item, caseID, from string, dryRun bool) (*recover.Recovery, error) {
+func (f *fakeBackend) Recover(ctx context.Context, it Item, caseID, from string, dryRun bool, report func(progress.Count)) (*recover.Recovery, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rec := &recover.Recovery{Snapshot: "snap-1", DryRun: dryRun, Container: it.Container, Steps: []recover.Step{

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"firebreak/internal/progress"
 )
 
 // Options say how the console starts.
@@ -102,6 +104,9 @@ type busyOp struct {
 	cancel context.CancelFunc
 	since  time.Time
 	act    bool // changes something: not cancelled by Esc
+
+	prog      progress.Count // a capture's or restore's last report
+	progStart time.Time      // when the count it belongs to began
 }
 
 // New builds the console over b.
@@ -265,6 +270,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.WindowSizeMsg:
 		m.width, m.height = max(msg.Width, 20), max(msg.Height, 6)
+		return m, nil
+	case actProgressMsg:
+		m.actProgressed(msg)
 		return m, nil
 	case doneMsg:
 		delete(m.busy, msg.stream)
@@ -540,11 +548,8 @@ var spinFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"
 
 func (m *Model) statusLine(w int) string {
 	if len(m.busy) > 0 {
-		var what []string
-		for _, op := range m.busy {
-			what = append(what, op.what)
-		}
-		s := spinFrames[m.spin%len(spinFrames)] + " " + strings.Join(sortedStrings(what), ", ")
+		what := m.busyWords(w)
+		s := spinFrames[m.spin%len(spinFrames)] + " " + strings.Join(what, ", ")
 		if m.actsInFlight() < len(m.busy) {
 			s += " (esc cancels reading)"
 		}

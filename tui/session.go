@@ -17,6 +17,7 @@ import (
 	"firebreak/contain"
 	"firebreak/evidence"
 	"firebreak/internal/app"
+	"firebreak/internal/progress"
 	"firebreak/playbooks"
 	"firebreak/recover"
 	"firebreak/runtime"
@@ -293,7 +294,7 @@ func (b *Sessions) Kill(ctx context.Context, it Item, signal, caseID string) (*c
 	return s.Kill(ctx, t, signal, caseID)
 }
 
-func (b *Sessions) Collect(ctx context.Context, items []Item, caseID string) (*Captured, error) {
+func (b *Sessions) Collect(ctx context.Context, items []Item, caseID string, report func(progress.Count)) (*Captured, error) {
 	if len(items) == 0 {
 		return nil, errors.New("no targets")
 	}
@@ -309,7 +310,11 @@ func (b *Sessions) Collect(ctx context.Context, items []Item, caseID string) (*C
 		}
 		targets = append(targets, t)
 	}
-	got, err := s.Collect(ctx, app.CollectSpec{Case: caseID, Targets: targets, Options: collect.DefaultOptions()})
+	o := collect.DefaultOptions()
+	if report != nil {
+		o.Progress = collect.Progress(report)
+	}
+	got, err := s.Collect(ctx, app.CollectSpec{Case: caseID, Targets: targets, Options: o})
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +343,7 @@ func (b *Sessions) Backup(ctx context.Context, it Item) (*recover.Snapshot, erro
 	return s.Backup(ctx, t, app.BackupSpec{})
 }
 
-func (b *Sessions) Recover(ctx context.Context, it Item, caseID, from string, dryRun bool) (*recover.Recovery, error) {
+func (b *Sessions) Recover(ctx context.Context, it Item, caseID, from string, dryRun bool, report func(progress.Count)) (*recover.Recovery, error) {
 	s, err := b.engine(it.Engine)
 	if err != nil {
 		return nil, err
@@ -348,7 +353,7 @@ func (b *Sessions) Recover(ctx context.Context, it Item, caseID, from string, dr
 	}
 	// the CLI's defaults: a minute to be healthy; the suspect is kept,
 	// contained and renamed
-	return s.Recover(ctx, app.RecoverSpec{Name: it.Name, Case: caseID, From: from, DryRun: dryRun, HealthTimeout: time.Minute})
+	return s.Recover(ctx, app.RecoverSpec{Name: it.Name, Case: caseID, From: from, DryRun: dryRun, HealthTimeout: time.Minute, Progress: report})
 }
 
 func (b *Sessions) Playbooks() ([]PlaybookInfo, error) {

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -67,10 +66,6 @@ func padStyled(s string, w int) string {
 	return s
 }
 
-func sortedStrings(s []string) []string {
-	slices.Sort(s)
-	return s
-}
 
 // markCursor marks the row under the cursor in text too (">" in its first
 // blank column), for terminals without reverse video or colour (NO_COLOR).
