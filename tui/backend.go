@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"firebreak/alerts"
 	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/evidence"
@@ -97,6 +98,11 @@ type RunRequest struct {
 	Case     string // "" for a new case
 	Events   func(playbooks.Event)
 	Approver playbooks.Approver
+	// Resume resumes the run of Case (`firebreak run --resume CASE`, or
+	// `firebreak approve CASE STEP...` with Approve): its targets and
+	// parameters are the journal's; Targets only name the engine.
+	Resume  bool
+	Approve []string // steps approved in advance (--approve)
 }
 
 // Act is one act the console took, journalled with the command line the CLI
@@ -189,4 +195,12 @@ type Backend interface {
 
 	// Journal records an act of the console.
 	Journal(a Act) error
+
+	// Alerts reads serve's intake journal past from, as `firebreak alerts
+	// ls` reads it (alerts.ReadTail): only what was written since, the
+	// newest last stories begun since. No journal is an empty tail.
+	Alerts(ctx context.Context, from alerts.Cursor, last int) (alerts.Tail, error)
+	// Waiting reads from a case's run journal the steps its run waits to
+	// have approved (what `firebreak approve CASE` would resume).
+	Waiting(ctx context.Context, caseID string) (*playbooks.Waiting, error)
 }

@@ -12,6 +12,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"firebreak/alerts"
 	"firebreak/collect"
 	"firebreak/contain"
 	"firebreak/evidence"
@@ -49,6 +50,12 @@ type fakeBackend struct {
 
 	CollectProgress []progress.Count // reported by Collect, in order
 	Books           []PlaybookInfo
+
+	// journal is serve's intake journal as the fake holds it, in order;
+	// waits are the cases' waiting steps by case.
+	journal    []alerts.Entry
+	waits      map[string]*playbooks.Waiting
+	alertReads int
 }
 
 // fleetOf makes n containers on docker and containerd, a few with findings.
@@ -313,6 +320,39 @@ func (f *fakeBackend) Journal(a Act) error {
 	defer f.mu.Unlock()
 	f.acts = append(f.acts, a)
 	return nil
+}
+
+// Alerts answers from the fake's journal what alerts.ReadTail would: the
+// entries past the cursor, by position, folded the same way.
+func (f *fakeBackend) Alerts(ctx context.Context, from alerts.Cursor, last int) (alerts.Tail, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.alertReads++
+	// the stories begun past the cursor; the rest go on stories read before
+	t := alerts.Tail{Cursor: alerts.Cursor{Offset: int64(len(f.journal)), MaxSeq: from.MaxSeq}}
+	b := &alerts.Book{Last: last}
+	var later []alerts.Entry
+	for _, e := range f.journal[from.Offset:] {
+		t.Cursor.MaxSeq = max(t.Cursor.MaxSeq, e.Seq)
+		if e.Kind != alerts.KindAccepted && e.Seq <= from.MaxSeq {
+			later = append(later, e)
+			continue
+		}
+		b.Add(e)
+	}
+	t.Stories, t.Later = b.Stories(), later
+	return t, nil
+}
+
+func (f *fakeBackend) Waiting(ctx context.Context, caseID string) (*playbooks.Waiting, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w, ok := f.waits[caseID]
+	if !ok {
+		return nil, fmt.Errorf("case %s has no run journal", caseID)
+	}
+	cp := *w
+	return &cp, nil
 }
 
 // drive runs a command and feeds its messages back into the model until

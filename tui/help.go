@@ -6,7 +6,7 @@ import (
 
 // globalKeys are the console's own keys, read in every view.
 var globalKeys = []keyHelp{
-	{"1 2 3, tab", "fleet, runs, evidence; tab goes to the next"},
+	{"1 2 3 4, tab", "fleet runs evidence alerts (5 in a drill); tab: next"},
 	{"?", "this help (any key closes it)"},
 	{"R", "read-only mode on; off only with a confirmation, journalled"},
 	{"esc", "back; cancels a call in flight (the spinner)"},

@@ -43,6 +43,7 @@ const (
 	screenRuns
 	screenEvidence
 	screenDrill
+	screenAlerts
 )
 
 // screen is one of the console's views. Its update runs in the console's
@@ -56,6 +57,10 @@ type screen interface {
 	// being typed into): the console's own keys are not read.
 	capturing() bool
 }
+
+// counted is a view whose tab counts what it holds ("6 alerts (2
+// waiting)"); its title stays its name.
+type counted interface{ tabTitle() string }
 
 // keyHelp is one line of the help overlay.
 type keyHelp struct{ key, what string }
@@ -75,6 +80,7 @@ type Model struct {
 	evidence      *evidenceView
 	drill         *drillView // nil unless in drill mode
 	live          *liveView  // nil unless a live drill runs beside the fleet
+	alerts        *alertsView
 
 	dialog   *dialog // modal; nil when none
 	help     bool
@@ -128,7 +134,8 @@ func New(b Backend, o Options) *Model {
 	m.detail = newDetailView()
 	m.runs = newRunView()
 	m.evidence = newEvidenceView()
-	m.screens = map[screenID]screen{screenFleet: m.fleet, screenDetail: m.detail, screenRuns: m.runs, screenEvidence: m.evidence}
+	m.alerts = newAlertsView()
+	m.screens = map[screenID]screen{screenFleet: m.fleet, screenDetail: m.detail, screenRuns: m.runs, screenEvidence: m.evidence, screenAlerts: m.alerts}
 	if m.drill = newDrillView(o.Drill); m.drill != nil {
 		m.screens[screenDrill] = m.drill
 	} else if m.live = newLiveView(o.LiveDrill); m.live != nil {
@@ -232,9 +239,9 @@ func (m *Model) Init() tea.Cmd {
 		drill = m.live.start(m)
 	}
 	if m.noWatch {
-		return tea.Batch(m.fleet.load(m), drill)
+		return tea.Batch(m.fleet.load(m), m.alerts.load(m), drill)
 	}
-	return tea.Batch(m.fleet.load(m), m.watch(), m.waitEvent(), drill)
+	return tea.Batch(m.fleet.load(m), m.watch(), m.waitEvent(), drill, m.alerts.load(m))
 }
 
 // Update handles one message. It never blocks.
@@ -385,9 +392,10 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return nil
 	case "3":
 		return m.showEvidence()
-	case "4":
-		if m.screens[screenDrill] != nil {
-			m.active = screenDrill
+	case "4", "5":
+		// the drill's tab is 4 in drill mode; the alerts' follows it
+		if order := m.order(); int(k.Runes[0]-'1') < len(order) {
+			m.show(order[k.Runes[0]-'1'])
 		}
 		return nil
 	case "tab":
@@ -414,6 +422,9 @@ func (m *Model) order(extra ...screenID) []screenID {
 	ids := []screenID{screenFleet, screenRuns, screenEvidence}
 	if m.screens[screenDrill] != nil {
 		ids = append(ids, screenDrill)
+	}
+	if !m.opts.Offline {
+		ids = append(ids, screenAlerts)
 	}
 	return append(ids, extra...)
 }
@@ -510,7 +521,11 @@ func (m *Model) View() string {
 func (m *Model) header(w int) string {
 	var tabs []string
 	for i, id := range m.order() {
-		t := fmt.Sprintf("%d %s", i+1, m.screens[id].title())
+		title := m.screens[id].title()
+		if c, ok := m.screens[id].(counted); ok {
+			title = c.tabTitle()
+		}
+		t := fmt.Sprintf("%d %s", i+1, title)
 		if m.active == id || (id == screenFleet && m.active == screenDetail) {
 			tabs = append(tabs, m.st.tabOn.Render("["+t+"]"))
 		} else {
@@ -538,6 +553,11 @@ func (m *Model) header(w int) string {
 	}
 	r := strings.Join(right, " ")
 	gap := w - Width(left) - Width(r)
+	if gap < 1 && len(right) > 1 {
+		// the engines' names go first: the modes and runs stay
+		r = strings.Join(right[:len(right)-1], " ")
+		gap = w - Width(left) - Width(r)
+	}
 	if gap < 1 {
 		return cutStyled(left, w)
 	}

@@ -411,17 +411,22 @@ func (v *runView) confirmRun(m *Model) tea.Cmd {
 
 // start begins a run; it goes on in the background.
 func (v *runView) start(m *Model, playbook string, targets []Item, params map[string]string, caseID, line string) tea.Cmd {
+	return v.launch(m, RunRequest{Playbook: playbook, Targets: targets, Params: params, Case: caseID}, "run", line)
+}
+
+// launch begins the run req asks for (a new one, or a case resumed),
+// journalled as act with its command line; it goes on in the background.
+func (v *runView) launch(m *Model, req RunRequest, act, line string) tea.Cmd {
 	id := len(v.runs) + 1
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runState{id: id, playbook: playbook, targets: targets, caseID: caseID, command: line, started: m.opts.Now(), cancel: cancel}
+	r := &runState{id: id, playbook: req.Playbook, targets: req.Targets, caseID: req.Case, command: line, started: m.opts.Now(), cancel: cancel}
 	v.runs = append(v.runs, r)
 	v.cursor = len(v.runs) - 1
 	m.active = screenRuns
-	m.journal(Act{Act: "run", Target: keys(targets), Command: line, Result: "started"})
+	m.journal(Act{Act: act, Target: keys(req.Targets), Command: line, Result: "started"})
 	send, b := m.send, m.b
-	req := RunRequest{Playbook: playbook, Targets: targets, Params: params, Case: caseID,
-		Events:   runEvents(id, send),
-		Approver: approver{run: id, send: send}}
+	req.Events = runEvents(id, send)
+	req.Approver = approver{run: id, send: send}
 	return func() tea.Msg {
 		defer cancel()
 		rep, err := b.Run(ctx, req)

@@ -386,6 +386,9 @@ func (b *Sessions) Run(ctx context.Context, r RunRequest) (*playbooks.Report, er
 	if err != nil {
 		return nil, err
 	}
+	if r.Resume {
+		return b.resume(ctx, s, pb, r)
+	}
 	var targets []runtime.Container
 	for _, it := range r.Targets {
 		_, t, err := b.resolve(ctx, it, true)

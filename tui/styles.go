@@ -66,7 +66,6 @@ func padStyled(s string, w int) string {
 	return s
 }
 
-
 // markCursor marks the row under the cursor in text too (">" in its first
 // blank column), for terminals without reverse video or colour (NO_COLOR).
 func markCursor(line string) string {

@@ -33,7 +33,7 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 			}
 			if g.Output == "json" {
 				if rows == nil {
-					rows = []alertStory{}
+					rows = []alerts.Story{}
 				}
 				return writeJSON(d, rows)
 			}
@@ -58,12 +58,12 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 			if err != nil {
 				return usagef("SEQ %q: give the number `firebreak alerts ls` shows", args[0])
 			}
-			var story *alertStory
+			var story *alerts.Story
 			err = alerts.ScanJournal(filepath.Join(g.StateDir, "alerts"), func(e alerts.Entry) error {
 				switch {
 				case e.Seq != seq:
 				case e.Kind == alerts.KindAccepted && e.Alert != nil:
-					story = &alertStory{Seq: seq, Accepted: e, Then: []alerts.Entry{}}
+					story = &alerts.Story{Seq: seq, Accepted: e, Then: []alerts.Entry{}}
 				case story != nil:
 					story.Then = append(story.Then, e)
 				}
@@ -82,100 +82,17 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 	return cmd
 }
 
-// alertStory is one alert and what became of it.
-type alertStory struct {
-	Seq      uint64         `json:"seq"`
-	Accepted alerts.Entry   `json:"accepted"`
-	Then     []alerts.Entry `json:"then"`
-}
-
-// Outcome words the story's last decisive entry ("" while open).
-func (s alertStory) Outcome() string {
-	out := ""
-	for _, e := range s.Then {
-		switch e.Kind {
-		case alerts.KindStarted:
-			out = ""
-			if s.lastIs(alerts.KindFinished) == nil {
-				out = "running, case " + e.Case
-			}
-		case alerts.KindFinished:
-			out = e.Status + ", case " + e.Case
-		case alerts.KindSuppressed:
-			out = "suppressed: " + e.Reason
-		case alerts.KindInterrupted:
-		default:
-			out = e.Kind
-			if e.Reason != "" {
-				out += ": " + e.Reason
-			}
-		}
-	}
-	return out
-}
-
-func (s alertStory) lastIs(kind string) *alerts.Entry {
-	for i := len(s.Then) - 1; i >= 0; i-- {
-		if s.Then[i].Kind == kind {
-			return &s.Then[i]
-		}
-	}
-	return nil
-}
-
-func readStories(g *globalOptions) ([]alertStory, error) {
+// readStories reads every story of the intake journal (tests).
+func readStories(g *globalOptions) ([]alerts.Story, error) {
 	return scanStories(g, 0, false)
 }
 
 // scanStories reads the journal one line at a time and keeps the last
 // stories (all with last 0; only open ones with open), so that a journal of
-// millions of alerts is listed in bounded memory.
-func scanStories(g *globalOptions, last int, open bool) ([]alertStory, error) {
-	dir := filepath.Join(g.StateDir, "alerts")
-	idx := map[uint64]int{}
-	var out []alertStory
-	compact := func() {
-		if (last <= 0 || len(out) <= 2*last) && !open {
-			return
-		}
-		kept := out[:0]
-		for _, s := range out {
-			if open && s.Outcome() != "" && !strings.HasPrefix(s.Outcome(), "running") {
-				continue
-			}
-			kept = append(kept, s)
-		}
-		if last > 0 && len(kept) > last {
-			kept = kept[len(kept)-last:]
-		}
-		out = kept
-		clear(idx)
-		for i, s := range out {
-			idx[s.Seq] = i
-		}
-	}
-	err := alerts.ScanJournal(dir, func(e alerts.Entry) error {
-		if e.Kind == alerts.KindAccepted && e.Alert != nil {
-			idx[e.Seq] = len(out)
-			out = append(out, alertStory{Seq: e.Seq, Accepted: e, Then: []alerts.Entry{}})
-			if len(out) > 4*max(last, 1024) {
-				compact()
-			}
-			return nil
-		}
-		if i, ok := idx[e.Seq]; ok {
-			out[i].Then = append(out[i].Then, e)
-		}
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	compact()
-	return out, nil
+// millions of alerts is listed in bounded memory (alerts.ReadStories, which
+// the console's alerts view reads too).
+func scanStories(g *globalOptions, last int, open bool) ([]alerts.Story, error) {
+	return alerts.ReadStories(filepath.Join(g.StateDir, "alerts"), last, open)
 }
 
 func orDash(s string) string { return orWord(s, "-") }

@@ -142,7 +142,7 @@ func falcoAlert(shortID, name string) []byte {
 }
 
 // stories reads the intake journal of a serve's state directory.
-func stories(t testing.TB, flags []string) []alertStory {
+func stories(t testing.TB, flags []string) []alerts.Story {
 	t.Helper()
 	s, err := readStories(&globalOptions{StateDir: flagValue(flags, "--state-dir")})
 	if err != nil {
@@ -151,7 +151,7 @@ func stories(t testing.TB, flags []string) []alertStory {
 	return s
 }
 
-func decided(ss []alertStory) int {
+func decided(ss []alerts.Story) int {
 	n := 0
 	for _, s := range ss {
 		for _, e := range s.Then {
@@ -182,7 +182,7 @@ func TestServeContainsFromFalcoAlert(t *testing.T) {
 	}
 	runtimetest.Eventually(t, 90*time.Second, "both alerts decided", func() bool { return decided(stories(t, flags)) == 2 })
 	for i, s := range stories(t, flags) {
-		fin := s.lastIs(alerts.KindFinished)
+		fin := s.LastIs(alerts.KindFinished)
 		if fin == nil || fin.Status != "succeeded" {
 			t.Fatalf("alert %d: %+v\n%s", i+1, s.Then, p.stderr)
 		}
@@ -236,10 +236,10 @@ func TestServeFloodOneRun(t *testing.T) {
 	ss := stories(t, flags)
 	runs, suppressed := 0, 0
 	for _, s := range ss {
-		if s.lastIs(alerts.KindStarted) != nil {
+		if s.LastIs(alerts.KindStarted) != nil {
 			runs++
 		}
-		if s.lastIs(alerts.KindSuppressed) != nil {
+		if s.LastIs(alerts.KindSuppressed) != nil {
 			suppressed++
 		}
 	}
@@ -450,7 +450,7 @@ func TestServeCrashMidFlood(t *testing.T) {
 		}
 	}
 	for _, s := range ss {
-		st := s.lastIs(alerts.KindStarted)
+		st := s.LastIs(alerts.KindStarted)
 		if st == nil {
 			continue
 		}
@@ -493,7 +493,7 @@ func TestServeApprovalAnsweredLater(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "needs-approval, case ") {
 		t.Fatalf("alerts ls: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	fin := stories(t, flags)[0].lastIs(alerts.KindFinished)
+	fin := stories(t, flags)[0].LastIs(alerts.KindFinished)
 	if d := inspectDetails(t, h, v.ID); d.State != runtime.StatePaused {
 		t.Errorf("before the approval the container is %s, want paused (contained before the approval step)", d.State)
 	}
@@ -511,7 +511,7 @@ func TestServeApprovalAnsweredLater(t *testing.T) {
 		t.Errorf("steps started %v: want isolate and capture once, hand_over after the approval", starts)
 	}
 	r = cli(t, []string{"--state-dir", dir}, "alerts", "show", "1")
-	var story alertStory
+	var story alerts.Story
 	if err := json.Unmarshal([]byte(r.stdout), &story); err != nil || story.Accepted.Alert == nil || story.Accepted.Alert.Rule != "Container escape attempt" || len(story.Then) < 2 {
 		t.Errorf("alerts show 1: %v\n%s", err, r.stdout)
 	}
@@ -538,7 +538,7 @@ func TestAlertsLsLastAndOpen(t *testing.T) {
 	}
 	j.Close()
 	r := cli(t, []string{"--state-dir", dir}, "alerts", "ls", "--last", "3", "-o", "json")
-	var rows []alertStory
+	var rows []alerts.Story
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 3 || rows[2].Seq != 5000 || rows[0].Seq != 4998 {
 		t.Errorf("ls --last 3: %v %s", err, r.stdout[:min(len(r.stdout), 400)])
 	}
@@ -570,7 +570,7 @@ func TestServeResolvesByIDNotName(t *testing.T) {
 	}
 	runtimetest.Eventually(t, 30*time.Second, "the alert decided", func() bool { return decided(stories(t, flags)) == 1 })
 	s := stories(t, flags)[0]
-	e := s.lastIs(alerts.KindDryRun)
+	e := s.LastIs(alerts.KindDryRun)
 	if e == nil || e.Target != offender.ID {
 		t.Errorf("the alert for %s (decoy %s named after it) resolved to %+v", offender.ShortID(), decoy.ShortID(), s.Then)
 	}

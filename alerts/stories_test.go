@@ -1,0 +1,84 @@
+package alerts
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The console reads the journal past its cursor: only what was written
+// since, a run's end joined to the story read before it, a line being
+// written left for the next read, and a journal moved aside read anew.
+func TestReadTailFollowsTheJournal(t *testing.T) {
+	dir := t.TempDir()
+	j, _, err := OpenJournal(dir, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept := func(seq uint64, rule string) Entry {
+		return Entry{Seq: seq, Kind: KindAccepted, Alert: &Alert{Format: "falco", Rule: rule, Container: "abcdefabcdef"}}
+	}
+	if err := j.Append(accept(1, "one"), Entry{Seq: 1, Kind: KindUnmatched}, accept(2, "two"), Entry{Seq: 2, Kind: KindStarted, Case: "case-2"}); err != nil {
+		t.Fatal(err)
+	}
+	tail, err := ReadTail(dir, Cursor{}, 0)
+	if err != nil || tail.Reset || len(tail.Stories) != 2 || len(tail.Later) != 0 {
+		t.Fatalf("first read: %+v %v", tail, err)
+	}
+	stories := Merge(nil, tail, 0)
+	if st, c := stories[1].State(); st != "running" || c != "case-2" {
+		t.Errorf("story 2: %q %q, want running case-2", st, c)
+	}
+	again, err := ReadTail(dir, tail.Cursor, 0)
+	if err != nil || again.Changed() || again.Cursor != tail.Cursor {
+		t.Errorf("nothing written: %+v %v", again, err)
+	}
+	if err := j.Append(Entry{Seq: 2, Kind: KindFinished, Case: "case-2", Status: StatusNeedsApproval}, accept(3, "three")); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	// half a line, as a crash or a write under way leaves it
+	f, err := os.OpenFile(filepath.Join(dir, JournalFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"seq":4,"kind":"acce`)
+	f.Close()
+	next, err := ReadTail(dir, tail.Cursor, 0)
+	if err != nil || next.Reset || len(next.Stories) != 1 || next.Stories[0].Seq != 3 || len(next.Later) != 1 {
+		t.Fatalf("second read: %+v %v", next, err)
+	}
+	stories = Merge(stories, next, 2)
+	if len(stories) != 2 || stories[0].Seq != 2 || stories[1].Seq != 3 {
+		t.Fatalf("merged, the newest two: %+v", stories)
+	}
+	if c, ok := stories[0].NeedsApproval(); !ok || c != "case-2" || stories[0].Outcome() != "needs-approval, case case-2" {
+		t.Errorf("story 2 after its run: %q %v %q", c, ok, stories[0].Outcome())
+	}
+	// moved aside and begun again, as serve's start does past RotateBytes
+	if err := os.Rename(filepath.Join(dir, JournalFile), filepath.Join(dir, "intake-old.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	j, _, err = OpenJournal(dir, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(accept(9, "nine")); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	reset, err := ReadTail(dir, next.Cursor, 0)
+	if err != nil || !reset.Reset || len(reset.Stories) != 1 || reset.Stories[0].Seq != 9 {
+		t.Fatalf("after the journal began again: %+v %v", reset, err)
+	}
+	if got := Merge(stories, reset, 0); len(got) != 1 || got[0].Seq != 9 {
+		t.Errorf("merged after a reset: %+v", got)
+	}
+}
+
+func TestReadTailNoJournal(t *testing.T) {
+	tail, err := ReadTail(filepath.Join(t.TempDir(), "alerts"), Cursor{}, 0)
+	if err != nil || tail.Changed() {
+		t.Errorf("no journal: %+v %v", tail, err)
+	}
+}
