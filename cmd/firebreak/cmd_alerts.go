@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"firebreak/alerts"
+	"firebreak/playbooks"
 )
 
 func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
@@ -31,6 +32,7 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			answered := answeredSince(g, rows)
 			if g.Output == "json" {
 				if rows == nil {
 					rows = []alerts.Story{}
@@ -41,8 +43,12 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 			fmt.Fprintln(tw, "SEQ\tRECEIVED\tFORMAT\tPRIORITY\tRULE\tCONTAINER\tOUTCOME")
 			for _, s := range rows {
 				a := s.Accepted.Alert
+				outcome := orWord(s.Outcome(), "open")
+				if _, c := s.State(); answered[c] {
+					outcome = strings.Replace(outcome, alerts.StatusNeedsApproval, alerts.StatusNeedsApproval+" (approved since)", 1)
+				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Seq, s.Accepted.Time.Format(time.RFC3339), safeCell(a.Format), a.Priority,
-					safeCell(trunc(a.Rule, 40)), safeCell(trunc(orDash(a.Container+podSuffix(a.Pod)), 30)), safeCell(orWord(s.Outcome(), "open")))
+					safeCell(trunc(a.Rule, 40)), safeCell(trunc(orDash(a.Container+podSuffix(a.Pod)), 30)), safeCell(outcome))
 			}
 			return tw.Flush()
 		},
@@ -80,6 +86,26 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 	}
 	cmd.AddCommand(ls, show)
 	return cmd
+}
+
+// answeredSince names the cases of needs-approval stories whose run no
+// longer waits: the intake journal records the run serve started, and an
+// approval given since (`firebreak approve`, the console) resumes it in the
+// case's own run journal, which is read here as the console reads it.
+func answeredSince(g *globalOptions, rows []alerts.Story) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range rows {
+		state, c := s.State()
+		if state != alerts.StatusNeedsApproval || c == "" {
+			continue
+		}
+		if _, seen := out[c]; seen {
+			continue
+		}
+		recs, err := playbooks.LoadJournal(g.StateDir, c)
+		out[c] = err == nil && len(playbooks.WaitingOf(c, recs).Steps) == 0
+	}
+	return out
 }
 
 // readStories reads every story of the intake journal (tests).

@@ -510,6 +510,11 @@ func TestServeApprovalAnsweredLater(t *testing.T) {
 	if starts["isolate"] != 1 || starts["capture"] != 1 || starts["hand_over"] == 0 {
 		t.Errorf("steps started %v: want isolate and capture once, hand_over after the approval", starts)
 	}
+	// alerts ls reads the case's run journal: the approval given since shows.
+	r = cli(t, []string{"--state-dir", dir}, "alerts", "ls")
+	if r.code != exitOK || !strings.Contains(r.stdout, "needs-approval (approved since), case "+fin.Case) {
+		t.Errorf("alerts ls after the approval: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	r = cli(t, []string{"--state-dir", dir}, "alerts", "show", "1")
 	var story alerts.Story
 	if err := json.Unmarshal([]byte(r.stdout), &story); err != nil || story.Accepted.Alert == nil || story.Accepted.Alert.Rule != "Container escape attempt" || len(story.Then) < 2 {
