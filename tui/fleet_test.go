@@ -388,3 +388,22 @@ func TestHistoryFindsEveryTargetOfAnAct(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoverOfAnUntypableNameAsksForItsID: a name with a control
+// character cannot be typed; the recover dialog asks for the short ID
+// instead (as kill does), and recovers once it is typed.
+func TestRecoverOfAnUntypableNameAsksForItsID(t *testing.T) {
+	b := fleetOf(1)
+	b.items[0].Name = "web\x1b[2Jx"
+	m := started(b, 120, 30, Options{})
+	press(m, "u")
+	id := b.items[0].ShortID()
+	if m.dialog == nil || m.dialog.typed != id {
+		t.Fatalf("recover of %q asks to type %q, want its short ID %s", b.items[0].Name, m.dialog.typed, id)
+	}
+	typeText(m, id)
+	press(m, "tab", "enter")
+	if len(b.recovers) != 1 {
+		t.Fatalf("recover after the typed ID: %v\n%s", b.recovers, m.View())
+	}
+}
