@@ -113,6 +113,7 @@ type Containment struct {
 	store     *Records
 	namespace string
 	now       func() time.Time
+	endWait   time.Duration // how long a stop or kill waits to see the container end
 
 	peersMu sync.Mutex
 	peers   map[string][]string // network -> member addresses, read once per Containment
@@ -121,7 +122,7 @@ type Containment struct {
 // New returns a Containment working on rt, recording in store. namespace is
 // the engine namespace (containerd) the records are kept under.
 func New(rt runtime.Runtime, store *Records, namespace string) *Containment {
-	return &Containment{rt: rt, store: store, namespace: namespace, now: time.Now}
+	return &Containment{rt: rt, store: store, namespace: namespace, now: time.Now, endWait: 5 * time.Second}
 }
 
 // Status returns the record held on a container, nil when none.
@@ -339,6 +340,11 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 		rec = &Record{Version: 1, Runtime: c.rt.Name(), Namespace: c.namespace, Container: d.Container, Since: now}
 	}
 	rec.Phase, rec.Updated = "containing", now
+	if rec.Ended != nil && (d.State == runtime.StateRunning || d.State == runtime.StatePaused) {
+		// Ended by Firebreak, running again (restarted): held anew.
+		res.Notes = append(res.Notes, "Firebreak ended its processes ("+rec.Ended.String()+") and it runs again: held anew from now")
+		rec.Ended, rec.Since = nil, now
+	}
 	if opts.Case != "" {
 		rec.Case = opts.Case
 	}

@@ -29,9 +29,12 @@ func (e *EndHold) String() string {
 	return s + " at " + e.Time.UTC().Format(time.RFC3339)
 }
 
-// Stop ends the container's processes: SIGTERM, then SIGKILL after grace.
-// The container stays for inspection. See end for how it is recorded.
+// Stop ends the container's processes: SIGTERM, then SIGKILL after grace
+// (whole seconds, rounded up: Docker counts no finer, and the record says
+// the grace given). The container stays for inspection. See end for how
+// it is recorded.
 func (c *Containment) Stop(ctx context.Context, target runtime.Container, grace time.Duration, actor, caseID string) (*Result, error) {
+	grace = (grace + time.Second - 1).Truncate(time.Second)
 	end := &EndHold{Action: "stop", Grace: grace.String()}
 	return c.end(ctx, target, end, actor, caseID, func(st runtime.Stopper, id string) error {
 		return st.Stop(ctx, id, grace)
@@ -43,6 +46,11 @@ func (c *Containment) Stop(ctx context.Context, target runtime.Container, grace 
 func (c *Containment) Kill(ctx context.Context, target runtime.Container, signal, actor, caseID string) (*Result, error) {
 	if signal == "" {
 		signal = "SIGKILL"
+	}
+	if sc, ok := c.rt.(runtime.SignalChecker); ok {
+		if err := sc.CheckSignal(signal); err != nil {
+			return &Result{Container: target, Runtime: c.rt.Name(), Unchanged: true}, &runtime.RefusedError{Container: target, Reason: err.Error() + ". Nothing was changed"}
+		}
 	}
 	end := &EndHold{Action: "kill", Signal: signal}
 	return c.end(ctx, target, end, actor, caseID, func(st runtime.Stopper, id string) error {
@@ -147,13 +155,33 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 	err = act(st, d.ID)
 	ch := Change{Action: end.Action, Detail: end.Signal, Done: err == nil, Error: errString(err)}
 	res.Changes = append(res.Changes, ch)
+	// Ended once the engine says it no longer runs: a signal its init
+	// ignores or handles (SIGTERM to a shell as PID 1, SIGUSR1) ends
+	// nothing, and a container thawed for it is frozen again below.
 	if err == nil {
-		end.Time = c.now().UTC()
-		rec.Ended = end
+		if state, werr := c.waitEnded(ctx, d.ID); werr != nil {
+			err = werr
+		} else if state == runtime.StateRunning || state == runtime.StatePaused {
+			err = &NotEndedError{Action: end.Action, Signal: end.Signal, Waited: c.endWait}
+			if !thawed {
+				// It ran before and runs on: the signal was delivered,
+				// which is what was asked; nothing to undo.
+				res.Notes = append(res.Notes, err.Error()+": it is not recorded as ended")
+				err = nil
+			}
+		} else {
+			end.Time = c.now().UTC()
+			rec.Ended = end
+			if rec.Pause != nil {
+				rec.Pause.Paused = false // nothing runs to be frozen (thawed outside Firebreak, or for the signal)
+			}
+		}
 	}
 	detail := "done"
 	if err != nil {
 		detail = "failed"
+	} else if rec.Ended == nil {
+		detail = "delivered; it runs on"
 	}
 	if serr := c.save(rec, end.Action, detail, err); serr != nil {
 		return res, serr
@@ -178,6 +206,40 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 		return res, fmt.Errorf("%s of %s: %w (recorded; `firebreak status %s` shows it)", end.Action, d.ShortID(), err, d.ShortID())
 	}
 	return res, nil
+}
+
+// NotEndedError is a signal delivered that did not end the container
+// within the wait.
+type NotEndedError struct {
+	Action, Signal string
+	Waited         time.Duration
+}
+
+func (e *NotEndedError) Error() string {
+	return fmt.Sprintf("%s %s was delivered but the container still runs after %s (its init ignores or handles it; SIGKILL, the default, ends it)", e.Action, e.Signal, e.Waited)
+}
+
+// waitEnded waits up to c.endWait for the container to stop running and
+// says its state then.
+func (c *Containment) waitEnded(ctx context.Context, id string) (runtime.State, error) {
+	deadline := time.Now().Add(c.endWait)
+	for {
+		d, err := c.rt.Inspect(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if d.State != runtime.StateRunning && d.State != runtime.StatePaused {
+			return d.State, nil
+		}
+		if time.Now().After(deadline) {
+			return d.State, nil
+		}
+		select {
+		case <-ctx.Done():
+			return d.State, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func errString(err error) string {

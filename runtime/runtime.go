@@ -456,6 +456,12 @@ type Stopper interface {
 	Kill(ctx context.Context, id, signal string) error
 }
 
+// SignalChecker is a Stopper that takes only some signals: it says,
+// before anything is changed, whether Kill would take this one.
+type SignalChecker interface {
+	CheckSignal(signal string) error
+}
+
 // Security is a container's isolation settings, the same words for every
 // engine, read from its configuration (it needs no running process).
 type Security struct {

@@ -117,6 +117,11 @@ func runEnd(ctx context.Context, g *globalOptions, o *endOptions, verb string, r
 		return err
 	}
 	defer s.Close()
+	if sc, ok := s.Runtime().(runtime.SignalChecker); ok && verb == "kill" {
+		if err := sc.CheckSignal(signal); err != nil {
+			return usagef("--signal %q: %v (%s)", o.Signal, err, s.Runtime().Name())
+		}
+	}
 	in := bufio.NewReader(d.stdin)
 	// One target after the other: each may ask on the terminal.
 	outs := contain.Each(ctx, refs, 1, func(ctx context.Context, ref string) (*contain.Result, error) {
@@ -153,10 +158,10 @@ func (e *notConfirmedError) Error() string {
 }
 
 // typedName is what the responder types to confirm an act on c: its name,
-// or its short ID when it has none or the name holds a character that does
-// not show as typed.
+// or its short ID when it has none, the name starts or ends with a space,
+// or it holds a character that does not show as typed.
 func typedName(c runtime.Container) string {
-	if c.Name == "" || strings.IndexFunc(c.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+	if c.Name == "" || c.Name != strings.TrimSpace(c.Name) || strings.IndexFunc(c.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return c.ShortID()
 	}
 	return c.Name

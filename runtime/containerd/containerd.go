@@ -508,6 +508,12 @@ func (c *Containerd) Kill(ctx context.Context, id, signal string) error {
 	return nil
 }
 
+// CheckSignal says whether Kill takes the signal (runtime.SignalChecker).
+func (c *Containerd) CheckSignal(signal string) error {
+	_, err := signalOf(signal)
+	return err
+}
+
 func signalOf(s string) (syscall.Signal, error) {
 	switch strings.TrimPrefix(strings.ToUpper(s), "SIG") {
 	case "", "KILL", "9":

@@ -215,6 +215,20 @@ func (c *Containerd) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	// A task that ended (killed, stopped) is still there until deleted:
+	// start means a new one, as `ctr task start` after `ctr task rm`.
+	if old, err := ctr.Task(ctx, nil); err == nil {
+		st, err := old.Status(ctx)
+		if err != nil {
+			return wrap("Task.Status", id, err)
+		}
+		if st.Status != client.Stopped {
+			return fmt.Errorf("containerd: %s already has a task (%s)", id, st.Status)
+		}
+		if _, err := old.Delete(ctx); err != nil {
+			return wrap("Task.Delete", id, err)
+		}
+	}
 	logs := c.dataDir("logs")
 	if err := os.MkdirAll(logs, 0o700); err != nil {
 		return fmt.Errorf("making the log directory: %w", err)
