@@ -24,10 +24,11 @@ const (
 )
 
 // typedRef is what the responder types to confirm a kill: the container's
-// name, or its short ID when it has none or the name holds a character
-// that does not show as typed (as `firebreak kill` asks on a terminal).
+// name, or its short ID when it has none, the name starts or ends with a
+// space (which nobody sees to type), or it holds a character that does
+// not show as typed (as `firebreak kill` asks on a terminal).
 func typedRef(it Item) string {
-	if it.Name == "" || strings.IndexFunc(it.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+	if it.Name == "" || it.Name != strings.TrimSpace(it.Name) || strings.IndexFunc(it.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return it.ShortID()
 	}
 	return it.Name

@@ -33,6 +33,7 @@ type fleetView struct {
 	loadErr  string
 	height   int                 // rows shown at the last draw, for paging
 	longest  int                 // the widest name shown, in cells
+	engineW  int                 // the widest engine label shown, in cells
 	marks    map[string][]string // what the store holds of each container, by ID
 }
 
@@ -362,12 +363,13 @@ func (f *fleetView) visible() []*row {
 		}
 		return c
 	})
-	f.cursor, f.longest = 0, 0
+	f.cursor, f.longest, f.engineW = 0, 0, 0
 	for i, r := range f.order {
 		if r.Key() == cur {
 			f.cursor = i
 		}
 		f.longest = max(f.longest, Width(Inert(r.Ref())))
+		f.engineW = max(f.engineW, Width(engineLabel(r.Engine)))
 	}
 	return f.order
 }
@@ -541,9 +543,10 @@ func (f *fleetView) keys() []keyHelp {
 // widths of the fleet's columns for a screen w cells wide, names up to
 // longest cells; a column that does not fit is dropped (0), and the name
 // column grows into the finding's room down to 24 cells of it.
-func fleetWidths(w, longest int) map[string]int {
-	ws := map[string]int{"RISK": 5, "NAME": 20, "ENGINE": 10, "STATE": 7, "FIREBREAK": 16}
-	used := 2 + 5 + 20 + 10 + 7 + 16 + 5
+func fleetWidths(w, longest, engineW int) map[string]int {
+	ew := min(max(engineW, 6), 18) // containerd namespaces side by side need theirs shown
+	ws := map[string]int{"RISK": 5, "NAME": 20, "ENGINE": ew, "STATE": 7, "FIREBREAK": 16}
+	used := 2 + 5 + 20 + ew + 7 + 16 + 5
 	if w >= 100 {
 		ws["ID"] = 12
 		used += 13
@@ -553,7 +556,7 @@ func fleetWidths(w, longest int) map[string]int {
 		used += 25
 	}
 	if w < 80 {
-		ws["ENGINE"], used = 0, used-11
+		ws["ENGINE"], used = 0, used-ew-1
 	}
 	ws["FINDING"] = max(0, w-used-1)
 	if grow := min(longest-ws["NAME"], ws["FINDING"]-24, 40); grow > 0 {
@@ -582,7 +585,7 @@ func (f *fleetView) view(m *Model, w, h int) string {
 		b.WriteString(m.st.dim.Render(fmt.Sprintf("%d containers%s · sorted by %s · / filters · ? help", len(f.rows), sel, strings.ToLower(fleetColumns[f.sortCol]))))
 	}
 	b.WriteString("\n")
-	ws := fleetWidths(w, f.longest)
+	ws := fleetWidths(w, f.longest, f.engineW)
 	order := []string{"RISK", "NAME", "ENGINE", "ID", "IMAGE", "STATE", "FIREBREAK", "FINDING"}
 	var head strings.Builder
 	head.WriteString("  ")
@@ -658,6 +661,16 @@ func (f *fleetView) view(m *Model, w, h int) string {
 	return b.String()
 }
 
+// engineLabel is an engine as the fleet's column shows it: containerd's
+// namespace after a short prefix (ctrd/k8s.io), so that namespaces side by
+// side are told apart in the column's width.
+func engineLabel(engine string) string {
+	if ns, ok := strings.CutPrefix(engine, "containerd/"); ok {
+		return "ctrd/" + ns
+	}
+	return engine
+}
+
 func (r *row) cell(col string) string {
 	switch col {
 	case "RISK":
@@ -668,7 +681,7 @@ func (r *row) cell(col string) string {
 	case "NAME":
 		return r.Ref()
 	case "ENGINE":
-		return r.Engine
+		return engineLabel(r.Engine)
 	case "ID":
 		return r.ShortID()
 	case "IMAGE":

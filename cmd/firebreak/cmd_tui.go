@@ -63,7 +63,7 @@ With --offline it opens only the evidence view of a store, with no engine.`,
 	f.StringSliceVar(&o.Dirs, "playbooks", splitList(os.Getenv("FIREBREAK_PLAYBOOKS")), "directories with your own playbooks ($FIREBREAK_PLAYBOOKS)")
 	f.BoolVar(&o.ReadOnly, "read-only", false, "start read-only: no act until lifted with R and a confirmation (journalled)")
 	f.BoolVar(&o.Offline, "offline", false, "no engine: browse and verify the evidence of --store only")
-	f.StringSliceVar(&o.Namespaces, "namespaces", nil, "containerd namespaces to list side by side (comma-separated; all: every namespace containerd holds); default: --namespace")
+	f.StringSliceVar(&o.Namespaces, "namespaces", nil, "containerd namespaces to list side by side (comma-separated; all: every namespace containerd holds but Docker's own moby); default: --namespace")
 	f.StringArrayVar(&o.Trust.PubKeys, "pubkey", nil, "pin a trusted public key for verify (base64; repeatable), as evidence verify takes it: a bundle someone sent is checked against the key you hold")
 	f.StringVar(&o.Trust.TrustedFile, "trusted-keys", os.Getenv("FIREBREAK_TRUSTED_KEYS"), "pin the trusted public keys listed in this file for verify ($FIREBREAK_TRUSTED_KEYS)")
 	f.BoolVar(&o.Mouse, "mouse", false, "take mouse clicks and the wheel (the terminal's own selection then needs shift)")
@@ -219,7 +219,15 @@ func openNamespaces(ctx context.Context, first *app.Session, o app.Options, want
 	for _, n := range want {
 		switch {
 		case n == "all":
-			names = append(names, have...)
+			// Docker keeps its own containers in containerd's moby
+			// namespace: they are listed and acted on through Docker,
+			// whose records an act through containerd would bypass. Named
+			// on its own, it is listed.
+			for _, h := range have {
+				if h != "moby" {
+					names = append(names, h)
+				}
+			}
 		case slices.Contains(have, n):
 			names = append(names, n)
 		default:

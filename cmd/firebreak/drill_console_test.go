@@ -59,6 +59,7 @@ func TestDrillLiveConsoleOnDocker(t *testing.T) {
 	args := append(append(argv, "drill", "live", "kernel-helper", "--interactive", "--console", "--report-dir", reports), flags...)
 	x := startTmux(t, 180, 45, env, args...)
 	s := x.waitFor(90*time.Second, "LIVE DRILL kernel-helper", "containers · sorted by", "targets")
+	x.checkStyled()
 	decoy := regexp.MustCompile(`decoy  (fbdrill-[a-z0-9]+-decoy)`).FindStringSubmatch(s)
 	if decoy == nil {
 		t.Fatalf("the panel does not name the decoy:\n%s", s)

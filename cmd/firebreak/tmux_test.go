@@ -77,6 +77,16 @@ func (x *tmuxTerm) screen() string {
 	return x.tmux("capture-pane", "-p", "-t", x.target)
 }
 
+// checkStyled fails unless the screen holds SGR sequences (colour, bold,
+// reverse): the console drew through a renderer on its terminal, not one
+// that dropped its styles.
+func (x *tmuxTerm) checkStyled() {
+	x.t.Helper()
+	if s := x.tmux("capture-pane", "-p", "-e", "-t", x.target); !strings.Contains(s, "\x1b[1m") && !strings.Contains(s, "\x1b[38;5;") {
+		x.t.Errorf("the console drew without styles (no bold, no colour):\n%s", s)
+	}
+}
+
 // waitFor waits until every want is on the screen and returns the screen.
 func (x *tmuxTerm) waitFor(within time.Duration, want ...string) string {
 	x.t.Helper()

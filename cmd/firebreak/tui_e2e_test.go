@@ -51,6 +51,7 @@ func TestConsoleContainsRunsAndReleasesOnDocker(t *testing.T) {
 	env, argv := selfCLI(t)
 	x := startTmux(t, 160, 40, env, append(argv, flags...)...)
 	x.waitFor(20*time.Second, "containers · sorted by", "RISK")
+	x.checkStyled()
 
 	// find the victim by typing part of its name
 	part := victim.Name[len(victim.Name)-10:]

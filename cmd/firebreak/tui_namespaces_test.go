@@ -61,6 +61,9 @@ func TestConsoleListsSeveralContainerdNamespaces(t *testing.T) {
 		found := map[string]string{}
 		for _, it := range items {
 			found[it.ID] = it.Engine
+			if it.Engine == "containerd/moby" {
+				t.Errorf("--namespaces %v lists Docker's own moby namespace: %s", want, it.ID)
+			}
 		}
 		if e := found[first.ID]; e != "containerd/"+runtimetest.ContainerdNamespace() {
 			t.Errorf("--namespaces %v: the test namespace's container listed under %q", want, e)
