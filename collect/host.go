@@ -151,14 +151,15 @@ type HostFiles struct {
 
 	// Backported says whether the installed package of a component
 	// carries a CVE's fix in an older version number (VendorFixed reads
-	// the package's changelog), naming the package; nil checks nothing.
-	Backported func(component, kernel, cve string) (pkg string, ok bool)
+	// the package's changelog), naming the package; nil checks nothing
+	// (as for an engine on another host, whose packages are not here).
+	Backported func(q BackportQuery) (pkg string, ok bool)
 }
 
 // DefaultHostFiles are the host's; the state file lives in stateDir.
 func DefaultHostFiles(stateDir string) HostFiles {
-	h := HostFiles{ProcRoot: "/proc", Backported: func(component, kernel, cve string) (string, bool) {
-		return VendorFixed(context.Background(), component, kernel, cve)
+	h := HostFiles{ProcRoot: "/proc", Backported: func(q BackportQuery) (string, bool) {
+		return VendorFixed(context.Background(), q)
 	}}
 	for _, name := range []string{"runc", "containerd-shim-runc-v2", "containerd-shim", "containerd", "dockerd", "docker-init", "docker-proxy"} {
 		for _, dir := range []string{"/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"} {
@@ -233,7 +234,7 @@ func AssessHost(v HostVersions, f HostFiles, oldest time.Time) HostAssessment {
 		// The table judges by upstream version; a distribution backports
 		// the fix into an older number and says so in its changelog.
 		if f.Backported != nil {
-			if pkg, ok := f.Backported(c.Component, v.Kernel, c.ID); ok {
+			if pkg, ok := f.Backported(BackportQuery{Component: c.Component, Version: have, CVE: c.ID}); ok {
 				add("host-"+strings.ToLower(c.ID), Info, c.ID+": "+c.Component+" "+have+" is before the upstream fix by version, but the installed package backports it",
 					fmt.Sprintf("the changelog of %s names %s; upstream fixed it in %s", pkg, c.ID, c.Fixed),
 					c.What+" ("+c.Source+")", "none: the vendor's fix is installed")

@@ -339,7 +339,7 @@ func TestLiveVulnerableHostStops(t *testing.T) {
 		hostVersions: func(context.Context) (collect.HostVersions, error) {
 			return collect.HostVersions{Engine: "docker 18.09.1", Runc: "1.0.0-rc6", Kernel: "6.1.0"}, nil
 		},
-		vendorFixed: func(context.Context, string, string, string) (string, bool) { return "", false }})
+		vendorFixed: func(context.Context, collect.BackportQuery) (string, bool) { return "", false }})
 	var vh *VulnerableHostError
 	if !errors.As(err, &vh) {
 		t.Fatalf("err %v, want a vulnerable host", err)

@@ -69,7 +69,7 @@ type hostVersionsFunc func(ctx context.Context) (collect.HostVersions, error)
 
 // vendorFixedFunc says whether the installed package backported a CVE's
 // fix (vendorFixed); a seam for tests.
-type vendorFixedFunc func(ctx context.Context, component, kernel, cve string) (string, bool)
+type vendorFixedFunc func(ctx context.Context, q collect.BackportQuery) (string, bool)
 
 // runPreflight checks the engine, the host and the image (or, image "",
 // the busybox to build one from). A host before an escape CVE's fix is a
@@ -112,7 +112,7 @@ func runPreflight(ctx context.Context, d *docker.Docker, stateDir, image, busybo
 	// compares against (a changed runtime binary would go unseen).
 	// A backported fix (the package's changelog names the CVE) is a note,
 	// not a vulnerable host: AssessHost reads it through vendor.
-	backported := func(component, kernel, cve string) (string, bool) { return vendor(ctx, component, kernel, cve) }
+	backported := func(q collect.BackportQuery) (string, bool) { return vendor(ctx, q) }
 	h := collect.AssessHost(v, collect.HostFiles{ProcRoot: "/proc", Backported: backported}, time.Time{})
 	for _, f := range h.Findings {
 		if !strings.HasPrefix(f.ID, "host-cve-") {

@@ -126,7 +126,13 @@ func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []s
 	profile.Apply(as)
 	var host *collect.HostAssessment
 	if o.Host {
-		h := collect.TriageHost(ctx, s.Runtime(), collect.DefaultHostFiles(g.StateDir), "/proc", targets)
+		hf := collect.DefaultHostFiles(g.StateDir)
+		if remoteEngine(g.Host) {
+			// The engine's runc and kernel are another host's: this host's
+			// packages say nothing of their backports.
+			hf.Backported = nil
+		}
+		h := collect.TriageHost(ctx, s.Runtime(), hf, "/proc", targets)
 		host = &h
 	}
 	switch {
@@ -260,4 +266,10 @@ func writeSARIF(w io.Writer, as []collect.Assessment) error {
 		}},
 	}
 	return writeJSONDoc(w, doc)
+}
+
+// remoteEngine says whether the Docker host named (-H) is another machine:
+// anything but a local socket.
+func remoteEngine(host string) bool {
+	return host != "" && !strings.HasPrefix(host, "unix://") && !strings.HasPrefix(host, "/")
 }
