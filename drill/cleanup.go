@@ -105,6 +105,11 @@ func Cleanup(ctx context.Context, s *app.Session, o CleanupOptions) (*CleanupRep
 		if !drillIDPattern.MatchString(id) || (o.ID != "" && id != o.ID) || skip[id] {
 			return "", false
 		}
+		if p, ok := drillOwner(labels); ok && p.PID != self && p.alive() && !o.Force {
+			skip[id] = true
+			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: its drill still runs (pid %d, with another state directory); stop it (Ctrl-C cleans up) or give --force", id, p.PID))
+			return "", false
+		}
 		return id, true
 	}
 	found := map[string]bool{}

@@ -33,6 +33,10 @@ import (
 const (
 	LabelDrill = "io.firebreak.drill"      // the drill's ID, on every container, network and volume it makes
 	LabelRole  = "io.firebreak.drill.role" // what the object is for: decoy, peer, svc, net, image
+	// LabelOwner names the drill's process (PID:start ticks), so that a
+	// cleanup run with another state directory (whose drill.json it does
+	// not see) still leaves a drill that runs alone.
+	LabelOwner = "io.firebreak.drill.owner"
 	NamePrefix = "fbdrill-"                // every name: fbdrill-<id>-<role>
 	metaFile   = "drill.json"
 )
@@ -105,6 +109,20 @@ func (p procRef) alive() bool {
 	return err == nil && st == p.Start
 }
 
+// label is the process as LabelOwner holds it.
+func (p procRef) label() string { return fmt.Sprintf("%d:%d", p.PID, p.Start) }
+
+// drillOwner reads LabelOwner; ok is false without one.
+func drillOwner(labels map[string]string) (procRef, bool) {
+	pid, start, ok := strings.Cut(labels[LabelOwner], ":")
+	if !ok {
+		return procRef{}, false
+	}
+	p, err1 := strconv.Atoi(pid)
+	s, err2 := strconv.ParseUint(start, 10, 64)
+	return procRef{PID: p, Start: s}, err1 == nil && err2 == nil
+}
+
 func selfRef() procRef {
 	st, _ := procStart(os.Getpid())
 	return procRef{PID: os.Getpid(), Start: st}
@@ -172,7 +190,7 @@ func (sb *Sandbox) saveMeta() error {
 }
 
 func (sb *Sandbox) labels(role string) map[string]string {
-	return map[string]string{LabelDrill: sb.ID, LabelRole: role}
+	return map[string]string{LabelDrill: sb.ID, LabelRole: role, LabelOwner: sb.meta.Owner.label()}
 }
 
 // name is the engine name of one of the drill's objects.
