@@ -37,7 +37,7 @@ const (
 	// cleanup run with another state directory (whose drill.json it does
 	// not see) still leaves a drill that runs alone.
 	LabelOwner = "io.firebreak.drill.owner"
-	NamePrefix = "fbdrill-"                // every name: fbdrill-<id>-<role>
+	NamePrefix = "fbdrill-" // every name: fbdrill-<id>-<role>
 	metaFile   = "drill.json"
 )
 
