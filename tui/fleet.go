@@ -56,10 +56,11 @@ type listMsg struct {
 }
 
 type itemMsg struct {
-	gen  uint64
-	key  string
-	item Item
-	err  error
+	gen   uint64
+	key   string
+	item  Item
+	err   error
+	tries int // reads again while its record is mid-act (see recheck)
 }
 
 type assessMsg struct {
@@ -234,12 +235,9 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 			f.dirty = true
 			return nil
 		}
-		gen := m.next("item/" + key)
-		b := m.b
-		return func() tea.Msg {
-			it, err := b.Get(m.ctx, msg.Engine, msg.ID)
-			return itemMsg{gen: gen, key: key, item: it, err: err}
-		}
+		return f.read(m, msg.Engine, msg.ID, 0)
+	case recheckMsg:
+		return f.read(m, msg.engine, msg.id, msg.tries)
 	case itemMsg:
 		if !m.current("item/"+msg.key, msg.gen) {
 			return nil
@@ -266,7 +264,7 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 		r.marks = f.marks[r.ID]
 		r.index()
 		f.dirty = true
-		return f.assess(m, "assess/"+msg.key, []Item{msg.item})
+		return tea.Batch(f.assess(m, "assess/"+msg.key, []Item{msg.item}), recheck(msg))
 	case tea.KeyMsg:
 		return f.key(m, msg)
 	case tea.MouseMsg:
