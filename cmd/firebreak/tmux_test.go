@@ -153,11 +153,15 @@ func dialogText(screen string) string {
 	return strings.Join(parts, " ")
 }
 
-// waitDialog waits until the dialog's text holds every want.
+// waitDialog waits until the dialog's text holds every want and its plan
+// has been read (a dialog still reading it ignores Enter).
 func (x *tmuxTerm) waitDialog(within time.Duration, want ...string) string {
 	x.t.Helper()
 	return x.waitUntil(within, fmt.Sprintf("a dialog with %q", want), func(s string) bool {
 		d := dialogText(s)
+		if strings.Contains(d, "reading the plan") {
+			return false
+		}
 		for _, w := range want {
 			if !strings.Contains(d, w) {
 				return false

@@ -106,7 +106,7 @@ func TestConsoleContainsRunsAndReleasesOnDocker(t *testing.T) {
 	x.keys("1")
 	x.waitFor(5*time.Second, victim.Name)
 	x.keys("r")
-	x.waitFor(10*time.Second, "Release "+victim.Name+"?")
+	x.waitDialog(10*time.Second, "Release "+victim.Name+"?")
 	x.keys("Tab", "Enter")
 	x.waitUntil(30*time.Second, "the victim released", func(s string) bool {
 		l := row(s, victim.Name)
@@ -164,7 +164,7 @@ func TestConsoleContainsOnContainerd(t *testing.T) {
 		t.Fatalf("after contain: state %s, want paused", d.State)
 	}
 	x.keys("r")
-	x.waitFor(10*time.Second, "Release "+victim.Name+"?")
+	x.waitDialog(10*time.Second, "Release "+victim.Name+"?")
 	x.keys("Tab", "Enter")
 	x.waitUntil(30*time.Second, "the victim released", func(s string) bool {
 		l := row(s, victim.Name)
