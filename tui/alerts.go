@@ -22,11 +22,14 @@ import (
 // The journal is read by a command every alertsEvery: only the bytes
 // written since the last read (one stat when there are none), and the run
 // journal of each case still waiting, since an approval given with the CLI
-// writes there, not to the intake journal. A timer rather than inotify:
-// the journal may not exist yet (serve not started), is moved aside when
-// serve starts past its size limit, and the state directory may be on a
-// filesystem without inotify; a stat every two seconds costs nothing
-// measurable, and a responder reads the tab within two seconds of serve.
+// writes there, not to the intake journal. The command answers only when
+// something changed: while nothing does it reads again in its own
+// goroutine and sends the console nothing, so an idle console is not
+// redrawn for it. A timer rather than inotify: the journal may not exist
+// yet (serve not started), is moved aside when serve starts past its size
+// limit, and the state directory may be on a filesystem without inotify; a
+// stat every two seconds costs nothing measurable, and a responder reads
+// the tab within two seconds of serve.
 type alertsView struct {
 	stories []alerts.Story // oldest first, as read
 	cursor  alerts.Cursor  // where the journal was read to
@@ -36,6 +39,7 @@ type alertsView struct {
 	answered map[string]bool
 	loaded   bool
 	err      string
+	stop     context.CancelFunc // ends the read under way (a new one replaces it)
 
 	order  []*alertRow // filtered, newest first
 	dirty  bool
@@ -57,7 +61,7 @@ type alertRow struct {
 const alertsKeep = 1000
 
 // alertsEvery is how often the intake journal is read.
-const alertsEvery = 2 * time.Second
+var alertsEvery = 2 * time.Second // a var: tests shorten it
 
 type alertsMsg struct {
 	gen  uint64
@@ -67,8 +71,6 @@ type alertsMsg struct {
 	waits map[string]bool
 	err   error
 }
-
-type alertsTickMsg struct{ gen uint64 }
 
 // waitingMsg answers the read of a case's waiting steps for the approval
 // dialog.
@@ -109,47 +111,92 @@ func (v *alertsView) tabTitle() string {
 }
 
 // load reads the journal past the cursor, and the run journals of the
-// cases that wait, in a command; with tick the next read follows
-// alertsEvery after the answer.
-func (v *alertsView) load(m *Model) tea.Cmd {
+// cases that wait, in a command, which answers at once. follow is the read
+// that comes after an answer: it waits alertsEvery between reads and
+// answers only once something changed (new entries, a case approved, an
+// error), so that nothing reaches the console while nothing happens.
+func (v *alertsView) load(m *Model) tea.Cmd { return v.read(m, false) }
+
+func (v *alertsView) follow(m *Model) tea.Cmd { return v.read(m, true) }
+
+func (v *alertsView) read(m *Model, follow bool) tea.Cmd {
 	if m.opts.Offline {
 		return nil
 	}
+	if v.stop != nil {
+		v.stop()
+	}
 	gen := m.next("alerts")
-	from, b, ctx := v.cursor, m.b, m.ctx
+	ctx, stop := context.WithCancel(m.ctx)
+	v.stop = stop
+	from, b := v.cursor, m.b
 	var cases []string
+	answered := map[string]bool{}
 	for _, s := range v.stories {
 		if c, ok := s.NeedsApproval(); ok && !v.answered[c] {
 			cases = append(cases, c)
 		}
 	}
-	return func() tea.Msg {
-		tail, err := b.Alerts(ctx, from, alertsKeep)
-		if err != nil {
-			return alertsMsg{gen: gen, err: err}
-		}
-		for _, s := range tail.Stories {
-			if c, ok := s.NeedsApproval(); ok {
-				cases = append(cases, c)
-			}
-		}
-		for _, e := range tail.Later {
-			if e.Kind == alerts.KindFinished && e.Status == alerts.StatusNeedsApproval && e.Case != "" {
-				cases = append(cases, e.Case)
-			}
-		}
-		waits := map[string]bool{}
-		for _, c := range cases {
-			if _, done := waits[c]; done || ctx.Err() != nil {
-				continue
-			}
-			// a case whose run journal cannot be read is shown waiting:
-			// the approval dialog says why it cannot be approved
-			w, err := b.Waiting(ctx, c)
-			waits[c] = err != nil || len(w.Steps) > 0
-		}
-		return alertsMsg{gen: gen, tail: tail, waits: waits}
+	for c, a := range v.answered {
+		answered[c] = a
 	}
+	return func() tea.Msg {
+		defer stop()
+		for {
+			if follow {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(alertsEvery):
+				}
+			}
+			msg := readAlerts(ctx, b, gen, from, cases)
+			if !follow || msg.err != nil || msg.tail.Changed() || changedWaits(answered, msg.waits) {
+				return msg
+			}
+		}
+	}
+}
+
+// changedWaits says whether a read found a case approved (or waiting
+// again) that the view holds otherwise.
+func changedWaits(answered, waits map[string]bool) bool {
+	for c, w := range waits {
+		if answered[c] != !w {
+			return true
+		}
+	}
+	return false
+}
+
+// readAlerts is one read: the journal past from, and whether each case
+// that waited (cases, and those the new entries name) still waits.
+func readAlerts(ctx context.Context, b Backend, gen uint64, from alerts.Cursor, cases []string) alertsMsg {
+	tail, err := b.Alerts(ctx, from, alertsKeep)
+	if err != nil {
+		return alertsMsg{gen: gen, err: err}
+	}
+	for _, s := range tail.Stories {
+		if c, ok := s.NeedsApproval(); ok {
+			cases = append(cases, c)
+		}
+	}
+	for _, e := range tail.Later {
+		if e.Kind == alerts.KindFinished && e.Status == alerts.StatusNeedsApproval && e.Case != "" {
+			cases = append(cases, e.Case)
+		}
+	}
+	waits := map[string]bool{}
+	for _, c := range cases {
+		if _, done := waits[c]; done || ctx.Err() != nil {
+			continue
+		}
+		// a case whose run journal cannot be read is shown waiting:
+		// the approval dialog says why it cannot be approved
+		w, err := b.Waiting(ctx, c)
+		waits[c] = err != nil || len(w.Steps) > 0
+	}
+	return alertsMsg{gen: gen, tail: tail, waits: waits}
 }
 
 func (v *alertsView) update(m *Model, msg tea.Msg) tea.Cmd {
@@ -176,12 +223,7 @@ func (v *alertsView) update(m *Model, msg tea.Msg) tea.Cmd {
 		if m.noWatch {
 			return nil // component tests read again with ctrl+r
 		}
-		gen := msg.gen
-		return tea.Tick(alertsEvery, func(time.Time) tea.Msg { return alertsTickMsg{gen: gen} })
-	case alertsTickMsg:
-		if m.current("alerts", msg.gen) {
-			return v.load(m)
-		}
+		return v.follow(m)
 	case waitingMsg:
 		if m.current("waiting", msg.gen) {
 			return v.confirm(m, msg)

@@ -215,3 +215,45 @@ func TestAlertsGolden(t *testing.T) {
 		golden(t, fmt.Sprintf("alerts-help-%dx%d", size[0], size[1]), v)
 	}
 }
+
+// TestAlertsFollowSendsNothingWhileNothingChanges: after an answer the
+// view reads again in the command's own goroutine and answers only once
+// the journal (or a case's approval) changed, so an idle console gets no
+// message, and no redraw, from it.
+func TestAlertsFollowSendsNothingWhileNothingChanges(t *testing.T) {
+	defer func(d time.Duration) { alertsEvery = d }(alertsEvery)
+	alertsEvery = 5 * time.Millisecond
+	b := withAlerts(fleetOf(3))
+	m := started(b, 120, 30, Options{})
+	m.noWatch = false
+	cmd := m.alerts.follow(m)
+	got := make(chan tea.Msg, 1)
+	go func() { got <- cmd() }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case msg := <-got:
+		t.Fatalf("an unchanged journal answered: %#v", msg)
+	default:
+	}
+	b.mu.Lock()
+	reads := b.alertReads
+	b.journal = append(b.journal, alerts.Entry{Seq: 7, Kind: alerts.KindAccepted, Alert: &alerts.Alert{Format: "falco", Rule: "new", Priority: alerts.Critical}})
+	b.mu.Unlock()
+	if reads < 5 {
+		t.Errorf("%d reads in 100 ms at a 5 ms interval", reads)
+	}
+	select {
+	case msg := <-got:
+		am, ok := msg.(alertsMsg)
+		if !ok || !am.tail.Changed() || len(am.tail.Stories) != 1 {
+			t.Fatalf("after a new alert: %#v", msg)
+		}
+		m.Update(am)
+		if !strings.Contains(m.alerts.tabTitle(), "7 alerts") {
+			t.Errorf("tab after the new alert: %q", m.alerts.tabTitle())
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a new alert was not answered")
+	}
+	m.Close()
+}
