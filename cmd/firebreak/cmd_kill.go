@@ -134,7 +134,7 @@ func runEnd(ctx context.Context, g *globalOptions, o *endOptions, verb string, r
 			return nil, err
 		}
 		if ask {
-			if err := confirmName(d.stderr, in, verb, t); err != nil {
+			if err := confirmName(ctx, d.stderr, in, verb, t); err != nil {
 				return nil, err
 			}
 		}
@@ -168,11 +168,29 @@ func typedName(c runtime.Container) string {
 }
 
 // confirmName asks on the terminal for the container's name to be typed
-// before verb acts on it.
-func confirmName(w io.Writer, in *bufio.Reader, verb string, c runtime.Container) error {
+// before verb acts on it. Ctrl-C while it waits ends the wait (the line is
+// read in a goroutine the interrupt does not wait for).
+func confirmName(ctx context.Context, w io.Writer, in *bufio.Reader, verb string, c runtime.Container) error {
 	want := typedName(c)
 	fmt.Fprintf(w, "%s %s%s: its processes end now and cannot come back (memory not captured is lost).\nType %s to %s it: ", verb, c.ShortID(), nameSuffix(c), want, verb)
-	line, err := in.ReadString('\n')
+	type answer struct {
+		line string
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		line, err := in.ReadString('\n')
+		got <- answer{line, err}
+	}()
+	var line string
+	var err error
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(w)
+		return ctx.Err()
+	case a := <-got:
+		line, err = a.line, a.err
+	}
 	if got := strings.TrimRight(line, "\r\n"); got != want {
 		why := fmt.Sprintf("%q was typed, not %q", got, want)
 		if err != nil && got == "" {

@@ -154,6 +154,25 @@ func TestCLIKillAsksForTheNameOnATerminal(t *testing.T) {
 		defer mu.Unlock()
 		return code, prompt.String() + out.String()
 	}
+	// Interrupted while it waits for the name (Ctrl-C cancels the
+	// command's context): it stops waiting, nothing changed, exit 130.
+	{
+		master, term := ptyPair(t)
+		go io.Copy(io.Discard, master)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		d := newDeps(&bytes.Buffer{}, term)
+		d.stdin = term
+		code := run(ctx, append(flags, "kill", victim.Name), d)
+		cancel()
+		term.Close()
+		master.Close()
+		if code != exitInterrupted {
+			t.Fatalf("interrupted at the prompt: exit %d, want %d", code, exitInterrupted)
+		}
+		if got := runtimetest.Inspect(t, h, victim.ID); got.State != runtime.StateRunning {
+			t.Fatalf("an interrupted prompt killed it: %s", got.State)
+		}
+	}
 	code, said := kill(victim.Name[:len(victim.Name)-1])
 	if code != exitApproval || !strings.Contains(said, "Type "+victim.Name+" to kill it") {
 		t.Fatalf("a wrong name: exit %d, want %d after asking for the name\n%s", code, exitApproval, said)
