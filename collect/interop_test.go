@@ -164,23 +164,7 @@ func TestLayerAppliesToTheContainer(t *testing.T) {
 	want := treeInfo(t, exportTree(t, h, d.ID))
 	checkWithUmoci(t, h, fresh.ID, storetest.Read(t, store, res.Prefix+"fsdiff/layer.tar.zst"), want)
 	got := treeInfo(t, applied)
-	var diffs []string
-	for p, w := range want {
-		if g, ok := got[p]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%q: missing after apply (export: %+v)", p, w))
-		} else if g != w {
-			diffs = append(diffs, fmt.Sprintf("%q: applied %+v, export %+v", p, g, w))
-		}
-	}
-	for p, g := range got {
-		if _, ok := want[p]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%q: after apply but not in the export (%+v)", p, g))
-		}
-	}
-	sort.Strings(diffs)
-	for _, s := range diffs {
-		t.Error(s)
-	}
+	sameTrees(t, "archive.Apply", got, want)
 	for _, p := range []string{"bin/vi", "etc/group", "srv/app/lib/new.txt"} {
 		if _, ok := got[p]; ok {
 			t.Errorf("%s came back when the layer was applied", p)
@@ -244,6 +228,29 @@ func TestLayerAppliesToTheContainer(t *testing.T) {
 		if !strings.Contains(tl, w) {
 			t.Errorf("timeline lacks %s", w)
 		}
+	}
+}
+
+// sameTrees fails for each path where got (the tree a reader made of the
+// layer, by) differs from want (the export of the container).
+func sameTrees(t *testing.T, by string, got, want map[string]entryInfo) {
+	t.Helper()
+	var diffs []string
+	for p, w := range want {
+		if g, ok := got[p]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%q: missing after %s (export: %+v)", p, by, w))
+		} else if g != w {
+			diffs = append(diffs, fmt.Sprintf("%q: %s %+v, export %+v", p, by, g, w))
+		}
+	}
+	for p, g := range got {
+		if _, ok := want[p]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%q: after %s but not in the export (%+v)", p, by, g))
+		}
+	}
+	sort.Strings(diffs)
+	for _, s := range diffs {
+		t.Error(s)
 	}
 }
 

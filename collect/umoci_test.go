@@ -5,12 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -97,22 +95,5 @@ func checkWithUmoci(t *testing.T, h *runtimetest.DockerHarness, freshID string, 
 	if out, err := exec.Command(umoci, "raw", "unpack", "--image", layout+":case", rootfs).CombinedOutput(); err != nil {
 		t.Fatalf("umoci raw unpack of the image with the captured layer: %v\n%s", err, out)
 	}
-	got := treeInfo(t, rootfs)
-	var diffs []string
-	for p, w := range want {
-		if g, ok := got[p]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%q: missing after umoci unpack (export: %+v)", p, w))
-		} else if g != w {
-			diffs = append(diffs, fmt.Sprintf("%q: umoci %+v, export %+v", p, g, w))
-		}
-	}
-	for p, g := range got {
-		if _, ok := want[p]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%q: after umoci unpack but not in the export (%+v)", p, g))
-		}
-	}
-	sort.Strings(diffs)
-	for _, s := range diffs {
-		t.Error(s)
-	}
+	sameTrees(t, "umoci unpack", treeInfo(t, rootfs), want)
 }

@@ -278,21 +278,9 @@ func (v *alertsView) current() *alertRow {
 
 func (v *alertsView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 	if v.typing {
-		switch k.Type {
-		case tea.KeyEsc:
-			v.typing, v.filter, v.dirty = false, "", true
-		case tea.KeyEnter:
-			v.typing = false
-		case tea.KeyBackspace:
-			if r := []rune(v.filter); len(r) > 0 {
-				v.filter, v.dirty = string(r[:len(r)-1]), true
-			}
-		case tea.KeySpace:
-			v.filter, v.dirty = v.filter+" ", true
-		case tea.KeyRunes:
-			v.filter, v.dirty = v.filter+string(k.Runes), true
-		case tea.KeyUp, tea.KeyDown:
-			v.typing = false
+		changed, again := editFilter(k, &v.typing, &v.filter)
+		v.dirty = v.dirty || changed
+		if again {
 			return v.key(m, k)
 		}
 		return nil

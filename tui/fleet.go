@@ -434,21 +434,9 @@ func (f *fleetView) move(d int) {
 
 func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 	if f.typing {
-		switch k.Type {
-		case tea.KeyEsc:
-			f.typing, f.filter, f.dirty = false, "", true
-		case tea.KeyEnter:
-			f.typing = false
-		case tea.KeyBackspace:
-			if r := []rune(f.filter); len(r) > 0 {
-				f.filter, f.dirty = string(r[:len(r)-1]), true
-			}
-		case tea.KeySpace:
-			f.filter, f.dirty = f.filter+" ", true
-		case tea.KeyRunes:
-			f.filter, f.dirty = f.filter+string(k.Runes), true
-		case tea.KeyUp, tea.KeyDown:
-			f.typing = false
+		changed, again := editFilter(k, &f.typing, &f.filter)
+		f.dirty = f.dirty || changed
+		if again {
 			return f.key(m, k)
 		}
 		return nil
