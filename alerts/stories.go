@@ -85,8 +85,34 @@ func (s Story) open() bool {
 	return state == "" || state == "running"
 }
 
+// pending says whether the story still asks for someone: open, running,
+// or stopped for an approval. A reader that keeps only the newest stories
+// keeps these too, so that a flood of alerts after it cannot push a run
+// waiting for its approval out of sight.
+func (s Story) pending() bool {
+	state, _ := s.State()
+	return state == "" || state == "running" || state == StatusNeedsApproval
+}
+
+// keepNewest keeps the newest last stories (0: all) and every older one
+// still pending, in order.
+func keepNewest(stories []Story, last int) []Story {
+	if last <= 0 || len(stories) <= last {
+		return stories
+	}
+	cut := len(stories) - last
+	kept := stories[:0]
+	for i, s := range stories {
+		if i >= cut || s.pending() {
+			kept = append(kept, s)
+		}
+	}
+	return kept
+}
+
 // Book gathers stories from journal entries in order, keeping the newest
-// Last (0: all), or with Open only those without an outcome, in bounded
+// Last (0: all) and older ones still pending, or with Open only those
+// without an outcome, in bounded
 // memory: a journal of millions is read one line at a time.
 type Book struct {
 	Last int
@@ -132,10 +158,7 @@ func (b *Book) compact() {
 		}
 		kept = append(kept, s)
 	}
-	if b.Last > 0 && len(kept) > b.Last {
-		kept = kept[len(kept)-b.Last:]
-	}
-	b.stories = kept
+	b.stories = keepNewest(kept, b.Last)
 	clear(b.idx)
 	for i, s := range b.stories {
 		b.idx[s.Seq] = i
@@ -257,10 +280,7 @@ func Merge(stories []Story, t Tail, last int) []Story {
 		}
 	}
 	stories = append(slices.Clip(stories), t.Stories...)
-	if last > 0 && len(stories) > last {
-		stories = stories[len(stories)-last:]
-	}
-	return stories
+	return keepNewest(stories, last)
 }
 
 // Search is the lower-cased text a filter looks in: the alert's format,

@@ -82,3 +82,35 @@ func TestReadTailNoJournal(t *testing.T) {
 		t.Errorf("no journal: %+v %v", tail, err)
 	}
 }
+
+// TestAFloodKeepsTheWaitingStory: the newest Last stories are kept, and an
+// older one whose run waits for its approval (or is still open) is kept
+// too, however many alerts came after it, by a Book and by Merge.
+func TestAFloodKeepsTheWaitingStory(t *testing.T) {
+	accept := func(seq uint64) Entry {
+		return Entry{Seq: seq, Kind: KindAccepted, Alert: &Alert{Format: "falco", Rule: "r"}}
+	}
+	var es []Entry
+	es = append(es, accept(1), Entry{Seq: 1, Kind: KindStarted, Case: "C1"}, Entry{Seq: 1, Kind: KindFinished, Case: "C1", Status: StatusNeedsApproval})
+	es = append(es, accept(2), Entry{Seq: 2, Kind: KindStarted, Case: "C2"}, Entry{Seq: 2, Kind: KindFinished, Case: "C2", Status: "succeeded"})
+	for seq := uint64(3); seq <= 5000; seq++ {
+		es = append(es, accept(seq), Entry{Seq: seq, Kind: KindLogged})
+	}
+	b := &Book{Last: 100}
+	for _, e := range es {
+		b.Add(e)
+	}
+	got := b.Stories()
+	if len(got) != 101 || got[0].Seq != 1 || got[len(got)-1].Seq != 5000 {
+		t.Fatalf("kept %d stories, first %d: want the waiting one and the newest 100", len(got), got[0].Seq)
+	}
+	for _, s := range got {
+		if s.Seq == 2 {
+			t.Error("a finished, succeeded story older than the newest 100 was kept")
+		}
+	}
+	merged := Merge(got, Tail{Stories: []Story{{Seq: 5001, Accepted: accept(5001), Then: []Entry{{Seq: 5001, Kind: KindLogged}}}}}, 100)
+	if len(merged) != 101 || merged[0].Seq != 1 || merged[len(merged)-1].Seq != 5001 {
+		t.Errorf("Merge kept %d, first %d", len(merged), merged[0].Seq)
+	}
+}

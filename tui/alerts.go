@@ -132,8 +132,11 @@ func (v *alertsView) read(m *Model, follow bool) tea.Cmd {
 	from, b := v.cursor, m.b
 	var cases []string
 	answered := map[string]bool{}
+	// Every case stopped for an approval is read, approved ones too: a run
+	// resumed from here can stop at its next approval (or fail), and then
+	// waits again.
 	for _, s := range v.stories {
-		if c, ok := s.NeedsApproval(); ok && !v.answered[c] {
+		if c, ok := s.NeedsApproval(); ok {
 			cases = append(cases, c)
 		}
 	}

@@ -170,6 +170,15 @@ func TestAlertsApproveResumesTheRun(t *testing.T) {
 	if got := m.alerts.tabTitle(); got != "6 alerts (1 waiting)" {
 		t.Errorf("title after the approval %q, want 6 alerts (1 waiting)", got)
 	}
+	// the resumed run stopped again, at its next approval: read again, the
+	// case waits once more, though it was approved here
+	b.mu.Lock()
+	b.waits[caseA].Steps = []playbooks.WaitingStep{{Step: "kill", Target: b.items[0].Container}}
+	b.mu.Unlock()
+	press(m, "ctrl+r")
+	if got := m.alerts.tabTitle(); got != "6 alerts (2 waiting)" {
+		t.Errorf("title once the resumed run waits again %q, want 6 alerts (2 waiting)", got)
+	}
 	// an alert that comes later is read from where the last read stopped
 	reads := b.alertReads
 	b.mu.Lock()
