@@ -60,6 +60,16 @@ func (e *Engine) Run(ctx context.Context, pb *Playbook, opts RunOptions) (*Repor
 	}
 	sum := sha256.Sum256(pb.Source)
 	pbSHA := hex.EncodeToString(sum[:])
+	// One run of a case at a time: the journal is read (what finished) and
+	// written under the case's run lock, so two approvals of one case at
+	// once (the console and the CLI) cannot both run the step.
+	if !opts.DryRun && e.StateDir != "" {
+		unlock, err := lockCaseRun(e.StateDir, opts.Case, pb.Name)
+		if err != nil {
+			return rep, err
+		}
+		defer unlock()
+	}
 	var done finishedSteps
 	if opts.Resume {
 		var err error

@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"firebreak/internal/flock"
 	"firebreak/runtime"
 )
 
@@ -79,6 +81,29 @@ func NewJournal(w JournalWriter, path string) *Journal {
 
 func journalPath(stateDir, caseID string) string {
 	return filepath.Join(stateDir, "runs", caseID, "journal.jsonl")
+}
+
+// lockCaseRun takes the run lock of a case (runs/CASE/run.lock, beside its
+// journal) without waiting: a case whose run is under way in another
+// process, or another run of this one, is refused, naming its holder.
+func lockCaseRun(stateDir, caseID, playbook string) (func(), error) {
+	if caseID == "" || strings.ContainsAny(caseID, "/\\") || caseID == "." || caseID == ".." {
+		return nil, fmt.Errorf("case %q: not a case ID", caseID)
+	}
+	holder := fmt.Sprintf("pid %d running playbook %s since %s", os.Getpid(), playbook, time.Now().UTC().Format(time.RFC3339))
+	l, err := flock.TryLock(filepath.Join(filepath.Dir(journalPath(stateDir, caseID)), "run.lock"), holder)
+	var held *flock.HeldError
+	if errors.As(err, &held) {
+		h := held.Holder
+		if h == "" {
+			h = "another process"
+		}
+		return nil, &runtime.RefusedError{Reason: fmt.Sprintf("case %s has a run under way (%s): wait until it ends, then resume or approve it again; nothing was changed", caseID, h)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run lock of case %s: %w", caseID, err)
+	}
+	return func() { _ = l.Unlock() }, nil
 }
 
 // OpenJournal opens (creating) the journal of a case for appending.

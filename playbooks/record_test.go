@@ -380,3 +380,43 @@ func TestJournalStaysResumableAfterAFailedWrite(t *testing.T) {
 		t.Errorf("the journal cannot be read back for a resume: %v\n%s", err, w.buf.String())
 	}
 }
+
+// TestEngineOneRunOfACaseAtATime: while a run of a case is under way (its
+// step blocked here), a second run or resume of the same case is refused,
+// naming the holder, and runs nothing; once the first has ended the case
+// can be resumed (and repeats nothing that finished).
+func TestEngineOneRunOfACaseAtATime(t *testing.T) {
+	var marks atomic.Int32
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var once sync.Once
+	block := funcAction{name: "block", changes: "a mark", fn: func(context.Context, *playbooks.Env) error {
+		marks.Add(1)
+		once.Do(func() { close(started) })
+		<-release
+		return nil
+	}}
+	e, _, target := fakeEngine(t, block)
+	pb := parse(t, "name: t\nsteps:\n  - id: only\n    action: block\n")
+	first := make(chan error, 1)
+	go func() {
+		_, err := e.Run(context.Background(), pb, playbooks.RunOptions{Case: "L1", Targets: []runtime.Container{target}})
+		first <- err
+	}()
+	<-started
+	_, err := e.Run(context.Background(), pb, playbooks.RunOptions{Case: "L1", Resume: true})
+	var refused *runtime.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "run under way") || !strings.Contains(err.Error(), "pid ") {
+		t.Errorf("a resume while the case runs = %v, want refused naming the holder", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Run(context.Background(), pb, playbooks.RunOptions{Case: "L1", Resume: true}); err != nil {
+		t.Fatalf("resume after the run ended: %v", err)
+	}
+	if n := marks.Load(); n != 1 {
+		t.Errorf("the step ran %d times, want once", n)
+	}
+}
