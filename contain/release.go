@@ -342,7 +342,7 @@ func drift(rec *Record, live Live) string {
 	case live.Firewall == FirewallMissing:
 		return "its drop rules are gone (removed from inside, or it restarted into a new network namespace)"
 	case rec.Ended != nil:
-		return "Firebreak ended its processes (" + rec.Ended.Action + ") and it runs again (restarted): contain it again"
+		return "Firebreak ended its processes (" + rec.Ended.Action + ") and it runs again (restarted)"
 	case frozen && live.State != runtime.StatePaused:
 		return "it was thawed outside Firebreak"
 	case !frozen && !cut && rec.Ended == nil:

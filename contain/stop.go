@@ -123,6 +123,7 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 		return res, nil
 	}
 	now := c.now()
+	made := rec == nil // held nothing before: the record is this act's own
 	if rec == nil {
 		rec = &Record{Version: 1, Runtime: c.rt.Name(), Namespace: c.namespace, Container: d.Container, Since: now, Phase: "ended", Actor: actor, Case: caseID}
 	}
@@ -185,6 +186,17 @@ func (c *Containment) end(ctx context.Context, target runtime.Container, end *En
 	}
 	if serr := c.save(rec, end.Action, detail, err); serr != nil {
 		return res, serr
+	}
+	if made && err == nil && rec.Ended == nil {
+		// A signal delivered to a container that held nothing and runs
+		// on: its record holds nothing either, and goes to the released
+		// history (status and ps do not show it as ended).
+		rec.Phase = "signalled"
+		if rerr := c.store.Retire(rec, c.now()); rerr != nil {
+			return res, rerr
+		}
+		res.Record = rec
+		return res, nil
 	}
 	if err != nil && thawed {
 		// The act failed on a container thawed for it: freeze it again,
