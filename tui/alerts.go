@@ -500,7 +500,7 @@ func (v *alertsView) view(m *Model, w, h int) string {
 		}
 	}
 	b.WriteString(m.st.head.Render(Cut(head, w)) + "\n")
-	bodyH := max(1, h-4)
+	bodyH := max(1, h-5) // the filter line, the header, and three lines below for the selected alert
 	if v.sel < v.top {
 		v.top = v.sel
 	}

@@ -266,3 +266,21 @@ func TestAlertsFollowSendsNothingWhileNothingChanges(t *testing.T) {
 	}
 	m.Close()
 }
+
+// TestAlertsFullScreenShowsTheSelectedOutput: with more alerts than the
+// screen holds, the selected alert's output line is still on the screen.
+func TestAlertsFullScreenShowsTheSelectedOutput(t *testing.T) {
+	b := withAlerts(fleetOf(3))
+	for seq := uint64(7); seq <= 60; seq++ {
+		b.journal = append(b.journal, alerts.Entry{Seq: seq, Kind: alerts.KindAccepted, Time: time.Date(2026, 11, 28, 12, 0, int(seq), 0, time.UTC),
+			Alert: &alerts.Alert{Format: "falco", Rule: "noise", Priority: alerts.Warning, Output: fmt.Sprintf("OUTPUT-%d", seq)}},
+			alerts.Entry{Seq: seq, Kind: alerts.KindLogged})
+	}
+	m := started(b, 80, 24, Options{})
+	press(m, "4")
+	v := m.View()
+	checkFrame(t, v, 80, 24)
+	if !strings.Contains(v, "OUTPUT-60") {
+		t.Errorf("the selected (newest) alert's output is not on the screen:\n%s", v)
+	}
+}
