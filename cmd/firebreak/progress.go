@@ -25,7 +25,7 @@ type progressLine struct {
 	now   func() time.Time
 	last  time.Time
 	shown bool
-	full  bool // the last line drawn was a complete count
+	drawn progress.Count // the count of the last line drawn
 }
 
 // newProgressLine is a progress line on stderr when stderr is a terminal
@@ -57,10 +57,13 @@ func (p *progressLine) show(label string, n progress.Count, elapsed time.Duratio
 	defer p.mu.Unlock()
 	now := p.now()
 	complete := n.Complete()
-	if p.shown && now.Sub(p.last) < 200*time.Millisecond && !(complete && !p.full) {
+	// A count that completes is drawn unless that very count was the last
+	// drawn: with several targets, each one's end shows, not only the
+	// first's.
+	if p.shown && now.Sub(p.last) < 200*time.Millisecond && !(complete && n != p.drawn) {
 		return
 	}
-	p.last, p.shown, p.full = now, true, complete
+	p.last, p.shown, p.drawn = now, true, n
 	io.WriteString(p.w, "\r"+progressText(safe(label), n, elapsed, p.cols()-1)+"\033[K")
 }
 

@@ -89,3 +89,19 @@ func TestEventPrinterNoLineOffTerminal(t *testing.T) {
 		t.Errorf("json: stdout %q stderr %q", stdout.String(), stderr.String())
 	}
 }
+
+// TestProgressLineDrawsEachTargetsEnd: with several targets captured one
+// after the other, each one's completing count is drawn, even within the
+// line's throttle of the previous one's end.
+func TestProgressLineDrawsEachTargetsEnd(t *testing.T) {
+	var out bytes.Buffer
+	clock := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	line := &progressLine{w: &out, cols: func() int { return 100 }, now: func() time.Time { return clock }}
+	line.show("capturing", progress.Count{Bytes: 20 << 20, BytesTotal: 20 << 20, Files: 1, FilesTotal: 1}, time.Second)
+	clock = clock.Add(50 * time.Millisecond)
+	line.show("capturing", progress.Count{Bytes: 1 << 20, BytesTotal: 30 << 20, Files: 1, FilesTotal: 2}, time.Second)
+	line.show("capturing", progress.Count{Bytes: 30 << 20, BytesTotal: 30 << 20, Files: 2, FilesTotal: 2}, time.Second)
+	if s := out.String(); !strings.Contains(s, "30.0 MiB of 30.0 MiB") {
+		t.Errorf("the second target's end was not drawn: %q", s)
+	}
+}
