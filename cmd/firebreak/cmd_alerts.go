@@ -54,7 +54,7 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 		},
 	}
 	ls.Flags().BoolVar(&open, "open", false, "only alerts without an outcome yet (taken up at serve's next start)")
-	ls.Flags().IntVar(&last, "last", 100, "the newest N (0: all)")
+	ls.Flags().IntVar(&last, "last", 100, "the newest N (0: all), and older ones still open or waiting for an approval")
 	show := &cobra.Command{
 		Use:   "show SEQ",
 		Short: "Show one alert as received and every entry of its story",
