@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -221,6 +222,12 @@ func (t Tail) Changed() bool { return t.Reset || len(t.Stories) > 0 || len(t.Lat
 func ReadTail(dir string, from Cursor, last int) (Tail, error) {
 	f, err := os.Open(filepath.Join(dir, JournalFile))
 	if errors.Is(err, fs.ErrNotExist) {
+		if from.Offset > 0 {
+			// It was read before: moved or deleted since, not empty. What
+			// was read stays; serve keeps writing to the file it opened
+			// until it starts again.
+			return Tail{Cursor: from}, fmt.Errorf("%s is gone from %s (moved or deleted since it was read; serve writes where it opened it until it starts again)", JournalFile, dir)
+		}
 		return Tail{Cursor: Cursor{}, Reset: from != (Cursor{})}, nil
 	}
 	if err != nil {

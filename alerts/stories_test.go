@@ -3,6 +3,7 @@ package alerts
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -80,6 +81,32 @@ func TestReadTailNoJournal(t *testing.T) {
 	tail, err := ReadTail(filepath.Join(t.TempDir(), "alerts"), Cursor{}, 0)
 	if err != nil || tail.Changed() {
 		t.Errorf("no journal: %+v %v", tail, err)
+	}
+}
+
+// TestReadTailJournalGone: a journal read before and gone since (moved or
+// deleted while serve runs) is an error that says so, not an empty list,
+// and the cursor stays where it was.
+func TestReadTailJournalGone(t *testing.T) {
+	dir := t.TempDir()
+	j, _, err := OpenJournal(dir, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(Entry{Seq: 1, Kind: KindAccepted, Alert: &Alert{Format: "falco", Rule: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	tail, err := ReadTail(dir, Cursor{}, 0)
+	if err != nil || len(tail.Stories) != 1 {
+		t.Fatalf("first read: %+v %v", tail, err)
+	}
+	if err := os.Remove(filepath.Join(dir, JournalFile)); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := ReadTail(dir, tail.Cursor, 0)
+	if err == nil || !strings.Contains(err.Error(), "is gone") || gone.Reset || gone.Cursor != tail.Cursor {
+		t.Errorf("after the journal was deleted: %+v %v", gone, err)
 	}
 }
 
