@@ -19,6 +19,10 @@ type Story struct {
 	Seq      uint64  `json:"seq"`
 	Accepted Entry   `json:"accepted"`
 	Then     []Entry `json:"then"`
+	// ApprovedSince is set by a reader that looked in the case's run
+	// journal: the run stopped needs-approval and was approved since
+	// (the intake journal is not written again for it).
+	ApprovedSince bool `json:"approved_since,omitempty"`
 }
 
 // StatusNeedsApproval is a finished run's status when it stopped at a step

@@ -28,11 +28,18 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 		Short: "List the alerts received, newest last, with their outcome",
 		Args:  withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if last < 0 {
+				return usagef("--last %d: give 0 (all) or a positive number", last)
+			}
 			rows, err := scanStories(g, last, open)
 			if err != nil {
 				return err
 			}
 			answered := answeredSince(g, rows)
+			for i := range rows {
+				_, c := rows[i].State()
+				rows[i].ApprovedSince = answered[c]
+			}
 			if g.Output == "json" {
 				if rows == nil {
 					rows = []alerts.Story{}
@@ -44,7 +51,7 @@ func newAlertsCommand(g *globalOptions, d *deps) *cobra.Command {
 			for _, s := range rows {
 				a := s.Accepted.Alert
 				outcome := orWord(s.Outcome(), "open")
-				if _, c := s.State(); answered[c] {
+				if s.ApprovedSince {
 					outcome = strings.Replace(outcome, alerts.StatusNeedsApproval, alerts.StatusNeedsApproval+" (approved since)", 1)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Seq, s.Accepted.Time.Format(time.RFC3339), safeCell(a.Format), a.Priority,

@@ -109,14 +109,19 @@ func runEnd(ctx context.Context, g *globalOptions, o *endOptions, verb string, r
 		}
 	}
 	ask := verb == "kill" && !o.Yes
-	if ask && (!isTerminal(d.stdin) || !isTerminal(d.stderr)) {
-		return &notConfirmedError{Verb: verb, Target: strings.Join(refs, " "), Why: "not a terminal to type the name on, and no --yes"}
-	}
 	s, err := openSession(ctx, g, d, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if ask && (!isTerminal(d.stdin) || !isTerminal(d.stderr)) {
+		// Bad targets are bad input first (exit 2), then the missing
+		// confirmation (exit 7): nothing is changed either way.
+		if _, err := s.Resolve(ctx, app.Selection{Refs: refs, Act: true}); err != nil {
+			return err
+		}
+		return &notConfirmedError{Verb: verb, Target: strings.Join(refs, " "), Why: "not a terminal to type the name on, and no --yes"}
+	}
 	if sc, ok := s.Runtime().(runtime.SignalChecker); ok && verb == "kill" {
 		if err := sc.CheckSignal(signal); err != nil {
 			return usagef("--signal %q: %v (%s)", o.Signal, err, s.Runtime().Name())

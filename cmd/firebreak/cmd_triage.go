@@ -52,7 +52,7 @@ to the CRI, and what its containers' processes do now.`,
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "every container of the engine")
 	cmd.Flags().BoolVar(&o.Pods, "pods", false, "every ready Kubernetes pod of the node, each triaged as one (containerd's CRI plugin)")
-	cmd.Flags().StringVar(&o.FailOn, "fail-on", "", "exit 1 when a finding at or above this severity exists: low, medium, high, critical")
+	cmd.Flags().StringVar(&o.FailOn, "fail-on", "", "exit 1 when a finding at or above this severity exists: info, low, medium, high, critical")
 	cmd.Flags().BoolVar(&o.Host, "host", false, "also triage the host: engine, runc, containerd and kernel versions against known escape CVEs, runtime binaries and kernel modules changed since the last triage, and host-wide conditions (cgroup v1, no user namespace remapping)")
 	cmd.Flags().StringVar(&o.Profile, "profile", string(collect.ProfileEscape), "what the score counts: escape (ways out; hygiene weighs 0) or cis (every CIS finding)")
 	return cmd
@@ -127,7 +127,7 @@ func runTriage(ctx context.Context, g *globalOptions, o *triageOptions, refs []s
 	var host *collect.HostAssessment
 	if o.Host {
 		hf := collect.DefaultHostFiles(g.StateDir)
-		if remoteEngine(g.Host) {
+		if remoteEngine(g.Host) || (g.Runtime != "containerd" && g.Host == "" && remoteEngine(os.Getenv("DOCKER_HOST"))) {
 			// The engine's runc and kernel are another host's: this host's
 			// packages say nothing of their backports.
 			hf.Backported = nil

@@ -50,6 +50,10 @@ func TestCLIStopAndKillOnDocker(t *testing.T) {
 	if got := runtimetest.Inspect(t, h, victim.ID); got.State != runtime.StateRunning {
 		t.Fatalf("an unconfirmed kill left it %s", got.State)
 	}
+	// a target that does not exist is bad input before the missing --yes
+	if r := cli(t, flags, "kill", victim.Name+"-nope"); r.code != exitUsage {
+		t.Errorf("kill of an unknown target without --yes: exit %d, want 2\n%s", r.code, r.stderr)
+	}
 	if r := cli(t, flags, "kill", "--yes", "--signal", "SIGNOPE", victim.Name); r.code != exitUsage {
 		t.Errorf("a signal that does not exist: exit %d, want 2\n%s", r.code, r.stderr)
 	}

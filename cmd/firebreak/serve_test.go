@@ -515,6 +515,9 @@ func TestServeApprovalAnsweredLater(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "needs-approval (approved since), case "+fin.Case) {
 		t.Errorf("alerts ls after the approval: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	if r = cli(t, []string{"--state-dir", dir}, "alerts", "ls", "-o", "json"); !strings.Contains(r.stdout, `"approved_since": true`) {
+		t.Errorf("alerts ls -o json after the approval lacks approved_since:\n%s", r.stdout)
+	}
 	r = cli(t, []string{"--state-dir", dir}, "alerts", "show", "1")
 	var story alerts.Story
 	if err := json.Unmarshal([]byte(r.stdout), &story); err != nil || story.Accepted.Alert == nil || story.Accepted.Alert.Rule != "Container escape attempt" || len(story.Then) < 2 {

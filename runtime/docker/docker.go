@@ -69,7 +69,7 @@ func New(host string) (*Docker, error) {
 // Ping checks that the engine answers.
 func (d *Docker) Ping(ctx context.Context) error {
 	if _, err := d.api.Ping(ctx); err != nil {
-		return fmt.Errorf("docker engine at %s does not answer: %w (hint: is dockerd running? set DOCKER_HOST or --host)", d.api.DaemonHost(), err)
+		return fmt.Errorf("docker engine at %s does not answer: %w (hint: is dockerd running? set DOCKER_HOST or -H)", d.api.DaemonHost(), err)
 	}
 	return nil
 }
