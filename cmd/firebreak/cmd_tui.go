@@ -75,9 +75,8 @@ With --offline it opens only the evidence view of a store, with no engine.`,
 }
 
 func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error {
-	if !isTerminal(d.rawStdout) {
-		return usagef("tui needs a terminal on standard output (for scripts: firebreak ps, triage, run)")
-	}
+	// The flags are checked first (bad input is said as such, terminal or
+	// not), the terminal next, the engines last.
 	so, err := o.store.options()
 	if err != nil {
 		return err
@@ -92,12 +91,15 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 			return err
 		}
 	}
+	if len(o.Namespaces) > 0 && g.Runtime == "docker" && !o.Offline {
+		return usagef("--namespaces names containerd namespaces; Docker has none (drop --runtime docker)")
+	}
+	if !isTerminal(d.rawStdout) {
+		return usagef("tui needs a terminal on standard output (for scripts: firebreak ps, triage, run)")
+	}
 	base := app.Options{StateDir: g.StateDir, Store: so, PlaybookDirs: o.Dirs, Actor: actor(), Tool: toolVersion(), OpenRuntime: d.openRuntime}
 	var sessions []*app.Session
 	if !o.Offline {
-		if len(o.Namespaces) > 0 && g.Runtime == "docker" {
-			return usagef("--namespaces names containerd namespaces; Docker has none (drop --runtime docker)")
-		}
 		if sessions, err = openEngines(ctx, g, base, d, o.Namespaces); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"firebreak/runtime/runtimetest"
@@ -35,6 +36,23 @@ func TestNoTerminalQueryAtStart(t *testing.T) {
 	for _, q := range []string{"\x1b]11;?", "\x1b[6n"} {
 		if bytes.Contains(out, []byte(q)) {
 			t.Errorf("firebreak version sent the terminal query %q: %q", q, out)
+		}
+	}
+}
+
+// TestTUIChecksItsFlagsBeforeTheTerminal: bad flags are said as such off
+// a terminal too, not hidden behind "needs a terminal".
+func TestTUIChecksItsFlagsBeforeTheTerminal(t *testing.T) {
+	flags := []string{"--state-dir", t.TempDir()}
+	for args, want := range map[string]string{
+		"--pubkey garbage":                "--pubkey",
+		"--drill no-such-scenario":        "--drill",
+		"--runtime docker --namespaces a": "--namespaces",
+		"":                                "needs a terminal",
+	} {
+		r := cli(t, flags, append([]string{"tui"}, strings.Fields(args)...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("tui %s off a terminal: exit %d %q, want 2 naming %s", args, r.code, r.stderr, want)
 		}
 	}
 }
