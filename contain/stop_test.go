@@ -140,3 +140,17 @@ func TestStopAndKillRefuseAPodSandbox(t *testing.T) {
 		t.Errorf("a refused end left a record: %+v", rec)
 	}
 }
+
+// TestStopGraceIsWholeSeconds: Docker counts a stop's grace in whole
+// seconds; a finer one is rounded up, and the record says the grace given.
+// (The fake engine: what is tested is what is recorded.)
+func TestStopGraceIsWholeSeconds(t *testing.T) {
+	_, d, c, _ := freezeOnly(t)
+	res, err := c.Stop(context.Background(), d.Container, 1500*time.Millisecond, "test", "G1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Record == nil || res.Record.Ended == nil || res.Record.Ended.Grace != "2s" {
+		t.Fatalf("recorded end %+v, want grace 2s", res.Record)
+	}
+}
