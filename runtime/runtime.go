@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // State is a container's lifecycle state as Firebreak sees it, the same words
@@ -37,6 +38,17 @@ type Container struct {
 
 // ShortID is the first twelve characters of the ID, as engines print it.
 func (c Container) ShortID() string { return ShortID(c.ID) }
+
+// TypedName is what a responder types to confirm an act on c (kill,
+// recover): its name, or its short ID when it has none, the name starts
+// or ends with a space (which nobody sees to type), or it holds a
+// character that does not show as typed (control, format, bidi).
+func (c Container) TypedName() string {
+	if c.Name == "" || c.Name != strings.TrimSpace(c.Name) || strings.IndexFunc(c.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return c.ShortID()
+	}
+	return c.Name
+}
 
 // ShortID shortens an ID to twelve characters.
 func ShortID(id string) string {

@@ -158,7 +158,7 @@ func (m *Model) recoverDialog(targets []Item) tea.Cmd {
 	d := &dialog{
 		title:   "Recover " + Inert(it.Name) + " from its latest backup?",
 		command: m.storeCLI("recover", it, "--case", caseID, "--from", "latest"),
-		confirm: "Recover", typed: typedRef(it), pending: true,
+		confirm: "Recover", typed: it.TypedName(), pending: true,
 	}
 	var snapshot string
 	d.planned = func(m *Model, msg tea.Msg) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-	"unicode"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -22,17 +21,6 @@ const (
 	stopGrace  = 10 * time.Second // the CLI's default
 	killSignal = "SIGKILL"
 )
-
-// typedRef is what the responder types to confirm a kill: the container's
-// name, or its short ID when it has none, the name starts or ends with a
-// space (which nobody sees to type), or it holds a character that does
-// not show as typed (as `firebreak kill` asks on a terminal).
-func typedRef(it Item) string {
-	if it.Name == "" || it.Name != strings.TrimSpace(it.Name) || strings.IndexFunc(it.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return it.ShortID()
-	}
-	return it.Name
-}
 
 // endLines say what ending t does, from what the console knows of it: its
 // state and its containment record (the same words the record will hold).
@@ -101,7 +89,7 @@ func (m *Model) endDialog(verb, label string, targets []Item, signal string, fn 
 		"Its processes end and cannot come back: memory not captured is lost.",
 		"Recorded in its containment record, case "+caseID+".")
 	if verb == "kill" {
-		d.typed = typedRef(targets[0])
+		d.typed = targets[0].TypedName()
 	}
 	d.onYes = func(m *Model) tea.Cmd {
 		b := m.b

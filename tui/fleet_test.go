@@ -408,12 +408,12 @@ func TestRecoverOfAnUntypableNameAsksForItsID(t *testing.T) {
 	}
 }
 
-func TestTypedRef(t *testing.T) {
+func TestTypedName(t *testing.T) {
 	it := Item{Container: runtime.Container{ID: "0123456789abcdef0123", Name: "web 1"}}
 	for name, want := range map[string]string{"web 1": "web 1", "web 1 ": "0123456789ab", " web": "0123456789ab", "a\x1bb": "0123456789ab", "": "0123456789ab"} {
 		it.Name = name
-		if got := typedRef(it); got != want {
-			t.Errorf("typedRef(%q) = %q, want %q", name, got, want)
+		if got := it.TypedName(); got != want {
+			t.Errorf("TypedName(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -162,21 +161,11 @@ func (e *notConfirmedError) Error() string {
 	return fmt.Sprintf("%s %s: not confirmed (%s); nothing was changed. Type the container's name when asked on a terminal, or add --yes to %s without asking", e.Verb, e.Target, e.Why, e.Verb)
 }
 
-// typedName is what the responder types to confirm an act on c: its name,
-// or its short ID when it has none, the name starts or ends with a space,
-// or it holds a character that does not show as typed.
-func typedName(c runtime.Container) string {
-	if c.Name == "" || c.Name != strings.TrimSpace(c.Name) || strings.IndexFunc(c.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return c.ShortID()
-	}
-	return c.Name
-}
-
 // confirmName asks on the terminal for the container's name to be typed
 // before verb acts on it. Ctrl-C while it waits ends the wait (the line is
 // read in a goroutine the interrupt does not wait for).
 func confirmName(ctx context.Context, w io.Writer, in *bufio.Reader, verb string, c runtime.Container) error {
-	want := typedName(c)
+	want := c.TypedName()
 	fmt.Fprintf(w, "%s %s%s: its processes end now and cannot come back (memory not captured is lost).\nType %s to %s it: ", verb, c.ShortID(), nameSuffix(c), want, verb)
 	type answer struct {
 		line string
