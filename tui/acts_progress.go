@@ -53,7 +53,7 @@ func (m *Model) actProgressed(msg actProgressMsg) {
 	if !ok {
 		return
 	}
-	if op.progStart.IsZero() || msg.n.Bytes < op.prog.Bytes || msg.n.Files < op.prog.Files || msg.n.BytesTotal != op.prog.BytesTotal {
+	if op.progStart.IsZero() || msg.n.Restarted(op.prog) {
 		op.progStart = m.opts.Now()
 	}
 	op.prog = msg.n

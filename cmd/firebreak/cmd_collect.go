@@ -413,7 +413,7 @@ func captureProgress(line *progressLine) collect.Progress {
 		prev  progress.Count
 	)
 	return func(n progress.Count) {
-		if start.IsZero() || n.Bytes < prev.Bytes || n.Files < prev.Files || n.BytesTotal != prev.BytesTotal {
+		if start.IsZero() || n.Restarted(prev) {
 			start = time.Now()
 		}
 		prev = n

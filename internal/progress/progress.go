@@ -15,6 +15,13 @@ type Count struct {
 	BytesTotal int64 `json:"bytes_total,omitempty"`
 }
 
+// Restarted reports whether c begins a new count after prev: less done
+// than before, or another total (the next target, or a volume after the
+// writable layer). Its rate is measured from then.
+func (c Count) Restarted(prev Count) bool {
+	return c.Bytes < prev.Bytes || c.Files < prev.Files || c.BytesTotal != prev.BytesTotal
+}
+
 // Known reports whether the count has a total to measure against.
 func (c Count) Known() bool { return c.BytesTotal > 0 || c.FilesTotal > 0 }
 

@@ -89,3 +89,20 @@ func TestCountParts(t *testing.T) {
 		}
 	}
 }
+
+func TestRestarted(t *testing.T) {
+	prev := Count{Files: 3, Bytes: 300, FilesTotal: 5, BytesTotal: 500}
+	for _, tc := range []struct {
+		c    Count
+		want bool
+	}{
+		{Count{Files: 4, Bytes: 400, FilesTotal: 5, BytesTotal: 500}, false},
+		{Count{Files: 3, Bytes: 300, FilesTotal: 5, BytesTotal: 500}, false},
+		{Count{Files: 1, Bytes: 10, FilesTotal: 5, BytesTotal: 500}, true},
+		{Count{Files: 4, Bytes: 400, FilesTotal: 9, BytesTotal: 900}, true},
+	} {
+		if got := tc.c.Restarted(prev); got != tc.want {
+			t.Errorf("%+v after %+v: Restarted %v, want %v", tc.c, prev, got, tc.want)
+		}
+	}
+}
