@@ -6,11 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	tea "github.com/charmbracelet/bubbletea"
-
 	"firebreak/drill"
 	"firebreak/internal/app"
-	"firebreak/internal/termquiet"
 	"firebreak/tui"
 )
 
@@ -89,13 +86,8 @@ func runDrillConsole(ctx context.Context, g *globalOptions, o *drillLiveOptions,
 	}
 	quiet.Store(true)
 	b := tui.NewSessions(s.Options(), s) // not closed here: the drill still uses the session
-	termquiet.Console(d.rawStdout)       // before the styles are made: the terminal's colours
-	m := tui.New(b, tui.Options{LiveDrill: &tui.LiveDrillOptions{Scenario: sc, Updates: updates}, Actor: actor(), CLI: cliPrefix(g),
-		StoreFlags: tuiStoreFlags(&tuiOptions{store: o.store})})
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(d.rawStdout), tea.WithFPS(45))
-	m.SetSend(p.Send)
-	_, perr := p.Run()
-	m.Close()
+	perr := runConsole(ctx, d, b, tui.Options{LiveDrill: &tui.LiveDrillOptions{Scenario: sc, Updates: updates}, Actor: actor(), CLI: cliPrefix(g),
+		StoreFlags: tuiStoreFlags(&tuiOptions{store: o.store})}, false)
 	quiet.Store(false)
 	close(end)
 	out := <-done

@@ -107,23 +107,30 @@ func runTUI(ctx context.Context, g *globalOptions, o *tuiOptions, d *deps) error
 	b := tui.NewSessions(base, sessions...)
 	defer b.Close()
 	b.Trust(pinned)
+	err = runConsole(ctx, d, b, tui.Options{Drill: drillOpts, ReadOnly: o.ReadOnly, Actor: base.Actor, Offline: o.Offline, CLI: cliPrefix(g), StoreFlags: tuiStoreFlags(o), PlaybookFlags: tuiPlaybookFlags(o)}, o.Mouse)
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// runConsole draws the console over b on d's terminal until it quits; it
+// is what `tui` and the live drill's console both run. lipgloss's renderer
+// is put on that terminal before the console makes its styles. 45 frames
+// a second, not Bubble Tea's 60: its renderer wakes on every frame even
+// when nothing changed, which at 60 cost about 1% of a core while idle; at
+// 45 a key press still shows in 13 ms (p50) (docs/BENCHMARKS.md, console).
+func runConsole(ctx context.Context, d *deps, b tui.Backend, o tui.Options, mouse bool) error {
 	termquiet.Console(d.rawStdout)
-	m := tui.New(b, tui.Options{Drill: drillOpts, ReadOnly: o.ReadOnly, Actor: base.Actor, Offline: o.Offline, CLI: cliPrefix(g), StoreFlags: tuiStoreFlags(o), PlaybookFlags: tuiPlaybookFlags(o)})
+	m := tui.New(b, o)
 	defer m.Close()
-	// 45 frames a second, not Bubble Tea's 60: its renderer wakes on every
-	// frame even when nothing changed, which at 60 cost about 1% of a core
-	// while idle; at 45 a key press still shows in 13 ms (p50) and the idle
-	// console uses 0.7% (docs/BENCHMARKS.md, console).
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(d.rawStdout), tea.WithFPS(45)}
-	if o.Mouse {
+	if mouse {
 		opts = append(opts, tea.WithMouseCellMotion())
 	}
 	p := tea.NewProgram(m, opts...)
 	m.SetSend(p.Send)
-	_, err = p.Run()
-	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-		return ctx.Err()
-	}
+	_, err := p.Run()
 	return err
 }
 
