@@ -201,7 +201,9 @@ func TestConsoleShowsDriftAndKillsOnDocker(t *testing.T) {
 	x.waitDialog(10*time.Second, "Contain "+victim.Name+"?", "[>Cancel<]")
 	x.keys("Tab", "Enter")
 	x.waitFor(30*time.Second, "contain "+victim.Name+": done")
-	if l := row(x.screen(), victim.Name); !strings.Contains(l, "contained") || strings.Contains(l, "DRIFT") {
+	// the row is read again after the act: wait for that read, then check it
+	s := x.waitUntil(10*time.Second, "the row contained", func(s string) bool { return strings.Contains(row(s, victim.Name), "contained") })
+	if l := row(s, victim.Name); strings.Contains(l, "DRIFT") {
 		t.Fatalf("after contain the row says %q", l)
 	}
 
