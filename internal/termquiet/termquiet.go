@@ -18,6 +18,7 @@ import (
 	"io"
 
 	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 )
 
 func init() {
@@ -27,9 +28,12 @@ func init() {
 // Console makes w (the console's terminal) lipgloss's default renderer,
 // with its colour profile from the environment (NO_COLOR, TERM,
 // COLORTERM) and the background taken as dark without asking. Call it
-// before the console builds its styles.
+// before the console builds its styles, and only once w is known to be a
+// terminal: it is taken as one. termenv would otherwise drop every colour
+// and bold when the CI variable is set (it guesses that output then goes to
+// a log), which a console a job opens on a real terminal must not do.
 func Console(w io.Writer) {
-	r := lipgloss.NewRenderer(w)
+	r := lipgloss.NewRenderer(w, termenv.WithTTY(true))
 	r.SetHasDarkBackground(true)
 	lipgloss.SetDefaultRenderer(r)
 }
