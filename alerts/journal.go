@@ -401,6 +401,9 @@ func (j *Journal) writer() {
 			if err == nil && waited {
 				err = unix.Fdatasync(int(j.f.Fd()))
 			}
+			if err == nil && waited {
+				err = j.stillNamed()
+			}
 			if j.OnSync != nil {
 				j.OnSync(time.Since(start), len(batch))
 			}
@@ -420,6 +423,23 @@ func (j *Journal) writer() {
 			return
 		}
 	}
+}
+
+// stillNamed checks that the journal's path still names the file being
+// written: one removed or put in another's place while serve runs would
+// take every later line out of reach of `alerts ls` and of the next start.
+// Every append then fails (serve answers 503, the sender retries) until
+// serve is restarted, rather than accepting alerts nobody can read back.
+func (j *Journal) stillNamed() error {
+	open, err := j.f.Stat()
+	if err != nil {
+		return err
+	}
+	named, err := os.Stat(j.path)
+	if err == nil && os.SameFile(open, named) {
+		return nil
+	}
+	return errors.New("it was removed or replaced while serve ran; alerts are refused until serve is restarted (a new journal then begins; keep the old one if it was moved)")
 }
 
 // Close writes and syncs what is pending and releases the journal.

@@ -137,3 +137,43 @@ func TestJournalStartKeepsWhatItNeedsAndRotates(t *testing.T) {
 		t.Error("the recent webhook ID was not kept")
 	}
 }
+
+// A journal removed or replaced while serve runs refuses every later
+// append, naming what happened, instead of writing lines nobody can read
+// back.
+func TestJournalRefusesOnceRemovedOrReplaced(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		do   func(path string) error
+	}{
+		{"removed", os.Remove},
+		{"replaced", func(path string) error {
+			if err := os.WriteFile(path+".new", nil, 0o600); err != nil {
+				return err
+			}
+			return os.Rename(path+".new", path)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j, _, err := OpenJournal(dir, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if err := j.Append(Entry{Seq: j.Next(), Kind: KindAccepted}); err != nil {
+				t.Fatalf("append before: %v", err)
+			}
+			if err := c.do(filepath.Join(dir, JournalFile)); err != nil {
+				t.Fatal(err)
+			}
+			err = j.Append(Entry{Seq: j.Next(), Kind: KindAccepted})
+			if err == nil || !strings.Contains(err.Error(), "removed or replaced") || !strings.Contains(err.Error(), "restart") {
+				t.Fatalf("append after the journal was %s = %v, want it refused", c.name, err)
+			}
+			if err := j.Append(Entry{Seq: j.Next(), Kind: KindAccepted}); err == nil {
+				t.Error("a later append was accepted")
+			}
+		})
+	}
+}
