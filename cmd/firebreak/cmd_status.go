@@ -20,7 +20,9 @@ func newStatusCommand(g *globalOptions, d *deps) *cobra.Command {
 		Short: "Show what Firebreak holds on containers, and since when",
 		Long: `Status shows the containment record of each target, or of every held container when none is named.
 A Kubernetes pod's records (pod/NAMESPACE/NAME) are shown as one entry, with what the kubelet did since:
-a container it restarted or stopped beside the frozen one.`,
+a container it restarted or stopped beside the frozen one.
+A held container that no longer runs as contained (thawed from outside, a network attached again,
+drop rules gone) is shown with DRIFT, and status exits 4: a check from cron or a monitor fails.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), g, args, d)
 		},
@@ -112,7 +114,10 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 		}
 	}
 	if g.Output == "json" {
-		return writeJSON(d, rows)
+		if err := writeJSON(d, rows); err != nil {
+			return err
+		}
+		return drifted(rows)
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(d.stdout, "nothing held")
@@ -121,7 +126,32 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 	for _, r := range printPodStatus(ctx, s, d, rows) {
 		printStatusText(d, r)
 	}
-	return nil
+	return drifted(rows)
+}
+
+// driftError says that held containers no longer run as contained
+// (thawed, a network attached again, drop rules gone): status exits with
+// the not-isolated code, so that a check from cron or a monitor fails.
+type driftError struct{ names []string }
+
+func (e *driftError) Error() string {
+	return fmt.Sprintf("%s no longer held as contained (%s): run `firebreak contain` on it again",
+		plural(len(e.names), "container"), strings.Join(e.names, ", "))
+}
+
+// drifted is a driftError for the rows whose live state drifted from
+// their record, or nil.
+func drifted(rows []statusJSON) error {
+	var names []string
+	for _, r := range rows {
+		if l := r.Live; l != nil && !l.Gone && l.Drift != "" {
+			names = append(names, r.Record.Container.ShortID()+nameSuffix(r.Record.Container))
+		}
+	}
+	if names == nil {
+		return nil
+	}
+	return &driftError{names}
 }
 
 func printStatusText(d *deps, r statusJSON) {

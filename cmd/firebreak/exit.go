@@ -23,7 +23,7 @@ const (
 	exitFailed      = 1   // an act failed (what was done stays recorded)
 	exitUsage       = 2   // bad input: flags, unknown or ambiguous target
 	exitRefused     = 3   // refused for safety before any change (host network, replaced container, busy)
-	exitNotIsolated = 4   // acts done, but verification found the container not isolated
+	exitNotIsolated = 4   // acts done, but verification found the container not isolated; or status found a hold undone (drift)
 	exitUnverified  = 5   // evidence verification found differences
 	exitSpooled     = 6   // evidence kept in the local spool, not yet in the remote store
 	exitApproval    = 7   // a playbook step needed an approval, or an act a confirmation, that was not given
@@ -36,7 +36,8 @@ const exitCodesHelp = `Exit codes:
   1    an act failed (what was done stays recorded; re-run or release)
   2    bad input: flags, unknown or ambiguous target
   3    refused for safety before any change (host network namespace, container replaced, held by another run)
-  4    contained, but verification found it still reaching a peer
+  4    contained, but verification found it still reaching a peer; or status found a held container
+       no longer held as contained (drift: thawed, a network attached again, drop rules gone)
   5    evidence verification found differences
   6    evidence is safe in the local spool but not yet in the remote store (run 'firebreak evidence sync')
   7    a playbook step needs an approval that was not given (the run stopped there; --resume continues),
@@ -122,6 +123,7 @@ func classify(err error) int {
 		refused   *runtime.RefusedError
 		busy      *contain.BusyError
 		notIso    *contain.NotIsolatedError
+		drift     *driftError
 		unverif   *verifyFailedError
 		spooled   *app.NotReplicatedError
 		input     *app.InputError
@@ -140,7 +142,7 @@ func classify(err error) int {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &notIso):
+	case errors.As(err, &notIso), errors.As(err, &drift):
 		return exitNotIsolated
 	case errors.As(err, &unverif), errors.As(err, &snapBad):
 		return exitUnverified
