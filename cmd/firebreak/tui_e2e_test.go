@@ -214,6 +214,10 @@ func TestConsoleShowsDriftAndKillsOnDocker(t *testing.T) {
 	x.waitUntil(10*time.Second, "the victim drifting", func(s string) bool {
 		return strings.Contains(row(s, victim.Name), "DRIFT")
 	})
+	// the CLI sees the same drift, and fails a check with it
+	if r := runCLI(t, "--runtime", "docker", "--state-dir", state, "status", victim.Name); r.code != exitNotIsolated || !strings.Contains(r.stdout, "DRIFT") || !strings.Contains(r.stderr, victim.Name) {
+		t.Errorf("status of the drifted victim: exit %d, want %d, DRIFT and its name\n%s%s", r.code, exitNotIsolated, r.stdout, r.stderr)
+	}
 
 	// kill it: the dialog wants the name typed before Kill can be pressed
 	x.keys("K")
