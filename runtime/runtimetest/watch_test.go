@@ -11,8 +11,10 @@ func TestWithoutPauseEchoes(t *testing.T) {
 		{[]string{"start", "pause", "unpause", "pause", "unpause", "pause", "unpause"}, []string{"start", "pause", "unpause"}},
 		// not a repeat of the pair before: kept
 		{[]string{"start", "pause", "unpause", "stop", "start", "pause", "unpause"}, []string{"start", "pause", "unpause", "stop", "start", "pause", "unpause"}},
-		{[]string{"pause", "pause", "unpause"}, []string{"pause", "pause", "unpause"}},
+		{[]string{"start", "pause", "pause", "unpause", "unpause", "stop"}, []string{"start", "pause", "unpause", "stop"}},
 		{[]string{"pause", "unpause", "pause"}, []string{"pause", "unpause", "pause"}},
+		// only pauses and unpauses are echoes
+		{[]string{"start", "start", "stop", "stop"}, []string{"start", "start", "stop", "stop"}},
 		{nil, nil},
 	} {
 		if got := WithoutPauseEchoes(c.in); !slices.Equal(got, c.want) {
