@@ -330,23 +330,59 @@ func (c *Containment) Check(ctx context.Context, rec *Record) (Live, error) {
 	return live, nil
 }
 
-// drift says how a held container runs other than as its record holds it.
-// One that does not run can reach nothing and has no drift.
+// drift says how a held container runs other than as its record holds it,
+// every way at once ("; " between them). One that does not run can reach
+// nothing and has no drift.
 func drift(rec *Record, live Live) string {
 	if live.State != runtime.StateRunning && live.State != runtime.StatePaused {
 		return ""
 	}
 	frozen := rec.Pause != nil && rec.Pause.Paused
 	cut := rec.Network != nil && rec.Network.Firewall
-	switch {
-	case live.Firewall == FirewallMissing:
-		return "its drop rules are gone (removed from inside, or it restarted into a new network namespace)"
-	case rec.Ended != nil:
-		return "Firebreak ended its processes (" + rec.Ended.Action + ") and it runs again (restarted)"
-	case frozen && live.State != runtime.StatePaused:
-		return "it was thawed outside Firebreak"
-	case !frozen && !cut && rec.Ended == nil:
-		return "it runs unfrozen and without drop rules (it started after it was contained)"
+	var ways []string
+	if live.Firewall == FirewallMissing {
+		ways = append(ways, "its drop rules are gone (removed from inside, or it restarted into a new network namespace)")
 	}
-	return ""
+	switch {
+	case rec.Ended != nil:
+		ways = append(ways, "Firebreak ended its processes ("+rec.Ended.Action+") and it runs again (restarted)")
+	case frozen && live.State != runtime.StatePaused:
+		ways = append(ways, "it was thawed outside Firebreak")
+	case !frozen && !cut:
+		ways = append(ways, "it runs unfrozen and without drop rules (it started after it was contained)")
+	}
+	ways = append(ways, networkDrift(rec.Network, live.Networks)...)
+	return strings.Join(ways, "; ")
+}
+
+// networkDrift names the engine networks attached now that a containment
+// which detached the container's networks does not hold: one it detached,
+// attached again, or one attached since. The quarantine network it
+// attached is held. A containment that detached nothing (the drop rules
+// alone, or no network to detach) leaves the attachments as they were and
+// says nothing of them.
+func networkDrift(n *NetworkHold, now []string) []string {
+	if n == nil {
+		return nil
+	}
+	detached := map[string]bool{}
+	for _, d := range n.Detached {
+		if d.Done {
+			detached[d.Attachment.Network] = true
+		}
+	}
+	if len(detached) == 0 {
+		return nil
+	}
+	var ways []string
+	for _, name := range now {
+		switch {
+		case n.Quarantine != nil && n.Quarantine.Attached && (name == n.Quarantine.Network.Name || name == n.Quarantine.Network.ID):
+		case detached[name]:
+			ways = append(ways, "network "+name+" was attached again outside Firebreak")
+		default:
+			ways = append(ways, "network "+name+" was attached since it was contained")
+		}
+	}
+	return ways
 }
