@@ -144,7 +144,14 @@ func (c *Containment) Release(ctx context.Context, target runtime.Container, dry
 		res.Unchanged = true
 	}
 	if len(missing) > 0 {
-		return res, &NotRestoredError{Container: d.Container, Missing: missing}
+		ne := &NotRestoredError{Container: d.Container, Missing: missing, Now: "running"}
+		switch {
+		case rec.Pause != nil && rec.Pause.WasPaused:
+			ne.Now = "left paused, as it was found"
+		case d.State != runtime.StateRunning && d.State != runtime.StatePaused:
+			ne.Now = string(d.State)
+		}
+		return res, ne
 	}
 	return res, nil
 }
@@ -174,11 +181,16 @@ func (c *Containment) sharersHeld(rec *Record) []string {
 type NotRestoredError struct {
 	Container runtime.Container
 	Missing   []string
+	Now       string // how it is now: "running", "left paused, as it was found", "stopped"
 }
 
 func (e *NotRestoredError) Error() string {
-	return fmt.Sprintf("%s is released and running, but not as it was: network %s no longer exists (create it again and `docker network connect` it, or leave it)",
-		e.Container.ShortID(), strings.Join(e.Missing, ", "))
+	now := e.Now
+	if now == "" {
+		now = "running"
+	}
+	return fmt.Sprintf("%s is released (%s), but not as it was: network %s no longer exists (create it again and `docker network connect` it, or leave it)",
+		e.Container.ShortID(), now, strings.Join(e.Missing, ", "))
 }
 
 func releasePlan(d runtime.Details, rec *Record) []Change {

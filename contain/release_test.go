@@ -93,8 +93,8 @@ func TestReleaseWithARemovedNetwork(t *testing.T) {
 	}
 	res, err := c.Release(ctx, d.Container, false)
 	var nr *contain.NotRestoredError
-	if !errors.As(err, &nr) || len(nr.Missing) != 1 || nr.Missing[0] != gone {
-		t.Fatalf("Release = %v, want NotRestoredError naming %s alone", err, gone)
+	if !errors.As(err, &nr) || len(nr.Missing) != 1 || nr.Missing[0] != gone || !strings.Contains(err.Error(), "released (running)") {
+		t.Fatalf("Release = %v, want NotRestoredError naming %s alone, running", err, gone)
 	}
 	now := inspect(t, h, d.ID)
 	if now.State != runtime.StateRunning {
@@ -121,6 +121,35 @@ func TestReleaseWithARemovedNetwork(t *testing.T) {
 	}
 	if rec, _ := c.Status(d.ID); rec != nil {
 		t.Errorf("the record is still held: %+v", rec)
+	}
+}
+
+// TestReleaseOfAPausedContainerWithARemovedNetwork: a container found
+// paused is left paused by release, and the error about its missing
+// network says so rather than "running".
+func TestReleaseOfAPausedContainerWithARemovedNetwork(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	gone := h.UserNetwork(t, runtimetest.Name(t)+"-gone", false)
+	d := h.Run(t, runtimetest.Name(t), runtimetest.Spec{Network: gone})
+	api := h.Docker().API()
+	if err := api.ContainerPause(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newContainment(t, h)
+	if _, err := c.Contain(ctx, d.Container, testOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.NetworkRemove(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Release(ctx, d.Container, false)
+	var nr *contain.NotRestoredError
+	if !errors.As(err, &nr) || !strings.Contains(err.Error(), "left paused, as it was found") || strings.Contains(err.Error(), "running") {
+		t.Fatalf("Release = %v, want NotRestoredError saying it was left paused", err)
+	}
+	if now := inspect(t, h, d.ID); now.State != runtime.StatePaused {
+		t.Errorf("after release the container found paused is %s", now.State)
 	}
 }
 

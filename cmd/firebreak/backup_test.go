@@ -99,8 +99,8 @@ func TestRecoverCLIPlansAndAsks(t *testing.T) {
 		t.Errorf("recover --dry-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = cli(t, flags, "recover", d.Name, "--case", "IR-1")
-	if r.code != exitApproval {
-		t.Errorf("recover without --yes off a terminal: exit %d, want 7\n%s", r.code, r.stderr)
+	if r.code != exitApproval || !strings.Contains(r.stderr, "add --yes") || strings.Contains(r.stderr, "--approve") || strings.Contains(r.stderr, "--resume") {
+		t.Errorf("recover without --yes off a terminal: exit %d, want 7 and only flags recover takes named\n%s", r.code, r.stderr)
 	}
 	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name || got.State != runtime.StatePaused {
 		t.Errorf("recover changed the suspect without approval: %s %s", got.Name, got.State)

@@ -155,10 +155,16 @@ func runEnd(ctx context.Context, g *globalOptions, o *endOptions, verb string, r
 
 // notConfirmedError says an act that asks for the container's name was not
 // confirmed; nothing was changed.
-type notConfirmedError struct{ Verb, Target, Why string }
+// notConfirmedError: an act that asks first was not confirmed, so nothing
+// changed. Ask says how a terminal confirms it; "" for typing the name.
+type notConfirmedError struct{ Verb, Target, Why, Ask string }
 
 func (e *notConfirmedError) Error() string {
-	return fmt.Sprintf("%s %s: not confirmed (%s); nothing was changed. Type the container's name when asked on a terminal, or add --yes to %s without asking", e.Verb, e.Target, e.Why, e.Verb)
+	ask := e.Ask
+	if ask == "" {
+		ask = "Type the container's name when asked on a terminal"
+	}
+	return fmt.Sprintf("%s %s: not confirmed (%s); nothing was changed. %s, or add --yes to %s without asking", e.Verb, e.Target, e.Why, ask, e.Verb)
 }
 
 // confirmName asks on the terminal for the container's name to be typed

@@ -13,7 +13,6 @@ import (
 	"firebreak/evidence"
 	"firebreak/internal/app"
 	"firebreak/internal/progress"
-	"firebreak/playbooks"
 	"firebreak/recover"
 	"firebreak/runtime"
 )
@@ -127,12 +126,12 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 	}
 	if !o.Yes {
 		if !isTerminal(d.stdin) || !isTerminal(d.stderr) {
-			return &playbooks.ApprovalMissingError{Target: name, Step: "recover", Prompt: "carry out this plan?", Why: "not a terminal and no --yes"}
+			return &notConfirmedError{Verb: "recover", Target: name, Why: "not a terminal to answer on, and no --yes", Ask: "Answer y to the plan's question on a terminal"}
 		}
 		fmt.Fprintf(d.stderr, "carry out this plan? [y/N] ")
 		line, _ := bufio.NewReader(d.stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return &playbooks.ApprovalMissingError{Target: name, Step: "recover", Prompt: "carry out this plan?", Why: "declined"}
+			return &notConfirmedError{Verb: "recover", Target: name, Why: "declined", Ask: "Answer y to the plan's question on a terminal"}
 		}
 	}
 	// The plan's snapshot and tmpfs paths, not worked out again: what was

@@ -27,7 +27,7 @@ const (
 	exitUnverified  = 5   // evidence verification found differences
 	exitSpooled     = 6   // evidence kept in the local spool, not yet in the remote store
 	exitApproval    = 7   // a playbook step needed an approval, or an act a confirmation, that was not given
-	exitNotRestored = 8   // released and running again, but not as before (a network is gone)
+	exitNotRestored = 8   // released, but not as before (a network is gone)
 	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
 )
 
@@ -42,7 +42,7 @@ const exitCodesHelp = `Exit codes:
   6    evidence is safe in the local spool but not yet in the remote store (run 'firebreak evidence sync')
   7    a playbook step needs an approval that was not given (the run stopped there; --resume continues),
        or recover or kill was not confirmed (nothing changed; --yes acts without asking)
-  8    released and running again, but not exactly as before (a network it was on no longer exists)
+  8    released, but not exactly as before (a network it was on no longer exists)
   130  interrupted`
 
 // usageError marks errors the user fixes by changing the command line.
