@@ -130,15 +130,53 @@ func (c *Containment) Status(id string) (*Record, error) {
 	return c.store.Load(c.rt.Name(), c.namespace, id)
 }
 
-// HeldSince is when the container was first contained under its current
-// record (zero when it is not held or its record cannot be read): a backup
-// taken after that moment may hold the attacker's changes.
-func (c *Containment) HeldSince(id string) time.Time {
-	rec, err := c.Status(id)
-	if err != nil || rec == nil {
-		return time.Time{}
+// FirstContained is when the container was first contained in the
+// incident: the earliest record, held or released, of the container with
+// ID id or of one that was named name when it was contained, that is
+// either held now or belongs to case caseID. A recover takes its latest
+// snapshot from before then: one taken after a containment, even one
+// released since, or after the suspect was renamed or removed, may hold the
+// attacker's changes. Zero when there is none.
+func (c *Containment) FirstContained(id, name, caseID string) (time.Time, error) {
+	recs, _, err := c.store.History(c.rt.Name(), c.namespace)
+	if err != nil {
+		return time.Time{}, err
 	}
-	return rec.Since
+	name = strings.TrimPrefix(name, "/")
+	for _, r := range recs { // oldest first
+		this := (id != "" && r.Container.ID == id) || (name != "" && strings.TrimPrefix(r.Container.Name, "/") == name)
+		if !this {
+			continue
+		}
+		held := r.Held() && r.Phase != "released"
+		if held || (caseID != "" && r.Case == caseID) {
+			return r.Since, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// RefuseUnheld refuses a suspect that would go on running or reachable
+// beside the service brought back in its place: one that runs or is
+// paused without Firebreak holding it (a `docker pause` by hand leaves its
+// networks and aliases attached, and nothing would show a later thaw as
+// drift). A stopped one, or one Firebreak holds, passes.
+func (c *Containment) RefuseUnheld(ctx context.Context, t runtime.Container, verb string) error {
+	d, err := c.rt.Inspect(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	if d.State != runtime.StateRunning && d.State != runtime.StatePaused {
+		return nil
+	}
+	rec, err := c.Status(t.ID)
+	if err != nil {
+		return err
+	}
+	if rec.Held() {
+		return nil
+	}
+	return &runtime.RefusedError{Container: d.Container, Reason: fmt.Sprintf("it is %s but not held by Firebreak: its networks and aliases stay attached, and a thaw would put it beside the service %s brings back, with nothing to show it. Nothing was changed. Contain it first (firebreak contain %s), or stop it", d.State, verb, t.TypedName())}
 }
 
 // Held returns every record held on this engine (and namespace).

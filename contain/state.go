@@ -221,6 +221,44 @@ func (s *Records) List(rt, ns string) ([]*Record, error) {
 	return out, nil
 }
 
+// History returns every record of an engine (and namespace), held and
+// released, oldest first. A record that cannot be read is left out and
+// counted in skipped: a history is read for a bound (when a container was
+// first contained), where the records that can be read still count.
+func (s *Records) History(rt, ns string) (out []*Record, skipped int, err error) {
+	prefix := key(rt, ns, "")
+	for _, sub := range []string{"held", "released"} {
+		ents, err := os.ReadDir(filepath.Join(s.dir, sub))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("reading state directory: %w", err)
+		}
+		for _, e := range ents {
+			name := e.Name()
+			if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".json") {
+				continue
+			}
+			if id := strings.TrimPrefix(name, prefix); ns == "" && strings.Contains(id, "_") {
+				continue // another namespace's record
+			}
+			b, err := os.ReadFile(filepath.Join(s.dir, sub, name))
+			var r Record
+			if err == nil {
+				err = json.Unmarshal(b, &r)
+			}
+			if err != nil {
+				skipped++
+				continue
+			}
+			out = append(out, &r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out, skipped, nil
+}
+
 // Lock takes an exclusive lock on a container's record for the life of one
 // contain or release. It fails at once, naming the holder, when another
 // Firebreak process holds it. The lock dies with the process that holds it.

@@ -114,13 +114,20 @@ func (recoverRestore) Run(ctx context.Context, env *Env, t runtime.Container, p 
 		from = "latest"
 	}
 	var held time.Time
-	if env.Contain != nil {
-		held = env.Contain.HeldSince(t.ID)
-	}
 	name := strings.TrimPrefix(t.Name, "/")
+	if env.Contain != nil {
+		if held, err = env.Contain.FirstContained(t.ID, name, env.Case); err != nil {
+			return nil, err
+		}
+	}
 	id, err := repo.Choose(ctx, name, from, recover.Cutoff(before, held))
 	if err != nil {
 		return nil, err
+	}
+	if env.Contain != nil {
+		if err := env.Contain.RefuseUnheld(ctx, t, "recover"); err != nil {
+			return nil, err
+		}
 	}
 	keep, ok := p["keep_suspect"].(bool)
 	remove := ok && !keep

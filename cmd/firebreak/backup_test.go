@@ -91,8 +91,8 @@ func TestRecoverCLIPlansAndAsks(t *testing.T) {
 	if r := cli(t, flags, "backup", d.Name); r.code != exitOK {
 		t.Fatalf("backup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if err := h.Runtime().Pause(runtimetest.Context(t), d.ID); err != nil {
-		t.Fatal(err)
+	if r := cli(t, []string{flags[4], flags[5], flags[6], flags[7]}, "contain", d.Name, "--case", "IR-1"); r.code != exitOK {
+		t.Fatalf("contain: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r := cli(t, flags, "recover", d.Name, "--case", "IR-1", "--dry-run")
 	if r.code != exitOK || !strings.Contains(r.stdout, "signature good") || !strings.Contains(r.stdout, "rename") || !strings.Contains(r.stdout, d.Name+".suspect-IR-1") {

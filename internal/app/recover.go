@@ -176,8 +176,14 @@ func (s *Session) Recover(ctx context.Context, spec RecoverSpec) (*recover.Recov
 		spec.From = "latest"
 	}
 	var held time.Time
-	if c != nil && suspect != nil {
-		held = c.HeldSince(suspect.ID)
+	if c != nil {
+		id := ""
+		if suspect != nil {
+			id = suspect.ID
+		}
+		if held, err = c.FirstContained(id, spec.Name, spec.Case); err != nil {
+			return nil, err
+		}
 	}
 	id, err := repo.Choose(ctx, spec.Name, spec.From, recover.Cutoff(spec.Before, held))
 	if err != nil {
@@ -215,6 +221,11 @@ func (s *Session) Recover(ctx context.Context, spec RecoverSpec) (*recover.Recov
 			return nil, err
 		}
 		if err := recover.CheckCaptured(ctx, ev.Sink, spec.Case, *suspect); err != nil {
+			return nil, err
+		}
+	}
+	if suspect != nil && c != nil {
+		if err := c.RefuseUnheld(ctx, *suspect, "recover"); err != nil {
 			return nil, err
 		}
 	}
