@@ -33,6 +33,8 @@ type fleetView struct {
 	longest  int                 // the widest name shown, in cells
 	engineW  int                 // the widest engine label shown, in cells
 	marks    map[string][]string // what the store holds of each container, by ID
+	podW     int                 // the widest pod shown (NS/NAME), in cells; 0 with no pod's container
+	pods     *podGroup           // the grouping by pod (P)
 }
 
 // row is one container with its triage.
@@ -81,15 +83,15 @@ type watchEndedMsg struct{ err error }
 type rewatchMsg struct{}
 
 // columns of the fleet, in sort-key order.
-var fleetColumns = []string{"RISK", "NAME", "ENGINE", "STATE", "FIREBREAK", "IMAGE", "ID", "FINDING"}
+var fleetColumns = []string{"RISK", "NAME", "ENGINE", "STATE", "FIREBREAK", "IMAGE", "ID", "FINDING", "POD"}
 
 func newFleetView() *fleetView {
-	return &fleetView{rows: map[string]*row{}, selected: map[string]bool{}}
+	return &fleetView{rows: map[string]*row{}, selected: map[string]bool{}, pods: newPodGroup()}
 }
 
 func (f *fleetView) title() string { return "fleet" }
 
-func (f *fleetView) capturing() bool { return f.typing }
+func (f *fleetView) capturing() bool { return f.typing || f.pods.on && f.pods.typing }
 
 // load lists every engine's containers.
 func (f *fleetView) load(m *Model) tea.Cmd {
@@ -190,7 +192,11 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 			f.rows[it.Key()] = r
 		}
 		f.dirty = true
-		return tea.Batch(f.assess(m, "assess", msg.items), f.loadMarks(m))
+		return tea.Batch(f.assess(m, "assess", msg.items), f.loadMarks(m), f.pods.resync(m, f.podEngines()))
+	case podsMsg:
+		return f.pods.took(m, msg)
+	case podActedMsg:
+		return m.podActed(msg)
 	case marksMsg:
 		if !m.current("marks", msg.gen) {
 			return nil
@@ -227,11 +233,15 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 	case engineEventMsg:
 		key := msg.Engine + "/" + msg.ID
 		if msg.Action == "destroy" {
+			var pod tea.Cmd
+			if r := f.rows[key]; r != nil && r.PodName() != "" {
+				pod = f.pods.refresh(m, r.Engine)
+			}
 			delete(f.rows, key)
 			delete(f.selected, key)
 			m.next("item/" + key) // an answer still on its way is stale
 			f.dirty = true
-			return nil
+			return pod
 		}
 		return f.read(m, msg.Engine, msg.ID, 0)
 	case recheckMsg:
@@ -262,10 +272,17 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 		r.marks = f.marks[r.ID]
 		r.index()
 		f.dirty = true
-		return tea.Batch(f.assess(m, "assess/"+msg.key, []Item{msg.item}), recheck(msg))
+		var pod tea.Cmd
+		if msg.item.PodName() != "" {
+			pod = f.pods.refresh(m, msg.item.Engine) // a member paused, a new attempt started
+		}
+		return tea.Batch(f.assess(m, "assess/"+msg.key, []Item{msg.item}), recheck(msg), pod)
 	case tea.KeyMsg:
 		return f.key(m, msg)
 	case tea.MouseMsg:
+		if f.pods.on {
+			return nil
+		}
 		if msg.Action == tea.MouseActionPress {
 			switch msg.Button {
 			case tea.MouseButtonWheelUp:
@@ -287,7 +304,7 @@ func itemKeyFor(a collect.Assessment) string {
 // index makes the text the filter looks in.
 func (r *row) index() {
 	var b strings.Builder
-	for _, s := range []string{r.Name, r.ID, r.Image, r.Engine, string(r.State), r.finding, string(r.sev), r.firebreak()} {
+	for _, s := range []string{r.Name, r.ID, r.Image, r.Engine, string(r.State), r.finding, string(r.sev), r.firebreak(), r.PodName()} {
 		b.WriteString(strings.ToLower(s))
 		b.WriteByte(0)
 	}
@@ -359,13 +376,14 @@ func (f *fleetView) visible() []*row {
 		}
 		return c
 	})
-	f.cursor, f.longest, f.engineW = 0, 0, 0
+	f.cursor, f.longest, f.engineW, f.podW = 0, 0, 0, 0
 	for i, r := range f.order {
 		if r.Key() == cur {
 			f.cursor = i
 		}
 		f.longest = max(f.longest, Width(Inert(r.Ref())))
 		f.engineW = max(f.engineW, Width(engineLabel(r.Engine)))
+		f.podW = max(f.podW, Width(Inert(r.PodName())))
 	}
 	return f.order
 }
@@ -397,6 +415,8 @@ func compareRows(a, b *row, col int) int {
 		return cmp.Compare(a.ID, b.ID)
 	case "FINDING":
 		return cmp.Compare(a.finding, b.finding)
+	case "POD":
+		return cmp.Compare(a.PodName(), b.PodName())
 	}
 	return 0
 }
@@ -431,6 +451,9 @@ func (f *fleetView) move(d int) {
 }
 
 func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
+	if f.pods.on {
+		return f.pods.key(m, f, k)
+	}
 	if f.typing {
 		changed, again := editFilter(k, &f.typing, &f.filter)
 		f.dirty = f.dirty || changed
@@ -460,8 +483,17 @@ func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 		f.cursor = 0
 	case "end", "G":
 		f.move(len(f.visible()))
+	case "P":
+		f.pods.on = true
+		m.notify("pods: one row per Kubernetes pod (P returns to the containers)")
+		if !f.pods.loaded {
+			return f.pods.resync(m, f.podEngines())
+		}
 	case "s":
 		f.sortCol, f.dirty = (f.sortCol+1)%len(fleetColumns), true
+		if fleetColumns[f.sortCol] == "POD" && f.podW == 0 {
+			f.sortCol = 0 // no pod's container: nothing to sort on
+		}
 		f.asc = fleetColumns[f.sortCol] != "RISK"
 		m.notify("sorted by %s", strings.ToLower(fleetColumns[f.sortCol]))
 	case "S":
@@ -507,13 +539,16 @@ func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 }
 
 func (f *fleetView) keys() []keyHelp {
+	if f.pods.on {
+		return f.pods.keys()
+	}
 	return []keyHelp{
 		{"↑↓ j k, pgup pgdn, g G", "move"},
 		{"/", "filter as you type (name, image, label, finding); enter keeps, esc clears"},
 		{"s / S", "sort by the next column / reverse"},
 		{"space, ctrl+a", "select / select all shown (acts take the selection)"},
-		{"enter", "detail view"},
-		{"c", "contain (cut network, freeze) — asks first"},
+		{"enter / P", "detail view / pods: one row per Kubernetes pod"},
+		{"c", "contain (cut network, freeze) — asks first; a pod's member: its pod"},
 		{"r", "release — asks first"},
 		{"p", "run a playbook on the selection"},
 		{"e", "capture evidence into a case (the container is not changed)"},

@@ -12,9 +12,11 @@ import (
 // cells.
 
 // widths of the fleet's columns for a screen w cells wide, names up to
-// longest cells; a column that does not fit is dropped (0), and the name
-// column grows into the finding's room down to 24 cells of it.
-func fleetWidths(w, longest, engineW int) map[string]int {
+// longest cells, pods (NS/NAME, podW cells; 0 with no pod's container) up
+// to podW; a column that does not fit is dropped (0), the pod's first (it
+// takes the finding's room only while 24 cells of it are left), and the
+// name column grows into the finding's room down to 24 cells of it.
+func fleetWidths(w, longest, engineW, podW int) map[string]int {
 	ew := min(max(engineW, 6), 18) // containerd namespaces side by side need theirs shown
 	ws := map[string]int{"RISK": 5, "NAME": 20, "ENGINE": ew, "STATE": 7, "FIREBREAK": 16}
 	used := 2 + 5 + 20 + ew + 7 + 16 + 5
@@ -30,6 +32,10 @@ func fleetWidths(w, longest, engineW int) map[string]int {
 		ws["ENGINE"], used = 0, used-ew-1
 	}
 	ws["FINDING"] = max(0, w-used-1)
+	if pw := min(max(podW, 8), 30); podW > 0 && ws["FINDING"]-pw-1 >= 24 {
+		ws["POD"] = pw
+		ws["FINDING"] -= pw + 1
+	}
 	if grow := min(longest-ws["NAME"], ws["FINDING"]-24, 40); grow > 0 {
 		ws["NAME"] += grow
 		ws["FINDING"] -= grow
@@ -38,6 +44,9 @@ func fleetWidths(w, longest, engineW int) map[string]int {
 }
 
 func (f *fleetView) view(m *Model, w, h int) string {
+	if f.pods.on {
+		return f.pods.view(m, f, w, h)
+	}
 	rows := f.visible()
 	var b strings.Builder
 	// the filter line
@@ -56,8 +65,8 @@ func (f *fleetView) view(m *Model, w, h int) string {
 		b.WriteString(m.st.dim.Render(fmt.Sprintf("%d containers%s · sorted by %s · / filters · ? help", len(f.rows), sel, strings.ToLower(fleetColumns[f.sortCol]))))
 	}
 	b.WriteString("\n")
-	ws := fleetWidths(w, f.longest, f.engineW)
-	order := []string{"RISK", "NAME", "ENGINE", "ID", "IMAGE", "STATE", "FIREBREAK", "FINDING"}
+	ws := fleetWidths(w, f.longest, f.engineW, f.podW)
+	order := []string{"RISK", "NAME", "POD", "ENGINE", "ID", "IMAGE", "STATE", "FIREBREAK", "FINDING"}
 	var head strings.Builder
 	head.WriteString("  ")
 	for _, c := range order {
@@ -161,6 +170,11 @@ func (r *row) cell(col string) string {
 		return string(r.State)
 	case "FIREBREAK":
 		return r.firebreak()
+	case "POD":
+		if p := r.PodName(); p != "" {
+			return p
+		}
+		return "-"
 	case "FINDING":
 		if r.finding == "" && r.assessed {
 			return "-"
