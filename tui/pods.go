@@ -42,6 +42,7 @@ type podRow struct {
 	score    int
 	sev      collect.Severity
 	finding  string
+	drift    bool // a held member runs other than as held (see Item.Drift)
 	search   string
 }
 
@@ -187,9 +188,12 @@ func (g *podGroup) visible(f *fleetView) []*podRow {
 // triage takes the highest risk among the pod's members, and its top
 // finding.
 func (r *podRow) triage(f *fleetView) {
-	r.assessed, r.score, r.sev, r.finding = false, 0, "", ""
+	r.assessed, r.score, r.sev, r.finding, r.drift = false, 0, "", "", false
 	for _, c := range r.Members() {
 		fr := f.rows[r.Engine+"/"+c.ID]
+		if fr != nil && fr.Drift != "" && len(r.Held) > 0 {
+			r.drift = true
+		}
 		if fr == nil || !fr.assessed {
 			continue
 		}
@@ -249,12 +253,16 @@ func (r *podRow) members() string {
 	return strings.Join(parts, " ")
 }
 
-// firebreak is what Firebreak holds of the pod: RESTARTED or STOPPED first
-// when the kubelet moved beside a held pod (as `ps --pods` says it), then
-// the phase and how many of its members (the sandbox one of them) are
-// held.
+// firebreak is what Firebreak holds of the pod: DRIFT when a held member
+// runs other than as held (as its container's row says), RESTARTED or
+// STOPPED when the kubelet moved beside a held pod (as `ps --pods` says
+// it), then the phase and how many of its members (the sandbox one of
+// them) are held.
 func (r *podRow) firebreak() string {
 	var parts []string
+	if r.drift {
+		parts = append(parts, "DRIFT")
+	}
 	for _, x := range r.Restarts {
 		word, _, _ := strings.Cut(x, ":")
 		if !slices.Contains(parts, word) {
@@ -374,11 +382,13 @@ func (g *podGroup) key(m *Model, f *fleetView, k tea.KeyMsg) tea.Cmd {
 		if r := g.current(f); r != nil {
 			return m.collectPodDialog(r.PodItem, "")
 		}
-	case "p", "b", "u", "x", "K", " ", "space", "ctrl+a":
-		what := map[string]string{"p": "a playbook run", "b": "a backup", "u": "a recover", "x": "stop", "K": "kill", " ": "selection", "space": "selection", "ctrl+a": "selection"}[k.String()]
+	case "p", "b", "u", "x", "K":
+		what := map[string]string{"p": "a playbook run", "b": "a backup", "u": "a recover", "x": "stop", "K": "kill"}[k.String()]
 		if r := g.current(f); r != nil {
 			m.fail("%s takes a container, not a pod: enter lists the containers of %s", what, r.Ref())
 		}
+	case " ", "space", "ctrl+a":
+		m.notify("pods are not selected: c, r and e act on the pod under the cursor")
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ func (g *podGroup) view(m *Model, f *fleetView, w, h int) string {
 		switch {
 		case i == g.cursor:
 			s = m.st.sel.Render(s)
-		case len(r.Restarts) > 0:
+		case len(r.Restarts) > 0, r.drift:
 			s = m.st.bad.Render(s)
 		case len(r.Held) > 0:
 			s = m.st.warn.Render(s)

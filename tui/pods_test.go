@@ -233,6 +233,25 @@ func TestPodsRowRefusesContainerActs(t *testing.T) {
 	if len(b.ends)+len(b.backups)+len(b.recovers)+len(b.runs) != 0 {
 		t.Fatal("a container act ran on a pod row")
 	}
+	// read-only refuses the pod's acts as the containers'
+	press(m, "R", "c")
+	if m.dialog != nil || !strings.Contains(m.status, "read-only mode: contain refused") {
+		t.Fatalf("c in read-only mode: dialog %v, status %q", m.dialog != nil, m.status)
+	}
+}
+
+func TestPodsShowDriftOfAHeldMember(t *testing.T) {
+	b := podFleet(2)
+	m := started(b, 160, 40, Options{})
+	press(m, "P", "/")
+	typeText(m, "db-0")
+	press(m, "enter", "c", "tab", "enter")
+	db := b.pods[1].Containers[0]
+	b.thawByHand(k8sEngine + "/" + db.ID)
+	drive(m, func() tea.Msg { return engineEventMsg{EngineEvent{Engine: k8sEngine, ID: db.ID, Action: "unpause"}} })
+	if got := podRowOf(m, "pod/shop/db-0").firebreak(); got != "DRIFT contained (held 2 of 2)" {
+		t.Fatalf("the pod after a member was thawed by hand says %q", got)
+	}
 }
 
 func TestPodsFreshOnEngineEventsOnly(t *testing.T) {
