@@ -70,11 +70,27 @@ func (m *Model) podFor(verb string, targets []Item) (tea.Cmd, bool) {
 		return nil, true
 	}
 	it := in[0]
-	p, ok := m.fleet.pods.podOf(it)
+	g := m.fleet.pods
+	p, ok := g.podOf(it)
 	if !ok {
-		m.fail("%s belongs to %s, which is not listed as ready or held: its pods are read again (P shows them)", it.Ref(), podRef(it.PodName()))
-		return m.fleet.pods.refresh(m, it.Engine), true
+		// its pod is not read yet (the console just started, or the pod
+		// is new): the dialog opens once it is
+		g.pending = &pendingPodAct{verb: verb, item: it}
+		m.notify("reading the pods of %s: %s is acted on as one", it.Engine, podRef(it.PodName()))
+		return g.refresh(m, it.Engine), true
 	}
+	return m.podDialogFor(verb, it, p), true
+}
+
+// pendingPodAct is an act asked on a pod's container before its pod was
+// read.
+type pendingPodAct struct {
+	verb string
+	item Item
+}
+
+// podDialogFor opens the pod's dialog for an act asked on its container it.
+func (m *Model) podDialogFor(verb string, it Item, p PodItem) tea.Cmd {
 	role := "a container"
 	if it.ID == p.SandboxID {
 		role = "the sandbox"
@@ -82,11 +98,11 @@ func (m *Model) podFor(verb string, targets []Item) (tea.Cmd, bool) {
 	why := fmt.Sprintf("%s is %s of %s: the pod is acted on as one.", Inert(it.Ref()), role, Inert(p.Ref()))
 	switch verb {
 	case "contain":
-		return m.containPodDialog(p, why), true
+		return m.containPodDialog(p, why)
 	case "release":
-		return m.releasePodDialog(p, why), true
+		return m.releasePodDialog(p, why)
 	default:
-		return m.collectPodDialog(p, why), true
+		return m.collectPodDialog(p, why)
 	}
 }
 

@@ -59,6 +59,22 @@ func (i Item) PodName() string {
 	return ns + "/" + name
 }
 
+// nameInPod is the container's name within its pod, for a fleet that shows
+// the pod in its own column: the kubelet's container name, or "(sandbox)"
+// for the pod's sandbox; its Ref for a container outside pods.
+func (i Item) nameInPod() string {
+	if i.PodName() == "" {
+		return i.Ref()
+	}
+	if i.Labels["io.cri-containerd.kind"] == "sandbox" {
+		return "(sandbox)"
+	}
+	if n := i.Labels["io.kubernetes.container.name"]; n != "" {
+		return n
+	}
+	return i.Ref()
+}
+
 // podRef is the pod's target on a command line, pod/NAMESPACE/NAME.
 func podRef(nsName string) string { return runtime.PodPrefix + nsName }
 

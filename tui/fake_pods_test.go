@@ -93,6 +93,9 @@ func (f *fakeBackend) Pods(ctx context.Context, engine string) ([]PodItem, error
 				}
 			}
 		}
+		if !p.Ready && len(held) == 0 {
+			continue // as ps --pods lists them
+		}
 		out = append(out, PodItem{Engine: engine, Pod: p, Held: held, Restarts: app.PodRestarts(p, held)})
 	}
 	return out, nil

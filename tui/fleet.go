@@ -31,6 +31,7 @@ type fleetView struct {
 	loadErr  string
 	height   int                 // rows shown at the last draw, for paging
 	longest  int                 // the widest name shown, in cells
+	inPodW   int                 // the widest name shown beside a POD column (nameInPod)
 	engineW  int                 // the widest engine label shown, in cells
 	marks    map[string][]string // what the store holds of each container, by ID
 	podW     int                 // the widest pod shown (NS/NAME), in cells; 0 with no pod's container
@@ -376,7 +377,7 @@ func (f *fleetView) visible() []*row {
 		}
 		return c
 	})
-	f.cursor, f.longest, f.engineW, f.podW = 0, 0, 0, 0
+	f.cursor, f.longest, f.engineW, f.podW, f.inPodW = 0, 0, 0, 0, 0
 	for i, r := range f.order {
 		if r.Key() == cur {
 			f.cursor = i
@@ -384,6 +385,7 @@ func (f *fleetView) visible() []*row {
 		f.longest = max(f.longest, Width(Inert(r.Ref())))
 		f.engineW = max(f.engineW, Width(engineLabel(r.Engine)))
 		f.podW = max(f.podW, Width(Inert(r.PodName())))
+		f.inPodW = max(f.inPodW, Width(Inert(r.nameInPod())))
 	}
 	return f.order
 }

@@ -12,11 +12,12 @@ import (
 // cells.
 
 // widths of the fleet's columns for a screen w cells wide, names up to
-// longest cells, pods (NS/NAME, podW cells; 0 with no pod's container) up
-// to podW; a column that does not fit is dropped (0), the pod's first (it
-// takes the finding's room only while 24 cells of it are left), and the
-// name column grows into the finding's room down to 24 cells of it.
-func fleetWidths(w, longest, engineW, podW int) map[string]int {
+// longest cells (inPod beside a POD column, where a pod's container shows
+// its name in the pod), pods (NS/NAME) up to podW cells (0 with no pod's
+// container); a column that does not fit is dropped (0), the pod's first
+// (it takes the finding's room only while 24 cells of it are left), and
+// the name column grows into the finding's room down to 24 cells of it.
+func fleetWidths(w, longest, inPod, engineW, podW int) map[string]int {
 	ew := min(max(engineW, 6), 18) // containerd namespaces side by side need theirs shown
 	ws := map[string]int{"RISK": 5, "NAME": 20, "ENGINE": ew, "STATE": 7, "FIREBREAK": 16}
 	used := 2 + 5 + 20 + ew + 7 + 16 + 5
@@ -35,6 +36,7 @@ func fleetWidths(w, longest, engineW, podW int) map[string]int {
 	if pw := min(max(podW, 8), 30); podW > 0 && ws["FINDING"]-pw-1 >= 24 {
 		ws["POD"] = pw
 		ws["FINDING"] -= pw + 1
+		longest = inPod
 	}
 	if grow := min(longest-ws["NAME"], ws["FINDING"]-24, 40); grow > 0 {
 		ws["NAME"] += grow
@@ -65,7 +67,7 @@ func (f *fleetView) view(m *Model, w, h int) string {
 		b.WriteString(m.st.dim.Render(fmt.Sprintf("%d containers%s · sorted by %s · / filters · ? help", len(f.rows), sel, strings.ToLower(fleetColumns[f.sortCol]))))
 	}
 	b.WriteString("\n")
-	ws := fleetWidths(w, f.longest, f.engineW, f.podW)
+	ws := fleetWidths(w, f.longest, f.inPodW, f.engineW, f.podW)
 	order := []string{"RISK", "NAME", "POD", "ENGINE", "ID", "IMAGE", "STATE", "FIREBREAK", "FINDING"}
 	var head strings.Builder
 	head.WriteString("  ")
@@ -120,7 +122,11 @@ func (f *fleetView) view(m *Model, w, h int) string {
 			if ws[c] == 0 {
 				continue
 			}
-			line.WriteString(Fit(r.cell(c), ws[c]) + " ")
+			cell := r.cell(c)
+			if c == "NAME" && ws["POD"] > 0 {
+				cell = r.nameInPod() // the pod is in its own column
+			}
+			line.WriteString(Fit(cell, ws[c]) + " ")
 		}
 		s := line.String()
 		switch {

@@ -33,6 +33,7 @@ type podGroup struct {
 	longest int             // the widest pod target shown, in cells
 	loading map[string]bool // engines whose pods are being read
 	again   map[string]bool // engines to read again once that read answers
+	pending *pendingPodAct  // an act asked on a pod's container before its pod was read
 }
 
 // podRow is one pod with its members' triage.
@@ -126,6 +127,17 @@ func (g *podGroup) took(m *Model, msg podsMsg) tea.Cmd {
 	if g.again[msg.engine] {
 		g.again[msg.engine] = false
 		return g.refresh(m, msg.engine)
+	}
+	if pa := g.pending; pa != nil && pa.item.Engine == msg.engine {
+		g.pending = nil
+		p, ok := g.podOf(pa.item)
+		switch {
+		case m.dialog != nil:
+		case !ok:
+			m.fail("%s belongs to %s, which is neither ready nor held: no pod to %s (P lists the pods)", pa.item.Ref(), podRef(pa.item.PodName()), pa.verb)
+		default:
+			return m.podDialogFor(pa.verb, pa.item, p)
+		}
 	}
 	return nil
 }

@@ -19,8 +19,8 @@ func podWidths(w, longest, engineW int) map[string]int {
 	used := 2 + 6 + 21 + 13 + 9 + 25
 	if w >= 100 {
 		ew := min(max(engineW, 6), 18)
-		ws["ENGINE"], ws["MEMBERS"], ws["FIREBREAK"] = ew, 18, 30
-		used += ew + 1 + 6 + 6
+		ws["ENGINE"], ws["MEMBERS"], ws["FIREBREAK"] = ew, 18, 34
+		used += ew + 1 + 6 + 10
 	}
 	ws["FINDING"] = max(0, w-used-1)
 	if ws["FINDING"] < 8 {

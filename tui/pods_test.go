@@ -346,3 +346,28 @@ func TestPodsHostileNamesAreInert(t *testing.T) {
 		checkFrame(t, m.View(), size[0], size[1])
 	}
 }
+
+// An act on a pod's container asked before the pods were read opens the
+// pod's dialog once they are; one whose pod is neither ready nor held says
+// so.
+func TestPodsActBeforeThePodsAreRead(t *testing.T) {
+	b := podFleet(2)
+	m := started(b, 160, 40, Options{})
+	m.fleet.pods.rows = map[string]*podRow{} // as if not read yet
+	m.fleet.pods.loaded = false
+	press(m, "/")
+	typeText(m, "cart-7d9f/web")
+	press(m, "enter", "c")
+	if m.dialog == nil || !strings.Contains(m.View(), "Contain pod/shop/cart-7d9f?") {
+		t.Fatalf("c before the pods were read:\n%s", m.View())
+	}
+	press(m, "esc")
+	b.mu.Lock()
+	b.pods[0].Ready = false // stopped, and not held: ps --pods leaves it out
+	b.mu.Unlock()
+	m.fleet.pods.rows = map[string]*podRow{}
+	press(m, "c")
+	if m.dialog != nil || !strings.Contains(m.status, "neither ready nor held") {
+		t.Fatalf("c on a container of a pod not listed: dialog %v, status %q", m.dialog != nil, m.status)
+	}
+}

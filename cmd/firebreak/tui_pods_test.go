@@ -15,7 +15,10 @@ import (
 // pod found by typing part of its name, contained as one with the keys and
 // the confirmation and shown so; the engine has every member and the
 // sandbox paused, `firebreak status pod/...` holds the pod, and the peer
-// pod runs on. Released the same way, all of it runs again.
+// pod runs on. A new attempt the kubelet starts beside the frozen one shows
+// as RESTARTED from the engine's events. Released the same way, all of it
+// runs again. Before that, c on one of the pod's containers opens the
+// pod's dialog.
 func TestConsolePodContainRelease(t *testing.T) {
 	h := runtimetest.CRI(t)
 	runtimetest.RequireCNI(t)
@@ -33,6 +36,18 @@ func TestConsolePodContainRelease(t *testing.T) {
 	env, argv := selfCLI(t)
 	x := startTmux(t, 160, 40, env, append(argv, flags...)...)
 	x.waitFor(20*time.Second, "containers · sorted by", "POD")
+
+	// a container of the pod opens the pod's dialog, never a refusal
+	x.keys("/")
+	x.text("victim-" + tag)
+	x.keys("Enter")
+	x.waitFor(10*time.Second, "filter: victim-"+tag, "(3 of ")
+	x.keys("c")
+	x.waitDialog(10*time.Second, "Contain "+ref+"?", "acted on as one", "freeze:", "[>Cancel<]")
+	x.keys("Escape")
+	x.waitFor(5*time.Second, "cancelled: nothing changed")
+	x.keys("Escape")
+	x.waitFor(5*time.Second, "containers · sorted by")
 
 	// the pods, and the victim found by typing part of its name
 	x.keys("P")
@@ -69,6 +84,14 @@ func TestConsolePodContainRelease(t *testing.T) {
 		t.Errorf("status %s after the console's contain: exit %d\n%s%s", ref, r.code, r.stdout, r.stderr)
 	}
 
+	// the kubelet starts a new attempt beside the frozen web: the row says
+	// so from the engine's events
+	h.StartContainer(t, victim, runtimetest.PodContainerSpec{Name: "web", Command: idle, Attempt: 1})
+	x.waitUntil(20*time.Second, "the new attempt shown", func(s string) bool {
+		l := row(s, ref)
+		return strings.Contains(l, "RESTARTED") && strings.Contains(l, "held 2 of 3")
+	})
+
 	// release it the same way
 	x.keys("r")
 	x.waitDialog(10*time.Second, "Release "+ref+"?", "· web (", "--namespace k8s.io release")
@@ -78,7 +101,7 @@ func TestConsolePodContainRelease(t *testing.T) {
 	x.waitFor(60*time.Second, "release "+ref+": done")
 	x.waitUntil(20*time.Second, "the pod shown released", func(s string) bool {
 		l := row(s, ref)
-		return strings.Contains(l, "2 running") && !strings.Contains(l, "contained")
+		return strings.Contains(l, "2 running") && !strings.Contains(l, "contained") && !strings.Contains(l, "RESTARTED")
 	})
 	for _, id := range members {
 		if st := stateOf(t, h, id); st != runtime.StateRunning {
