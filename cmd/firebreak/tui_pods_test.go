@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ import (
 // pod runs on. A new attempt the kubelet starts beside the frozen one shows
 // as RESTARTED from the engine's events. Released the same way, all of it
 // runs again. Before that, c on one of the pod's containers opens the
-// pod's dialog.
+// pod's dialog; after it, e captures the pod into a case that verifies.
 func TestConsolePodContainRelease(t *testing.T) {
 	h := runtimetest.CRI(t)
 	runtimetest.RequireCNI(t)
@@ -31,7 +33,7 @@ func TestConsolePodContainRelease(t *testing.T) {
 	ref := "pod/firebreak-test/" + vname
 	members := []string{victim.Containers["web"], victim.Containers["sidecar"], victim.SandboxID}
 
-	flags, state, _ := consoleFlags(t, "--runtime", "containerd", "--namespace", "k8s.io")
+	flags, state, store := consoleFlags(t, "--runtime", "containerd", "--namespace", "k8s.io")
 	gflags := []string{"--runtime", "containerd", "--namespace", "k8s.io", "--state-dir", state}
 	env, argv := selfCLI(t)
 	x := startTmux(t, 160, 40, env, append(argv, flags...)...)
@@ -115,12 +117,41 @@ func TestConsolePodContainRelease(t *testing.T) {
 	if r.code != exitOK || strings.TrimSpace(r.stdout) != "[]" {
 		t.Errorf("status after the console's release: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+
+	// capture the pod: one signed run of every member and the pod, which
+	// verifies
+	x.keys("e")
+	d := x.waitDialog(10*time.Second, "Capture evidence of "+ref+"?", "--namespace k8s.io collect --case")
+	caseID := regexp.MustCompile(`case-[0-9]{8}-[0-9]{6}-[0-9a-f]+`).FindString(d)
+	if caseID == "" {
+		t.Fatalf("no case in the capture dialog:\n%s", d)
+	}
+	x.keys("Tab")
+	x.waitFor(5*time.Second, "[>Capture<]")
+	x.keys("Enter")
+	s = x.waitFor(120*time.Second, "collect "+ref+": case "+caseID)
+	if strings.Contains(s, "failed") {
+		t.Fatalf("the pod's capture:\n%s", s)
+	}
+	r = runCLI(t, "--state-dir", state, "evidence", "verify", caseID, "--store", "file://"+store, "--key-dir", flagValue(flags, "--key-dir"))
+	if r.code != exitOK || !strings.Contains(r.stdout, "OK: 1 run") {
+		t.Errorf("verify of the console's pod capture %s: exit %d\n%s%s", caseID, r.code, r.stdout, r.stderr)
+	}
+	// a pod's capture: the pod's own record beside each member's bundle
+	for _, id := range []string{victim.Containers["sidecar"], victim.SandboxID, "pod-" + victim.SandboxID} {
+		if got, _ := filepath.Glob(filepath.Join(store, "cases", caseID, id, "*")); len(got) == 0 {
+			t.Errorf("the pod's capture holds nothing under %s", id)
+		}
+	}
 	x.keys("q")
 	x.waitFor(10*time.Second, "[exited 0]")
 
 	acts := consoleActs(t, state)
-	if len(acts) != 2 || acts[0].Act != "contain" || acts[0].Result != "done" || acts[1].Act != "release" || acts[1].Result != "done" {
+	if len(acts) != 3 || acts[0].Act != "contain" || acts[0].Result != "done" || acts[1].Act != "release" || acts[1].Result != "done" || acts[2].Act != "collect" || !strings.HasPrefix(acts[2].Result, "done") {
 		t.Fatalf("journal: %+v", acts)
+	}
+	if !strings.HasSuffix(acts[2].Command, " "+ref) || !strings.Contains(acts[2].Command, "collect --case "+caseID) {
+		t.Errorf("journalled capture %q", acts[2].Command)
 	}
 	for i, verb := range []string{"contain", "release"} {
 		if want := "--runtime containerd --namespace k8s.io " + verb + " " + ref; !strings.HasSuffix(acts[i].Command, want) {
