@@ -87,6 +87,9 @@ func (m *Model) releaseDialog(targets []Item) tea.Cmd {
 }
 
 func (m *Model) actDialog(verb, label string, targets []Item, fn func(context.Context, Item, bool) (*contain.Result, error)) tea.Cmd {
+	if cmd, ok := m.podFor(verb, targets); ok {
+		return cmd // a pod's container: the pod is acted on as one
+	}
 	if !m.canAct(verb, targets) {
 		return nil
 	}

@@ -48,6 +48,9 @@ func (m *Model) storeCLI(verb string, it Item, extra ...string) string {
 
 // collectDialog asks to capture the targets' evidence into a case.
 func (m *Model) collectDialog(targets []Item) tea.Cmd {
+	if cmd, ok := m.podFor("collect", targets); ok {
+		return cmd // a pod's container: the pod is acted on as one
+	}
 	if !m.canAct("collect", targets) {
 		return nil
 	}

@@ -56,6 +56,12 @@ type fakeBackend struct {
 	journal    []alerts.Entry
 	waits      map[string]*playbooks.Waiting
 	alertReads int
+
+	// pods are the fake's Kubernetes pods (see fake_pods_test.go): their
+	// members' states and holds are read from items.
+	pods                              []runtime.Pod
+	podLists                          int
+	podContains, podReleases, podCols []string
 }
 
 // fleetOf makes n containers on docker and containerd, a few with findings.

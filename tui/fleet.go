@@ -3,9 +3,7 @@ package tui
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +31,11 @@ type fleetView struct {
 	loadErr  string
 	height   int                 // rows shown at the last draw, for paging
 	longest  int                 // the widest name shown, in cells
+	inPodW   int                 // the widest name shown beside a POD column (nameInPod)
 	engineW  int                 // the widest engine label shown, in cells
 	marks    map[string][]string // what the store holds of each container, by ID
+	podW     int                 // the widest pod shown (NS/NAME), in cells; 0 with no pod's container
+	pods     *podGroup           // the grouping by pod (P)
 }
 
 // row is one container with its triage.
@@ -83,15 +84,15 @@ type watchEndedMsg struct{ err error }
 type rewatchMsg struct{}
 
 // columns of the fleet, in sort-key order.
-var fleetColumns = []string{"RISK", "NAME", "ENGINE", "STATE", "FIREBREAK", "IMAGE", "ID", "FINDING"}
+var fleetColumns = []string{"RISK", "NAME", "ENGINE", "STATE", "FIREBREAK", "IMAGE", "ID", "FINDING", "POD"}
 
 func newFleetView() *fleetView {
-	return &fleetView{rows: map[string]*row{}, selected: map[string]bool{}}
+	return &fleetView{rows: map[string]*row{}, selected: map[string]bool{}, pods: newPodGroup()}
 }
 
 func (f *fleetView) title() string { return "fleet" }
 
-func (f *fleetView) capturing() bool { return f.typing }
+func (f *fleetView) capturing() bool { return f.typing || f.pods.on && f.pods.typing }
 
 // load lists every engine's containers.
 func (f *fleetView) load(m *Model) tea.Cmd {
@@ -192,7 +193,11 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 			f.rows[it.Key()] = r
 		}
 		f.dirty = true
-		return tea.Batch(f.assess(m, "assess", msg.items), f.loadMarks(m))
+		return tea.Batch(f.assess(m, "assess", msg.items), f.loadMarks(m), f.pods.resync(m, f.podEngines()))
+	case podsMsg:
+		return f.pods.took(m, msg)
+	case podActedMsg:
+		return m.podActed(msg)
 	case marksMsg:
 		if !m.current("marks", msg.gen) {
 			return nil
@@ -229,11 +234,15 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 	case engineEventMsg:
 		key := msg.Engine + "/" + msg.ID
 		if msg.Action == "destroy" {
+			var pod tea.Cmd
+			if r := f.rows[key]; r != nil && r.PodName() != "" {
+				pod = f.pods.refresh(m, r.Engine)
+			}
 			delete(f.rows, key)
 			delete(f.selected, key)
 			m.next("item/" + key) // an answer still on its way is stale
 			f.dirty = true
-			return nil
+			return pod
 		}
 		return f.read(m, msg.Engine, msg.ID, 0)
 	case recheckMsg:
@@ -264,10 +273,17 @@ func (f *fleetView) update(m *Model, msg tea.Msg) tea.Cmd {
 		r.marks = f.marks[r.ID]
 		r.index()
 		f.dirty = true
-		return tea.Batch(f.assess(m, "assess/"+msg.key, []Item{msg.item}), recheck(msg))
+		var pod tea.Cmd
+		if msg.item.PodName() != "" {
+			pod = f.pods.refresh(m, msg.item.Engine) // a member paused, a new attempt started
+		}
+		return tea.Batch(f.assess(m, "assess/"+msg.key, []Item{msg.item}), recheck(msg), pod)
 	case tea.KeyMsg:
 		return f.key(m, msg)
 	case tea.MouseMsg:
+		if f.pods.on {
+			return nil
+		}
 		if msg.Action == tea.MouseActionPress {
 			switch msg.Button {
 			case tea.MouseButtonWheelUp:
@@ -289,7 +305,7 @@ func itemKeyFor(a collect.Assessment) string {
 // index makes the text the filter looks in.
 func (r *row) index() {
 	var b strings.Builder
-	for _, s := range []string{r.Name, r.ID, r.Image, r.Engine, string(r.State), r.finding, string(r.sev), r.firebreak()} {
+	for _, s := range []string{r.Name, r.ID, r.Image, r.Engine, string(r.State), r.finding, string(r.sev), r.firebreak(), r.PodName()} {
 		b.WriteString(strings.ToLower(s))
 		b.WriteByte(0)
 	}
@@ -361,13 +377,15 @@ func (f *fleetView) visible() []*row {
 		}
 		return c
 	})
-	f.cursor, f.longest, f.engineW = 0, 0, 0
+	f.cursor, f.longest, f.engineW, f.podW, f.inPodW = 0, 0, 0, 0, 0
 	for i, r := range f.order {
 		if r.Key() == cur {
 			f.cursor = i
 		}
 		f.longest = max(f.longest, Width(Inert(r.Ref())))
 		f.engineW = max(f.engineW, Width(engineLabel(r.Engine)))
+		f.podW = max(f.podW, Width(Inert(r.PodName())))
+		f.inPodW = max(f.inPodW, Width(Inert(r.nameInPod())))
 	}
 	return f.order
 }
@@ -399,6 +417,8 @@ func compareRows(a, b *row, col int) int {
 		return cmp.Compare(a.ID, b.ID)
 	case "FINDING":
 		return cmp.Compare(a.finding, b.finding)
+	case "POD":
+		return cmp.Compare(a.PodName(), b.PodName())
 	}
 	return 0
 }
@@ -433,6 +453,9 @@ func (f *fleetView) move(d int) {
 }
 
 func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
+	if f.pods.on {
+		return f.pods.key(m, f, k)
+	}
 	if f.typing {
 		changed, again := editFilter(k, &f.typing, &f.filter)
 		f.dirty = f.dirty || changed
@@ -462,8 +485,17 @@ func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 		f.cursor = 0
 	case "end", "G":
 		f.move(len(f.visible()))
+	case "P":
+		f.pods.on = true
+		m.notify("pods: one row per Kubernetes pod (P returns to the containers)")
+		if !f.pods.loaded {
+			return f.pods.resync(m, f.podEngines())
+		}
 	case "s":
 		f.sortCol, f.dirty = (f.sortCol+1)%len(fleetColumns), true
+		if fleetColumns[f.sortCol] == "POD" && f.podW == 0 {
+			f.sortCol = 0 // no pod's container: nothing to sort on
+		}
 		f.asc = fleetColumns[f.sortCol] != "RISK"
 		m.notify("sorted by %s", strings.ToLower(fleetColumns[f.sortCol]))
 	case "S":
@@ -509,13 +541,16 @@ func (f *fleetView) key(m *Model, k tea.KeyMsg) tea.Cmd {
 }
 
 func (f *fleetView) keys() []keyHelp {
+	if f.pods.on {
+		return f.pods.keys()
+	}
 	return []keyHelp{
 		{"↑↓ j k, pgup pgdn, g G", "move"},
 		{"/", "filter as you type (name, image, label, finding); enter keeps, esc clears"},
 		{"s / S", "sort by the next column / reverse"},
 		{"space, ctrl+a", "select / select all shown (acts take the selection)"},
-		{"enter", "detail view"},
-		{"c", "contain (cut network, freeze) — asks first"},
+		{"enter / P", "detail view / pods: one row per Kubernetes pod"},
+		{"c", "contain (cut network, freeze) — asks first; a pod's member: its pod"},
 		{"r", "release — asks first"},
 		{"p", "run a playbook on the selection"},
 		{"e", "capture evidence into a case (the container is not changed)"},
@@ -524,163 +559,4 @@ func (f *fleetView) keys() []keyHelp {
 		{"x / K", "stop / kill — each asks; kill wants the name typed"},
 		{"ctrl+r", "list again (resync)"},
 	}
-}
-
-// widths of the fleet's columns for a screen w cells wide, names up to
-// longest cells; a column that does not fit is dropped (0), and the name
-// column grows into the finding's room down to 24 cells of it.
-func fleetWidths(w, longest, engineW int) map[string]int {
-	ew := min(max(engineW, 6), 18) // containerd namespaces side by side need theirs shown
-	ws := map[string]int{"RISK": 5, "NAME": 20, "ENGINE": ew, "STATE": 7, "FIREBREAK": 16}
-	used := 2 + 5 + 20 + ew + 7 + 16 + 5
-	if w >= 100 {
-		ws["ID"] = 12
-		used += 13
-	}
-	if w >= 120 {
-		ws["IMAGE"] = 24
-		used += 25
-	}
-	if w < 80 {
-		ws["ENGINE"], used = 0, used-ew-1
-	}
-	ws["FINDING"] = max(0, w-used-1)
-	if grow := min(longest-ws["NAME"], ws["FINDING"]-24, 40); grow > 0 {
-		ws["NAME"] += grow
-		ws["FINDING"] -= grow
-	}
-	return ws
-}
-
-func (f *fleetView) view(m *Model, w, h int) string {
-	rows := f.visible()
-	var b strings.Builder
-	// the filter line
-	switch {
-	case f.typing:
-		b.WriteString("/" + Cut(f.filter, w-3) + "▏")
-	case f.filter != "":
-		b.WriteString(m.st.dim.Render("filter: ") + Cut(f.filter, w-30) + m.st.dim.Render(fmt.Sprintf("  (%d of %d; esc clears)", len(rows), len(f.rows))))
-	case !f.loaded:
-		b.WriteString(m.st.dim.Render("listing containers…"))
-	default:
-		sel := ""
-		if len(f.selected) > 0 {
-			sel = fmt.Sprintf(", %d selected", len(f.selected))
-		}
-		b.WriteString(m.st.dim.Render(fmt.Sprintf("%d containers%s · sorted by %s · / filters · ? help", len(f.rows), sel, strings.ToLower(fleetColumns[f.sortCol]))))
-	}
-	b.WriteString("\n")
-	ws := fleetWidths(w, f.longest, f.engineW)
-	order := []string{"RISK", "NAME", "ENGINE", "ID", "IMAGE", "STATE", "FIREBREAK", "FINDING"}
-	var head strings.Builder
-	head.WriteString("  ")
-	for _, c := range order {
-		if ws[c] > 0 {
-			label := c
-			if c == fleetColumns[f.sortCol] {
-				label += map[bool]string{true: "↑", false: "↓"}[f.asc]
-			}
-			head.WriteString(Fit(label, ws[c]) + " ")
-		}
-	}
-	b.WriteString(m.st.head.Render(head.String()) + "\n")
-	bodyH := max(1, h-2)
-	f.height = bodyH
-	if !f.loaded && len(rows) == 0 {
-		if f.loadErr != "" {
-			b.WriteString(m.st.bad.Render(Cut("cannot list containers: "+f.loadErr, w)) + "\n")
-			b.WriteString(m.st.dim.Render("ctrl+r lists again"))
-		} else {
-			b.WriteString(m.st.dim.Render("listing containers…"))
-		}
-		return b.String()
-	}
-	if len(rows) == 0 {
-		b.WriteString(m.st.dim.Render("no container matches"))
-		return b.String()
-	}
-	if f.cursor < f.top {
-		f.top = f.cursor
-	}
-	if f.cursor >= f.top+bodyH {
-		f.top = f.cursor - bodyH + 1
-	}
-	f.top = max(0, min(f.top, len(rows)-bodyH))
-	for i := f.top; i < len(rows) && i < f.top+bodyH; i++ {
-		r := rows[i]
-		var line strings.Builder
-		// the cursor and the selection are marked in text too, for
-		// terminals without colour or reverse video (NO_COLOR)
-		if i == f.cursor {
-			line.WriteString(">")
-		} else {
-			line.WriteString(" ")
-		}
-		if f.selected[r.Key()] {
-			line.WriteString("✓")
-		} else {
-			line.WriteString(" ")
-		}
-		for _, c := range order {
-			if ws[c] == 0 {
-				continue
-			}
-			line.WriteString(Fit(r.cell(c), ws[c]) + " ")
-		}
-		s := line.String()
-		switch {
-		case i == f.cursor:
-			s = m.st.sel.Render(s)
-		case r.Drift != "":
-			s = m.st.bad.Render(s)
-		case r.Held != nil:
-			s = m.st.warn.Render(s)
-		case r.sev == collect.Critical || r.sev == collect.High:
-			s = m.st.bad.Render(s)
-		}
-		b.WriteString(s)
-		if i < len(rows)-1 && i < f.top+bodyH-1 {
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
-}
-
-// engineLabel is an engine as the fleet's column shows it: containerd's
-// namespace after a short prefix (ctrd/k8s.io), so that namespaces side by
-// side are told apart in the column's width.
-func engineLabel(engine string) string {
-	if ns, ok := strings.CutPrefix(engine, "containerd/"); ok {
-		return "ctrd/" + ns
-	}
-	return engine
-}
-
-func (r *row) cell(col string) string {
-	switch col {
-	case "RISK":
-		if !r.assessed {
-			return "…"
-		}
-		return strconv.Itoa(r.score)
-	case "NAME":
-		return r.Ref()
-	case "ENGINE":
-		return engineLabel(r.Engine)
-	case "ID":
-		return r.ShortID()
-	case "IMAGE":
-		return r.Image
-	case "STATE":
-		return string(r.State)
-	case "FIREBREAK":
-		return r.firebreak()
-	case "FINDING":
-		if r.finding == "" && r.assessed {
-			return "-"
-		}
-		return r.finding
-	}
-	return ""
 }

@@ -237,7 +237,7 @@ func runPsPods(ctx context.Context, s *app.Session, o *psOptions, g *globalOptio
 		row := podRow{Pod: p, Held: len(held[p.SandboxID])}
 		if row.Held > 0 {
 			row.Phase = held[p.SandboxID][0].Phase
-			row.Restart = strings.Join(podRestarts(p, held[p.SandboxID]), "; ")
+			row.Restart = strings.Join(app.PodRestarts(p, held[p.SandboxID]), "; ")
 		}
 		rows = append(rows, row)
 	}
@@ -268,33 +268,6 @@ func runPsPods(ctx context.Context, s *app.Session, o *psOptions, g *globalOptio
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safeCell(r.Ref()), runtime.ShortID(r.SandboxID), r.IP, safeCell(strings.Join(cs, " ")), state, safeCell(heldText))
 	}
 	return tw.Flush()
-}
-
-// podRestarts says which containers of a held pod the kubelet replaced
-// since Firebreak froze them (a newer attempt than the one held, or the
-// held one gone): the evidence in the old one's writable layer and memory
-// may be lost, and the new one runs unfrozen.
-func podRestarts(p runtime.Pod, recs []*contain.Record) []string {
-	heldIDs := map[string]bool{}
-	for _, r := range recs {
-		heldIDs[r.Container.ID] = true
-	}
-	var out []string
-	for _, c := range p.Current() {
-		if heldIDs[c.ID] {
-			if c.State != runtime.StatePaused && c.State != runtime.StateRunning {
-				out = append(out, fmt.Sprintf("STOPPED: %s (%s) is %s, no longer frozen: the kubelet stopped or killed it", c.ContainerName, c.ShortID(), c.State))
-			}
-			continue
-		}
-		for _, r := range recs {
-			if r.Container.Labels["io.kubernetes.container.name"] == c.ContainerName {
-				out = append(out, fmt.Sprintf("RESTARTED: %s restarted by the kubelet: attempt %d (%s, %s, not held) replaced %s", c.ContainerName, c.Attempt, c.ShortID(), c.State, r.Container.ShortID()))
-				break
-			}
-		}
-	}
-	return out
 }
 
 // printPodStatus prints held records grouped by pod, one entry per pod,
@@ -361,7 +334,7 @@ func printPodStatus(ctx context.Context, s *app.Session, d *deps, rows []statusJ
 		}
 		for _, p := range pods {
 			if p.SandboxID == id {
-				for _, r := range podRestarts(p, recs) {
+				for _, r := range app.PodRestarts(p, recs) {
 					fmt.Fprintf(d.stdout, "  %s; capture it now (`firebreak collect %s`) and contain the pod again\n", safe(r), safe(p.Ref()))
 				}
 			}

@@ -415,3 +415,31 @@ func (s *Session) mergePod(t runtime.Container, pr *PodResult, dryRun bool) *con
 	}
 	return res
 }
+
+// PodRestarts says which containers of a held pod the kubelet replaced
+// since Firebreak froze them (a newer attempt than the one held, or the
+// held one gone): the evidence in the old one's writable layer and memory
+// may be lost, and the new one runs unfrozen. `ps --pods`, `status` and
+// the console word it so.
+func PodRestarts(p runtime.Pod, recs []*contain.Record) []string {
+	heldIDs := map[string]bool{}
+	for _, r := range recs {
+		heldIDs[r.Container.ID] = true
+	}
+	var out []string
+	for _, c := range p.Current() {
+		if heldIDs[c.ID] {
+			if c.State != runtime.StatePaused && c.State != runtime.StateRunning {
+				out = append(out, fmt.Sprintf("STOPPED: %s (%s) is %s, no longer frozen: the kubelet stopped or killed it", c.ContainerName, c.ShortID(), c.State))
+			}
+			continue
+		}
+		for _, r := range recs {
+			if r.Container.Labels["io.kubernetes.container.name"] == c.ContainerName {
+				out = append(out, fmt.Sprintf("RESTARTED: %s restarted by the kubelet: attempt %d (%s, %s, not held) replaced %s", c.ContainerName, c.Attempt, c.ShortID(), c.State, r.Container.ShortID()))
+				break
+			}
+		}
+	}
+	return out
+}
