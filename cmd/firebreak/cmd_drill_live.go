@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -141,7 +140,7 @@ func runDrillLive(ctx context.Context, cmd *cobra.Command, g *globalOptions, o *
 		}
 	}
 	// A drill cleans up on an interrupt whoever started it.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, interruptSignals...)
 	defer stop()
 	s, err := openSession(ctx, g, d, &o.store, func(ao *app.Options) { ao.PlaybookDirs = lib.Playbooks.Dirs })
 	if err != nil {

@@ -194,7 +194,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, d *deps) e
 	srv.Remember(entries)
 	journal.OnSync = func(d time.Duration, _ int) { disp.Metrics.JournalSync.Observe(d) }
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, interruptSignals...)
 	defer stop()
 	if n := disp.Recover(ctx, entries); n > 0 {
 		logf(fmt.Sprintf("taking up %d alerts accepted before the last stop and not decided", n))

@@ -130,34 +130,39 @@ func TestDrillLiveKilledThenCleanup(t *testing.T) {
 }
 
 // TestDrillLiveInterruptedCleansUp interrupts a drill with SIGINT during
-// its response: it exits 130 having cleaned up, and still writes its
+// its response, and another with SIGHUP (a responder's SSH session
+// dropped): each exits 130 having cleaned up, and still writes its
 // (aborted) result.
 func TestDrillLiveInterruptedCleansUp(t *testing.T) {
 	runtimetest.Docker(t)
-	flags := drillFlags(t)
-	reports := t.TempDir()
-	cmd, sc := startDrill(t, append(flags, "--report-dir", reports), "dropped-binary", ": respond")
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
-		t.Errorf("exit: %v, want %d", err, exitInterrupted)
-	}
-	if left := leftovers(t, flagValue(flags, "--state-dir")); len(left) > 0 {
-		t.Errorf("left after the interrupt: %v", left)
-	}
-	res, err := drill.LoadResult(reports)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(res.Aborted, "interrupted") {
-		t.Errorf("aborted %q", res.Aborted)
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			flags := drillFlags(t)
+			reports := t.TempDir()
+			cmd, sc := startDrill(t, append(flags, "--report-dir", reports), "dropped-binary", ": respond")
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+				t.Errorf("exit: %v, want %d", err, exitInterrupted)
+			}
+			if left := leftovers(t, flagValue(flags, "--state-dir")); len(left) > 0 {
+				t.Errorf("left after the %v: %v", sig, left)
+			}
+			res, err := drill.LoadResult(reports)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(res.Aborted, "interrupted") {
+				t.Errorf("aborted %q", res.Aborted)
+			}
+		})
 	}
 }
 

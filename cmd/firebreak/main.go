@@ -12,8 +12,14 @@ import (
 	_ "firebreak/internal/termquiet" // before Bubble Tea's init: no terminal query at start
 )
 
+// interruptSignals end a command as Ctrl-C does: what it was doing is
+// undone or recorded (a recover rolls back, a drill cleans up) and it exits
+// 130. SIGHUP is among them: a responder's SSH session that drops must not
+// kill a recover half-way, leaving the service down and the suspect renamed.
+var interruptSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), interruptSignals...)
 	code := run(ctx, os.Args[1:], newDeps(os.Stdout, os.Stderr))
 	stop()
 	os.Exit(code)
