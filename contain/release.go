@@ -163,7 +163,7 @@ func (c *Containment) sharersHeld(rec *Record) []string {
 		return nil
 	}
 	recs, err := c.store.List(c.rt.Name(), c.namespace)
-	if err != nil {
+	if _, ok := Readable(err); err != nil && !ok {
 		return nil
 	}
 	var out []string

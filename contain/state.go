@@ -156,7 +156,7 @@ func (s *Records) Load(rt, ns, id string) (*Record, error) {
 	}
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("containment record %s is damaged: %w (it is kept as is; move it aside to start over)", s.path(rt, ns, id), err)
+		return nil, &DamagedRecordError{Path: s.path(rt, ns, id), Err: err}
 	}
 	return &r, nil
 }
@@ -189,7 +189,9 @@ func (s *Records) Retire(r *Record, at time.Time) error {
 	return fsutil.SyncDir(filepath.Join(s.dir, "held"))
 }
 
-// List returns every held record of an engine (and namespace), oldest first.
+// List returns every held record of an engine (and namespace), oldest
+// first. Records that do not read are left out and named by a
+// *DamagedRecordsError returned beside the rest.
 func (s *Records) List(rt, ns string) ([]*Record, error) {
 	prefix := key(rt, ns, "")
 	ents, err := os.ReadDir(filepath.Join(s.dir, "held"))
@@ -200,6 +202,7 @@ func (s *Records) List(rt, ns string) ([]*Record, error) {
 		return nil, fmt.Errorf("reading state directory: %w", err)
 	}
 	var out []*Record
+	var damaged []*DamagedRecordError
 	for _, e := range ents {
 		name := e.Name()
 		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".json") {
@@ -210,6 +213,11 @@ func (s *Records) List(rt, ns string) ([]*Record, error) {
 			continue // another namespace's record
 		}
 		r, err := s.Load(rt, ns, id)
+		var dmg *DamagedRecordError
+		if errors.As(err, &dmg) {
+			damaged = append(damaged, dmg)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +226,46 @@ func (s *Records) List(rt, ns string) ([]*Record, error) {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	if damaged != nil {
+		return out, &DamagedRecordsError{Records: damaged}
+	}
 	return out, nil
+}
+
+// DamagedRecordError is a held record that does not read. It is kept as it
+// is: a release needs what it says of the networks.
+type DamagedRecordError struct {
+	Path string
+	Err  error
+}
+
+func (e *DamagedRecordError) Error() string {
+	return fmt.Sprintf("containment record %s is damaged: %v (kept as it is: a release needs what it says of the container's networks; mend its JSON by hand, or move it aside to give the container up)", e.Path, e.Err)
+}
+
+func (e *DamagedRecordError) Unwrap() error { return e.Err }
+
+// DamagedRecordsError is what List returns beside the records it could
+// read: the ones it could not. A caller that shows or acts on the others
+// goes on with them and reports this at the end.
+type DamagedRecordsError struct{ Records []*DamagedRecordError }
+
+func (e *DamagedRecordsError) Error() string {
+	var b strings.Builder
+	for i, r := range e.Records {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(r.Error())
+	}
+	return b.String()
+}
+
+// Readable returns err as a *DamagedRecordsError when that is all it is:
+// the records List returned beside it are the rest, to go on with.
+func Readable(err error) (*DamagedRecordsError, bool) {
+	var d *DamagedRecordsError
+	return d, errors.As(err, &d)
 }
 
 // History returns every record of an engine (and namespace), held and

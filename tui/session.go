@@ -114,8 +114,8 @@ func held(s *app.Session) map[string]*contain.Record {
 	if err != nil {
 		return out
 	}
-	recs, err := c.Held()
-	if err != nil {
+	recs, err := c.Held() // records that do not read are left out; the rest still show
+	if _, ok := contain.Readable(err); err != nil && !ok {
 		return out
 	}
 	for _, r := range recs {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"text/tabwriter"
@@ -66,9 +67,12 @@ func runPs(ctx context.Context, g *globalOptions, o *psOptions, d *deps) error {
 		return err
 	}
 	held := map[string]*contain.Record{}
+	var damaged error                          // records that do not read: the rest are listed, and it is said at the end
 	if c, err := s.Containment(); err == nil { // without a records directory nothing is held
 		recs, err := c.Held()
-		if err != nil {
+		if _, ok := contain.Readable(err); ok {
+			damaged = err
+		} else if err != nil {
 			return err
 		}
 		for _, r := range recs {
@@ -90,7 +94,7 @@ func runPs(ctx context.Context, g *globalOptions, o *psOptions, d *deps) error {
 		rows = append(rows, row)
 	}
 	if g.Output == "json" {
-		return writeJSON(d, rows)
+		return errors.Join(writeJSON(d, rows), damaged)
 	}
 	tw := tabwriter.NewWriter(d.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tIMAGE\tSTATE\tCONTAINED")
@@ -101,7 +105,7 @@ func runPs(ctx context.Context, g *globalOptions, o *psOptions, d *deps) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ShortID(), safe(r.Name), safe(trunc(r.Image, 40)), r.State, held)
 	}
-	return tw.Flush()
+	return errors.Join(tw.Flush(), damaged)
 }
 
 func trunc(s string, n int) string {

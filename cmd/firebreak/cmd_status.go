@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -48,9 +49,12 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 		return err
 	}
 	var rows []statusJSON
+	var damaged error // records that do not read: the others are shown, and it is said at the end
 	if len(refs) == 0 {
 		recs, err := c.Held()
-		if err != nil {
+		if _, ok := contain.Readable(err); ok {
+			damaged = err
+		} else if err != nil {
 			return err
 		}
 		for _, r := range recs {
@@ -117,16 +121,16 @@ func runStatus(ctx context.Context, g *globalOptions, refs []string, d *deps) er
 		if err := writeJSON(d, rows); err != nil {
 			return err
 		}
-		return drifted(rows)
+		return errors.Join(drifted(rows), damaged)
 	}
-	if len(rows) == 0 {
+	if len(rows) == 0 && damaged == nil {
 		fmt.Fprintln(d.stdout, "nothing held")
 		return nil
 	}
 	for _, r := range printPodStatus(ctx, s, d, rows) {
 		printStatusText(d, r)
 	}
-	return drifted(rows)
+	return errors.Join(drifted(rows), damaged)
 }
 
 // driftError says that held containers no longer run as contained

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,5 +54,45 @@ func TestStatusExitsNotIsolatedOnDrift(t *testing.T) {
 	}
 	if r := runFake(t, e, "status", state); r.code != exitOK || strings.Contains(r.stdout, "DRIFT") {
 		t.Errorf("status once contained again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestOneDamagedRecordLeavesTheOthersShown: a held record truncated on
+// disk is named (kept as it is), while status and ps still show the other
+// held containers and release still releases them; the damaged one makes
+// the exit code 1.
+func TestOneDamagedRecordLeavesTheOthersShown(t *testing.T) {
+	e := fake.New()
+	a := e.Create("damaged-one")
+	b := e.Create("readable-one")
+	e.Start(a.ID)
+	e.Start(b.ID)
+	dir := t.TempDir()
+	state := "--state-dir=" + dir
+	for _, c := range []runtime.Details{a, b} {
+		if r := runFake(t, e, "contain", state, "--network=false", c.Name); r.code != exitOK {
+			t.Fatalf("contain %s: exit %d\n%s%s", c.Name, r.code, r.stdout, r.stderr)
+		}
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "held", "*"+a.ID+".json"))
+	if err != nil || len(paths) != 1 {
+		t.Fatalf("record of %s: %v %v", a.Name, paths, err)
+	}
+	if err := os.Truncate(paths[0], 50); err != nil {
+		t.Fatal(err)
+	}
+	r := runFake(t, e, "status", state)
+	if r.code != exitFailed || !strings.Contains(r.stdout, "readable-one") || !strings.Contains(r.stderr, paths[0]) || !strings.Contains(r.stderr, "mend") {
+		t.Errorf("status with one damaged record: exit %d, want %d, the other shown and the damaged named\n%s%s", r.code, exitFailed, r.stdout, r.stderr)
+	}
+	r = runFake(t, e, "ps", state)
+	if r.code != exitFailed || !strings.Contains(r.stdout, "readable-one") || !strings.Contains(r.stdout, "contained since") {
+		t.Errorf("ps with one damaged record: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runFake(t, e, "release", state, b.Name); r.code != exitOK {
+		t.Errorf("release of the readable one: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(paths[0]); err != nil {
+		t.Errorf("the damaged record was not kept: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"firebreak/contain"
 	"firebreak/runtime"
 )
 
@@ -174,7 +175,8 @@ func (s *Session) ResolveHeld(ctx context.Context, ref string) (runtime.Containe
 		return runtime.Container{}, err
 	}
 	recs, err := c.Held()
-	if err != nil {
+	damaged, partial := contain.Readable(err)
+	if err != nil && !partial {
 		return runtime.Container{}, err
 	}
 	inEngine := map[string]bool{}
@@ -188,6 +190,10 @@ func (s *Session) ResolveHeld(ctx context.Context, ref string) (runtime.Containe
 		}
 	}
 	m, err := runtime.ResolveIn(all, ref)
+	if err != nil && damaged != nil {
+		// the container named may be one whose record does not read
+		return m, fmt.Errorf("%w (and %d held record(s) do not read: %v)", err, len(damaged.Records), damaged)
+	}
 	if err != nil {
 		return m, err
 	}
