@@ -223,7 +223,11 @@ func (c *Containment) plan(d runtime.Details, rec *Record, opts Options) ([]Chan
 			return nil, nil, fmt.Errorf("--quarantine-network needs an engine that owns networking (docker); %s leaves networking to CNI: use --allow to keep a forensic path open", c.rt.Name())
 		}
 		if d.NetNSPath != "" {
-			present, err := firewallPresent(d.NetNSPath)
+			want := &opts.Allow
+			if rec != nil && rec.Network != nil && rec.Network.Firewall {
+				want = installedAllow(rec.Network)
+			}
+			present, err := firewallPresent(d.NetNSPath, want)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -468,6 +472,7 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 				return fail(i, err)
 			}
 			rec.Network.Firewall = true
+			rec.Network.Installed = prefixStrings(allow)
 		case "pause":
 			if err := c.rt.Pause(actx, d.ID); err != nil {
 				return fail(i, err)
@@ -507,7 +512,11 @@ func (c *Containment) Contain(ctx context.Context, target runtime.Container, opt
 		timings.Frozen = timings.Cut
 	}
 	if opts.Network {
-		res.Verification = c.verify(ctx, d, before, opts, allow)
+		allowed := allow
+		if rec.Network != nil && rec.Network.Firewall {
+			allowed = *installedAllow(rec.Network)
+		}
+		res.Verification = c.verify(ctx, d, before, opts, allowed)
 	}
 	// Who joined its namespace is asked after the acts: it is a note, and
 	// must not delay the cut.

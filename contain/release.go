@@ -217,7 +217,7 @@ func releasePlan(d runtime.Details, rec *Record) []Change {
 		if ino, err := netnsInode(n.NetNSPath); err == nil && ino == n.NetNSInode {
 			sameNS = true
 		}
-		if present, err := firewallPresent(n.NetNSPath); sameNS && err == nil && present {
+		if present, err := firewallPresent(n.NetNSPath, nil); sameNS && err == nil && present {
 			changes = append(changes, Change{Action: "unfirewall", Detail: "remove drop rules from its network namespace"})
 		}
 	}
@@ -332,7 +332,7 @@ func (c *Containment) Check(ctx context.Context, rec *Record) (Live, error) {
 		live.Firewall = FirewallMissing
 		if d.NetNSPath != "" {
 			if ino, err := netnsInode(d.NetNSPath); err == nil && ino == n.NetNSInode {
-				if ok, err := firewallPresent(d.NetNSPath); err == nil && ok {
+				if ok, err := firewallPresent(d.NetNSPath, installedAllow(n)); err == nil && ok {
 					live.Firewall = FirewallPresent
 				}
 			}
@@ -353,7 +353,7 @@ func drift(rec *Record, live Live) string {
 	cut := rec.Network != nil && rec.Network.Firewall
 	var ways []string
 	if live.Firewall == FirewallMissing {
-		ways = append(ways, "its drop rules are gone (removed from inside, or it restarted into a new network namespace)")
+		ways = append(ways, "its drop rules are gone or changed (removed or loosened from inside, or it restarted into a new network namespace)")
 	}
 	switch {
 	case rec.Ended != nil:

@@ -43,10 +43,14 @@ type Record struct {
 
 // NetworkHold is the network part of a containment.
 type NetworkHold struct {
-	NetNSPath  string          `json:"netns_path,omitempty"`
-	NetNSInode uint64          `json:"netns_inode,omitempty"`
-	Allow      []string        `json:"allow,omitempty"`
-	Firewall   bool            `json:"firewall"` // drop rules installed
+	NetNSPath  string   `json:"netns_path,omitempty"`
+	NetNSInode uint64   `json:"netns_inode,omitempty"`
+	Allow      []string `json:"allow,omitempty"`
+	Firewall   bool     `json:"firewall"` // drop rules installed
+	// Installed is every prefix the drop rules let through as installed:
+	// Allow and the quarantine network's subnets. Status checks the rules
+	// in the namespace against it.
+	Installed  []string        `json:"installed_allow,omitempty"`
 	Detached   []Detachment    `json:"detached,omitempty"`
 	Quarantine *QuarantineHold `json:"quarantine,omitempty"`
 }

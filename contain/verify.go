@@ -132,7 +132,7 @@ func allowed(target string, allow []netip.Prefix) bool {
 func (c *Containment) verify(ctx context.Context, d runtime.Details, before []ProbeResult, opts Options, allow []netip.Prefix) *Verification {
 	v := &Verification{Firewall: FirewallNotApplicable, Before: before}
 	if d.NetNSPath != "" {
-		ok, err := firewallPresent(d.NetNSPath)
+		ok, err := firewallPresent(d.NetNSPath, &allow)
 		switch {
 		case err != nil:
 			v.Firewall = FirewallUnknown
