@@ -308,6 +308,7 @@ type Live struct {
 	State    runtime.State `json:"state,omitempty"`
 	Firewall FirewallState `json:"firewall"`
 	Networks []string      `json:"networks"`        // engine networks attached now
+	Name     string        `json:"name,omitempty"`  // its name now, when not the one it was contained under (renamed by recover)
 	Drift    string        `json:"drift,omitempty"` // how it runs other than as contained; "" when it does not
 }
 
@@ -325,6 +326,9 @@ func (c *Containment) Check(ctx context.Context, rec *Record) (Live, error) {
 		return live, err
 	}
 	live.State = d.State
+	if strings.TrimPrefix(d.Name, "/") != strings.TrimPrefix(rec.Container.Name, "/") {
+		live.Name = d.Name
+	}
 	for _, a := range d.Networks {
 		live.Networks = append(live.Networks, a.Network)
 	}

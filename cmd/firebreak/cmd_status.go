@@ -166,7 +166,12 @@ func printStatusText(d *deps, r statusJSON) {
 		return
 	}
 	rec := r.Record
-	fmt.Fprintf(w, "%s%s: %s since %s (%s ago)", c.ShortID(), nameSuffix(c), rec.Phase, rec.Since.UTC().Format(time.RFC3339), time.Since(rec.Since).Round(time.Second))
+	name := nameSuffix(c)
+	if l := r.Live; l != nil && l.Name != "" {
+		// renamed since (a recover keeps the suspect as NAME.suspect-CASE)
+		name = " (" + safe(l.Name) + ", contained as " + safe(c.Name) + ")"
+	}
+	fmt.Fprintf(w, "%s%s: %s since %s (%s ago)", c.ShortID(), name, rec.Phase, rec.Since.UTC().Format(time.RFC3339), time.Since(rec.Since).Round(time.Second))
 	if rec.Case != "" {
 		fmt.Fprintf(w, ", case %s", safe(rec.Case))
 	}

@@ -118,7 +118,7 @@ func TestRecoverCLILogsTheCase(t *testing.T) {
 		t.Errorf("evidence verify IR-20: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// The suspect is still held: its record is kept under its ID.
-	if r := cli(t, engine, "status", d.ID); r.code != exitOK || !strings.Contains(r.stdout, "suspect-IR-20") && !strings.Contains(r.stdout, d.ID[:12]) {
+	if r := cli(t, engine, "status", d.ID); r.code != exitOK || !strings.Contains(r.stdout, "("+d.Name+".suspect-IR-20, contained as "+d.Name+")") {
 		t.Errorf("status of the suspect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
