@@ -30,6 +30,10 @@ type RecoverOptions struct {
 	// (its writable layer and memory are lost; named volumes stay). The
 	// caller checks first that the case holds its evidence.
 	RemoveSuspect bool
+	// RestoreDevices makes the device nodes the snapshot lists in the new
+	// volumes; without it they are left out, each named in the plan's
+	// restore step (sockets are always left out).
+	RestoreDevices bool
 	// Log receives each act as it happens, for the case's custody log:
 	// action is "recover.<step>" (recover.plan first, recover.rollback on
 	// failure, recover last), target the container's name. nil drops them.
@@ -126,6 +130,8 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	} else if err != nil && !runtime.IsNotFound(err) {
 		return rec, err
 	}
+	lim := DefaultRestoreLimits()
+	lim.Devices = o.RestoreDevices
 	volumes := map[string]string{}
 	for _, v := range s.Volumes {
 		if _, twice := volumes[v.Name]; twice {
@@ -142,7 +148,7 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		}
 		volumes[v.Name] = nv
 		rec.Steps = append(rec.Steps, Step{Action: "volume", Detail: what},
-			Step{Action: "restore", Detail: fmt.Sprintf("%d entries of %s into %s", len(v.Files), v.Name, nv)})
+			Step{Action: "restore", Detail: fmt.Sprintf("%d entries of %s into %s", len(v.Files), v.Name, nv) + skippedNote(Skipped(v.Files, lim))})
 	}
 	img := s.Image
 	if o.Image != "" {
@@ -253,7 +259,7 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		if err := ctx.Err(); err != nil {
 			return fail(st, err)
 		}
-		if err := r.restoreVolume(ctx, s, v.Name, dir, DefaultRestoreLimits(), m); err != nil {
+		if err := r.restoreVolume(ctx, s, v.Name, dir, lim, m); err != nil {
 			return fail(st, err)
 		}
 		done(st)
@@ -335,6 +341,20 @@ func waitHealthy(ctx context.Context, rs runtime.Restorer, id string, timeout ti
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// skippedNote is the plan's word on the entries a restore leaves out (at
+// most 20 named), "" when none.
+func skippedNote(skipped []string) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	const most = 20
+	names := strings.Join(skipped[:min(len(skipped), most)], ", ")
+	if len(skipped) > most {
+		names += fmt.Sprintf(" and %d more", len(skipped)-most)
+	}
+	return fmt.Sprintf("; leaves out %d special files: %s (device nodes are made only when asked: recover --restore-devices; sockets never)", len(skipped), names)
 }
 
 // bindVolumeName is a volume name for the data of a bind mount's source

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	dnetwork "github.com/docker/docker/api/types/network"
+	"golang.org/x/sys/unix"
 
 	"firebreak/evidence"
 	"firebreak/internal/progress"
@@ -328,5 +329,58 @@ func TestRecoverBindOnDocker(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the new container has no /data: %+v", nc.Security.Mounts)
+	}
+}
+
+// TestRecoverLeavesDevicesOutOnDocker: a device node in a volume does not
+// make its backup unrestorable: the plan names it as left out up front,
+// the recover brings the service back without it.
+func TestRecoverLeavesDevicesOutOnDocker(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	name := runtimetest.Name(t)
+	dir := volume(t, h, name+"-data")
+	if err := os.WriteFile(filepath.Join(dir, "ok"), []byte("healthy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(dir, "n"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	d := h.Run(t, name, runtimetest.Spec{Binds: []string{name + "-data:/data"}})
+	repo, sg, _ := testRepo(t)
+	s := backupNow(t, repo, h.Runtime(), d.Container, recover.BackupOptions{Pause: true})
+	if err := h.Runtime().Pause(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := repo.Recover(ctx, h.Runtime(), s.ID, sg.Pub, recover.RecoverOptions{Case: "IR-12", DryRun: true})
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if pt := plan.PlanText(); !strings.Contains(pt, "leaves out 1 special files: n (char device 1:3)") || !strings.Contains(pt, "--restore-devices") {
+		t.Errorf("the plan does not say the device is left out: %s", pt)
+	}
+	rec, err := repo.Recover(ctx, h.Runtime(), s.ID, sg.Pub, recover.RecoverOptions{Case: "IR-12", HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("Recover of a volume with a device node: %v\n%+v", err, rec)
+	}
+	t.Cleanup(func() {
+		h.Remove(t, rec.Container.ID)
+		for _, st := range rec.Steps {
+			if st.Action == "volume" {
+				_ = h.Docker().API().VolumeRemove(context.Background(), strings.Fields(st.Detail)[2], true)
+			}
+		}
+	})
+	nc := runtimetest.Inspect(t, h, rec.Container.ID)
+	for _, m := range nc.Security.Mounts {
+		if m.Destination != "/data" {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(m.Source, "ok")); err != nil || string(b) != "healthy" {
+			t.Errorf("restored ok = %q, %v", b, err)
+		}
+		if _, err := os.Lstat(filepath.Join(m.Source, "n")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("restored n: %v, want left out", err)
+		}
 	}
 }
