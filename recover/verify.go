@@ -161,26 +161,43 @@ func intern(e *Entry) {
 var entryTypes = []string{"file", "dir", "symlink", "hardlink", "fifo", "socket", "char", "block", "other"}
 
 // List returns the snapshots of the store, oldest first, without their
-// file lists (signatures are not checked: see Verify).
+// file lists (signatures are not checked: see Verify). A snapshot whose
+// manifest cannot be read as one (damaged, sealed for another place,
+// naming another ID) is left out, so that one damaged snapshot does not
+// hide the others: ListAll names those. A store that cannot be read is an
+// error.
 func (r *Repo) List(ctx context.Context) ([]Snapshot, error) {
+	snaps, _, err := r.ListAll(ctx)
+	return snaps, err
+}
+
+// ListAll is List with the snapshots it leaves out, each a *VerifyError
+// saying what is wrong with its manifest, in the store's order.
+func (r *Repo) ListAll(ctx context.Context) ([]Snapshot, []*VerifyError, error) {
 	objs, err := r.store.List(ctx, backupsPrefix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []Snapshot
+	var damaged []*VerifyError
 	for _, o := range objs {
 		id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, backupsPrefix), "/manifest.json")
 		if !ok || strings.Contains(id, "/") {
 			continue
 		}
 		s, _, err := r.Load(ctx, id, nil)
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			damaged = append(damaged, ve)
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, *s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
+	return out, damaged, nil
 }
 
 // VerifyError says a snapshot does not verify, with every difference.

@@ -110,6 +110,46 @@ func TestRecoverCLIPlansAndAsks(t *testing.T) {
 	}
 }
 
+// TestBackupLsSkipsADamagedSnapshot: one damaged manifest does not hide
+// the other snapshots: backup ls lists them and names the damaged one
+// (exit 5), and a recover of another container plans from its own.
+func TestBackupLsSkipsADamagedSnapshot(t *testing.T) {
+	h := runtimetest.Docker(t)
+	a := h.Run(t, runtimetest.Name(t)+"-a", runtimetest.Spec{})
+	b := h.Run(t, runtimetest.Name(t)+"-b", runtimetest.Spec{})
+	store := t.TempDir()
+	flags := []string{"--store", "file://" + store, "--key-dir", t.TempDir(), "--state-dir", t.TempDir(), "--runtime", "docker"}
+	ids := map[string]string{}
+	for _, d := range []runtime.Details{a, b} {
+		r := cli(t, flags, "backup", d.Name, "-o", "json")
+		var line struct{ Snapshot string }
+		if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &line) != nil || line.Snapshot == "" {
+			t.Fatalf("backup %s: exit %d\n%s%s", d.Name, r.code, r.stdout, r.stderr)
+		}
+		ids[d.Name] = line.Snapshot
+	}
+	m := filepath.Join(store, "backups", ids[a.Name], "manifest.json")
+	if err := os.Chmod(m, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"backup", "ls"}, {"backup", "ls", b.Name}, {"backup", "ls", "-o", "json"}} {
+		r := cli(t, flags[:2], args...)
+		if r.code != exitUnverified || !strings.Contains(r.stdout, ids[b.Name]) || !strings.Contains(r.stderr, ids[a.Name]) || !strings.Contains(r.stderr, "damaged") {
+			t.Errorf("%s with a damaged manifest: exit %d, want 5, the other listed, the damaged named\nstdout:\n%sstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	if err := h.Runtime().Pause(runtimetest.Context(t), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, flags, "recover", b.Name, "--case", "IR-2", "--dry-run")
+	if r.code != exitOK || !strings.Contains(r.stdout, "plan from snapshot "+ids[b.Name]) {
+		t.Errorf("recover --dry-run of the other container: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestBackupForget: forget keeps what the rules keep, removes the other
 // manifests (a dry run removes nothing), and always keeps the snapshot a
 // recover of a held container would use.

@@ -150,9 +150,16 @@ func newBackupLsCommand(g *globalOptions, d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			snaps, err := repo.List(cmd.Context())
+			snaps, damaged, err := repo.ListAll(cmd.Context())
 			if err != nil {
 				return err
+			}
+			// A damaged snapshot cannot say whose it is: each is named
+			// (on stderr, by the error) after the others are listed, and
+			// the exit code is the verify's (5) whatever the target.
+			var bad []error
+			for _, v := range damaged {
+				bad = append(bad, v)
 			}
 			var out []recover.Snapshot
 			for _, s := range snaps {
@@ -165,16 +172,15 @@ func newBackupLsCommand(g *globalOptions, d *deps) *cobra.Command {
 				if out == nil {
 					out = []recover.Snapshot{}
 				}
-				return writeJSON(d, out)
+				return joinErrors(append([]error{writeJSON(d, out)}, bad...))
 			}
 			if len(out) == 0 {
 				fmt.Fprintln(d.stdout, "no snapshots")
-				return nil
 			}
 			for _, s := range out {
 				fmt.Fprintf(d.stdout, "%s  %s  %s%s  %s, %s\n", s.ID, s.Time.Format(time.RFC3339), s.Container.ShortID(), nameSuffix(s.Container), plural(s.Totals.Files, "file"), plural(len(s.Volumes), "volume"))
 			}
-			return nil
+			return joinErrors(bad)
 		},
 	}
 	o.addLocationFlags(cmd)
