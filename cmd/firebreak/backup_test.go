@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +82,34 @@ func TestBackupCommands(t *testing.T) {
 	}
 	if r := runFake(t, e, append([]string{"backup", "show", "20990101T000000Z-000000"}, ls...)...); r.code != exitUsage {
 		t.Errorf("backup show of an unknown snapshot: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+}
+
+// TestBackupOnAFullDiskSaysSo: a store that fills up mid-backup fails it
+// with the store's own error (no space left), exit 1, not the cancel that
+// error caused in the readers (which read as an interrupt, exit 130).
+func TestBackupOnAFullDiskSaysSo(t *testing.T) {
+	full := t.TempDir()
+	if err := syscall.Mount("tmpfs", full, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("a small tmpfs for the store: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(full, syscall.MNT_DETACH) })
+	vol := t.TempDir()
+	data := make([]byte, 8<<20)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		if err := os.WriteFile(filepath.Join(vol, fmt.Sprintf("data%d", i)), data[i<<21:(i+1)<<21], 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := fake.New()
+	d := e.Create("db", fake.WithSecurity(runtime.Security{Mounts: []runtime.Mount{{Type: "volume", Name: "db-data", Source: vol, Destination: "/var/lib/db", RW: true}}}))
+	e.Start(d.ID)
+	r := runFake(t, e, "backup", "db", "--store", "file://"+full, "--key-dir", t.TempDir(), "--state-dir", t.TempDir())
+	if r.code != exitFailed || !strings.Contains(r.stderr, "no space left on device") || strings.Contains(r.stderr, "context canceled") {
+		t.Errorf("backup into a full store: exit %d, want 1 naming the full disk\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -119,8 +119,17 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 			}
 			continue
 		}
+		var changed []string // entries left out: changed while read
+		for _, v := range snap.Volumes {
+			for _, n := range v.Notes {
+				changed = append(changed, "volume "+v.Name+": "+n)
+			}
+			if more := v.Changed - len(v.Notes); more > 0 {
+				changed = append(changed, fmt.Sprintf("volume %s: and %d more changed while read: left out", v.Name, more))
+			}
+		}
 		if g.Output == "json" {
-			if err := jsonLine(d.stdout, "backup", map[string]any{"ref": t.ID, "ok": true, "snapshot": snap.ID, "totals": snap.Totals, "freeze_ms": snap.FreezeMS, "hooks": snap.Hooks, "custody_head": head, "seconds": time.Since(start).Seconds()}); err != nil {
+			if err := jsonLine(d.stdout, "backup", map[string]any{"ref": t.ID, "ok": true, "snapshot": snap.ID, "totals": snap.Totals, "freeze_ms": snap.FreezeMS, "hooks": snap.Hooks, "changed": changed, "custody_head": head, "seconds": time.Since(start).Seconds()}); err != nil {
 				errs = append(errs, err)
 			}
 			continue
@@ -134,6 +143,9 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 			fmt.Fprintf(d.stdout, "  frozen for %d ms while read\n", snap.FreezeMS)
 		} else {
 			fmt.Fprintln(d.stdout, "  read while it ran (--pause freezes it for a consistent snapshot)")
+		}
+		for _, n := range changed {
+			fmt.Fprintf(d.stdout, "  note: %s\n", n)
 		}
 	}
 	return joinErrors(errs)
