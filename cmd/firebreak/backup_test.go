@@ -77,8 +77,8 @@ func TestBackupCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r := runFake(t, e, verify...); r.code != exitUnverified {
-		t.Errorf("backup verify after a changed byte: exit %d, want 5\n%s%s", r.code, r.stdout, r.stderr)
+	if r := runFake(t, e, verify...); r.code != exitUnverified || !strings.Contains(r.stdout, "1 difference:\n  file list of db-data: chunk ") {
+		t.Errorf("backup verify after a changed byte: exit %d, want 5 and the difference listed\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := runFake(t, e, append([]string{"backup", "show", "20990101T000000Z-000000"}, ls...)...); r.code != exitUsage {
 		t.Errorf("backup show of an unknown snapshot: exit %d, want 2\n%s", r.code, r.stderr)

@@ -276,16 +276,27 @@ func newBackupVerifyCommand(g *globalOptions, d *deps) *cobra.Command {
 				return err
 			}
 			files, n, err := repo.Verify(cmd.Context(), args[0], key)
+			var ve *recover.VerifyError
+			errors.As(err, &ve)
 			if g.Output == "json" {
 				line := map[string]any{"snapshot": args[0], "ok": err == nil, "files": files, "bytes": n}
 				if err != nil {
 					line["error"] = err.Error()
+				}
+				if ve != nil {
+					line["problems"] = ve.Problems
 				}
 				if jerr := jsonLine(d.stdout, "verify", line); jerr != nil {
 					return jerr
 				}
 			} else if err == nil {
 				fmt.Fprintf(d.stdout, "snapshot %s: OK: %s, %s re-read\n", args[0], plural(files, "file"), plural(int(n), "byte"))
+			} else if ve != nil {
+				// Every difference, one a line (the error names the first).
+				fmt.Fprintf(d.stdout, "snapshot %s: %s:\n", args[0], plural(len(ve.Problems), "difference"))
+				for _, p := range ve.Problems {
+					fmt.Fprintf(d.stdout, "  %s\n", safe(p))
+				}
 			}
 			return usageOr(err)
 		},
