@@ -229,3 +229,18 @@ func TestRestoreSkipsDevicesUnlessAsked(t *testing.T) {
 		t.Errorf("Skipped asked for devices = %q", got)
 	}
 }
+
+// TestNewVolumeNameDoesNotGrow: the volume of a recover of a recovered
+// container is named after the original volume, not after the restored
+// one, and a name this plan gives already is passed over.
+func TestNewVolumeNameDoesNotGrow(t *testing.T) {
+	ctx := context.Background()
+	got, err := newVolumeName(ctx, nil, "data.restored-1e6a2d-IR-1", "5610f1", "IR-2", map[string]bool{})
+	if err != nil || got != "data.restored-5610f1-IR-2" {
+		t.Errorf("newVolumeName of a restored volume = %q, %v", got, err)
+	}
+	got, err = newVolumeName(ctx, nil, "data", "5610f1", "IR-2", map[string]bool{"data.restored-5610f1-IR-2": true})
+	if err != nil || got != "data.restored-5610f1-IR-2-2" {
+		t.Errorf("newVolumeName beside one this plan gives = %q, %v", got, err)
+	}
+}
