@@ -119,7 +119,7 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 			}
 			continue
 		}
-		var changed []string // entries left out: changed while read
+		changed := []string{} // entries left out: changed while read
 		for _, v := range snap.Volumes {
 			for _, n := range v.Notes {
 				changed = append(changed, "volume "+v.Name+": "+n)
