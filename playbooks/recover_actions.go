@@ -82,6 +82,7 @@ func (recoverRestore) Describe() Description {
 			{Name: "harden", Type: TypeBool, Default: false, Doc: "confine the new container: read-only root with tmpfs where the target wrote (the case's fs diff), no-new-privileges, capabilities dropped but keep_caps, limits, default seccomp and AppArmor"},
 			{Name: "keep_caps", Type: TypeList, Default: []string{}, Doc: "with harden: capabilities to keep (ones the original had)"},
 			{Name: "run_as", Type: TypeString, Default: "", Doc: "with harden: a non-root user to run as"},
+			{Name: "restore_devices", Type: TypeBool, Default: false, Doc: "make the device nodes the snapshot lists in the new volumes (left out otherwise, each named in the plan)"},
 			{Name: "keep_suspect", Type: TypeBool, Default: true, Doc: "keep the target, contained and renamed; false removes it once the service is back (refused unless the case holds its writable layer)"},
 		},
 		Outputs: []OutputSpec{
@@ -149,7 +150,8 @@ func (recoverRestore) Run(ctx context.Context, env *Env, t runtime.Container, p 
 		}
 	}
 	var logErr error
-	o := recover.RecoverOptions{Harden: harden, HardenFrom: hardenFrom, Case: env.Case, HealthTimeout: duration(p, "health_timeout"), Image: str(p, "image"), RemoveSuspect: remove,
+	devices, _ := p["restore_devices"].(bool)
+	o := recover.RecoverOptions{RestoreDevices: devices, Harden: harden, HardenFrom: hardenFrom, Case: env.Case, HealthTimeout: duration(p, "health_timeout"), Image: str(p, "image"), RemoveSuspect: remove,
 		Log: func(action, target, result string) {
 			if logErr == nil {
 				logErr = env.Evidence.Log(ctx, action, target, result)

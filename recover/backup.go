@@ -134,10 +134,7 @@ func (r *Repo) Commit(ctx context.Context, s *Snapshot) error {
 	} else {
 		err = cw.p.flush()
 	}
-	if werr := w.wait(); err == nil {
-		err = werr
-	}
-	if err != nil {
+	if err = firstCause(ctx, err, w.wait()); err != nil {
 		return err
 	}
 	n, err := r.writeIndex(ctx)
@@ -300,6 +297,14 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev *previous
 		id fileID // the file the walk saw
 	}
 	var mu sync.Mutex
+	// note says an entry changed while the volume was read (mu held);
+	// notes are kept up to maxNotes, the rest counted.
+	note := func(p, why string) {
+		v.Changed++
+		if len(v.Notes) < maxNotes {
+			v.Notes = append(v.Notes, p+": changed while read ("+why+"): left out")
+		}
+	}
 	w := r.newPackWriter(ctx)
 	wg, wctx := errgroup.WithContext(w.ctx)
 	next := make(chan job)
@@ -312,7 +317,17 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev *previous
 				var own Totals
 				var got Entry
 				if err := r.backupFile(wctx, cw, root, j.p, j.id, &got, &own); err != nil {
-					return fmt.Errorf("%s: %w", j.p, err)
+					var ch *changedError
+					if !errors.As(err, &ch) {
+						return fmt.Errorf("%s: %w", j.p, err)
+					}
+					// Gone or replaced since the walk listed it: left
+					// out (its chunks stored so far are only unused).
+					mu.Lock()
+					v.Files[j.i].Type = ""
+					note(j.p, ch.why)
+					mu.Unlock()
+					continue
 				}
 				mu.Lock()
 				e := &v.Files[j.i]
@@ -327,6 +342,15 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev *previous
 		})
 	}
 	walkErr := fs.WalkDir(root.FS(), ".", func(p string, de fs.DirEntry, err error) error {
+		if err != nil && p != "." && errors.Is(err, fs.ErrNotExist) {
+			// Gone between its parent's listing and its own: a live
+			// volume's churn, not a failure (a directory read that failed
+			// so leaves it listed, empty).
+			mu.Lock()
+			note(p, "removed before it was read")
+			mu.Unlock()
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -337,6 +361,12 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev *previous
 			return nil
 		}
 		fi, err := root.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			mu.Lock()
+			note(p, "removed before it was read")
+			mu.Unlock()
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -355,7 +385,12 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev *previous
 			e.Xattrs = xattrsAt(root, p)
 		case mode&fs.ModeSymlink != 0:
 			e.Type = "symlink"
-			if e.Link, err = root.Readlink(p); err != nil {
+			if e.Link, err = root.Readlink(p); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EINVAL) {
+				mu.Lock()
+				note(p, "removed or replaced before it was read")
+				mu.Unlock()
+				return nil
+			} else if err != nil {
 				return err
 			}
 		case mode.IsRegular():
@@ -419,15 +454,17 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev *previous
 		w.cancel()
 	}
 	close(next)
-	err = wg.Wait() // a worker's error caused the walk's, if both failed
-	if err == nil {
-		err = walkErr
-	}
-	if err != nil {
+	// A worker's error caused the walk's cancel, and a failed upload the
+	// workers': the first that is not a cancel another caused is the cause.
+	err = wg.Wait()
+	if err != nil || walkErr != nil {
 		w.cancel()
 	}
-	if werr := w.wait(); err == nil {
-		err = werr
+	err = firstCause(ctx, err, walkErr, w.wait())
+	if err == nil {
+		var dropped int
+		v.Files, dropped = dropChanged(v.Files, note)
+		t.Files -= dropped
 	}
 	if err != nil {
 		for _, cw := range workers {
@@ -435,6 +472,59 @@ func (r *Repo) backupVolume(ctx context.Context, m runtime.Mount, prev *previous
 		}
 	}
 	return v, err
+}
+
+// maxNotes bounds the notes a volume keeps of entries that changed while it
+// was read (Volume.Changed counts them all).
+const maxNotes = 100
+
+// changedError says a file listed by the walk was gone or replaced by
+// another file when it was read: a live volume's churn, left out of the
+// snapshot with a note, not a failure.
+type changedError struct{ why string }
+
+func (e *changedError) Error() string { return "changed while read (" + e.why + ")" }
+
+// dropChanged takes out of a volume's list the entries a worker found
+// changed (their Type emptied), and the hard links to them (noted), and
+// returns how many it took out.
+func dropChanged(files []Entry, note func(p, why string)) ([]Entry, int) {
+	gone := map[string]bool{}
+	out := files[:0]
+	for _, e := range files {
+		switch {
+		case e.Type == "":
+			gone[e.Path] = true
+			continue
+		case e.Type == "hardlink" && gone[e.Link]: // links name the first path
+			note(e.Path, "a hard link to "+e.Link+", which was left out")
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, len(files) - len(out)
+}
+
+// firstCause is the error that caused the others: the first of errs that
+// is not a cancel (a failed upload cancels the readers, a failed reader
+// the walk), or ctx's cause when ctx itself ended; nil when all are nil.
+func firstCause(ctx context.Context, errs ...error) error {
+	var canceled error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			if canceled == nil {
+				canceled = err
+			}
+		default:
+			return err
+		}
+	}
+	if canceled != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return canceled
 }
 
 // fileID is a file's device and inode.
@@ -448,13 +538,22 @@ func (r *Repo) backupFile(ctx context.Context, cw *chunkWorker, root *os.Root, p
 	// driver on open) is touched before it is known to be the regular file
 	// the walk saw; then it is opened for reading through that handle.
 	ph, err := root.OpenFile(p, unix.O_PATH|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &changedError{why: "removed before it was read"}
+	}
 	if err != nil {
 		return err
 	}
 	var st syscall.Stat_t
 	err = syscall.Fstat(int(ph.Fd()), &st)
-	if err == nil && (st.Mode&syscall.S_IFMT != syscall.S_IFREG || want != (fileID{}) && (st.Ino != want.ino || uint64(st.Dev) != want.dev)) {
-		err = errors.New("replaced while it was read (a link, device or file swapped in): refused")
+	switch {
+	case err != nil:
+	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
+		err = errors.New("replaced while it was read (a link or device swapped in): refused")
+	case want != (fileID{}) && (st.Ino != want.ino || uint64(st.Dev) != want.dev):
+		// Another regular file under the name (a rename over it): the
+		// churn of a live volume; what the walk saw of it is not this.
+		err = &changedError{why: "replaced by another file before it was read"}
 	}
 	if err != nil {
 		ph.Close()

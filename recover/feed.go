@@ -361,6 +361,14 @@ func (f *feed) take(sum string, decode bool, dst []byte) (plain []byte, n int, e
 	return plain, len(plain), err
 }
 
+// lastKey names the object that holds the chunk next gave last.
+func (f *feed) lastKey() string {
+	if f.pos == 0 || f.pos > len(f.refs) {
+		return "?"
+	}
+	return f.units[f.refs[f.pos-1].unit].key
+}
+
 func (f *feed) close() {
 	f.cancel()
 	f.mu.Lock()

@@ -21,6 +21,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"firebreak/evidence"
+	"firebreak/runtime"
+	"firebreak/runtime/fake"
 )
 
 // TestWriteListIsMarshal: the list written entry by entry is the bytes
@@ -390,5 +392,60 @@ func TestEveryStoredByteIsChecked(t *testing.T) {
 		if err := os.WriteFile(p, orig, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestVerifyNamesEveryDifference: with three packs damaged, verify goes on
+// past the first bad chunk and names each bad chunk of each file (with its
+// pack), not only the first.
+func TestVerifyNamesEveryDifference(t *testing.T) {
+	r := testRepo(t)
+	ctx := context.Background()
+	vol := t.TempDir()
+	big := make([]byte, 6<<20)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(vol, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := fake.New()
+	d := e.Create("db", fake.WithSecurity(runtime.Security{Mounts: []runtime.Mount{{Type: "volume", Name: "db-data", Source: vol, Destination: "/data", RW: true}}}))
+	s, err := r.Backup(ctx, e, d.Container, BackupOptions{})
+	if err == nil {
+		err = r.Commit(ctx, s)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The packs of the file's chunks (not the file list's).
+	var packs []string
+	for _, c := range s.Volumes[0].Files[0].Chunks {
+		p, err := PackOf(ctx, r, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(packs, p) {
+			packs = append(packs, p)
+		}
+	}
+	if len(packs) < 4 {
+		t.Fatalf("the file is in %d packs, want 4 or more", len(packs))
+	}
+	for _, p := range packs[:3] {
+		damage(t, r, p)
+	}
+	_, _, err = r.Verify(ctx, s.ID, r.signer.Pub)
+	var ve *VerifyError
+	if !errors.As(err, &ve) {
+		t.Fatalf("verify with three packs damaged: %v", err)
+	}
+	for _, p := range packs[:3] {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("damaged pack %s not named: %v", p, err)
+		}
+	}
+	if strings.Contains(err.Error(), packs[3]) {
+		t.Errorf("a sound pack %s named: %v", packs[3], err)
 	}
 }

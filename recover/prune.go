@@ -56,9 +56,18 @@ func (r *Repo) Prune(ctx context.Context, dryRun bool) (*PruneStats, error) {
 	}
 	// What the remaining snapshots use: their file lists' chunks and their
 	// files' chunks.
-	snaps, err := r.List(ctx)
+	snaps, damaged, err := r.ListAll(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(damaged) > 0 {
+		// Its file lists cannot be read, so what it uses is not known: a
+		// prune now would remove data it may name.
+		errs := make([]error, len(damaged))
+		for i, d := range damaged {
+			errs[i] = d
+		}
+		return nil, fmt.Errorf("prune refused, nothing removed: what a damaged snapshot uses cannot be known: %w", errors.Join(errs...))
 	}
 	st.Snapshots = len(snaps)
 	used := map[string]bool{}

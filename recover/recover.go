@@ -30,6 +30,10 @@ type RecoverOptions struct {
 	// (its writable layer and memory are lost; named volumes stay). The
 	// caller checks first that the case holds its evidence.
 	RemoveSuspect bool
+	// RestoreDevices makes the device nodes the snapshot lists in the new
+	// volumes; without it they are left out, each named in the plan's
+	// restore step (sockets are always left out).
+	RestoreDevices bool
 	// Log receives each act as it happens, for the case's custody log:
 	// action is "recover.<step>" (recover.plan first, recover.rollback on
 	// failure, recover last), target the container's name. nil drops them.
@@ -126,23 +130,33 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 	} else if err != nil && !runtime.IsNotFound(err) {
 		return rec, err
 	}
+	lim := DefaultRestoreLimits()
+	lim.Devices = o.RestoreDevices
 	volumes := map[string]string{}
+	taken := map[string]bool{} // names this plan gives
 	for _, v := range s.Volumes {
 		if _, twice := volumes[v.Name]; twice {
 			continue // one volume mounted at two places is restored once
 		}
-		nv := v.Name + ".restored-" + tag
+		base := v.Name
+		if v.Type == "bind" {
+			base = bindVolumeName(v.Name)
+		}
+		nv, err := newVolumeName(ctx, rt, base, tag, o.Case, taken)
+		if err != nil {
+			return rec, err
+		}
+		taken[nv] = true
 		what := fmt.Sprintf("new volume %s for %s", nv, v.Destination)
 		if v.Type == "bind" {
 			// A bind mount taken (backup --include-binds) comes back in a
 			// new volume, bound instead: the host directory, the
 			// suspect's, is left as it is.
-			nv = bindVolumeName(v.Name) + ".restored-" + tag
 			what = fmt.Sprintf("new volume %s for %s, bound instead of the host's %s (left as it is)", nv, v.Destination, v.Name)
 		}
 		volumes[v.Name] = nv
 		rec.Steps = append(rec.Steps, Step{Action: "volume", Detail: what},
-			Step{Action: "restore", Detail: fmt.Sprintf("%d entries of %s into %s", len(v.Files), v.Name, nv)})
+			Step{Action: "restore", Detail: fmt.Sprintf("%d entries of %s into %s", len(v.Files), v.Name, nv) + skippedNote(Skipped(v.Files, lim))})
 	}
 	img := s.Image
 	if o.Image != "" {
@@ -253,7 +267,7 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 		if err := ctx.Err(); err != nil {
 			return fail(st, err)
 		}
-		if err := r.restoreVolume(ctx, s, v.Name, dir, DefaultRestoreLimits(), m); err != nil {
+		if err := r.restoreVolume(ctx, s, v.Name, dir, lim, m); err != nil {
 			return fail(st, err)
 		}
 		done(st)
@@ -335,6 +349,48 @@ func waitHealthy(ctx context.Context, rs runtime.Restorer, id string, timeout ti
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// newVolumeName names the volume a recover restores base into:
+// BASE.restored-TAG-CASE, BASE without the suffix an earlier recover gave
+// it (a recover of a recovered container does not grow the name), and
+// -2, -3, ... after it when the engine (or this plan) has the name already:
+// the volume a recover from the same snapshot made before is the suspect's
+// now, evidence, and never reused.
+func newVolumeName(ctx context.Context, rt runtime.Runtime, base, tag, caseID string, taken map[string]bool) (string, error) {
+	if i := strings.Index(base, ".restored-"); i > 0 {
+		base = base[:i]
+	}
+	name := base + ".restored-" + tag + "-" + caseID
+	vc, _ := rt.(runtime.VolumeChecker)
+	for n := 2; n <= 1000; n++ {
+		exists := taken[name]
+		if !exists && vc != nil {
+			var err error
+			if exists, err = vc.VolumeExists(ctx, name); err != nil {
+				return "", err
+			}
+		}
+		if !exists {
+			return name, nil
+		}
+		name = fmt.Sprintf("%s.restored-%s-%s-%d", base, tag, caseID, n)
+	}
+	return "", fmt.Errorf("volumes %s.restored-%s-%s up to -1000 exist already: remove those no suspect uses", base, tag, caseID)
+}
+
+// skippedNote is the plan's word on the entries a restore leaves out (at
+// most 20 named), "" when none.
+func skippedNote(skipped []string) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	const most = 20
+	names := strings.Join(skipped[:min(len(skipped), most)], ", ")
+	if len(skipped) > most {
+		names += fmt.Sprintf(" and %d more", len(skipped)-most)
+	}
+	return fmt.Sprintf("; leaves out %d special files: %s (device nodes are made only when asked: recover --restore-devices; sockets never)", len(skipped), names)
 }
 
 // bindVolumeName is a volume name for the data of a bind mount's source

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	dnetwork "github.com/docker/docker/api/types/network"
+	"golang.org/x/sys/unix"
 
 	"firebreak/evidence"
 	"firebreak/internal/progress"
@@ -80,12 +81,7 @@ func recoverFixture(t *testing.T, health []string) (*runtimetest.DockerHarness, 
 	if err := h.Runtime().Pause(ctx, d.ID); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		api := h.Docker().API()
-		for _, v := range []string{name + "-data.restored-" + strings.SplitN(s.ID, "-", 2)[1]} {
-			_ = api.VolumeRemove(context.Background(), v, true)
-		}
-	})
+	t.Cleanup(func() { removeRestored(t, h, name+"-data.restored-") })
 	return h, repo, sg, d, s.ID, dir
 }
 
@@ -328,5 +324,138 @@ func TestRecoverBindOnDocker(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the new container has no /data: %+v", nc.Security.Mounts)
+	}
+}
+
+// TestRecoverLeavesDevicesOutOnDocker: a device node in a volume does not
+// make its backup unrestorable: the plan names it as left out up front,
+// the recover brings the service back without it.
+func TestRecoverLeavesDevicesOutOnDocker(t *testing.T) {
+	h := runtimetest.Docker(t)
+	ctx := runtimetest.Context(t)
+	name := runtimetest.Name(t)
+	dir := volume(t, h, name+"-data")
+	if err := os.WriteFile(filepath.Join(dir, "ok"), []byte("healthy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(dir, "n"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	d := h.Run(t, name, runtimetest.Spec{Binds: []string{name + "-data:/data"}})
+	repo, sg, _ := testRepo(t)
+	s := backupNow(t, repo, h.Runtime(), d.Container, recover.BackupOptions{Pause: true})
+	if err := h.Runtime().Pause(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := repo.Recover(ctx, h.Runtime(), s.ID, sg.Pub, recover.RecoverOptions{Case: "IR-12", DryRun: true})
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if pt := plan.PlanText(); !strings.Contains(pt, "leaves out 1 special files: n (char device 1:3)") || !strings.Contains(pt, "--restore-devices") {
+		t.Errorf("the plan does not say the device is left out: %s", pt)
+	}
+	rec, err := repo.Recover(ctx, h.Runtime(), s.ID, sg.Pub, recover.RecoverOptions{Case: "IR-12", HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("Recover of a volume with a device node: %v\n%+v", err, rec)
+	}
+	t.Cleanup(func() {
+		h.Remove(t, rec.Container.ID)
+		for _, st := range rec.Steps {
+			if st.Action == "volume" {
+				_ = h.Docker().API().VolumeRemove(context.Background(), strings.Fields(st.Detail)[2], true)
+			}
+		}
+	})
+	nc := runtimetest.Inspect(t, h, rec.Container.ID)
+	for _, m := range nc.Security.Mounts {
+		if m.Destination != "/data" {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(m.Source, "ok")); err != nil || string(b) != "healthy" {
+			t.Errorf("restored ok = %q, %v", b, err)
+		}
+		if _, err := os.Lstat(filepath.Join(m.Source, "n")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("restored n: %v, want left out", err)
+		}
+	}
+}
+
+// removeRestored removes the volumes whose names start with prefix (those
+// the test's recovers made).
+func removeRestored(t *testing.T, h *runtimetest.DockerHarness, prefix string) {
+	api := h.Docker().API()
+	vs, err := api.VolumeList(context.Background(), volumeListOptions())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, v := range vs.Volumes {
+		if strings.HasPrefix(v.Name, prefix) {
+			_ = api.VolumeRemove(context.Background(), v.Name, true)
+		}
+	}
+}
+
+// TestRecoverTwiceFromOneSnapshot: a second recover from the snapshot the
+// first used (the service compromised again) makes a volume of a new name,
+// not the one the first made (the current suspect's, evidence now), and
+// names do not grow; a name taken on the engine is seen by the dry run.
+func TestRecoverTwiceFromOneSnapshot(t *testing.T) {
+	h, repo, sg, d, id, _ := recoverFixture(t, nil)
+	ctx := runtimetest.Context(t)
+	tag := strings.SplitN(id, "-", 2)[1]
+	volumeOf := func(rec *recover.Recovery) string {
+		for _, st := range rec.Steps {
+			if st.Action == "volume" {
+				return strings.Fields(st.Detail)[2]
+			}
+		}
+		t.Fatalf("no volume step: %+v", rec.Steps)
+		return ""
+	}
+	first, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-20", HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("first recover: %v", err)
+	}
+	t.Cleanup(func() { h.Remove(t, first.Container.ID) })
+	if got, want := volumeOf(first), d.Name+"-data.restored-"+tag+"-IR-20"; got != want {
+		t.Errorf("first volume %s, want %s", got, want)
+	}
+	// Compromised again: the recovered container is the suspect now.
+	if err := h.Runtime().Pause(ctx, first.Container.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A volume of the name the second would take exists already (another
+	// recover's): the plan passes it over, and it is left as it is.
+	squatter := d.Name + "-data.restored-" + tag + "-IR-21"
+	volume(t, h, squatter)
+	plan, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-21", DryRun: true})
+	if err != nil {
+		t.Fatalf("dry run of the second recover: %v", err)
+	}
+	want := squatter + "-2"
+	if got := volumeOf(plan); got != want {
+		t.Errorf("the second plan names volume %s, want %s", got, want)
+	}
+	second, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-21", HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("second recover from the same snapshot: %v\n%+v", err, second)
+	}
+	t.Cleanup(func() { h.Remove(t, second.Container.ID) })
+	if got := volumeOf(second); got != want {
+		t.Errorf("the second recover made volume %s, its plan said %s", got, want)
+	}
+	// The first suspect's evidence volume is still mounted in it.
+	sus := runtimetest.Inspect(t, h, first.Container.ID)
+	found := false
+	for _, m := range sus.Security.Mounts {
+		found = found || m.Name == volumeOf(first)
+	}
+	if !found || sus.State != runtime.StatePaused {
+		t.Errorf("the first recovered container (the suspect now) lost its volume %s or its freeze: %+v %s", volumeOf(first), sus.Security.Mounts, sus.State)
+	}
+	// A recover of a recovered container does not grow the name.
+	if strings.Count(want, ".restored-") != 1 {
+		t.Errorf("volume name %s grew", want)
 	}
 }

@@ -20,7 +20,7 @@ import (
 type RestoreLimits struct {
 	MaxEntries int   // files, directories and links in one volume
 	MaxBytes   int64 // content in all
-	Devices    bool  // create device nodes (refused unless asked)
+	Devices    bool  // create device nodes (skipped unless asked: see Skipped)
 }
 
 // DefaultRestoreLimits are generous for real volumes.
@@ -42,11 +42,12 @@ func (e *RestoreError) Error() string {
 // RestoreVolume writes a volume of a snapshot into dst (an empty
 // directory). Every entry is checked before anything is written (paths that
 // are absolute, hold "..", repeat, or hang below a non-directory; hard
-// links to what is not an earlier file; devices unless asked; more than the
-// limits), and every write goes through a root confined to dst, never
+// links to what is not an earlier file; more than the limits), and every
+// write goes through a root confined to dst, never
 // following a link (a symlink in the volume stays a symlink; nothing is
 // written through it). Each file's content is checked against its digest
-// as it is written.
+// as it is written. Device nodes are made only when lim.Devices asks, and
+// sockets never: Skipped names what a restore leaves out.
 func (r *Repo) RestoreVolume(ctx context.Context, s *Snapshot, volume string, dst string, lim RestoreLimits) error {
 	return r.restoreVolume(ctx, s, volume, dst, lim, nil)
 }
@@ -73,7 +74,7 @@ func (r *Repo) restoreVolume(ctx context.Context, s *Snapshot, volume string, ds
 	if ents, err := fs.ReadDir(root.FS(), "."); err != nil || len(ents) > 0 {
 		return fmt.Errorf("restore target %s must be an empty directory", dst)
 	}
-	if err := r.restoreInto(ctx, root, v, m); err != nil {
+	if err := r.restoreInto(ctx, root, v, lim, m); err != nil {
 		// A refused or failed restore leaves the target as it was: empty.
 		if ents, rerr := fs.ReadDir(root.FS(), "."); rerr == nil {
 			for _, e := range ents {
@@ -85,7 +86,7 @@ func (r *Repo) restoreVolume(ctx context.Context, s *Snapshot, volume string, ds
 	return nil
 }
 
-func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume, m *meter) error {
+func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume, lim RestoreLimits, m *meter) error {
 	// The files' chunks are read ahead, a few objects at once, in the
 	// order they are written.
 	b, err := r.newFeed(ctx, false)
@@ -137,6 +138,9 @@ func (r *Repo) restoreInto(ctx context.Context, root *os.Root, v *Volume, m *met
 			}
 			continue // it shares the first one's inode and attributes
 		case "fifo", "char", "block":
+			if skipped(e, lim) {
+				continue
+			}
 			if err := mknodAt(root, p, e); err != nil {
 				return err
 			}
@@ -217,11 +221,7 @@ func checkEntries(files []Entry, lim RestoreLimits) error {
 			if e.Link == "" || strings.Contains(e.Link, "\x00") {
 				return &RestoreError{Path: p, Why: "an empty symlink target"}
 			}
-		case "char", "block":
-			if !lim.Devices {
-				return &RestoreError{Path: p, Why: "a device node (restore devices only when asked)"}
-			}
-		case "dir", "fifo", "socket":
+		case "dir", "fifo", "socket", "char", "block":
 		default:
 			return &RestoreError{Path: p, Why: fmt.Sprintf("unknown entry type %q", e.Type)}
 		}
@@ -238,6 +238,31 @@ func checkEntries(files []Entry, lim RestoreLimits) error {
 		}
 	}
 	return nil
+}
+
+// skipped says whether a restore under lim leaves the entry out: a socket
+// (the process that serves it makes its own) or, unless asked, a device
+// node (a volume's device gives the container a way to the host's
+// hardware, which the responder grants, not a backup).
+func skipped(e Entry, lim RestoreLimits) bool {
+	return e.Type == "socket" || (e.Type == "char" || e.Type == "block") && !lim.Devices
+}
+
+// Skipped names each entry of files a restore under lim leaves out, with
+// what it is ("dev/null (char device 1:3)"), in the list's order.
+func Skipped(files []Entry, lim RestoreLimits) []string {
+	var out []string
+	for _, e := range files {
+		if !skipped(e, lim) {
+			continue
+		}
+		what := "socket"
+		if e.Type != "socket" {
+			what = fmt.Sprintf("%s device %d:%d", e.Type, unix.Major(e.Rdev), unix.Minor(e.Rdev))
+		}
+		out = append(out, fmt.Sprintf("%s (%s)", entryPath(e), what))
+	}
+	return out
 }
 
 // plainPath reports a relative path of plain names: no empty, . or ..

@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"firebreak/evidence"
 )
@@ -124,8 +127,6 @@ func TestRestoreRefusesHostileArchives(t *testing.T) {
 		"hardlink to absolute":       {Entry{Path: "h", Type: "hardlink", Link: marker}},
 		"hardlink to a symlink":      {link("s", marker), Entry{Path: "h", Type: "hardlink", Link: "s"}},
 		"hardlink before its file":   {Entry{Path: "h", Type: "hardlink", Link: "ok"}, good},
-		"char device":                {Entry{Path: "mem", Type: "char", Rdev: 0x0101}},
-		"block device":               {Entry{Path: "sda", Type: "block", Rdev: 0x0800}},
 		"a million tiny entries":     many,
 		"huge size":                  {huge},
 		"chunks beyond its size":     {repeated},
@@ -185,5 +186,61 @@ func TestRestoreConfinesLinks(t *testing.T) {
 		if err == nil {
 			t.Error("restore into a non-empty target succeeded")
 		}
+	}
+}
+
+// TestRestoreSkipsDevicesUnlessAsked: a volume holding a device node (and
+// a socket) restores whole but for them, each named by Skipped; asked
+// for, the device is made with its number.
+func TestRestoreSkipsDevicesUnlessAsked(t *testing.T) {
+	r := testRepo(t)
+	files := []Entry{dir("d"), file(t, r, "d/ok", "fine"),
+		{Path: "d/null", Type: "char", Mode: 0o666, Rdev: unix.Mkdev(1, 3), MTime: time.Unix(1e9, 0)},
+		{Path: "sda", Type: "block", Mode: 0o600, Rdev: unix.Mkdev(8, 0), MTime: time.Unix(1e9, 0)},
+		{Path: "sock", Type: "socket", Mode: 0o755, MTime: time.Unix(1e9, 0)}}
+	s := &Snapshot{ID: "20261128T000000Z-000002", Volumes: []Volume{{Name: "v", Files: files}}}
+	lim := DefaultRestoreLimits()
+	dst := t.TempDir()
+	if err := r.RestoreVolume(context.Background(), s, "v", dst, lim); err != nil {
+		t.Fatalf("restore of a volume with a device node: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "d/ok")); err != nil || string(b) != "fine" {
+		t.Errorf("d/ok restored as %q, %v", b, err)
+	}
+	for _, p := range []string{"d/null", "sda", "sock"} {
+		if _, err := os.Lstat(filepath.Join(dst, p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %v, want left out", p, err)
+		}
+	}
+	want := "d/null (char device 1:3), sda (block device 8:0), sock (socket)"
+	if got := strings.Join(Skipped(files, lim), ", "); got != want {
+		t.Errorf("Skipped = %q, want %q", got, want)
+	}
+	lim.Devices = true
+	dst = t.TempDir()
+	if err := r.RestoreVolume(context.Background(), s, "v", dst, lim); err != nil {
+		t.Fatalf("restore asked for devices: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(dst, "d/null"), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		t.Errorf("d/null asked for: mode %o rdev %x, %v; want the char device 1:3", st.Mode, st.Rdev, err)
+	}
+	if got := strings.Join(Skipped(files, lim), ", "); got != "sock (socket)" {
+		t.Errorf("Skipped asked for devices = %q", got)
+	}
+}
+
+// TestNewVolumeNameDoesNotGrow: the volume of a recover of a recovered
+// container is named after the original volume, not after the restored
+// one, and a name this plan gives already is passed over.
+func TestNewVolumeNameDoesNotGrow(t *testing.T) {
+	ctx := context.Background()
+	got, err := newVolumeName(ctx, nil, "data.restored-1e6a2d-IR-1", "5610f1", "IR-2", map[string]bool{})
+	if err != nil || got != "data.restored-5610f1-IR-2" {
+		t.Errorf("newVolumeName of a restored volume = %q, %v", got, err)
+	}
+	got, err = newVolumeName(ctx, nil, "data", "5610f1", "IR-2", map[string]bool{"data.restored-5610f1-IR-2": true})
+	if err != nil || got != "data.restored-5610f1-IR-2-2" {
+		t.Errorf("newVolumeName beside one this plan gives = %q, %v", got, err)
 	}
 }

@@ -59,6 +59,11 @@ type Volume struct {
 	// stored again and the signed manifest stays small.
 	Files []Entry  `json:"-"`
 	List  *ListRef `json:"list,omitempty"`
+	// Changed counts the entries left out because they were removed or
+	// replaced between the listing and the reading (a live volume's
+	// churn); Notes names the first of them.
+	Changed int      `json:"changed,omitempty"`
+	Notes   []string `json:"notes,omitempty"`
 }
 
 // ListRef names a stored file list: its entries' count, the digest of its

@@ -161,26 +161,43 @@ func intern(e *Entry) {
 var entryTypes = []string{"file", "dir", "symlink", "hardlink", "fifo", "socket", "char", "block", "other"}
 
 // List returns the snapshots of the store, oldest first, without their
-// file lists (signatures are not checked: see Verify).
+// file lists (signatures are not checked: see Verify). A snapshot whose
+// manifest cannot be read as one (damaged, sealed for another place,
+// naming another ID) is left out, so that one damaged snapshot does not
+// hide the others: ListAll names those. A store that cannot be read is an
+// error.
 func (r *Repo) List(ctx context.Context) ([]Snapshot, error) {
+	snaps, _, err := r.ListAll(ctx)
+	return snaps, err
+}
+
+// ListAll is List with the snapshots it leaves out, each a *VerifyError
+// saying what is wrong with its manifest, in the store's order.
+func (r *Repo) ListAll(ctx context.Context) ([]Snapshot, []*VerifyError, error) {
 	objs, err := r.store.List(ctx, backupsPrefix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []Snapshot
+	var damaged []*VerifyError
 	for _, o := range objs {
 		id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, backupsPrefix), "/manifest.json")
 		if !ok || strings.Contains(id, "/") {
 			continue
 		}
 		s, _, err := r.Load(ctx, id, nil)
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			damaged = append(damaged, ve)
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, *s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
+	return out, damaged, nil
 }
 
 // VerifyError says a snapshot does not verify, with every difference.
@@ -226,18 +243,31 @@ func (r *Repo) Verify(ctx context.Context, id string, trusted ed25519.PublicKey)
 		}
 		n, b, p, err := r.verifyVolume(ctx, v.Name, list)
 		files, bytesRead, problems = files+n, bytesRead+b, append(problems, p...)
-		if err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) { // its list unread: the other volumes are checked still
+			problems = append(problems, ve.Problems...)
+		} else if err != nil {
 			return files, bytesRead, err
 		}
 	}
 	if d := r.idx.damagedIndex(); len(problems) > 0 && len(d) > 0 {
 		problems = append([]string{"index objects that could not be read: " + strings.Join(d, "; ")}, problems...)
 	}
+	if len(problems) > maxProblems {
+		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more differences", len(problems)-maxProblems))
+	}
 	if len(problems) > 0 {
 		return files, bytesRead, &VerifyError{ID: id, Problems: problems}
 	}
 	return files, bytesRead, nil
 }
+
+// maxProblems bounds the differences a verify names (the rest are
+// counted), and maxChunkProblems those of one file's chunks.
+const (
+	maxProblems      = 1000
+	maxChunkProblems = 10
+)
 
 // entriesOf lists a volume's entries held in memory, as list does a
 // stored list.
@@ -279,17 +309,20 @@ func (r *Repo) verifyVolume(ctx context.Context, name string, list func(func(*En
 		single := len(e.Chunks) == 1
 		h := sha256.New()
 		var size int64
-		bad := ""
+		var bad []string // each bad chunk, with the object that holds it
+		nbad := 0
 		for _, c := range e.Chunks {
 			data, n, err := f.next(c, !single)
 			if ctx.Err() != nil {
 				stop = ctx.Err()
 				return
 			}
-			if err != nil && bad == "" {
-				bad = fmt.Sprintf("%s/%s: chunk %.12s: %v", name, e.Path, c, err)
+			if err != nil {
+				if nbad++; len(bad) < maxChunkProblems {
+					bad = append(bad, fmt.Sprintf("%s/%s: chunk %.12s in %s: %v", name, e.Path, c, f.lastKey(), err))
+				}
 			}
-			if bad != "" {
+			if nbad > 0 {
 				continue
 			}
 			h.Write(data)
@@ -297,8 +330,11 @@ func (r *Repo) verifyVolume(ctx context.Context, name string, list func(func(*En
 			bytesRead += int64(n)
 		}
 		switch {
-		case bad != "":
-			problems = append(problems, bad)
+		case nbad > 0:
+			problems = append(problems, bad...)
+			if nbad > len(bad) {
+				problems = append(problems, fmt.Sprintf("%s/%s: and %d more bad chunks", name, e.Path, nbad-len(bad)))
+			}
 		case size != e.Size:
 			problems = append(problems, fmt.Sprintf("%s/%s: %d bytes in its chunks, the manifest says %d", name, e.Path, size, e.Size))
 		case single && e.Chunks[0] != e.SHA256, !single && hex.EncodeToString(h.Sum(nil)) != e.SHA256:

@@ -130,6 +130,14 @@ type Restorer interface {
 	Health(ctx context.Context, id string) (health string, running bool, err error)
 }
 
+// VolumeChecker is a Restorer that can tell whether a volume name is taken,
+// so that a recover plans a name for each new volume that it can make.
+type VolumeChecker interface {
+	// VolumeExists reports whether a volume of that name exists. It
+	// changes nothing.
+	VolumeExists(ctx context.Context, name string) (bool, error)
+}
+
 // RecreateSpec says how to recreate a container from the engine's own
 // document of the original.
 type RecreateSpec struct {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,11 +77,39 @@ func TestBackupCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r := runFake(t, e, verify...); r.code != exitUnverified {
-		t.Errorf("backup verify after a changed byte: exit %d, want 5\n%s%s", r.code, r.stdout, r.stderr)
+	if r := runFake(t, e, verify...); r.code != exitUnverified || !strings.Contains(r.stdout, "1 difference:\n  file list of db-data: chunk ") {
+		t.Errorf("backup verify after a changed byte: exit %d, want 5 and the difference listed\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := runFake(t, e, append([]string{"backup", "show", "20990101T000000Z-000000"}, ls...)...); r.code != exitUsage {
 		t.Errorf("backup show of an unknown snapshot: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+}
+
+// TestBackupOnAFullDiskSaysSo: a store that fills up mid-backup fails it
+// with the store's own error (no space left), exit 1, not the cancel that
+// error caused in the readers (which read as an interrupt, exit 130).
+func TestBackupOnAFullDiskSaysSo(t *testing.T) {
+	full := t.TempDir()
+	if err := syscall.Mount("tmpfs", full, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("a small tmpfs for the store: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(full, syscall.MNT_DETACH) })
+	vol := t.TempDir()
+	data := make([]byte, 8<<20)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		if err := os.WriteFile(filepath.Join(vol, fmt.Sprintf("data%d", i)), data[i<<21:(i+1)<<21], 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := fake.New()
+	d := e.Create("db", fake.WithSecurity(runtime.Security{Mounts: []runtime.Mount{{Type: "volume", Name: "db-data", Source: vol, Destination: "/var/lib/db", RW: true}}}))
+	e.Start(d.ID)
+	r := runFake(t, e, "backup", "db", "--store", "file://"+full, "--key-dir", t.TempDir(), "--state-dir", t.TempDir())
+	if r.code != exitFailed || !strings.Contains(r.stderr, "no space left on device") || strings.Contains(r.stderr, "context canceled") {
+		t.Errorf("backup into a full store: exit %d, want 1 naming the full disk\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 
@@ -107,6 +138,46 @@ func TestRecoverCLIPlansAndAsks(t *testing.T) {
 	}
 	if r := cli(t, flags, "recover", d.Name); r.code != exitUsage {
 		t.Errorf("recover without --case: exit %d, want 2", r.code)
+	}
+}
+
+// TestBackupLsSkipsADamagedSnapshot: one damaged manifest does not hide
+// the other snapshots: backup ls lists them and names the damaged one
+// (exit 5), and a recover of another container plans from its own.
+func TestBackupLsSkipsADamagedSnapshot(t *testing.T) {
+	h := runtimetest.Docker(t)
+	a := h.Run(t, runtimetest.Name(t)+"-a", runtimetest.Spec{})
+	b := h.Run(t, runtimetest.Name(t)+"-b", runtimetest.Spec{})
+	store := t.TempDir()
+	flags := []string{"--store", "file://" + store, "--key-dir", t.TempDir(), "--state-dir", t.TempDir(), "--runtime", "docker"}
+	ids := map[string]string{}
+	for _, d := range []runtime.Details{a, b} {
+		r := cli(t, flags, "backup", d.Name, "-o", "json")
+		var line struct{ Snapshot string }
+		if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &line) != nil || line.Snapshot == "" {
+			t.Fatalf("backup %s: exit %d\n%s%s", d.Name, r.code, r.stdout, r.stderr)
+		}
+		ids[d.Name] = line.Snapshot
+	}
+	m := filepath.Join(store, "backups", ids[a.Name], "manifest.json")
+	if err := os.Chmod(m, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"backup", "ls"}, {"backup", "ls", b.Name}, {"backup", "ls", "-o", "json"}} {
+		r := cli(t, flags[:2], args...)
+		if r.code != exitUnverified || !strings.Contains(r.stdout, ids[b.Name]) || !strings.Contains(r.stderr, ids[a.Name]) || !strings.Contains(r.stderr, "damaged") {
+			t.Errorf("%s with a damaged manifest: exit %d, want 5, the other listed, the damaged named\nstdout:\n%sstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	if err := h.Runtime().Pause(runtimetest.Context(t), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, flags, "recover", b.Name, "--case", "IR-2", "--dry-run")
+	if r.code != exitOK || !strings.Contains(r.stdout, "plan from snapshot "+ids[b.Name]) {
+		t.Errorf("recover --dry-run of the other container: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -119,8 +119,17 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 			}
 			continue
 		}
+		changed := []string{} // entries left out: changed while read
+		for _, v := range snap.Volumes {
+			for _, n := range v.Notes {
+				changed = append(changed, "volume "+v.Name+": "+n)
+			}
+			if more := v.Changed - len(v.Notes); more > 0 {
+				changed = append(changed, fmt.Sprintf("volume %s: and %d more changed while read: left out", v.Name, more))
+			}
+		}
 		if g.Output == "json" {
-			if err := jsonLine(d.stdout, "backup", map[string]any{"ref": t.ID, "ok": true, "snapshot": snap.ID, "totals": snap.Totals, "freeze_ms": snap.FreezeMS, "hooks": snap.Hooks, "custody_head": head, "seconds": time.Since(start).Seconds()}); err != nil {
+			if err := jsonLine(d.stdout, "backup", map[string]any{"ref": t.ID, "ok": true, "snapshot": snap.ID, "totals": snap.Totals, "freeze_ms": snap.FreezeMS, "hooks": snap.Hooks, "changed": changed, "custody_head": head, "seconds": time.Since(start).Seconds()}); err != nil {
 				errs = append(errs, err)
 			}
 			continue
@@ -134,6 +143,9 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 			fmt.Fprintf(d.stdout, "  frozen for %d ms while read\n", snap.FreezeMS)
 		} else {
 			fmt.Fprintln(d.stdout, "  read while it ran (--pause freezes it for a consistent snapshot)")
+		}
+		for _, n := range changed {
+			fmt.Fprintf(d.stdout, "  note: %s\n", n)
 		}
 	}
 	return joinErrors(errs)
@@ -150,9 +162,16 @@ func newBackupLsCommand(g *globalOptions, d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			snaps, err := repo.List(cmd.Context())
+			snaps, damaged, err := repo.ListAll(cmd.Context())
 			if err != nil {
 				return err
+			}
+			// A damaged snapshot cannot say whose it is: each is named
+			// (on stderr, by the error) after the others are listed, and
+			// the exit code is the verify's (5) whatever the target.
+			var bad []error
+			for _, v := range damaged {
+				bad = append(bad, v)
 			}
 			var out []recover.Snapshot
 			for _, s := range snaps {
@@ -165,16 +184,15 @@ func newBackupLsCommand(g *globalOptions, d *deps) *cobra.Command {
 				if out == nil {
 					out = []recover.Snapshot{}
 				}
-				return writeJSON(d, out)
+				return joinErrors(append([]error{writeJSON(d, out)}, bad...))
 			}
 			if len(out) == 0 {
 				fmt.Fprintln(d.stdout, "no snapshots")
-				return nil
 			}
 			for _, s := range out {
 				fmt.Fprintf(d.stdout, "%s  %s  %s%s  %s, %s\n", s.ID, s.Time.Format(time.RFC3339), s.Container.ShortID(), nameSuffix(s.Container), plural(s.Totals.Files, "file"), plural(len(s.Volumes), "volume"))
 			}
-			return nil
+			return joinErrors(bad)
 		},
 	}
 	o.addLocationFlags(cmd)
@@ -258,16 +276,27 @@ func newBackupVerifyCommand(g *globalOptions, d *deps) *cobra.Command {
 				return err
 			}
 			files, n, err := repo.Verify(cmd.Context(), args[0], key)
+			var ve *recover.VerifyError
+			errors.As(err, &ve)
 			if g.Output == "json" {
 				line := map[string]any{"snapshot": args[0], "ok": err == nil, "files": files, "bytes": n}
 				if err != nil {
 					line["error"] = err.Error()
+				}
+				if ve != nil {
+					line["problems"] = ve.Problems
 				}
 				if jerr := jsonLine(d.stdout, "verify", line); jerr != nil {
 					return jerr
 				}
 			} else if err == nil {
 				fmt.Fprintf(d.stdout, "snapshot %s: OK: %s, %s re-read\n", args[0], plural(files, "file"), plural(int(n), "byte"))
+			} else if ve != nil {
+				// Every difference, one a line (the error names the first).
+				fmt.Fprintf(d.stdout, "snapshot %s: %s:\n", args[0], plural(len(ve.Problems), "difference"))
+				for _, p := range ve.Problems {
+					fmt.Fprintf(d.stdout, "  %s\n", safe(p))
+				}
 			}
 			return usageOr(err)
 		},

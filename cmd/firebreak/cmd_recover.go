@@ -28,6 +28,7 @@ type recoverOptions struct {
 	PubKey        string
 	Before        string
 	KeepSuspect   bool
+	Devices       bool
 	Harden        bool
 	KeepCaps      []string
 	RunAs         string
@@ -44,7 +45,8 @@ signature) before touching anything, then plans: the container now named NAME
 (the suspect, which must be contained or stopped) is renamed
 NAME.suspect-<case> and kept with its volumes; each volume is restored into a
 new volume (a bind mount taken with --include-binds too, bound instead of
-the host directory); a container is created from the snapshot's
+the host directory; device nodes only with --restore-devices, sockets never,
+each one left out named in the plan); a container is created from the snapshot's
 configuration (the image it ran, pinned to the same image), with NAME, its
 networks and aliases, and the new volumes, hardened with --harden (each
 change in the plan); it is started and must be healthy (or keep running,
@@ -76,6 +78,7 @@ log; the plan and outcome are stored in the case.`,
 	f.StringVar(&o.RunAs, "run-as", "", "with --harden: a non-root user to run as, UID:GID or a name of the image")
 	f.StringSliceVar(&o.Tmpfs, "tmpfs", nil, "with --harden: tmpfs paths under the read-only root (default: where the suspect wrote, from the case's fs diff of it; else /run and /tmp)")
 	f.BoolVar(&o.KeepSuspect, "keep-suspect", true, "keep the suspect, contained and renamed; =false removes it once the service is back (only when the case holds its writable layer: collect it first)")
+	f.BoolVar(&o.Devices, "restore-devices", false, "make the device nodes the snapshot lists in the new volumes (left out otherwise, each named in the plan)")
 	f.StringVar(&o.Before, "before", "", "with --from latest: the newest snapshot taken before this time (RFC 3339, or an age such as 6h or 2d): the compromise time")
 	return cmd
 }
@@ -87,7 +90,7 @@ func runRecover(ctx context.Context, g *globalOptions, o *recoverOptions, name s
 	if o.HealthTimeout <= 0 {
 		return usagef("--health-timeout %s: give a positive duration", o.HealthTimeout)
 	}
-	spec := app.RecoverSpec{Name: name, Case: o.Case, From: o.From, DryRun: true, Image: o.Image, HealthTimeout: o.HealthTimeout, RemoveSuspect: !o.KeepSuspect}
+	spec := app.RecoverSpec{Name: name, Case: o.Case, From: o.From, DryRun: true, Image: o.Image, HealthTimeout: o.HealthTimeout, RemoveSuspect: !o.KeepSuspect, RestoreDevices: o.Devices}
 	if o.Before != "" {
 		if o.From != "latest" {
 			return usagef("--before goes with --from latest")

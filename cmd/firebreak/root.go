@@ -198,6 +198,11 @@ func run(ctx context.Context, args []string, d *deps) int {
 			err = &usageError{err}
 		}
 		code := exitCode(err)
+		if code == exitInterrupted && ctx.Err() == nil {
+			// A cancel from inside (one failure stopping the work beside
+			// it) that hid its cause: a failure, not an interrupt.
+			code = exitFailed
+		}
 		var reported *reportedError
 		if errors.As(err, &reported) && g.Output != "json" {
 			fmt.Fprintf(d.stderr, "firebreak: %s\n", reported.summary())

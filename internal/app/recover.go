@@ -137,6 +137,9 @@ type RecoverSpec struct {
 	// RemoveSuspect removes the suspect once the service is back; refused
 	// unless the case holds the suspect's writable layer (collect fsdiff).
 	RemoveSuspect bool
+	// RestoreDevices makes the snapshot's device nodes in the new volumes
+	// (left out otherwise, each named in the plan).
+	RestoreDevices bool
 	// Harden confines the new container (nil: as the original). Tmpfs
 	// nil means: where the suspect wrote, from the case's fs diff of it.
 	Harden *runtime.Hardening
@@ -193,7 +196,7 @@ func (s *Session) Recover(ctx context.Context, spec RecoverSpec) (*recover.Recov
 		}
 		return nil, err
 	}
-	o := recover.RecoverOptions{Case: spec.Case, DryRun: spec.DryRun, HealthTimeout: spec.HealthTimeout, Image: spec.Image, RemoveSuspect: spec.RemoveSuspect, Progress: spec.Progress}
+	o := recover.RecoverOptions{Case: spec.Case, DryRun: spec.DryRun, HealthTimeout: spec.HealthTimeout, Image: spec.Image, RemoveSuspect: spec.RemoveSuspect, RestoreDevices: spec.RestoreDevices, Progress: spec.Progress}
 	if spec.Harden != nil {
 		h := *spec.Harden
 		if h.Tmpfs == nil {

@@ -51,6 +51,18 @@ func (c *Containerd) Rename(ctx context.Context, id, name string) error {
 	return nil
 }
 
+// VolumeExists says whether a volume directory of that name exists.
+func (c *Containerd) VolumeExists(_ context.Context, name string) (bool, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return false, fmt.Errorf("volume name %q: give a plain name", name)
+	}
+	_, err := os.Lstat(c.dataDir("volumes", name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // CreateVolume makes a directory, DataDir/NAMESPACE/volumes/NAME/_data,
 // for data to be restored into and bind-mounted; its labels are kept beside
 // it. One that exists already is an error.
@@ -64,7 +76,7 @@ func (c *Containerd) CreateVolume(_ context.Context, name string, labels map[str
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("a volume %s exists already (%s): remove it or recover from another snapshot", name, dir)
+			return "", fmt.Errorf("a volume %s exists already (%s; left as it is: it may be a suspect's evidence): plan the recover again, which names a volume that does not exist", name, dir)
 		}
 		return "", fmt.Errorf("making volume %s: %w", name, err)
 	}

@@ -32,7 +32,7 @@ func (d *Docker) Rename(ctx context.Context, id, name string) error {
 // remove what this run did not make).
 func (d *Docker) CreateVolume(ctx context.Context, name string, labels map[string]string) (string, error) {
 	if _, err := d.api.VolumeInspect(ctx, name); err == nil {
-		return "", fmt.Errorf("a volume %s exists already: remove it or recover from another snapshot", name)
+		return "", fmt.Errorf("a volume %s exists already (left as it is: it may be a suspect's evidence): plan the recover again, which names a volume that does not exist", name)
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("docker VolumeInspect %s: %w", name, err)
 	}
@@ -41,6 +41,18 @@ func (d *Docker) CreateVolume(ctx context.Context, name string, labels map[strin
 		return "", fmt.Errorf("docker VolumeCreate %s: %w", name, err)
 	}
 	return v.Mountpoint, nil
+}
+
+// VolumeExists says whether a volume of that name exists.
+func (d *Docker) VolumeExists(ctx context.Context, name string) (bool, error) {
+	_, err := d.api.VolumeInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("docker VolumeInspect %s: %w", name, err)
+	}
+	return true, nil
 }
 
 func (d *Docker) RemoveVolume(ctx context.Context, name string) error {
