@@ -413,12 +413,12 @@ func TestRecoverTwiceFromOneSnapshot(t *testing.T) {
 		t.Fatalf("no volume step: %+v", rec.Steps)
 		return ""
 	}
-	first, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-20", HealthTimeout: 10 * time.Second})
+	first, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-TWICE-A", HealthTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("first recover: %v", err)
 	}
 	t.Cleanup(func() { h.Remove(t, first.Container.ID) })
-	if got, want := volumeOf(first), d.Name+"-data.restored-"+tag+"-IR-20"; got != want {
+	if got, want := volumeOf(first), d.Name+"-data.restored-"+tag+"-IR-TWICE-A"; got != want {
 		t.Errorf("first volume %s, want %s", got, want)
 	}
 	// Compromised again: the recovered container is the suspect now.
@@ -427,9 +427,9 @@ func TestRecoverTwiceFromOneSnapshot(t *testing.T) {
 	}
 	// A volume of the name the second would take exists already (another
 	// recover's): the plan passes it over, and it is left as it is.
-	squatter := d.Name + "-data.restored-" + tag + "-IR-21"
+	squatter := d.Name + "-data.restored-" + tag + "-IR-TWICE-B"
 	volume(t, h, squatter)
-	plan, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-21", DryRun: true})
+	plan, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-TWICE-B", DryRun: true})
 	if err != nil {
 		t.Fatalf("dry run of the second recover: %v", err)
 	}
@@ -437,7 +437,7 @@ func TestRecoverTwiceFromOneSnapshot(t *testing.T) {
 	if got := volumeOf(plan); got != want {
 		t.Errorf("the second plan names volume %s, want %s", got, want)
 	}
-	second, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-21", HealthTimeout: 10 * time.Second})
+	second, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-TWICE-B", HealthTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("second recover from the same snapshot: %v\n%+v", err, second)
 	}

@@ -172,8 +172,8 @@ func TestBackupLsSkipsADamagedSnapshot(t *testing.T) {
 			t.Errorf("%s with a damaged manifest: exit %d, want 5, the other listed, the damaged named\nstdout:\n%sstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 		}
 	}
-	if err := h.Runtime().Pause(runtimetest.Context(t), b.ID); err != nil {
-		t.Fatal(err)
+	if r := cli(t, flags[4:], "contain", b.Name, "--case", "IR-2"); r.code != exitOK {
+		t.Fatalf("contain: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r := cli(t, flags, "recover", b.Name, "--case", "IR-2", "--dry-run")
 	if r.code != exitOK || !strings.Contains(r.stdout, "plan from snapshot "+ids[b.Name]) {

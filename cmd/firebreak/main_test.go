@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
 	"testing"
 )
 
@@ -10,7 +11,11 @@ import (
 // (FIREBREAK_TEST_AS_CLI=1), to kill it mid-run like a crash would.
 func TestMain(m *testing.M) {
 	if os.Getenv("FIREBREAK_TEST_AS_CLI") == "1" {
-		os.Exit(run(context.Background(), os.Args[1:], newDeps(os.Stdout, os.Stderr)))
+		// as main does: the signals that interrupt end run's context
+		ctx, stop := signal.NotifyContext(context.Background(), interruptSignals...)
+		code := run(ctx, os.Args[1:], newDeps(os.Stdout, os.Stderr))
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
