@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -36,6 +37,35 @@ type Report struct {
 	Heads []Head `json:"heads"`
 	// Anchors say where each head given to verify was found.
 	Anchors []Anchor `json:"anchors,omitempty"`
+	// Spooled are the case's objects that wait in the local spool
+	// (VerifyOptions.Spool), each with what the store holds under its key.
+	Spooled []SpooledObject `json:"spooled,omitempty"`
+}
+
+// Where the store stands against a spooled copy.
+const (
+	StoreLacks   = "missing" // the store lacks it: verify read the spooled copy
+	StoreDiffers = "differs" // the store holds other bytes: verify read the store's
+	StoreSame    = "same"    // the store holds the same bytes (sync drops the spooled copy)
+)
+
+// SpooledObject is one object of a case waiting in the local spool.
+type SpooledObject struct {
+	Key         string `json:"key"`
+	SHA256      string `json:"sha256"` // of the spooled copy
+	Store       string `json:"store"`  // StoreLacks, StoreDiffers or StoreSame
+	StoreSHA256 string `json:"store_sha256,omitempty"`
+}
+
+// Replicated reports whether the store holds, byte for byte, every object
+// of the case that waits in the spool: what verified was the store's.
+func (r *Report) Replicated() bool {
+	for _, o := range r.Spooled {
+		if o.Store != StoreSame {
+			return false
+		}
+	}
+	return true
 }
 
 // KeyUse is one trusted key and the runs whose signature it verified.
@@ -75,6 +105,13 @@ type VerifyOptions struct {
 	// the case's chain. A head that is not there means runs were removed
 	// or replaced.
 	Heads []string
+	// Spool, when set, is the local spool in front of the store verified
+	// (its remote): each of the case's objects waiting there is compared
+	// with the store's copy and reported in Report.Spooled. One the store
+	// lacks is read from the spool, so that the rest of the case verifies;
+	// one the store holds is read from the store, which is what verify
+	// checks.
+	Spool *Spool
 }
 
 // Verify is VerifyCase with one trusted key.
@@ -104,6 +141,13 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 	rep := &Report{Case: caseID, Problems: []Problem{}, Heads: []Head{}}
 	for _, k := range o.Keys {
 		rep.Keys = append(rep.Keys, KeyUse{Key: base64.StdEncoding.EncodeToString(k.Key), Source: k.Source, Pinned: k.Pinned})
+	}
+	if o.Spool != nil {
+		view, err := spoolFallback(ctx, s, o.Spool, caseID, rep)
+		if err != nil {
+			return nil, err
+		}
+		s = view
 	}
 	manifests, err := listManifests(ctx, s, caseID)
 	if err != nil {
@@ -331,3 +375,86 @@ func Manifests(ctx context.Context, s Store, caseID string) ([]Manifest, error) 
 	}
 	return out, nil
 }
+
+// spoolFallback compares each of the case's spooled objects with the
+// store's copy (into rep.Spooled) and returns the store as verify reads it:
+// the store's own objects, and the spooled copies of those it lacks.
+func spoolFallback(ctx context.Context, remote Store, sp *Spool, caseID string, rep *Report) (Store, error) {
+	objs, err := sp.local.List(ctx, CasePrefix(caseID))
+	if err != nil {
+		return nil, fmt.Errorf("reading the spool %s: %w", sp.Dir(), err)
+	}
+	v := &fallback{Store: remote, local: sp.local, lacks: map[string]bool{}}
+	for _, o := range objs {
+		local, err := digestOf(ctx, sp.local, o.Key)
+		if err != nil {
+			return nil, fmt.Errorf("reading the spool %s: %w", sp.Dir(), err)
+		}
+		so := SpooledObject{Key: o.Key, SHA256: local, Store: StoreSame}
+		theirs, err := digestOf(ctx, remote, o.Key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			so.Store = StoreLacks
+			v.lacks[o.Key] = true
+		case err != nil:
+			return nil, &StoreReadError{Store: remote.String(), Err: err}
+		case theirs != local:
+			so.Store, so.StoreSHA256 = StoreDiffers, theirs
+		}
+		rep.Spooled = append(rep.Spooled, so)
+	}
+	return v, nil
+}
+
+// fallback reads a store, and the spooled copies of the keys it lacks.
+type fallback struct {
+	Store
+	local *FileStore
+	lacks map[string]bool
+}
+
+func (f *fallback) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if f.lacks[key] {
+		return f.local.Get(ctx, key)
+	}
+	return f.Store.Get(ctx, key)
+}
+
+func (f *fallback) Stat(ctx context.Context, key string) (Object, error) {
+	if f.lacks[key] {
+		return f.local.Stat(ctx, key)
+	}
+	return f.Store.Stat(ctx, key)
+}
+
+func (f *fallback) List(ctx context.Context, prefix string) ([]Object, error) {
+	out, err := f.Store.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	local, err := f.local.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range local {
+		if f.lacks[o.Key] {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// StoreReadError says the store could not be read at all (it does not
+// answer, or refuses): an error of the verify, not a finding about the
+// evidence.
+type StoreReadError struct {
+	Store string
+	Err   error
+}
+
+func (e *StoreReadError) Error() string {
+	return fmt.Sprintf("cannot read the store %s: %v (nothing was judged: verify again when it answers)", e.Store, e.Err)
+}
+
+func (e *StoreReadError) Unwrap() error { return e.Err }

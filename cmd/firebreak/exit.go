@@ -135,6 +135,7 @@ func classify(err error) int {
 		store     *evidence.StoreError
 		retention *evidence.RetentionError
 		syncLeft  *syncIncompleteError
+		notStored *notInStoreError
 		different *contain.NotRestoredError
 		snapBad   *recover.VerifyError
 	)
@@ -146,7 +147,7 @@ func classify(err error) int {
 		return exitNotIsolated
 	case errors.As(err, &unverif), errors.As(err, &snapBad):
 		return exitUnverified
-	case errors.As(err, &spooled), errors.As(err, &syncLeft):
+	case errors.As(err, &spooled), errors.As(err, &syncLeft), errors.As(err, &notStored):
 		return exitSpooled
 	case errors.As(err, &approval), errors.As(err, &unconfirm):
 		return exitApproval
