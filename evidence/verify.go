@@ -37,9 +37,18 @@ type Report struct {
 	Heads []Head `json:"heads"`
 	// Anchors say where each head given to verify was found.
 	Anchors []Anchor `json:"anchors,omitempty"`
+	// Interrupted are the runs stopped before they finished, each with
+	// why: sealed then, they hold what was stored until that moment.
+	Interrupted []InterruptedRun `json:"interrupted,omitempty"`
 	// Spooled are the case's objects that wait in the local spool
 	// (VerifyOptions.Spool), each with what the store holds under its key.
 	Spooled []SpooledObject `json:"spooled,omitempty"`
+}
+
+// InterruptedRun is a run whose manifest says it was interrupted.
+type InterruptedRun struct {
+	Run string `json:"run"`
+	Why string `json:"why"`
 }
 
 // Where the store stands against a spooled copy.
@@ -176,6 +185,9 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 		}
 		pinned = pinned && k >= 0 && o.Keys[k].Pinned
 		checkPlacement(rep, caseID, mk, m)
+		if m.Interrupted != "" {
+			rep.Interrupted = append(rep.Interrupted, InterruptedRun{Run: m.Run, Why: m.Interrupted})
+		}
 		if m.CaseInfo.Key != "" && m.CaseInfo.Key == caseKey {
 			checkDigest(ctx, s, rep, m.CaseInfo.Key, -1, m.CaseInfo.SHA256)
 		}

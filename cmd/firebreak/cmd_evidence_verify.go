@@ -191,6 +191,9 @@ func printVerify(w io.Writer, rep *evidence.Report) {
 			fmt.Fprintf(w, "  anchored head %s: in run %s of %s; %s after it\n", a.Head, safe(a.Run), safe(hostLabel(a.Host)), plural(a.RunsAfter, "run"))
 		}
 	}
+	for _, r := range rep.Interrupted {
+		fmt.Fprintf(w, "  run %s was interrupted: %s\n", safe(r.Run), safe(r.Why))
+	}
 	for _, o := range rep.Spooled {
 		switch o.Store {
 		case evidence.StoreLacks:
