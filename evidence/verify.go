@@ -43,6 +43,8 @@ type Report struct {
 	// Spooled are the case's objects that wait in the local spool
 	// (VerifyOptions.Spool), each with what the store holds under its key.
 	Spooled []SpooledObject `json:"spooled,omitempty"`
+
+	storeErr error // the store stopped answering: nothing can be judged
 }
 
 // InterruptedRun is a run whose manifest says it was interrupted.
@@ -90,6 +92,19 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
 func (r *Report) add(key, format string, args ...any) {
 	r.Problems = append(r.Problems, Problem{Key: key, What: fmt.Sprintf(format, args...)})
+}
+
+// unreadable records that key could not be read: a difference when the
+// store answered, but the store not answering (an outage) is no finding
+// about the evidence: it is kept in r.storeErr and ends the verify.
+func (r *Report) unreadable(key string, err error, format string, args ...any) {
+	if isOutage(err) || errors.Is(err, context.Canceled) {
+		if r.storeErr == nil {
+			r.storeErr = fmt.Errorf("reading %s: %w", key, err)
+		}
+		return
+	}
+	r.add(key, format, args...)
 }
 
 // TrustedKey is a key a manifest may be signed with, and where it came from.
@@ -160,7 +175,7 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 	}
 	manifests, err := listManifests(ctx, s, caseID)
 	if err != nil {
-		return nil, err
+		return nil, &StoreReadError{Store: s.String(), Err: err}
 	}
 	if len(manifests) == 0 {
 		return nil, fmt.Errorf("case %s has no finished run in %s (an interrupted collection writes no manifest; `firebreak evidence ls` lists what is there)", caseID, s)
@@ -171,11 +186,14 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 	chains := newChains(caseID)
 	pinned := true
 	for _, mk := range manifests {
+		if rep.storeErr != nil {
+			return nil, &StoreReadError{Store: s.String(), Err: rep.storeErr}
+		}
 		rep.Runs++
 		listed[mk], listed[mk+".sig"] = true, true
 		m, mb, err := readManifest(ctx, s, mk)
 		if err != nil {
-			rep.add(mk, "unreadable manifest: %v", err)
+			rep.unreadable(mk, err, "unreadable manifest: %v", err)
 			pinned = false
 			continue
 		}
@@ -215,9 +233,12 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 	rep.Pinned = pinned
 	rep.Heads = chains.heads()
 	rep.Anchors = chains.anchor(rep, o.Heads)
+	if rep.storeErr != nil {
+		return nil, &StoreReadError{Store: s.String(), Err: rep.storeErr}
+	}
 	all, err := s.List(ctx, CasePrefix(caseID))
 	if err != nil {
-		return nil, err
+		return nil, &StoreReadError{Store: s.String(), Err: err}
 	}
 	for _, o := range all {
 		if !listed[o.Key] {
@@ -232,13 +253,13 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 func checkSignature(ctx context.Context, s Store, rep *Report, mk string, mb []byte, m Manifest, keys []TrustedKey) int {
 	rc, err := s.Get(ctx, mk+".sig")
 	if err != nil {
-		rep.add(mk+".sig", "signature missing: %v", err)
+		rep.unreadable(mk+".sig", err, "signature missing: %v", err)
 		return -1
 	}
 	b, err := io.ReadAll(io.LimitReader(rc, 4096))
 	rc.Close()
 	if err != nil {
-		rep.add(mk+".sig", "unreadable: %v", err)
+		rep.unreadable(mk+".sig", err, "unreadable: %v", err)
 		return -1
 	}
 	sig, err := hex.DecodeString(strings.TrimSpace(string(b)))
@@ -280,14 +301,14 @@ func checkDigest(ctx context.Context, s Store, rep *Report, key string, size int
 		return
 	}
 	if err != nil {
-		rep.add(key, "unreadable: %v", err)
+		rep.unreadable(key, err, "unreadable: %v", err)
 		return
 	}
 	defer rc.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, rc)
 	if err != nil {
-		rep.add(key, "read failed after %d bytes: %v", n, err)
+		rep.unreadable(key, err, "read failed after %d bytes: %v", n, err)
 		return
 	}
 	if size >= 0 && n != size {
@@ -310,14 +331,14 @@ func checkCustody(ctx context.Context, s Store, rep *Report, m Manifest) custody
 	log := custodyLog{stored: map[string]string{}}
 	rc, err := s.Get(ctx, m.Custody.Key)
 	if err != nil {
-		rep.add(m.Custody.Key, "custody log unreadable: %v", err)
+		rep.unreadable(m.Custody.Key, err, "custody log unreadable: %v", err)
 		return log
 	}
 	defer rc.Close()
 	var buf bytes.Buffer
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(rc, maxManifest)); err != nil {
-		rep.add(m.Custody.Key, "custody log unreadable: %v", err)
+		rep.unreadable(m.Custody.Key, err, "custody log unreadable: %v", err)
 		return log
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != m.Custody.SHA256 {
