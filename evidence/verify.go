@@ -178,7 +178,7 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 		return nil, &StoreReadError{Store: s.String(), Err: err}
 	}
 	if len(manifests) == 0 {
-		return nil, fmt.Errorf("case %s has no finished run in %s (an interrupted collection writes no manifest; `firebreak evidence ls` lists what is there)", caseID, s)
+		return nil, fmt.Errorf("%w (a collection killed before it finished writes no manifest; `firebreak evidence ls` lists what is there)", &NoRunError{Case: caseID, Store: s.String()})
 	}
 	caseKey := CasePrefix(caseID) + "case.json"
 	listed := map[string]bool{caseKey: true}

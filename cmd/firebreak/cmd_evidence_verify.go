@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -93,6 +94,9 @@ func runVerify(ctx context.Context, g *globalOptions, o *storeOptions, v *verify
 		return err
 	}
 	rep, err := evidence.VerifyCase(ctx, s, caseID, evidence.VerifyOptions{Keys: keys, Heads: v.Heads, Spool: sp})
+	if errors.Is(err, evidence.ErrNotFound) && !hasObjects(ctx, s, caseID) && (sp == nil || !hasObjects(ctx, sp, caseID)) {
+		return noCase(caseID, s) // nothing of the case anywhere: a mistyped name
+	}
 	if err != nil {
 		return err
 	}
@@ -119,6 +123,13 @@ func runVerify(ctx context.Context, g *globalOptions, o *storeOptions, v *verify
 		return e
 	}
 	return nil
+}
+
+// hasObjects says whether s holds any object of the case (false too when
+// it cannot be listed: the caller has the error already).
+func hasObjects(ctx context.Context, s evidence.Store, caseID string) bool {
+	objs, err := s.List(ctx, evidence.CasePrefix(caseID))
+	return err == nil && len(objs) > 0
 }
 
 // openVerifying opens the store to verify a case, and the spool kept for
@@ -241,7 +252,8 @@ func trustedKeys(dir string, v *verifyOptions) ([]evidence.TrustedKey, error) {
 	}
 	k, err := evidence.LoadPublicKey(dir)
 	if err != nil {
-		return nil, err
+		// Nothing to verify with: the user names the key.
+		return nil, usagef("no trusted key to verify with: %v", err)
 	}
 	return []evidence.TrustedKey{{Key: k, Source: "signing.pub in the key directory " + dir}}, nil
 }
