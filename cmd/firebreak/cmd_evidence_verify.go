@@ -41,7 +41,15 @@ no object sits in the case unlisted. It says which key signed and whether
 that key was pinned (--pubkey, --trusted-keys) or only found beside the
 evidence (--key-dir). With --head, a head kept outside the store must still
 be in the chain: removing the runs up to it is found; runs after it are
-counted.`,
+counted.
+
+Verify reads the store. Objects of the case that wait in --spool-dir (a
+remote store was down when they were written) are compared with the
+store's copies: one the store lacks is read from the spool and named, and
+verify exits 6 until 'firebreak evidence sync' sends it; one the store
+holds with other bytes is named, and the store's copy is what is verified.
+A run interrupted by Ctrl-C is sealed with what it stored and named here.
+A store that does not answer exits 1 ("cannot read the store"), never 5.`,
 		Example: `  firebreak evidence verify IR-42 --pubkey "$(cat /secure/signing.pub)"
   firebreak evidence verify IR-42 --trusted-keys /etc/firebreak/trusted.pub --head 3f1c…(64 hex digits)`,
 		Args: withUsage(cobra.ExactArgs(1)),
