@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -152,6 +154,16 @@ func Collect(ctx context.Context, rt runtime.Runtime, run *evidence.Run, target 
 			}
 			storeErrs = append(storeErrs, fmt.Errorf("%s: %w", w, err))
 			c.incomplete(w, err.Error())
+		}
+	}
+	var gone *SourceGoneError
+	if !errors.As(errors.Join(storeErrs...), &gone) {
+		// A container removed while the other collectors read it left
+		// them short too: said once, for the capture as a whole.
+		if _, err := c.rt.Inspect(ctx, d.ID); runtime.IsNotFound(err) {
+			gone = &SourceGoneError{ID: d.ID, Why: "the container was removed while it was captured"}
+			c.incomplete("container", gone.Why)
+			storeErrs = append(storeErrs, gone)
 		}
 	}
 	if err := c.timeline(); err != nil {
@@ -315,6 +327,10 @@ func (c *collection) fsdiff() error {
 	if err != nil {
 		return &incomplete{err.Error()}
 	}
+	before, err := os.Lstat(layer.Upper)
+	if err != nil {
+		return fmt.Errorf("the writable layer directory %s: %w", layer.Upper, err)
+	}
 	changes, err := os.CreateTemp("", "firebreak-changes-*.json")
 	if err != nil {
 		return err
@@ -335,11 +351,20 @@ func (c *collection) fsdiff() error {
 		stats, err = c.captureOnce(layer, changes)
 	}
 	c.res.FS = &stats
+	// Whether the layer stayed while it was read is asked before the rest
+	// is stored, and said after it: what was read is kept either way.
+	gone := c.layerGone(layer.Upper, before, stats)
 	if err != nil {
+		if gone != nil {
+			return fmt.Errorf("%w (%w)", gone, err)
+		}
 		return err
 	}
 	if stats.Truncated > 0 {
 		c.incomplete(WhatFSDiff, fmt.Sprintf("%d files capped (see \"truncated\" in changes.json)", stats.Truncated))
+	}
+	if gone == nil && stats.Vanished > 0 {
+		c.incomplete(WhatFSDiff, fmt.Sprintf("%s listed in the writable layer vanished before they were read (the running container removed or renamed them)", plural(stats.Vanished, "path")))
 	}
 	if _, err := changes.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -363,7 +388,60 @@ func (c *collection) fsdiff() error {
 		}
 		c.timeln.addFile(fc)
 	}
+	if gone != nil {
+		return gone
+	}
 	return nil
+}
+
+// SourceGoneError says that what was being captured went away while it was
+// read: the container was removed, or its writable layer directory. What
+// was read before is stored and the loss is recorded as incomplete in the
+// run; the capture failed all the same (it is not the whole layer).
+type SourceGoneError struct {
+	ID  string
+	Why string
+}
+
+func (e *SourceGoneError) Error() string {
+	return fmt.Sprintf("capture of %s is incomplete: %s; what was read before is kept", runtime.ShortID(e.ID), e.Why)
+}
+
+// layerGone says whether the writable layer went away while it was read
+// (nil when it stayed): its directory removed or replaced, the container
+// removed or replaced in the engine, or paths vanishing while the
+// container left the state it was captured in (a removal under way:
+// engines stop a container before they delete its layer).
+func (c *collection) layerGone(upper string, before os.FileInfo, stats FSStats) *SourceGoneError {
+	vanished := ""
+	if stats.Vanished > 0 {
+		vanished = fmt.Sprintf("; %s listed in it vanished before they were read", plural(stats.Vanished, "path"))
+	}
+	after, err := os.Lstat(upper)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &SourceGoneError{ID: c.d.ID, Why: fmt.Sprintf("the writable layer directory %s was removed while it was read (%d entries captured%s)", upper, stats.Entries, vanished)}
+	case err == nil && !os.SameFile(before, after):
+		return &SourceGoneError{ID: c.d.ID, Why: fmt.Sprintf("the writable layer directory %s was replaced while it was read (%d entries captured%s)", upper, stats.Entries, vanished)}
+	}
+	now, err := c.rt.Inspect(c.ctx, c.d.ID)
+	switch {
+	case runtime.IsNotFound(err):
+		return &SourceGoneError{ID: c.d.ID, Why: fmt.Sprintf("the container was removed while its writable layer was read (%d entries captured%s)", stats.Entries, vanished)}
+	case err == nil && !now.Created.Equal(c.d.Created):
+		return &SourceGoneError{ID: c.d.ID, Why: fmt.Sprintf("the container was replaced while its writable layer was read (%d entries captured%s)", stats.Entries, vanished)}
+	case err == nil && stats.Vanished > 0 && now.State != c.d.State:
+		return &SourceGoneError{ID: c.d.ID, Why: fmt.Sprintf("the container went from %s to %s while its writable layer was read, and %s listed in the layer vanished before they were read (a removal under way?)", c.d.State, now.State, plural(stats.Vanished, "path"))}
+	}
+	return nil
+}
+
+// plural says how many of a thing: "1 path", "2 paths".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // captureOnce walks the layer into layer.tar.zst (streamed to the store) and

@@ -69,6 +69,9 @@ type FSStats struct {
 	Files     int   `json:"files"`
 	Bytes     int64 `json:"bytes"` // content captured
 	Truncated int   `json:"truncated"`
+	// Vanished counts the paths a directory listed that were gone before
+	// they could be read (content or a directory below left out).
+	Vanished int `json:"vanished,omitempty"`
 }
 
 // Progress is called as a capture advances (after each file, and within a
@@ -190,6 +193,9 @@ func (w *walker) walkDir(ctx context.Context, dir *os.Root, rel string, inImage 
 		if err != nil {
 			// Swapped for something else since the lstat: recorded as it
 			// was seen, not entered.
+			if errors.Is(err, fs.ErrNotExist) {
+				w.stats.Vanished++
+			}
 			continue
 		}
 		err = w.walkDir(ctx, sub, childRel, exists)
@@ -207,7 +213,8 @@ func (w *walker) walkDir(ctx context.Context, dir *os.Root, rel string, inImage 
 func (w *walker) entry(dir *os.Root, name, rel string, inImage bool) (isDir, exists bool, err error) {
 	fi, err := dir.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, false, nil // removed while walking
+		w.stats.Vanished++ // removed while walking: counted, the caller says why
+		return false, false, nil
 	}
 	if err != nil {
 		return false, false, fmt.Errorf("lstat %q: %w", rel, err)
@@ -413,6 +420,9 @@ func (w *walker) file(dir *os.Root, name, rel string, st *syscall.Stat_t, c *Fil
 	w.stats.Files++
 	f, err := dir.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			w.stats.Vanished++
+		}
 		c.Note = "not opened: " + err.Error()
 		return w.emptyEntry(hdr)
 	}

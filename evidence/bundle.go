@@ -86,6 +86,10 @@ type Manifest struct {
 	Targets     []string    `json:"targets,omitempty"` // what this run was given to act on
 	Artifacts   []Artifact  `json:"artifacts"`
 	Incomplete  []string    `json:"incomplete,omitempty"` // what was asked for and not captured, with why
+	// Interrupted says why the run was stopped before it finished (Ctrl-C,
+	// SIGTERM): its manifest was written then, listing what was stored
+	// until that moment, so that the case still verifies.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 var caseIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -132,6 +136,10 @@ type Run struct {
 	artifacts  []Artifact
 	incomplete []string
 }
+
+// sealTimeout bounds how long Finish writes a run's custody log and
+// manifest after its context was cancelled.
+const sealTimeout = 30 * time.Second
 
 // ManifestVersion is the version of the manifests written now. Version 2
 // chains each host's runs of a case on their own (a run follows the last
@@ -346,7 +354,11 @@ func (r *Run) PutOnce(ctx context.Context, key string, src io.Reader, collector,
 }
 
 // Finish writes custody.jsonl, manifest.json and manifest.json.sig, and
-// releases the case lock, also when it fails: a run is finished once.
+// releases the case lock, also when it fails: a run is finished once. A
+// run whose context was cancelled (interrupted) is still sealed, within
+// sealTimeout: its manifest lists what was stored until then and says it
+// was interrupted, and its custody log ends with the interruption, so no
+// stored object is left unlisted and unsigned in the case.
 func (r *Run) Finish(ctx context.Context) (Manifest, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -354,6 +366,14 @@ func (r *Run) Finish(ctx context.Context) (Manifest, error) {
 	// lock file could not be removed, which blocks no later run (a run
 	// that cannot open it says so then). It is no failure of the evidence.
 	defer func() { _ = r.lock.Unlock() }()
+	interrupted := ""
+	if ctx.Err() != nil {
+		interrupted = fmt.Sprintf("interrupted before it finished (%v): the manifest lists what was stored until then", context.Cause(ctx))
+		r.appendEntry(CustodyEntry{Action: "interrupted", Target: r.id, Result: interrupted})
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), sealTimeout)
+		defer cancel()
+	}
 	prefix := runPrefix(r.info.ID, r.id)
 	prevOfRun := ""
 	if len(r.entries) > 0 {
@@ -380,7 +400,7 @@ func (r *Run) Finish(ctx context.Context) (Manifest, error) {
 		Host: r.host, Actor: r.info.Actor, Tool: r.info.Tool, PublicKey: r.signer.PublicKeyString(),
 		CaseInfo: r.caseRef, Custody: ArtifactRef{Key: cobj.Key, SHA256: cobj.SHA256},
 		CustodyHead: r.prev, CustodyPrev: prevOfRun, Artifacts: arts, Incomplete: r.incomplete,
-		Targets: r.info.Targets,
+		Targets: r.info.Targets, Interrupted: interrupted,
 	}
 	if m.Artifacts == nil {
 		m.Artifacts = []Artifact{}

@@ -232,13 +232,13 @@ func checkCaseInfo(ctx context.Context, s Store, rep *Report, caseID string) {
 		return // each manifest names it missing
 	}
 	if err != nil {
-		rep.add(key, "unreadable: %v", err)
+		rep.unreadable(key, err, "unreadable: %v", err)
 		return
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
 	if err != nil {
-		rep.add(key, "unreadable: %v", err)
+		rep.unreadable(key, err, "unreadable: %v", err)
 		return
 	}
 	var info CaseInfo

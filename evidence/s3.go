@@ -235,9 +235,6 @@ func (s *S3Store) preflightError(ctx context.Context, op string, err error) erro
 		invalid x509.CertificateInvalidError
 		host    x509.HostnameError
 		verify  *tls.CertificateVerificationError
-		opErr   *net.OpError
-		dnsErr  *net.DNSError
-		netErr  net.Error
 	)
 	switch {
 	case errors.As(err, &rec), strings.Contains(msg, "server gave HTTP response to HTTPS client"):
@@ -248,9 +245,7 @@ func (s *S3Store) preflightError(ctx context.Context, op string, err error) erro
 		return perm(op+": the endpoint's TLS certificate is not trusted", "give the endpoint's name as in its certificate, or trust its CA (SSL_CERT_FILE)")
 	case strings.Contains(msg, "malformed HTTP"):
 		return perm(op+": the endpoint does not answer as an S3 server", "check the host and port of endpoint= in the store URL")
-	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
-		errors.As(err, &netErr) && netErr.Timeout():
+	case isOutage(err):
 		return outage
 	}
 	resp := minio.ToErrorResponse(err)
@@ -274,6 +269,25 @@ func (s *S3Store) preflightError(ctx context.Context, op string, err error) erro
 		return perm(op+": the endpoint does not answer as an S3 server", "check the host and port of endpoint= in the store URL")
 	}
 	return perm(op+": refused ("+resp.Code+")", "check the store URL and the credentials")
+}
+
+// isOutage says whether err is a store giving no answer (refused, reset,
+// timed out, no route, a name that does not resolve now, a connection cut
+// short) or a server error, rather than an answer about what was asked.
+func isOutage(err error) bool {
+	var (
+		opErr  *net.OpError
+		dnsErr *net.DNSError
+		netErr net.Error
+	)
+	switch {
+	case errors.Is(err, ErrUnreachable),
+		errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return true
+	}
+	return minio.ToErrorResponse(err).StatusCode >= 500
 }
 
 // Put streams r as a multipart upload of unknown length (memory: one part).

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -36,6 +37,46 @@ type Report struct {
 	Heads []Head `json:"heads"`
 	// Anchors say where each head given to verify was found.
 	Anchors []Anchor `json:"anchors,omitempty"`
+	// Interrupted are the runs stopped before they finished, each with
+	// why: sealed then, they hold what was stored until that moment.
+	Interrupted []InterruptedRun `json:"interrupted,omitempty"`
+	// Spooled are the case's objects that wait in the local spool
+	// (VerifyOptions.Spool), each with what the store holds under its key.
+	Spooled []SpooledObject `json:"spooled,omitempty"`
+
+	storeErr error // the store stopped answering: nothing can be judged
+}
+
+// InterruptedRun is a run whose manifest says it was interrupted.
+type InterruptedRun struct {
+	Run string `json:"run"`
+	Why string `json:"why"`
+}
+
+// Where the store stands against a spooled copy.
+const (
+	StoreLacks   = "missing" // the store lacks it: verify read the spooled copy
+	StoreDiffers = "differs" // the store holds other bytes: verify read the store's
+	StoreSame    = "same"    // the store holds the same bytes (sync drops the spooled copy)
+)
+
+// SpooledObject is one object of a case waiting in the local spool.
+type SpooledObject struct {
+	Key         string `json:"key"`
+	SHA256      string `json:"sha256"` // of the spooled copy
+	Store       string `json:"store"`  // StoreLacks, StoreDiffers or StoreSame
+	StoreSHA256 string `json:"store_sha256,omitempty"`
+}
+
+// Replicated reports whether the store holds, byte for byte, every object
+// of the case that waits in the spool: what verified was the store's.
+func (r *Report) Replicated() bool {
+	for _, o := range r.Spooled {
+		if o.Store != StoreSame {
+			return false
+		}
+	}
+	return true
 }
 
 // KeyUse is one trusted key and the runs whose signature it verified.
@@ -51,6 +92,19 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
 func (r *Report) add(key, format string, args ...any) {
 	r.Problems = append(r.Problems, Problem{Key: key, What: fmt.Sprintf(format, args...)})
+}
+
+// unreadable records that key could not be read: a difference when the
+// store answered, but the store not answering (an outage) is no finding
+// about the evidence: it is kept in r.storeErr and ends the verify.
+func (r *Report) unreadable(key string, err error, format string, args ...any) {
+	if isOutage(err) || errors.Is(err, context.Canceled) {
+		if r.storeErr == nil {
+			r.storeErr = fmt.Errorf("reading %s: %w", key, err)
+		}
+		return
+	}
+	r.add(key, format, args...)
 }
 
 // TrustedKey is a key a manifest may be signed with, and where it came from.
@@ -75,6 +129,13 @@ type VerifyOptions struct {
 	// the case's chain. A head that is not there means runs were removed
 	// or replaced.
 	Heads []string
+	// Spool, when set, is the local spool in front of the store verified
+	// (its remote): each of the case's objects waiting there is compared
+	// with the store's copy and reported in Report.Spooled. One the store
+	// lacks is read from the spool, so that the rest of the case verifies;
+	// one the store holds is read from the store, which is what verify
+	// checks.
+	Spool *Spool
 }
 
 // Verify is VerifyCase with one trusted key.
@@ -105,12 +166,19 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 	for _, k := range o.Keys {
 		rep.Keys = append(rep.Keys, KeyUse{Key: base64.StdEncoding.EncodeToString(k.Key), Source: k.Source, Pinned: k.Pinned})
 	}
+	if o.Spool != nil {
+		view, err := spoolFallback(ctx, s, o.Spool, caseID, rep)
+		if err != nil {
+			return nil, err
+		}
+		s = view
+	}
 	manifests, err := listManifests(ctx, s, caseID)
 	if err != nil {
-		return nil, err
+		return nil, &StoreReadError{Store: s.String(), Err: err}
 	}
 	if len(manifests) == 0 {
-		return nil, fmt.Errorf("case %s has no finished run in %s (an interrupted collection writes no manifest; `firebreak evidence ls` lists what is there)", caseID, s)
+		return nil, fmt.Errorf("%w (a collection killed before it finished writes no manifest; `firebreak evidence ls` lists what is there)", &NoRunError{Case: caseID, Store: s.String()})
 	}
 	caseKey := CasePrefix(caseID) + "case.json"
 	listed := map[string]bool{caseKey: true}
@@ -118,11 +186,14 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 	chains := newChains(caseID)
 	pinned := true
 	for _, mk := range manifests {
+		if rep.storeErr != nil {
+			return nil, &StoreReadError{Store: s.String(), Err: rep.storeErr}
+		}
 		rep.Runs++
 		listed[mk], listed[mk+".sig"] = true, true
 		m, mb, err := readManifest(ctx, s, mk)
 		if err != nil {
-			rep.add(mk, "unreadable manifest: %v", err)
+			rep.unreadable(mk, err, "unreadable manifest: %v", err)
 			pinned = false
 			continue
 		}
@@ -132,6 +203,9 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 		}
 		pinned = pinned && k >= 0 && o.Keys[k].Pinned
 		checkPlacement(rep, caseID, mk, m)
+		if m.Interrupted != "" {
+			rep.Interrupted = append(rep.Interrupted, InterruptedRun{Run: m.Run, Why: m.Interrupted})
+		}
 		if m.CaseInfo.Key != "" && m.CaseInfo.Key == caseKey {
 			checkDigest(ctx, s, rep, m.CaseInfo.Key, -1, m.CaseInfo.SHA256)
 		}
@@ -159,9 +233,12 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 	rep.Pinned = pinned
 	rep.Heads = chains.heads()
 	rep.Anchors = chains.anchor(rep, o.Heads)
+	if rep.storeErr != nil {
+		return nil, &StoreReadError{Store: s.String(), Err: rep.storeErr}
+	}
 	all, err := s.List(ctx, CasePrefix(caseID))
 	if err != nil {
-		return nil, err
+		return nil, &StoreReadError{Store: s.String(), Err: err}
 	}
 	for _, o := range all {
 		if !listed[o.Key] {
@@ -176,13 +253,13 @@ func VerifyCase(ctx context.Context, s Store, caseID string, o VerifyOptions) (*
 func checkSignature(ctx context.Context, s Store, rep *Report, mk string, mb []byte, m Manifest, keys []TrustedKey) int {
 	rc, err := s.Get(ctx, mk+".sig")
 	if err != nil {
-		rep.add(mk+".sig", "signature missing: %v", err)
+		rep.unreadable(mk+".sig", err, "signature missing: %v", err)
 		return -1
 	}
 	b, err := io.ReadAll(io.LimitReader(rc, 4096))
 	rc.Close()
 	if err != nil {
-		rep.add(mk+".sig", "unreadable: %v", err)
+		rep.unreadable(mk+".sig", err, "unreadable: %v", err)
 		return -1
 	}
 	sig, err := hex.DecodeString(strings.TrimSpace(string(b)))
@@ -224,14 +301,14 @@ func checkDigest(ctx context.Context, s Store, rep *Report, key string, size int
 		return
 	}
 	if err != nil {
-		rep.add(key, "unreadable: %v", err)
+		rep.unreadable(key, err, "unreadable: %v", err)
 		return
 	}
 	defer rc.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, rc)
 	if err != nil {
-		rep.add(key, "read failed after %d bytes: %v", n, err)
+		rep.unreadable(key, err, "read failed after %d bytes: %v", n, err)
 		return
 	}
 	if size >= 0 && n != size {
@@ -254,14 +331,14 @@ func checkCustody(ctx context.Context, s Store, rep *Report, m Manifest) custody
 	log := custodyLog{stored: map[string]string{}}
 	rc, err := s.Get(ctx, m.Custody.Key)
 	if err != nil {
-		rep.add(m.Custody.Key, "custody log unreadable: %v", err)
+		rep.unreadable(m.Custody.Key, err, "custody log unreadable: %v", err)
 		return log
 	}
 	defer rc.Close()
 	var buf bytes.Buffer
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(rc, maxManifest)); err != nil {
-		rep.add(m.Custody.Key, "custody log unreadable: %v", err)
+		rep.unreadable(m.Custody.Key, err, "custody log unreadable: %v", err)
 		return log
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != m.Custody.SHA256 {
@@ -331,3 +408,86 @@ func Manifests(ctx context.Context, s Store, caseID string) ([]Manifest, error) 
 	}
 	return out, nil
 }
+
+// spoolFallback compares each of the case's spooled objects with the
+// store's copy (into rep.Spooled) and returns the store as verify reads it:
+// the store's own objects, and the spooled copies of those it lacks.
+func spoolFallback(ctx context.Context, remote Store, sp *Spool, caseID string, rep *Report) (Store, error) {
+	objs, err := sp.local.List(ctx, CasePrefix(caseID))
+	if err != nil {
+		return nil, fmt.Errorf("reading the spool %s: %w", sp.Dir(), err)
+	}
+	v := &fallback{Store: remote, local: sp.local, lacks: map[string]bool{}}
+	for _, o := range objs {
+		local, err := digestOf(ctx, sp.local, o.Key)
+		if err != nil {
+			return nil, fmt.Errorf("reading the spool %s: %w", sp.Dir(), err)
+		}
+		so := SpooledObject{Key: o.Key, SHA256: local, Store: StoreSame}
+		theirs, err := digestOf(ctx, remote, o.Key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			so.Store = StoreLacks
+			v.lacks[o.Key] = true
+		case err != nil:
+			return nil, &StoreReadError{Store: remote.String(), Err: err}
+		case theirs != local:
+			so.Store, so.StoreSHA256 = StoreDiffers, theirs
+		}
+		rep.Spooled = append(rep.Spooled, so)
+	}
+	return v, nil
+}
+
+// fallback reads a store, and the spooled copies of the keys it lacks.
+type fallback struct {
+	Store
+	local *FileStore
+	lacks map[string]bool
+}
+
+func (f *fallback) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if f.lacks[key] {
+		return f.local.Get(ctx, key)
+	}
+	return f.Store.Get(ctx, key)
+}
+
+func (f *fallback) Stat(ctx context.Context, key string) (Object, error) {
+	if f.lacks[key] {
+		return f.local.Stat(ctx, key)
+	}
+	return f.Store.Stat(ctx, key)
+}
+
+func (f *fallback) List(ctx context.Context, prefix string) ([]Object, error) {
+	out, err := f.Store.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	local, err := f.local.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range local {
+		if f.lacks[o.Key] {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// StoreReadError says the store could not be read at all (it does not
+// answer, or refuses): an error of the verify, not a finding about the
+// evidence.
+type StoreReadError struct {
+	Store string
+	Err   error
+}
+
+func (e *StoreReadError) Error() string {
+	return fmt.Sprintf("cannot read the store %s: %v (nothing was judged: verify again when it answers)", e.Store, e.Err)
+}
+
+func (e *StoreReadError) Unwrap() error { return e.Err }

@@ -336,6 +336,9 @@ func runCollect(ctx context.Context, g *globalOptions, o *collectOptions, refs [
 			fmt.Fprintf(d.stdout, "case %s: %s in %s (manifest %s); verify with: firebreak evidence verify %s --store '%s'\n",
 				caseID, plural(len(m.Artifacts), "artifact"), store, manifest, caseID, store)
 		}
+		if m.Interrupted != "" {
+			fmt.Fprintf(d.stdout, "case %s: this run was INTERRUPTED; its manifest is signed and lists only what was stored until then\n", caseID)
+		}
 	}
 	printHead(g, d, caseID, head)
 	return joinErrors(append(errs, podErrs...))

@@ -21,7 +21,7 @@ import (
 const (
 	exitOK          = 0   // everything asked for was done
 	exitFailed      = 1   // an act failed (what was done stays recorded)
-	exitUsage       = 2   // bad input: flags, unknown or ambiguous target
+	exitUsage       = 2   // bad input: flags, unknown or ambiguous target, unknown case, no key to verify with
 	exitRefused     = 3   // refused for safety before any change (host network, replaced container, busy)
 	exitNotIsolated = 4   // acts done, but verification found the container not isolated; or status found a hold undone (drift)
 	exitUnverified  = 5   // evidence verification found differences
@@ -34,7 +34,7 @@ const (
 const exitCodesHelp = `Exit codes:
   0    success
   1    an act failed (what was done stays recorded; re-run or release)
-  2    bad input: flags, unknown or ambiguous target
+  2    bad input: flags, unknown or ambiguous target, unknown case, no key to verify with
   3    refused for safety before any change (host network namespace, container replaced, held by another run)
   4    contained, but verification found it still reaching a peer; or status found a held container
        no longer held as contained (drift: thawed, a network attached again, drop rules gone)
@@ -135,6 +135,7 @@ func classify(err error) int {
 		store     *evidence.StoreError
 		retention *evidence.RetentionError
 		syncLeft  *syncIncompleteError
+		notStored *notInStoreError
 		different *contain.NotRestoredError
 		snapBad   *recover.VerifyError
 	)
@@ -146,7 +147,7 @@ func classify(err error) int {
 		return exitNotIsolated
 	case errors.As(err, &unverif), errors.As(err, &snapBad):
 		return exitUnverified
-	case errors.As(err, &spooled), errors.As(err, &syncLeft):
+	case errors.As(err, &spooled), errors.As(err, &syncLeft), errors.As(err, &notStored):
 		return exitSpooled
 	case errors.As(err, &approval), errors.As(err, &unconfirm):
 		return exitApproval
