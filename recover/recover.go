@@ -125,7 +125,9 @@ func (r *Repo) Recover(ctx context.Context, rt runtime.Runtime, id string, trust
 			return rec, &runtime.RefusedError{Container: d.Container, Reason: "it runs unfrozen: contain it first (firebreak contain), so that the suspect stays held as evidence while its service comes back"}
 		}
 		suspect = &d
-		rec.Suspect = name + ".suspect-" + o.Case
+		if rec.Suspect, err = freeName(ctx, rt, name+".suspect-"+o.Case); err != nil {
+			return rec, err
+		}
 		rec.Steps = append(rec.Steps, Step{Action: "rename", Detail: fmt.Sprintf("%s (%s) to %s, kept %s with its volumes as evidence", name, d.ShortID(), rec.Suspect, d.State)})
 	} else if err != nil && !runtime.IsNotFound(err) {
 		return rec, err
@@ -461,6 +463,30 @@ func Cutoff(compromise, contained time.Time) time.Time {
 		return contained
 	}
 	return compromise
+}
+
+// freeName is want, or want-2, want-3, ... when the engine has a container
+// of that name already: a second recover in one case (the service
+// compromised again) keeps the first suspect under its name.
+func freeName(ctx context.Context, rt runtime.Runtime, want string) (string, error) {
+	for i := 1; i < 100; i++ {
+		name := want
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", want, i)
+		}
+		cur, err := runtime.Resolve(ctx, rt, name)
+		if runtime.IsNotFound(err) || (err == nil && cur.Name != name) {
+			return name, nil
+		}
+		if err != nil {
+			var amb *runtime.AmbiguousError
+			if errors.As(err, &amb) {
+				continue // names beginning so are taken: not this one exactly, but try the next
+			}
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no free name for the suspect: %s and %s-2 .. -99 are all taken", want, want)
 }
 
 // HardenError says a hardening cannot be applied to this original (a

@@ -459,3 +459,40 @@ func TestRecoverTwiceFromOneSnapshot(t *testing.T) {
 		t.Errorf("volume name %s grew", want)
 	}
 }
+
+// TestRecoverTwiceInOneCase: the service compromised again in the same
+// case: the second recover keeps the first suspect under its name and
+// renames the second NAME.suspect-CASE-2, its plan saying so.
+func TestRecoverTwiceInOneCase(t *testing.T) {
+	h, repo, sg, d, id, _ := recoverFixture(t, nil)
+	ctx := runtimetest.Context(t)
+	first, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-AGAIN", HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("first recover: %v", err)
+	}
+	t.Cleanup(func() { h.Remove(t, first.Container.ID) })
+	if want := d.Name + ".suspect-IR-AGAIN"; first.Suspect != want {
+		t.Fatalf("first suspect named %s, want %s", first.Suspect, want)
+	}
+	if err := h.Runtime().Pause(ctx, first.Container.ID); err != nil { // compromised again, frozen
+		t.Fatal(err)
+	}
+	plan, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-AGAIN", DryRun: true})
+	if err != nil || plan.Suspect != d.Name+".suspect-IR-AGAIN-2" {
+		t.Fatalf("second plan: suspect %q (%v), want %s.suspect-IR-AGAIN-2", plan.Suspect, err, d.Name)
+	}
+	second, err := repo.Recover(ctx, h.Runtime(), id, sg.Pub, recover.RecoverOptions{Case: "IR-AGAIN", HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("second recover in the same case: %v\n%+v", err, second)
+	}
+	t.Cleanup(func() { h.Remove(t, second.Container.ID) })
+	if got := runtimetest.Inspect(t, h, d.ID); got.Name != d.Name+".suspect-IR-AGAIN" {
+		t.Errorf("the first suspect is named %s now", got.Name)
+	}
+	if got := runtimetest.Inspect(t, h, first.Container.ID); got.Name != d.Name+".suspect-IR-AGAIN-2" || got.State != runtime.StatePaused {
+		t.Errorf("the second suspect is %s %s, want %s.suspect-IR-AGAIN-2, paused", got.Name, got.State, d.Name)
+	}
+	if got := runtimetest.Inspect(t, h, second.Container.ID); got.Name != d.Name || got.State != runtime.StateRunning {
+		t.Errorf("the service is %s %s", got.Name, got.State)
+	}
+}
