@@ -17,6 +17,7 @@ type PruneStats struct {
 	ChunksUsed     int   `json:"chunks_used"`
 	PacksKept      int   `json:"packs_kept"`
 	PacksRemoved   int   `json:"packs_removed"`
+	PacksOrphaned  int   `json:"packs_orphaned"` // of those removed (or to be), packs no index named: a failed backup's
 	PacksRetained  int   `json:"packs_retained"` // unused, kept by the store's retention
 	BytesRemoved   int64 `json:"bytes_removed"`
 	BytesUnused    int64 `json:"bytes_unused_in_kept_packs"`
@@ -124,6 +125,21 @@ func (r *Repo) Prune(ctx context.Context, dryRun bool) (*PruneStats, error) {
 			st.BytesUnused += p.bytes - p.used
 		} else {
 			drop = append(drop, id)
+		}
+	}
+	// Packs no index names: left by a backup that failed or was killed
+	// before it wrote its index (a full disk, a store that dropped). The
+	// prune lock shuts out every backup, so none is still writing them.
+	stored, err := r.store.List(ctx, packsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range stored {
+		id := o.Key[strings.LastIndexByte(o.Key, '/')+1:]
+		if packs[id] == nil && o.Key == packKey(id) {
+			packs[id] = &packInfo{bytes: o.Size}
+			drop = append(drop, id)
+			st.PacksOrphaned++
 		}
 	}
 	sort.Strings(keep)

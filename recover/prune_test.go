@@ -1,10 +1,13 @@
 package recover_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"firebreak/evidence"
 	"firebreak/recover"
@@ -125,4 +128,61 @@ func count(t *testing.T, st evidence.Store, prefix string) int {
 		t.Fatal(err)
 	}
 	return len(objs)
+}
+
+// TestPruneRemovesAFailedBackupsPacks: packs no index names (a backup that
+// failed before its index, e.g. on a full disk) are removed by prune and
+// counted as such; the lock a process on this host left when it died
+// does not block the prune, while one of a live process still does.
+func TestPruneRemovesAFailedBackupsPacks(t *testing.T) {
+	ctx := runtimetest.Context(t)
+	st, err := evidence.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := recover.OpenRepo(ctx, st, sg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("ab", 32)
+	if _, err := st.Put(ctx, "packs/ab/"+id, strings.NewReader(strings.Repeat("x", 4096)), nil); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	putLock := func(name string, pid int) {
+		t.Helper()
+		lock := fmt.Sprintf(`{"kind":"backup","host":%q,"pid":%d,"time":%q}`, host, pid, time.Now().UTC().Format(time.RFC3339Nano))
+		if _, err := st.Put(ctx, "locks/"+name, strings.NewReader(lock), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a live process's lock: refused
+	putLock("backup-live", os.Getppid())
+	if _, err := repo.Prune(ctx, false); err == nil || !strings.Contains(err.Error(), "locked for a backup") {
+		t.Fatalf("prune beside a live backup's lock: %v, want refused", err)
+	}
+	if err := st.Delete(ctx, "locks/backup-live"); err != nil {
+		t.Fatal(err)
+	}
+	// a dead process's lock, on this host: not in the way
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	putLock("backup-dead", dead.Process.Pid)
+	dry, err := repo.Prune(ctx, true)
+	if err != nil || dry.PacksOrphaned != 1 || dry.PacksRemoved != 1 || count(t, st, "packs/") != 1 {
+		t.Fatalf("dry run: %+v, %v; %d packs stored", dry, err, count(t, st, "packs/"))
+	}
+	got, err := repo.Prune(ctx, false)
+	if err != nil || got.PacksOrphaned != 1 || got.PacksRemoved != 1 || got.BytesRemoved != 4096 {
+		t.Fatalf("prune: %+v, %v; want the orphan pack removed", got, err)
+	}
+	if n := count(t, st, "packs/"); n != 0 {
+		t.Errorf("%d packs left", n)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/restic/chunker"
@@ -152,6 +153,14 @@ func (r *Repo) lock(ctx context.Context, kind string) (func(), error) {
 		raw, err := readAll(ctx, r.store, o.Key, 4096)
 		var other repoLock
 		if err != nil || json.Unmarshal(raw, &other) != nil || time.Since(other.Time) > lockTTL {
+			continue
+		}
+		if other.Host == host && other.PID > 0 && syscall.Kill(other.PID, 0) == syscall.ESRCH {
+			// taken on this host by a process that is gone: stale now,
+			// not in an hour
+			if del, ok := r.store.(evidence.Deleter); ok {
+				_ = del.Delete(ctx, o.Key)
+			}
 			continue
 		}
 		if kind == "prune" || other.Kind == "prune" {

@@ -438,6 +438,9 @@ retention is kept and counted. --dry-run counts and removes nothing.`,
 			}
 			fmt.Fprintf(d.stdout, "%d snapshots use %d chunks: %s kept, %s %s (%d bytes), %s retained by the store, %d unused bytes left in kept packs, %d old chunk objects %s, %d index objects replaced\n",
 				st.Snapshots, st.ChunksUsed, plural(st.PacksKept, "pack"), plural(st.PacksRemoved, "pack"), verb, st.BytesRemoved, plural(st.PacksRetained, "pack"), st.BytesUnused, st.ChunkObjects, verb, st.IndexRewritten)
+			if st.PacksOrphaned > 0 {
+				fmt.Fprintf(d.stdout, "%s of them named by no index (left by a backup that failed or was killed)\n", plural(st.PacksOrphaned, "pack"))
+			}
 			return nil
 		},
 	}
