@@ -186,3 +186,39 @@ func TestPruneRemovesAFailedBackupsPacks(t *testing.T) {
 		t.Errorf("%d packs left", n)
 	}
 }
+
+// TestRepoRefusesToStartOverLostConfig: a store whose backups/config.json
+// is gone while its backup data is there is not taken for a new one (which
+// would start an unencrypted repository over encrypted data): opening it,
+// to write or to read, says what is missing and writes nothing. A store
+// with no backups at all still starts one.
+func TestRepoRefusesToStartOverLostConfig(t *testing.T) {
+	ctx := runtimetest.Context(t)
+	dir := t.TempDir()
+	st, err := evidence.NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, _, err := evidence.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recover.OpenRepo(ctx, st, sg); err != nil {
+		t.Fatalf("a store's first repository: %v", err)
+	}
+	if _, err := st.Put(ctx, "packs/cd/"+strings.Repeat("cd", 32), strings.NewReader("sealed"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, "backups/config.json"); err != nil {
+		t.Fatal(err)
+	}
+	for _, signer := range []*evidence.Signer{sg, nil} {
+		_, err := recover.OpenRepo(ctx, st, signer)
+		if err == nil || !strings.Contains(err.Error(), "config.json is missing") || !strings.Contains(err.Error(), "nothing was written") {
+			t.Errorf("open (signer %v) with the configuration lost: %v, want refused", signer != nil, err)
+		}
+	}
+	if n := count(t, st, "backups/"); n != 0 {
+		t.Errorf("%d objects written under backups/ by a refused open", n)
+	}
+}

@@ -59,6 +59,16 @@ func OpenRepoWith(ctx context.Context, store evidence.Store, signer *evidence.Si
 		r.seal = s
 	}
 	cfg, err := readConfig(ctx, store)
+	if errors.Is(err, evidence.ErrNotFound) {
+		// No configuration: a store with no backups yet, or one that lost
+		// it. A new one over old data would start a second repository
+		// there: another chunker, and no encryption where there was.
+		if lost, lerr := configLost(ctx, store); lerr != nil {
+			return nil, lerr
+		} else if lost != "" {
+			return nil, fmt.Errorf("the backups' configuration %s is missing from %s, but it holds backup data (%s): put config.json back from a copy of the store (it names the chunker and whether the backups are encrypted, with the key's ID); nothing was written", configKey, store, lost)
+		}
+	}
 	if errors.Is(err, evidence.ErrNotFound) && signer == nil {
 		return r, nil
 	}
@@ -94,6 +104,23 @@ func OpenRepoWith(ctx context.Context, store evidence.Store, signer *evidence.Si
 	}
 	r.pol = cfg.Polynomial
 	return r, nil
+}
+
+// configLost names the backup data a store holds without its
+// configuration ("" when it holds none: a store's first backup).
+func configLost(ctx context.Context, store evidence.Store) (string, error) {
+	for _, prefix := range []string{backupsPrefix, indexPrefix, packsPrefix, chunksPrefix} {
+		objs, err := store.List(ctx, prefix)
+		if err != nil {
+			return "", fmt.Errorf("backup configuration in %s: %w", store, err)
+		}
+		for _, o := range objs {
+			if o.Key != configKey {
+				return o.Key, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 func readConfig(ctx context.Context, store evidence.Store) (repoConfig, error) {
