@@ -244,3 +244,45 @@ func TestNewVolumeNameDoesNotGrow(t *testing.T) {
 		t.Errorf("newVolumeName beside one this plan gives = %q, %v", got, err)
 	}
 }
+
+// TestRestoreKeepsHoles: a file whose chunks are zeros (a sparse file, read
+// as zeros at backup) comes back with the same content and size but with
+// its zero chunks left as holes, not written out on the host's disk.
+func TestRestoreKeepsHoles(t *testing.T) {
+	r := testRepo(t)
+	const mib = 1 << 20
+	zeros := make([]byte, 4*mib)
+	data := []byte("the end of a sparse file")
+	zkey, dkey := storeChunk(t, r, zeros), storeChunk(t, r, data)
+	whole := sha256.New()
+	for range 8 {
+		whole.Write(zeros)
+	}
+	whole.Write(data)
+	size := int64(8*len(zeros) + len(data))
+	e := Entry{Path: "sparse", Type: "file", Mode: 0o644, Size: size, SHA256: hex.EncodeToString(whole.Sum(nil)),
+		Chunks: []string{zkey, zkey, zkey, zkey, zkey, zkey, zkey, zkey, dkey}, MTime: time.Unix(1e9, 0)}
+	tail := Entry{Path: "zeros-at-end", Type: "file", Mode: 0o644, Size: int64(len(zeros)), SHA256: zkey, Chunks: []string{zkey}, MTime: time.Unix(1e9, 0)}
+	s := &Snapshot{ID: "20261128T000000Z-000003", Volumes: []Volume{{Name: "v", Files: []Entry{e, tail}}}}
+	dst := t.TempDir()
+	if err := r.RestoreVolume(context.Background(), s, "v", dst, DefaultRestoreLimits()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		e    Entry
+		last []byte
+	}{{e, data}, {tail, zeros[:len(data)]}} {
+		p := filepath.Join(dst, c.e.Path)
+		b, err := os.ReadFile(p)
+		if err != nil || int64(len(b)) != c.e.Size || !bytes.Equal(b[len(b)-len(c.last):], c.last) {
+			t.Fatalf("%s restored as %d bytes (%v), want %d", c.e.Path, len(b), err, c.e.Size)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if used := st.Blocks * 512; used > 1*mib {
+			t.Errorf("%s takes %d bytes on disk for %d of content, most of it zeros: its holes were written out", c.e.Path, used, c.e.Size)
+		}
+	}
+}

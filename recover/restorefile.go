@@ -2,6 +2,7 @@ package recover
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -91,7 +92,10 @@ func (fw *fileWriter) run() {
 			fw.creates.Done()
 		case jobWrite:
 			<-of.made
-			if of.fh != nil && fw.failed() == nil {
+			// A chunk of zeros is left a hole (finishFile sets the size):
+			// a sparse file comes back sparse, not as its whole size on
+			// the host's disk.
+			if of.fh != nil && fw.failed() == nil && !allZero(j.data) {
 				_, err := of.fh.WriteAt(j.data, j.off)
 				fw.fail(err, of.path)
 			}
@@ -203,6 +207,9 @@ func (fw *fileWriter) restoreFile(f *feed, p string, e Entry, m *meter) error {
 // and capabilities), then its mode, extended attributes, and its time
 // last, all through the open file.
 func finishFile(fh *os.File, e Entry) error {
+	if err := fh.Truncate(e.Size); err != nil { // its holes at the end, if any
+		return err
+	}
 	if err := fh.Chown(e.UID, e.GID); err != nil {
 		return err
 	}
@@ -217,4 +224,20 @@ func finishFile(fh *os.File, e Entry) error {
 		return fmt.Errorf("setting its time: %w", err)
 	}
 	return nil
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
