@@ -58,7 +58,7 @@ func (r *Repo) Backup(ctx context.Context, rt runtime.Runtime, target runtime.Co
 	}()
 	host, _ := os.Hostname()
 	s := &Snapshot{unlock: unlock, ID: newID(time.Now()), Time: time.Now().UTC(), Container: d.Container, Runtime: rt.Name(), Host: host,
-		Actor: o.Actor, Tool: o.Tool, Image: d.Image, Config: json.RawMessage(d.Raw), Live: !o.Pause}
+		Actor: o.Actor, Tool: o.Tool, Image: d.Image, Config: json.RawMessage(d.Raw), Live: !o.Pause && d.State == runtime.StateRunning}
 	if len(s.Config) == 0 {
 		s.Config = json.RawMessage("null")
 	}

@@ -24,8 +24,9 @@ type Snapshot struct {
 	Actor     string            `json:"actor,omitempty"`
 	Tool      string            `json:"tool,omitempty"`
 	Image     string            `json:"image,omitempty"`
-	// Live says the container ran on while it was read (no --pause): the
-	// files are as each was read, not one instant's.
+	// Live says the container ran on while it was read (running, and no
+	// --pause): the files are as each was read, not one instant's. One
+	// found paused or stopped is not live.
 	Live     bool              `json:"live"`
 	FreezeMS int64             `json:"freeze_ms,omitempty"` // with --pause: how long it was frozen
 	Config   json.RawMessage   `json:"config"`              // the engine's inspect document, as it sent it

@@ -139,10 +139,13 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, refs []s
 		fmt.Fprintf(d.stdout, "  %s in %s, %s: %s, %d new (%s stored), manifest %s, %.1fs\n",
 			plural(t.Files, "file"), plural(len(snap.Volumes), "volume"), plural(int(t.Bytes), "byte"), plural(t.Chunks, "chunk"), t.NewChunks, plural(int(t.StoredBytes), "byte"), plural(int(t.ManifestSize), "byte"), time.Since(start).Seconds())
 		printHooks(d.stdout, snap.Hooks)
-		if o.Pause {
-			fmt.Fprintf(d.stdout, "  frozen for %d ms while read\n", snap.FreezeMS)
-		} else {
+		switch {
+		case snap.Live:
 			fmt.Fprintln(d.stdout, "  read while it ran (--pause freezes it for a consistent snapshot)")
+		case o.Pause && snap.FreezeMS > 0:
+			fmt.Fprintf(d.stdout, "  frozen for %d ms while read\n", snap.FreezeMS)
+		default:
+			fmt.Fprintf(d.stdout, "  read while it was %s (nothing of it ran)\n", snap.Container.State)
 		}
 		for _, n := range changed {
 			fmt.Fprintf(d.stdout, "  note: %s\n", n)
@@ -230,7 +233,7 @@ func newBackupShowCommand(g *globalOptions, d *deps) *cobra.Command {
 func printSnapshot(w io.Writer, s *recover.Snapshot) {
 	fmt.Fprintf(w, "snapshot %s of %s%s (%s), %s by %s on %s with %s\n", s.ID, s.Container.ShortID(), nameSuffix(s.Container), s.Runtime,
 		s.Time.Format(time.RFC3339), orUnknown(s.Actor), orUnknown(s.Host), orUnknown(s.Tool))
-	fmt.Fprintf(w, "  image %s; %s\n", orUnknown(s.Image), map[bool]string{true: "read while it ran", false: fmt.Sprintf("frozen %d ms while read", s.FreezeMS)}[s.Live])
+	fmt.Fprintf(w, "  image %s; %s\n", orUnknown(s.Image), readHow(s))
 	for _, v := range s.Volumes {
 		n := 0
 		if v.List != nil {
@@ -475,4 +478,15 @@ keep a copy apart from the host, or the backups cannot be read.`,
 			return nil
 		},
 	}
+}
+
+// readHow says how a snapshot's container was while it was read.
+func readHow(s *recover.Snapshot) string {
+	switch {
+	case s.Live:
+		return "read while it ran"
+	case s.FreezeMS > 0:
+		return fmt.Sprintf("frozen %d ms while read", s.FreezeMS)
+	}
+	return fmt.Sprintf("read while it was %s", s.Container.State)
 }

@@ -46,8 +46,8 @@ func TestRecoverLatestIsBeforeTheFirstContainment(t *testing.T) {
 		t.Fatalf("contain: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	time.Sleep(1100 * time.Millisecond)
-	if r := cli(t, flags, "backup", d.Name); r.code != exitOK { // the nightly cron, after the compromise
-		t.Fatalf("backup after containment: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r := cli(t, flags, "backup", d.Name); r.code != exitOK || !strings.Contains(r.stdout, "read while it was paused") { // the nightly cron, after the compromise
+		t.Fatalf("backup after containment: exit %d, want it read while paused\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = cli(t, flags, "recover", d.Name, "--case", "IR-CUT", "--dry-run")
 	if got := planSnapshot(t, r.stdout); r.code != exitOK || got != clean {
