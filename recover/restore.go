@@ -301,13 +301,32 @@ func setXattrs(fd int, e Entry) error {
 	return nil
 }
 
+// linkTime sets a symlink's own modification time, not its target's: at
+// the link's directory, opened within root, without following it.
+func linkTime(root *os.Root, p string, e Entry) error {
+	dir, base := path.Split(p)
+	if dir = strings.TrimSuffix(dir, "/"); dir == "" {
+		dir = "."
+	}
+	d, err := root.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ts := []unix.Timespec{unix.NsecToTimespec(e.MTime.UnixNano()), unix.NsecToTimespec(e.MTime.UnixNano())}
+	if err := unix.UtimesNanoAt(int(d.Fd()), base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("setting the link's time: %w", err)
+	}
+	return nil
+}
+
 // attributes sets owner, mode and modification time, never through a link.
 func attributes(root *os.Root, p string, e Entry) error {
 	if err := root.Lchown(p, e.UID, e.GID); err != nil {
 		return err
 	}
 	if e.Type == "symlink" {
-		return nil // a link's own mode and times are not kept
+		return linkTime(root, p, e) // a link has no mode of its own
 	}
 	if err := root.Chmod(p, fs.FileMode(e.Mode&0o777)|modeBits(e.Mode)); err != nil {
 		return err

@@ -167,7 +167,7 @@ func TestRestoreConfinesLinks(t *testing.T) {
 	r := testRepo(t)
 	outside := t.TempDir()
 	dst := t.TempDir()
-	s := &Snapshot{ID: "20261128T000000Z-000001", Volumes: []Volume{{Name: "v", Files: []Entry{link("out", outside), file(t, r, "in", "data")}}}}
+	s := &Snapshot{ID: "20261128T000000Z-000001", Volumes: []Volume{{Name: "v", Files: []Entry{link("out", outside), file(t, r, "in", "data"), dir("d"), link("d/in", "../in")}}}}
 	if err := r.RestoreVolume(context.Background(), s, "v", dst, DefaultRestoreLimits()); err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +179,14 @@ func TestRestoreConfinesLinks(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Error("something was written through the link")
+	}
+	for _, l := range []string{"out", "d/in"} {
+		if li, err := os.Lstat(filepath.Join(dst, l)); err != nil || !li.ModTime().Equal(time.Unix(1e9, 0)) {
+			t.Errorf("the link %s's own time is %v (%v), want its listed %v", l, li.ModTime(), err, time.Unix(1e9, 0))
+		}
+	}
+	if oi, err := os.Stat(outside); err != nil || oi.ModTime().Equal(time.Unix(1e9, 0)) {
+		t.Errorf("the time was set through the link on its target outside: %v", err)
 	}
 	var re *RestoreError
 	if err := r.RestoreVolume(context.Background(), s, "v", dst, DefaultRestoreLimits()); err == nil || errors.As(err, &re) {
