@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"firebreak/evidence"
 )
@@ -41,7 +42,7 @@ type PruneStats struct {
 // it names could not be told used or not).
 // dryRun counts what it would remove and changes nothing. Packs the
 // store holds that no index names (a backup that died before its index)
-// are left alone.
+// are removed too once older than a lock lasts (lockTTL), and counted.
 func (r *Repo) Prune(ctx context.Context, dryRun bool) (*PruneStats, error) {
 	del, ok := r.store.(evidence.Deleter)
 	if !ok && !dryRun {
@@ -129,14 +130,16 @@ func (r *Repo) Prune(ctx context.Context, dryRun bool) (*PruneStats, error) {
 	}
 	// Packs no index names: left by a backup that failed or was killed
 	// before it wrote its index (a full disk, a store that dropped). The
-	// prune lock shuts out every backup, so none is still writing them.
+	// prune lock shuts out every backup whose lock is renewed; a pack is
+	// taken only once it is older than a lock lasts, so that a backup
+	// whose lock went unseen (a store slow to list) keeps what it wrote.
 	stored, err := r.store.List(ctx, packsPrefix)
 	if err != nil {
 		return nil, err
 	}
 	for _, o := range stored {
 		id := o.Key[strings.LastIndexByte(o.Key, '/')+1:]
-		if packs[id] == nil && o.Key == packKey(id) {
+		if packs[id] == nil && o.Key == packKey(id) && time.Since(o.Modified) > lockTTL {
 			packs[id] = &packInfo{bytes: o.Size}
 			drop = append(drop, id)
 			st.PacksOrphaned++

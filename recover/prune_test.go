@@ -136,7 +136,8 @@ func count(t *testing.T, st evidence.Store, prefix string) int {
 // does not block the prune, while one of a live process still does.
 func TestPruneRemovesAFailedBackupsPacks(t *testing.T) {
 	ctx := runtimetest.Context(t)
-	st, err := evidence.NewFileStore(t.TempDir())
+	storeDir := t.TempDir()
+	st, err := evidence.NewFileStore(storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +151,14 @@ func TestPruneRemovesAFailedBackupsPacks(t *testing.T) {
 	}
 	id := strings.Repeat("ab", 32)
 	if _, err := st.Put(ctx, "packs/ab/"+id, strings.NewReader(strings.Repeat("x", 4096)), nil); err != nil {
+		t.Fatal(err)
+	}
+	young := strings.Repeat("ef", 32) // a pack a backup is writing now: not taken
+	if _, err := st.Put(ctx, "packs/ef/"+young, strings.NewReader("y"), nil); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(filepath.Join(storeDir, "packs", "ab", id), old, old); err != nil {
 		t.Fatal(err)
 	}
 	host, _ := os.Hostname()
@@ -175,15 +184,15 @@ func TestPruneRemovesAFailedBackupsPacks(t *testing.T) {
 	}
 	putLock("backup-dead", dead.Process.Pid)
 	dry, err := repo.Prune(ctx, true)
-	if err != nil || dry.PacksOrphaned != 1 || dry.PacksRemoved != 1 || count(t, st, "packs/") != 1 {
+	if err != nil || dry.PacksOrphaned != 1 || dry.PacksRemoved != 1 || count(t, st, "packs/") != 2 {
 		t.Fatalf("dry run: %+v, %v; %d packs stored", dry, err, count(t, st, "packs/"))
 	}
 	got, err := repo.Prune(ctx, false)
 	if err != nil || got.PacksOrphaned != 1 || got.PacksRemoved != 1 || got.BytesRemoved != 4096 {
 		t.Fatalf("prune: %+v, %v; want the orphan pack removed", got, err)
 	}
-	if n := count(t, st, "packs/"); n != 0 {
-		t.Errorf("%d packs left", n)
+	if n := count(t, st, "packs/"); n != 1 {
+		t.Errorf("%d packs left, want the young one alone", n)
 	}
 }
 

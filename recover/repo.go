@@ -139,8 +139,9 @@ func readConfig(ctx context.Context, store evidence.Store) (repoConfig, error) {
 	return cfg, nil
 }
 
-// lockTTL is how long a repository lock counts: a process that died
-// holding one stops blocking the other after it.
+// lockTTL is how long a repository lock counts after it was last written:
+// a holder writes it again every lockRenew, so a process that died
+// holding one stops blocking the others after it.
 const lockTTL = time.Hour
 
 const locksPrefix = "locks/"
@@ -152,25 +153,40 @@ type repoLock struct {
 	Time time.Time `json:"time"`
 }
 
+// lockRenew is how often a held lock is written again with a fresh time,
+// so that a backup that runs longer than lockTTL still holds the
+// repository (a prune would otherwise remove the packs it has written and
+// not yet indexed).
+var lockRenew = lockTTL / 4
+
 // lock writes a lock object of kind and checks the others: a prune refuses
 // any other fresh lock, a backup refuses a fresh prune. When two start at
-// once both see each other and both refuse: nothing is lost.
+// once both see each other and both refuse: nothing is lost. While held,
+// the lock is written again every lockRenew under a new key (the old one
+// removed; one a store retains ages out), so a lock not renewed for
+// lockTTL is one whose process died; one of this host whose process is
+// gone is stale at once.
 func (r *Repo) lock(ctx context.Context, kind string) (func(), error) {
 	host, _ := os.Hostname()
-	l := repoLock{Kind: kind, Host: host, PID: os.Getpid(), Time: time.Now().UTC()}
-	b, _ := json.Marshal(l)
-	key := fmt.Sprintf("%s%s-%s-%d-%d", locksPrefix, kind, host, l.PID, l.Time.UnixNano())
-	if _, err := r.store.Put(ctx, key, bytes.NewReader(b), nil); err != nil {
-		return nil, fmt.Errorf("taking the repository's %s lock: %w", kind, err)
+	put := func(at time.Time) (string, error) {
+		l := repoLock{Kind: kind, Host: host, PID: os.Getpid(), Time: at.UTC()}
+		b, _ := json.Marshal(l)
+		key := fmt.Sprintf("%s%s-%s-%d-%d", locksPrefix, kind, host, l.PID, l.Time.UnixNano())
+		_, err := r.store.Put(context.WithoutCancel(ctx), key, bytes.NewReader(b), nil)
+		return key, err
 	}
-	unlock := func() {
+	drop := func(key string) {
 		if del, ok := r.store.(evidence.Deleter); ok {
 			_ = del.Delete(context.WithoutCancel(ctx), key) // a retained lock ages out
 		}
 	}
+	key, err := put(time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("taking the repository's %s lock: %w", kind, err)
+	}
 	objs, err := r.store.List(ctx, locksPrefix)
 	if err != nil {
-		unlock()
+		drop(key)
 		return nil, err
 	}
 	for _, o := range objs {
@@ -179,22 +195,55 @@ func (r *Repo) lock(ctx context.Context, kind string) (func(), error) {
 		}
 		raw, err := readAll(ctx, r.store, o.Key, 4096)
 		var other repoLock
-		if err != nil || json.Unmarshal(raw, &other) != nil || time.Since(other.Time) > lockTTL {
+		if err != nil || json.Unmarshal(raw, &other) != nil {
 			continue
 		}
+		if time.Since(other.Time) > lockTTL {
+			continue // not renewed for lockTTL: its process died
+		}
 		if other.Host == host && other.PID > 0 && syscall.Kill(other.PID, 0) == syscall.ESRCH {
-			// taken on this host by a process that is gone: stale now,
-			// not in an hour
-			if del, ok := r.store.(evidence.Deleter); ok {
-				_ = del.Delete(ctx, o.Key)
-			}
+			drop(o.Key) // taken on this host by a process that is gone
 			continue
 		}
 		if kind == "prune" || other.Kind == "prune" {
-			unlock()
-			return nil, fmt.Errorf("the repository is locked for a %s by %s (pid %d) since %s: wait for it to end; a lock of a process that died counts for %s (%s)",
+			drop(key)
+			return nil, fmt.Errorf("the repository is locked for a %s by %s (pid %d) since %s: wait for it to end; a lock not renewed for %s, or of a process gone from the host that took it, no longer counts (%s)",
 				other.Kind, other.Host, other.PID, other.Time.Format(time.RFC3339), lockTTL, o.Key)
 		}
+	}
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(lockRenew)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-t.C:
+				next, err := put(now)
+				if err != nil {
+					continue // the one before still counts until it ages
+				}
+				mu.Lock()
+				prev := key
+				key = next
+				mu.Unlock()
+				drop(prev)
+			}
+		}
+	}()
+	var once sync.Once
+	unlock := func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			mu.Lock()
+			defer mu.Unlock()
+			drop(key)
+		})
 	}
 	return unlock, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -292,5 +293,38 @@ func TestRestoreKeepsHoles(t *testing.T) {
 		if used := st.Blocks * 512; used > 1*mib {
 			t.Errorf("%s takes %d bytes on disk for %d of content, most of it zeros: its holes were written out", c.e.Path, used, c.e.Size)
 		}
+	}
+}
+
+// TestLockIsRenewed: a held lock is written again with a fresh time (one
+// object at a time), so a backup longer than lockTTL still holds the
+// repository; unlocked, none is left.
+func TestLockIsRenewed(t *testing.T) {
+	r := testRepo(t)
+	defer func(d time.Duration) { lockRenew = d }(lockRenew)
+	lockRenew = 30 * time.Millisecond
+	ctx := context.Background()
+	unlock, err := r.lock(ctx, "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.store.List(ctx, locksPrefix)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("locks after taking one: %v, %v", first, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	now, err := r.store.List(ctx, locksPrefix)
+	if err != nil || len(now) != 1 || now[0].Key == first[0].Key {
+		t.Fatalf("locks after a few renewals: %v (first %s), %v; want one, renewed", now, first[0].Key, err)
+	}
+	raw, err := readAll(ctx, r.store, now[0].Key, 4096)
+	var l repoLock
+	if err != nil || json.Unmarshal(raw, &l) != nil || time.Since(l.Time) > 150*time.Millisecond {
+		t.Errorf("the renewed lock says %+v (%v): not fresh", l, err)
+	}
+	unlock()
+	unlock() // twice is once
+	if left, _ := r.store.List(ctx, locksPrefix); len(left) != 0 {
+		t.Errorf("locks left after unlock: %v", left)
 	}
 }
