@@ -416,10 +416,13 @@ func newBackupPruneCommand(g *globalOptions, d *deps) *cobra.Command {
 unused chunk objects of older stores. A pack that holds one used chunk is
 kept (the unused bytes in kept packs are counted). It writes a new index
 before removing anything, so a prune cut short leaves the repository whole
-(prune again to finish). It refuses while a backup holds the repository
-(a lock object under locks/; one of a process that died counts for an
-hour) and when an index object is damaged. A pack under the store's
-retention is kept and counted. --dry-run counts and removes nothing.`,
+(prune again to finish). Packs no index names, left by a backup that
+failed or was killed, are removed too once older than an hour. It refuses
+while a backup holds the repository (a lock object under locks/, renewed
+while the backup runs; one not renewed for an hour, or of a process gone
+from this host, no longer counts), when an index object is damaged and
+when a snapshot's manifest is (exit 5). A pack under the store's retention
+is kept and counted. --dry-run counts and removes nothing.`,
 		Example: `  firebreak backup forget --keep-daily 7 && firebreak backup prune --dry-run && firebreak backup prune`,
 		Args:    withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -24,7 +24,7 @@ func (v *verifyOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringArrayVar(&v.PubKeys, "pubkey", nil, "pin a trusted public key (base64; repeatable); default: signing.pub in --key-dir, which is only the key found beside the evidence")
 	f.StringVar(&v.TrustedFile, "trusted-keys", os.Getenv("FIREBREAK_TRUSTED_KEYS"), "pin the trusted public keys listed in this file: base64 keys one a line, or PEM ($FIREBREAK_TRUSTED_KEYS)")
-	f.StringArrayVar(&v.Heads, "head", nil, "a custody head kept outside the store (as collect, run and `evidence head` print it): fail unless it is in the case's chain (repeatable, one per host)")
+	f.StringArrayVar(&v.Heads, "head", nil, "a custody head kept outside the store (as collect, run and evidence head print it): fail unless it is in the case's chain (repeatable, one per host)")
 }
 
 func newEvidenceVerifyCommand(g *globalOptions, d *deps) *cobra.Command {

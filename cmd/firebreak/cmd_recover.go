@@ -42,8 +42,9 @@ func newRecoverCommand(g *globalOptions, d *deps) *cobra.Command {
 		Short: "Bring a container back from a verified backup, keeping the suspect as evidence",
 		Long: `Recover verifies the chosen snapshot whole (every chunk, every digest, the
 signature) before touching anything, then plans: the container now named NAME
-(the suspect, which must be contained or stopped) is renamed
-NAME.suspect-<case> and kept with its volumes; each volume is restored into a
+(the suspect, which must be contained by Firebreak or stopped: one paused by
+hand is refused) is renamed NAME.suspect-<case> (-2, -3 ... when an earlier
+recover of the case kept one under that name) and kept with its volumes; each volume is restored into a
 new volume (a bind mount taken with --include-binds too, bound instead of
 the host directory; device nodes only with --restore-devices, sockets never,
 each one left out named in the plan); a container is created from the snapshot's
@@ -66,7 +67,7 @@ log; the plan and outcome are stored in the case.`,
 	o.store.AddFlags(cmd)
 	o.store.addBackupKeyFlag(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.From, "from", "latest", "the snapshot: latest (of NAME) or an ID from `firebreak backup ls`")
+	f.StringVar(&o.From, "from", "latest", "the snapshot: latest (of NAME) or an ID that firebreak backup ls lists")
 	f.StringVar(&o.Case, "case", "", "the case (names the renamed suspect; labels what is made)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "verify and print the plan; change nothing")
 	f.BoolVar(&o.Yes, "yes", false, "act without asking (scripted runs)")

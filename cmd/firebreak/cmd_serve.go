@@ -194,7 +194,11 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, d *deps) e
 	srv.Remember(entries)
 	journal.OnSync = func(d time.Duration, _ int) { disp.Metrics.JournalSync.Observe(d) }
 
-	ctx, stop := signal.NotifyContext(ctx, interruptSignals...)
+	// A daemon outlives the terminal it was started from: a hangup does
+	// not stop it (nor does serve reload anything on one); SIGTERM or
+	// Ctrl-C do.
+	signal.Ignore(syscall.SIGHUP)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if n := disp.Recover(ctx, entries); n > 0 {
 		logf(fmt.Sprintf("taking up %d alerts accepted before the last stop and not decided", n))

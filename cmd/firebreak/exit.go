@@ -28,7 +28,7 @@ const (
 	exitSpooled     = 6   // evidence kept in the local spool, not yet in the remote store
 	exitApproval    = 7   // a playbook step needed an approval, or an act a confirmation, that was not given
 	exitNotRestored = 8   // released, but not as before (a network is gone)
-	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
+	exitInterrupted = 130 // interrupted (SIGINT, SIGTERM, SIGHUP)
 )
 
 const exitCodesHelp = `Exit codes:
@@ -37,13 +37,14 @@ const exitCodesHelp = `Exit codes:
   2    bad input: flags, unknown or ambiguous target, unknown case, no key to verify with
   3    refused for safety before any change (host network namespace, container replaced, held by another run)
   4    contained, but verification found it still reaching a peer; or status found a held container
-       no longer held as contained (drift: thawed, a network attached again, drop rules gone)
-  5    evidence verification found differences
+       no longer held as contained (drift: thawed, a network attached again, drop rules gone or changed)
+  5    evidence verification found differences, or a backup snapshot does not verify
   6    evidence is safe in the local spool but not yet in the remote store (run 'firebreak evidence sync')
   7    a playbook step needs an approval that was not given (the run stopped there; --resume continues),
        or recover or kill was not confirmed (nothing changed; --yes acts without asking)
   8    released, but not exactly as before (a network it was on no longer exists)
-  130  interrupted`
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
+With several targets the worst outcome wins: 130, 5, 4 7 8, 1, 6, 3, 2.`
 
 // usageError marks errors the user fixes by changing the command line.
 type usageError struct{ err error }
@@ -182,22 +183,22 @@ func rank(code int) int {
 		return 1
 	case exitRefused:
 		return 2
-	case exitFailed:
-		return 3
-	case exitNotIsolated:
-		return 4
-	case exitApproval:
-		return 4
-	case exitNotRestored:
-		return 4
 	case exitSpooled:
+		return 3 // safe, if not yet remote: below a failure beside it
+	case exitFailed:
+		return 4
+	case exitNotIsolated:
+		return 5
+	case exitApproval:
+		return 5
+	case exitNotRestored:
 		return 5
 	case exitUnverified:
 		return 6
 	case exitInterrupted:
 		return 7
 	}
-	return 3
+	return 4 // as a failure
 }
 
 // errorJSON is how a failure reads with --output json: one object on

@@ -16,7 +16,15 @@ import (
 // undone or recorded (a recover rolls back, a drill cleans up) and it exits
 // 130. SIGHUP is among them: a responder's SSH session that drops must not
 // kill a recover half-way, leaving the service down and the suspect renamed.
-var interruptSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+// Unless it is ignored when firebreak starts (nohup): asking for it would
+// undo that, and a run meant to outlive the session would end with it.
+var interruptSignals = func() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}()
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), interruptSignals...)

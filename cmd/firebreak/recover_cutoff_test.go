@@ -69,6 +69,14 @@ func TestRecoverLatestIsBeforeTheFirstContainment(t *testing.T) {
 	if got := planSnapshot(t, r.stdout); r.code != exitOK || got != clean {
 		t.Fatalf("recover --dry-run after a release and a second contain: snapshot %s (exit %d), want the clean %s\n%s%s", got, r.code, clean, r.stdout, r.stderr)
 	}
+	// forget keeps the one a recover would use, not only the newest
+	// before the current hold
+	if r := cli(t, flags, "backup", "forget", d.Name, "--keep-last", "1"); r.code != exitOK {
+		t.Fatalf("backup forget: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cli(t, []string{"--store", "file://" + store}, "backup", "ls", d.Name); !strings.Contains(r.stdout, clean) {
+		t.Fatalf("forget removed the clean snapshot %s a recover would use:\n%s%s", clean, r.stdout, r.stderr)
+	}
 
 	// the suspect renamed by hand: no container holds the name any more
 	if out, err := exec.Command("docker", "rename", d.ID, d.Name+"-evidence").CombinedOutput(); err != nil {

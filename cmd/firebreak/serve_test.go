@@ -661,3 +661,23 @@ func TestServeStdinEndsAndStops(t *testing.T) {
 		t.Errorf("the file at --socket was changed: %q %v", b, err)
 	}
 }
+
+// TestServeOutlivesAHangup: serve is a daemon: the terminal it was started
+// from closing (SIGHUP) does not stop it; SIGTERM still does, cleanly.
+func TestServeOutlivesAHangup(t *testing.T) {
+	runtimetest.Docker(t)
+	p := startServe(t, runFlags(t, "file://"+t.TempDir()), "--dry-run")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	resp, err := p.client.Get("http://serve/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("serve after a hangup: %v %v\n%s", resp, err, p.stderr.String())
+	}
+	resp.Body.Close()
+	p.stop()
+	if c := p.cmd.ProcessState.ExitCode(); c != 0 {
+		t.Errorf("serve stopped with SIGTERM: exit %d\n%s", c, p.stderr.String())
+	}
+}

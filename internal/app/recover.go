@@ -337,7 +337,13 @@ func (s *Session) Forget(ctx context.Context, spec ForgetSpec) ([]recover.Forget
 			return nil, err
 		}
 		for _, rec := range held {
-			if id := recover.Latest(all, rec.Container.Name, rec.Since); id != "" {
+			// the cutoff a recover of it would use: its first containment
+			// in the case, not only the current hold's
+			since, err := c.FirstContained(rec.Container.ID, rec.Container.Name, rec.Case)
+			if err != nil || since.IsZero() {
+				since = rec.Since
+			}
+			if id := recover.Latest(all, rec.Container.Name, since); id != "" {
 				protected[id] = fmt.Sprintf("the last before %s was contained (case %s)", rec.Container.Name, orNone(rec.Case))
 			}
 		}
