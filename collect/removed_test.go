@@ -15,7 +15,8 @@ import (
 // engine while its writable layer is read (from the progress report after
 // the tenth file, so the engine deletes the layer under the walk). The
 // capture must fail, say why in the result and in the signed manifest's
-// incomplete list, and keep what it read: a short capture is never "done".
+// incomplete list, and keep what it read: a capture whose source went away
+// is never "done".
 func TestCollectContainerRemovedMidWalk(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h runtimetest.Harness) {
 		ctx := runtimetest.Context(t)
@@ -39,8 +40,12 @@ func TestCollectContainerRemovedMidWalk(t *testing.T) {
 		if !errors.As(err, &gone) {
 			t.Fatalf("Collect of a container removed mid-walk: err %v, want a SourceGoneError", err)
 		}
-		if res == nil || res.FS == nil || res.FS.Files >= 100 {
-			t.Fatalf("result %+v: want a short capture kept", res)
+		// What was read is kept. How much that is depends on the engine:
+		// containerd removes a deleted container's snapshot later (its
+		// garbage collector), so the walk may still read it all; the
+		// capture fails all the same, its container gone.
+		if res == nil || res.FS == nil || res.FS.Files == 0 {
+			t.Fatalf("result %+v: want what was read kept", res)
 		}
 		said := func(list []string) bool {
 			for _, s := range list {
