@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -59,6 +60,7 @@ type openFile struct {
 	made    chan struct{} // closed once the create job ran
 	fh      *os.File      // nil when it could not be made
 	pending sync.WaitGroup
+	holes   atomic.Bool // a chunk of zeros was left a hole: the size is set at the end
 }
 
 func newFileWriter(root *os.Root) *fileWriter {
@@ -95,9 +97,13 @@ func (fw *fileWriter) run() {
 			// A chunk of zeros is left a hole (finishFile sets the size):
 			// a sparse file comes back sparse, not as its whole size on
 			// the host's disk.
-			if of.fh != nil && fw.failed() == nil && !allZero(j.data) {
-				_, err := of.fh.WriteAt(j.data, j.off)
-				fw.fail(err, of.path)
+			if of.fh != nil && fw.failed() == nil {
+				if allZero(j.data) {
+					of.holes.Store(true)
+				} else {
+					_, err := of.fh.WriteAt(j.data, j.off)
+					fw.fail(err, of.path)
+				}
 			}
 			fw.bufs <- j.data[:0]
 			of.pending.Done()
@@ -109,7 +115,7 @@ func (fw *fileWriter) run() {
 			}
 			var err error
 			if j.kind == jobFinish && fw.failed() == nil {
-				err = finishFile(of.fh, *of.e)
+				err = finishFile(of.fh, *of.e, of.holes.Load())
 			}
 			if cerr := of.fh.Close(); err == nil {
 				err = cerr
@@ -206,9 +212,11 @@ func (fw *fileWriter) restoreFile(f *feed, p string, e Entry, m *meter) error {
 // finishFile sets a restored file's owner first (it clears setuid bits
 // and capabilities), then its mode, extended attributes, and its time
 // last, all through the open file.
-func finishFile(fh *os.File, e Entry) error {
-	if err := fh.Truncate(e.Size); err != nil { // its holes at the end, if any
-		return err
+func finishFile(fh *os.File, e Entry, holes bool) error {
+	if holes { // a hole at the end leaves the file short of its size
+		if err := fh.Truncate(e.Size); err != nil {
+			return err
+		}
 	}
 	if err := fh.Chown(e.UID, e.GID); err != nil {
 		return err

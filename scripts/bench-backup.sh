@@ -72,7 +72,7 @@ measure "firebreak backup again (unchanged)" bin/firebreak backup "$vol" --store
 grep -o 'manifest [0-9]* bytes' "$work/out" | sed 's/^/  second backup: /'
 measure "restic backup -> MinIO" restic -q -r "s3:http://$FIREBREAK_TEST_MINIO_ENDPOINT/$bucket/restic" backup "$data"
 measure "tar czf" tar czf "$work/vol.tgz" -C "$data" .
-docker pause "$vol" >/dev/null
+bin/firebreak contain "$vol" --case BENCH-1 --state-dir "$state" >/dev/null # a suspect recover takes is held by Firebreak
 measure "firebreak backup verify (every chunk)" bin/firebreak backup verify "$snap" --store "$store" --key-dir "$keys"
 measure "firebreak recover (verify, restore, start, healthy)" bin/firebreak recover "$vol" --case BENCH-1 --yes --store "$store" --key-dir "$keys" --state-dir "$state" --health-timeout 60s
 mkdir -p "$work/restic-restore"
@@ -101,7 +101,7 @@ measure "firebreak backup, 200,000 files" bin/firebreak backup "$vol-many" --sto
 snap=$(grep -o 'snapshot [0-9]*T[0-9]*Z-[0-9a-f]*' "$work/out" | head -1 | cut -d' ' -f2)
 measure "firebreak backup again (unchanged)" bin/firebreak backup "$vol-many" --store "$store" --key-dir "$keys" --state-dir "$state"
 measure "firebreak backup verify" bin/firebreak backup verify "$snap" --store "$store" --key-dir "$keys"
-docker pause "$vol-many" >/dev/null
+bin/firebreak contain "$vol-many" --case BENCH-2 --state-dir "$state" >/dev/null
 measure "firebreak recover" bin/firebreak recover "$vol-many" --case BENCH-2 --yes --store "$store" --key-dir "$keys" --state-dir "$state" --health-timeout 60s
 
 # Backup, verify and restore timed apart, with the peak RSS of each, on the
