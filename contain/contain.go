@@ -131,29 +131,41 @@ func (c *Containment) Status(id string) (*Record, error) {
 }
 
 // FirstContained is when the container was first contained in the
-// incident: the earliest record, held or released, of the container with
-// ID id or of one that was named name when it was contained, that is
-// either held now or belongs to case caseID. A recover takes its latest
-// snapshot from before then: one taken after a containment, even one
-// released since, or after the suspect was renamed or removed, may hold the
-// attacker's changes. Zero when there is none.
+// incident, from this engine's records (see FirstContainedIn).
 func (c *Containment) FirstContained(id, name, caseID string) (time.Time, error) {
-	recs, _, err := c.store.History(c.rt.Name(), c.namespace)
+	recs, err := c.History()
 	if err != nil {
 		return time.Time{}, err
 	}
+	return FirstContainedIn(recs, id, name, caseID), nil
+}
+
+// History is every record of this engine (and namespace), held and
+// released, oldest first.
+func (c *Containment) History() ([]*Record, error) {
+	return c.store.History(c.rt.Name(), c.namespace)
+}
+
+// FirstContainedIn is the earliest record in history (oldest first), held
+// or released, of the container with ID id or of one that was named name
+// when it was contained, that is either held now or belongs to case
+// caseID. A recover takes its latest snapshot from before then: one taken
+// after a containment, even one released since, or after the suspect was
+// renamed or removed, may hold the attacker's changes. Zero when there is
+// none.
+func FirstContainedIn(history []*Record, id, name, caseID string) time.Time {
 	name = strings.TrimPrefix(name, "/")
-	for _, r := range recs { // oldest first
+	for _, r := range history {
 		this := (id != "" && r.Container.ID == id) || (name != "" && strings.TrimPrefix(r.Container.Name, "/") == name)
 		if !this {
 			continue
 		}
 		held := r.Held() && r.Phase != "released"
 		if held || (caseID != "" && r.Case == caseID) {
-			return r.Since, nil
+			return r.Since
 		}
 	}
-	return time.Time{}, nil
+	return time.Time{}
 }
 
 // RefuseUnheld refuses a suspect that would go on running or reachable

@@ -197,26 +197,15 @@ func (s *Records) Retire(r *Record, at time.Time) error {
 // first. Records that do not read are left out and named by a
 // *DamagedRecordsError returned beside the rest.
 func (s *Records) List(rt, ns string) ([]*Record, error) {
-	prefix := key(rt, ns, "")
-	ents, err := os.ReadDir(filepath.Join(s.dir, "held"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil // nothing was ever held here
-	}
+	names, err := s.files("held", rt, ns)
 	if err != nil {
-		return nil, fmt.Errorf("reading state directory: %w", err)
+		return nil, err
 	}
+	prefix := key(rt, ns, "")
 	var out []*Record
 	var damaged []*DamagedRecordError
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".json") {
-			continue
-		}
-		id := strings.TrimSuffix(strings.TrimPrefix(name, prefix), ".json")
-		if ns == "" && strings.Contains(id, "_") {
-			continue // another namespace's record
-		}
-		r, err := s.Load(rt, ns, id)
+	for _, name := range names {
+		r, err := s.Load(rt, ns, strings.TrimSuffix(strings.TrimPrefix(name, prefix), ".json"))
 		var dmg *DamagedRecordError
 		if errors.As(err, &dmg) {
 			damaged = append(damaged, dmg)
@@ -232,6 +221,31 @@ func (s *Records) List(rt, ns string) ([]*Record, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
 	if damaged != nil {
 		return out, &DamagedRecordsError{Records: damaged}
+	}
+	return out, nil
+}
+
+// files names the record files of an engine (and namespace) in sub (held
+// or released); none when nothing was ever put there.
+func (s *Records) files(sub, rt, ns string) ([]string, error) {
+	prefix := key(rt, ns, "")
+	ents, err := os.ReadDir(filepath.Join(s.dir, sub))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state directory: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		if ns == "" && strings.Contains(strings.TrimPrefix(name, prefix), "_") {
+			continue // another namespace's record
+		}
+		out = append(out, name)
 	}
 	return out, nil
 }
@@ -273,41 +287,26 @@ func Readable(err error) (*DamagedRecordsError, bool) {
 }
 
 // History returns every record of an engine (and namespace), held and
-// released, oldest first. A record that cannot be read is left out and
-// counted in skipped: a history is read for a bound (when a container was
-// first contained), where the records that can be read still count.
-func (s *Records) History(rt, ns string) (out []*Record, skipped int, err error) {
-	prefix := key(rt, ns, "")
+// released, oldest first. A record that cannot be read is left out: a
+// history is read for a bound (when a container was first contained),
+// where the records that can be read still count.
+func (s *Records) History(rt, ns string) ([]*Record, error) {
+	var out []*Record
 	for _, sub := range []string{"held", "released"} {
-		ents, err := os.ReadDir(filepath.Join(s.dir, sub))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
+		names, err := s.files(sub, rt, ns)
 		if err != nil {
-			return nil, 0, fmt.Errorf("reading state directory: %w", err)
+			return nil, err
 		}
-		for _, e := range ents {
-			name := e.Name()
-			if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".json") {
-				continue
-			}
-			if id := strings.TrimPrefix(name, prefix); ns == "" && strings.Contains(id, "_") {
-				continue // another namespace's record
-			}
+		for _, name := range names {
 			b, err := os.ReadFile(filepath.Join(s.dir, sub, name))
 			var r Record
-			if err == nil {
-				err = json.Unmarshal(b, &r)
+			if err == nil && json.Unmarshal(b, &r) == nil {
+				out = append(out, &r)
 			}
-			if err != nil {
-				skipped++
-				continue
-			}
-			out = append(out, &r)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
-	return out, skipped, nil
+	return out, nil
 }
 
 // Lock takes an exclusive lock on a container's record for the life of one

@@ -336,11 +336,15 @@ func (s *Session) Forget(ctx context.Context, spec ForgetSpec) ([]recover.Forget
 		if err != nil {
 			return nil, err
 		}
+		history, err := c.History() // read once for every held record
+		if err != nil {
+			return nil, err
+		}
 		for _, rec := range held {
 			// the cutoff a recover of it would use: its first containment
 			// in the case, not only the current hold's
-			since, err := c.FirstContained(rec.Container.ID, rec.Container.Name, rec.Case)
-			if err != nil || since.IsZero() {
+			since := contain.FirstContainedIn(history, rec.Container.ID, rec.Container.Name, rec.Case)
+			if since.IsZero() {
 				since = rec.Since
 			}
 			if id := recover.Latest(all, rec.Container.Name, since); id != "" {
