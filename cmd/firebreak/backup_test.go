@@ -91,7 +91,7 @@ func TestBackupCommands(t *testing.T) {
 func TestBackupOnAFullDiskSaysSo(t *testing.T) {
 	full := t.TempDir()
 	if err := syscall.Mount("tmpfs", full, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("a small tmpfs for the store: %v", err)
+		runtimetest.SkipOrFail(t, "a small tmpfs for the store: %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(full, syscall.MNT_DETACH) })
 	vol := t.TempDir()
